@@ -1,0 +1,175 @@
+//! Calculation commands: Scope 3 reports, PCF composition and KPI reports.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use node::admin::Command;
+use node::scope3::{self, FactorLibrary, ReportOptions, SupplierIndex, SupplierPcf};
+
+use crate::cmd::{call, read};
+
+/// Arguments of `tanso scope3 report`.
+#[derive(Debug, Args)]
+pub(crate) struct Scope3Args {
+    /// Node home whose inbox supplies supplier-specific PCFs (optional: works offline).
+    #[arg(long, env = "TANSO_HOME")]
+    home: Option<PathBuf>,
+    /// Activity ledger: a directory of CSV files (see data/ledger-templates) or one file.
+    #[arg(long)]
+    ledger: PathBuf,
+    /// Received footprints as PACT JSON (array, object or JSONL), instead of or besides the inbox.
+    #[arg(long = "inbox-file")]
+    inbox_files: Vec<PathBuf>,
+    /// Reporting year.
+    #[arg(long)]
+    year: Option<i32>,
+    /// Output format: table, json, csv or md.
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Use the conservative high end of ranged factors.
+    #[arg(long)]
+    high: bool,
+    /// Leave out category 8 (leased assets already in Scope 1/2 under the Korean ETS).
+    #[arg(long)]
+    exclude_category_8: bool,
+    /// Extra factor sets (CSV in the shipped layout); they win over the shipped sets.
+    #[arg(long = "factors")]
+    factor_files: Vec<PathBuf>,
+    /// The reporting company's country (ISO 3166-1), for geographical data quality.
+    #[arg(long, default_value = "KR")]
+    country: String,
+}
+
+/// Arguments of `tanso pcf compose`.
+#[derive(Debug, Args)]
+pub(crate) struct ComposeArgs {
+    /// Node home whose inbox supplies component PCFs (optional).
+    #[arg(long, env = "TANSO_HOME")]
+    home: Option<PathBuf>,
+    /// Bill of materials (JSON; see data/examples/README.md).
+    #[arg(long)]
+    bom: PathBuf,
+    /// Received footprints as PACT JSON, besides the inbox.
+    #[arg(long = "inbox-file")]
+    inbox_files: Vec<PathBuf>,
+    /// Write the PACT footprint here (default: standard output).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// Arguments of `tanso kpi report`.
+#[derive(Debug, Args)]
+pub(crate) struct KpiArgs {
+    /// Node home (unused by the engine today; accepted for symmetry).
+    #[arg(long, env = "TANSO_HOME")]
+    home: Option<PathBuf>,
+    /// KPI configuration (TOML; see kpi/README.md).
+    #[arg(long)]
+    config: PathBuf,
+    /// Operational measures per period (CSV: period,measure,value,unit).
+    #[arg(long = "measures")]
+    measures: Vec<PathBuf>,
+    /// Period to report (2025-01, 2025-Q1 or 2025); default: the latest with data.
+    #[arg(long)]
+    period: Option<String>,
+    /// Output format: table, json or csv.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+fn suppliers(home: &Option<PathBuf>, files: &[PathBuf]) -> Result<SupplierIndex> {
+    let mut pcfs: Vec<SupplierPcf> = Vec::new();
+    if let Some(home) = home
+        && home.join("config.toml").exists()
+    {
+        let value = call(home, Command::InboxSuppliers)?;
+        pcfs.extend(serde_json::from_value::<Vec<SupplierPcf>>(value)?);
+    }
+    for file in files {
+        let text = read(file)?;
+        let docs =
+            node::pact::parse_document(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+        pcfs.extend(scope3::inbox::supplier_pcfs(docs.iter()));
+    }
+    Ok(SupplierIndex::new(pcfs))
+}
+
+pub(crate) fn scope3_report(args: Scope3Args) -> Result<ExitCode> {
+    let format = scope3::Format::parse(&args.format).ok_or_else(|| {
+        anyhow!(
+            "--format {:?}: expected table, json, csv or md",
+            args.format
+        )
+    })?;
+    let ledger = scope3::load_ledger(&args.ledger)
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("ledger {}", args.ledger.display()))?;
+    let extra = args
+        .factor_files
+        .iter()
+        .map(|p| scope3::factors::load_set(p).map_err(|e| anyhow!("{}: {e}", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ReportOptions {
+        year: args.year,
+        range_choice: if args.high {
+            scope3::RangeChoice::High
+        } else {
+            scope3::RangeChoice::Low
+        },
+        exclude_category_8: args.exclude_category_8,
+        extra_factor_sets: extra,
+        company_country: args.country,
+        ..ReportOptions::default()
+    };
+    let index = suppliers(&args.home, &args.inbox_files)?;
+    let report = scope3::calculate(&ledger, &FactorLibrary::builtin(), &index, &options)
+        .map_err(|e| anyhow!("{e}"))?;
+    print!("{}", report.render(format));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn pcf_compose(args: ComposeArgs) -> Result<ExitCode> {
+    let bom = scope3::load_bom(&args.bom).map_err(|e| anyhow!("{}: {e}", args.bom.display()))?;
+    let index = suppliers(&args.home, &args.inbox_files)?;
+    let composed =
+        scope3::compose(&bom, &FactorLibrary::builtin(), &index).map_err(|e| anyhow!("{e}"))?;
+    let text = serde_json::to_string_pretty(&composed.footprint)?;
+    eprintln!(
+        "composed {}: {} kgCO2e per declared unit, primary data share {} %",
+        composed.entry, composed.pcf_excluding_biogenic_uptake, composed.primary_data_share
+    );
+    match args.out {
+        Some(path) => std::fs::write(&path, text + "\n")
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
+    let _ = &args.home;
+    let format: node::kpi::Format = args
+        .format
+        .parse()
+        .map_err(|_| anyhow!("--format {:?}: expected table, json or csv", args.format))?;
+    let name = args.config.display().to_string();
+    let config = node::kpi::load_config(&read(&args.config)?, &name).map_err(|e| anyhow!("{e}"))?;
+    let mut measures = node::kpi::Measures::new();
+    for path in &args.measures {
+        let m = node::kpi::load_measures_csv(&read(path)?, &path.display().to_string(), &config)
+            .map_err(|e| anyhow!("{e}"))?;
+        measures.extend(m);
+    }
+    let period = match &args.period {
+        Some(p) => Some(
+            p.parse::<node::kpi::Period>()
+                .map_err(|e| anyhow!("--period {p:?}: {e}"))?,
+        ),
+        None => None,
+    };
+    let report = node::kpi::report(&config, &measures, period).map_err(|e| anyhow!("{e}"))?;
+    print!("{}", report.render(format));
+    Ok(ExitCode::SUCCESS)
+}

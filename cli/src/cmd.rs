@@ -1,0 +1,530 @@
+//! Command-line interface: argument definitions and dispatch to the node library.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use node::admin::{self, Command};
+use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
+use node::home::Home;
+use serde_json::Value;
+
+/// A configuration error found before binding (exit 64).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ConfigInvalid(pub String);
+
+/// tanso: a supply-chain carbon data-space connector.
+#[derive(Debug, Parser)]
+#[command(name = "tanso", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Debug, Args, Clone)]
+struct HomeArg {
+    /// The node's home directory.
+    #[arg(long, env = "TANSO_HOME", default_value = ".tanso")]
+    home: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// Create a node: config, ed25519 key, self-signed TLS certificate, store.
+    Init(InitArgs),
+    /// Run the node until SIGINT/SIGTERM, then drain.
+    Serve(HomeArg),
+    /// Print this node's card (JSON) for partners.
+    Id(HomeArg),
+    /// Manage partners.
+    #[command(subcommand)]
+    Partner(PartnerCmd),
+    /// Manage usage policies.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Publish and manage own footprints.
+    #[command(subcommand)]
+    Footprint(FootprintCmd),
+    /// Ask a partner for footprints, verify them and keep them in the inbox.
+    Fetch(FetchArgs),
+    /// Verify, offline, the owner signatures of footprints in a file printed by `fetch`.
+    Verify(VerifyArgs),
+    /// Footprints received from others.
+    #[command(subcommand)]
+    Inbox(InboxCmd),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Scope 3 upstream categories 1-8.
+    #[command(subcommand)]
+    Scope3(Scope3Cmd),
+    /// Product carbon footprint composition.
+    #[command(subcommand)]
+    Pcf(PcfCmd),
+    /// KPI reports from a KPI configuration.
+    #[command(subcommand)]
+    Kpi(KpiCmd),
+    /// Run a whole local data space on loopback and show an exchange step by step.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// This company's id (a URN, e.g. urn:tanso:company:acme).
+    #[arg(long)]
+    company_id: String,
+    /// The company's name.
+    #[arg(long)]
+    name: String,
+    /// Where to serve peers (ip:port). Without it the node has no inbound port.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Endpoint to advertise in the card (defaults to the bound listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Storage engine: redb (default) or sled.
+    #[arg(long, default_value = "redb")]
+    engine: String,
+    /// Serve and dial plain h2c instead of TLS (local development only).
+    #[arg(long)]
+    insecure_h2c: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PartnerCmd {
+    /// Add (or replace) a partner from its card.
+    Add {
+        #[command(flatten)]
+        home: HomeArg,
+        /// A group for policies (repeatable), e.g. customer.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// The partner's card (JSON printed by `tanso id`).
+        card: PathBuf,
+    },
+    List(HomeArg),
+    Remove {
+        #[command(flatten)]
+        home: HomeArg,
+        company_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCmd {
+    /// Load a policy file (rejected with its position on any error).
+    Add {
+        #[command(flatten)]
+        home: HomeArg,
+        file: PathBuf,
+    },
+    List(HomeArg),
+    Remove {
+        #[command(flatten)]
+        home: HomeArg,
+        uid: String,
+    },
+    /// Print the decision for a partner and product, and the rule and constraint that decided it.
+    Explain {
+        #[command(flatten)]
+        home: HomeArg,
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        product_id: String,
+        #[arg(long)]
+        purpose: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum FootprintCmd {
+    /// Validate, sign and store footprints from a PACT JSON object, array or JSONL file.
+    Publish {
+        #[command(flatten)]
+        home: HomeArg,
+        file: PathBuf,
+    },
+    /// Publish a new version of a footprint (the old one becomes Deprecated).
+    Update {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+        file: PathBuf,
+    },
+    List(HomeArg),
+    Show {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+    },
+    Deprecate {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct FetchArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// The partner's company id.
+    #[arg(long)]
+    from: String,
+    /// Product ids to fetch footprints of (repeatable).
+    #[arg(
+        long = "product-id",
+        required_unless_present = "id",
+        conflicts_with = "id"
+    )]
+    product_ids: Vec<String>,
+    /// One footprint id.
+    #[arg(long)]
+    id: Option<String>,
+    /// The purpose to declare (policies may require one).
+    #[arg(long)]
+    purpose: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// A file printed by `tanso fetch` or `tanso inbox export` (JSON array, object or JSONL).
+    file: PathBuf,
+    /// A node home whose partner cards say which company each key belongs to.
+    #[arg(long)]
+    home: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum InboxCmd {
+    List(HomeArg),
+    Show {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+    },
+    /// Print every received footprint as PACT JSON with its owner signature.
+    Export(HomeArg),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain and the signed head.
+    Verify(HomeArg),
+    /// Write the log as JSON lines.
+    Export {
+        #[command(flatten)]
+        home: HomeArg,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum Scope3Cmd {
+    /// Calculate Scope 3 categories 1-8 from an activity ledger.
+    Report(crate::calc::Scope3Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum PcfCmd {
+    /// Compose an own PCF from a bill of materials.
+    Compose(crate::calc::ComposeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KpiCmd {
+    /// Evaluate a KPI configuration.
+    Report(crate::calc::KpiArgs),
+}
+
+/// Runs the parsed command line.
+pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Top::Init(args) => init(args),
+        Top::Serve(h) => serve(&h.home),
+        Top::Demo => {
+            init_logging(false, "warn");
+            runtime()?.block_on(node::demo::run(&mut std::io::stdout()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Top::Verify(args) => verify(args),
+        Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
+        Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
+        Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
+        Top::Id(h) => print(&h.home, Command::Id),
+        Top::Partner(PartnerCmd::Add { home, groups, card }) => {
+            let card = read(&card)?;
+            print(&home.home, Command::PartnerAdd { card, groups })
+        }
+        Top::Partner(PartnerCmd::List(h)) => print(&h.home, Command::PartnerList),
+        Top::Partner(PartnerCmd::Remove { home, company_id }) => {
+            print(&home.home, Command::PartnerRemove { company_id })
+        }
+        Top::Policy(PolicyCmd::Add { home, file }) => {
+            let source = read(&file)?;
+            let name = file.display().to_string();
+            print(&home.home, Command::PolicyAdd { name, source })
+        }
+        Top::Policy(PolicyCmd::List(h)) => print(&h.home, Command::PolicyList),
+        Top::Policy(PolicyCmd::Remove { home, uid }) => {
+            print(&home.home, Command::PolicyRemove { uid })
+        }
+        Top::Policy(PolicyCmd::Explain {
+            home,
+            partner,
+            product_id,
+            purpose,
+        }) => {
+            let text = call(
+                &home.home,
+                Command::PolicyExplain {
+                    partner,
+                    product_id,
+                    purpose,
+                },
+            )?;
+            println!("{}", text.as_str().unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        Top::Footprint(FootprintCmd::Publish { home, file }) => {
+            let text = read(&file)?;
+            let out = call(&home.home, Command::Publish { text })?;
+            print_publish(&out)
+        }
+        Top::Footprint(FootprintCmd::Update { home, id, file }) => {
+            let text = read(&file)?;
+            let out = call(&home.home, Command::Update { id, text })?;
+            print_publish(&out)
+        }
+        Top::Footprint(FootprintCmd::List(h)) => print(&h.home, Command::FootprintList),
+        Top::Footprint(FootprintCmd::Show { home, id }) => {
+            print(&home.home, Command::FootprintShow { id })
+        }
+        Top::Footprint(FootprintCmd::Deprecate { home, id }) => {
+            print(&home.home, Command::Deprecate { id })
+        }
+        Top::Fetch(args) => print(
+            &args.home.home,
+            Command::Fetch {
+                from: args.from,
+                product_ids: args.product_ids,
+                id: args.id,
+                purpose: args.purpose,
+            },
+        ),
+        Top::Inbox(InboxCmd::List(h)) => print(&h.home, Command::InboxList),
+        Top::Inbox(InboxCmd::Show { home, id }) => print(&home.home, Command::InboxShow { id }),
+        Top::Inbox(InboxCmd::Export(h)) => {
+            let list = call(&h.home, Command::InboxList)?;
+            let mut docs = Vec::new();
+            for item in list.as_array().into_iter().flatten() {
+                let id = item["id"].as_str().unwrap_or_default().to_string();
+                let entry = call(&h.home, Command::InboxShow { id })?;
+                docs.push(entry["document"].clone());
+            }
+            println!("{}", serde_json::to_string_pretty(&Value::Array(docs))?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Top::Audit(AuditCmd::Verify(h)) => {
+            let report = call(&h.home, Command::AuditVerify)?;
+            let ok = report["ok"].as_bool().unwrap_or(false);
+            let n = report["entries"].as_u64().unwrap_or(0);
+            if ok {
+                println!("audit chain ok: {n} entries, head signature valid");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("audit chain BROKEN ({n} entries):");
+                for p in report["problems"].as_array().into_iter().flatten() {
+                    println!("  - {}", p.as_str().unwrap_or_default());
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Top::Audit(AuditCmd::Export { home, out }) => {
+            let text = call(&home.home, Command::AuditExport)?;
+            let text = text.as_str().unwrap_or_default();
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn init_logging(json: bool, default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TANSO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn init(args: InitArgs) -> Result<ExitCode> {
+    let raw = RawConfig {
+        company_id: args.company_id,
+        name: args.name,
+        listen: args.listen,
+        advertise: args.advertise,
+        store: RawStore {
+            engine: args.engine,
+        },
+        limits: RawLimits::default(),
+        tls: RawTls {
+            insecure_h2c: args.insecure_h2c,
+            ..RawTls::default()
+        },
+        log: RawLog::default(),
+    };
+    let home = Home::new(&args.home.home);
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
+    home.init(&raw, &seed).map_err(|e| match e {
+        node::home::HomeError::Config(c) => anyhow::Error::new(ConfigInvalid(c.to_string())),
+        other => other.into(),
+    })?;
+    // Create the store now so a fresh home is complete.
+    drop(node::Node::open(&home)?);
+    println!(
+        "initialised {} ({}) in {}",
+        raw.name,
+        raw.company_id,
+        args.home.home.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve(home_dir: &Path) -> Result<ExitCode> {
+    let home = Home::new(home_dir);
+    // Validate the configuration before anything is bound.
+    let config = match home.load_config() {
+        Ok(c) => c,
+        Err(node::home::HomeError::Config(e)) => {
+            return Err(anyhow::Error::new(ConfigInvalid(e.to_string())));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    init_logging(config.log_json, "info");
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let node = node::Node::open(&home)?;
+        let listener = match node.config().listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr}"))?,
+            ),
+            None => None,
+        };
+        node::server::run(node, listener, node::shutdown::signal()).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a command on the node: through the admin socket when `tanso serve` runs, else
+/// by opening the home directly.
+pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
+    let home = Home::new(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
+            return answer.map_err(anyhow::Error::msg);
+        }
+        let node = node::Node::open(&home)?;
+        admin::execute(&node, command).await.map_err(Into::into)
+    })
+}
+
+fn print(home: &Path, command: Command) -> Result<ExitCode> {
+    let value = call(home, command)?;
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_publish(out: &Value) -> Result<ExitCode> {
+    for id in out["ids"].as_array().into_iter().flatten() {
+        println!("{}", id.as_str().unwrap_or_default());
+    }
+    for id in out["deprecated"].as_array().into_iter().flatten() {
+        eprintln!("deprecated {}", id.as_str().unwrap_or_default());
+    }
+    for note in out["notes"].as_array().into_iter().flatten() {
+        eprintln!("note: {}", note.as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: VerifyArgs) -> Result<ExitCode> {
+    let text = read(&args.file)?;
+    let docs = node::pact::parse_document(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let partners = match &args.home {
+        Some(h) => {
+            let v = call(h, Command::PartnerList)?;
+            serde_json::from_value::<Vec<node::store::PartnerRecord>>(v)?
+        }
+        None => Vec::new(),
+    };
+    let mut failed = 0;
+    for (i, doc) in docs.iter().enumerate() {
+        let id = doc.get("id").and_then(Value::as_str).unwrap_or("?");
+        match node::signed::verify_document(doc) {
+            Ok(sig) => {
+                let known = partners
+                    .iter()
+                    .find(|p| p.card.public_key == sig.public_key)
+                    .map(|p| format!(", key of known partner {}", p.card.company_id))
+                    .unwrap_or_default();
+                println!(
+                    "ok    [{i}] {id}: {} view signed by {} (key {}){known}",
+                    sig.view, sig.company_id, sig.key_id
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL  [{i}] {id}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "tanso: {failed} of {} footprints failed verification",
+            docs.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("all {} footprints verified", docs.len());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,283 @@
+//! The admin socket: operator commands reach a running node over a unix socket in its home
+//! (mode 0600, never on the network), one JSON request and one JSON answer per connection.
+//!
+//! The same [`Command`]s run in-process when no node is running, so every operator command
+//! works either way; see [`execute`].
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::service::client::{self, FetchWhat};
+
+/// Largest admin request (a publish of a large JSONL file goes through here).
+const MAX_REQUEST: usize = 512 * 1024 * 1024;
+
+/// An operator command.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    Id,
+    Publish {
+        text: String,
+    },
+    Update {
+        id: String,
+        text: String,
+    },
+    FootprintList,
+    FootprintShow {
+        id: String,
+    },
+    Deprecate {
+        id: String,
+    },
+    PartnerAdd {
+        card: String,
+        groups: Vec<String>,
+    },
+    PartnerList,
+    PartnerRemove {
+        company_id: String,
+    },
+    PolicyAdd {
+        name: String,
+        source: String,
+    },
+    PolicyList,
+    PolicyRemove {
+        uid: String,
+    },
+    PolicyExplain {
+        partner: String,
+        product_id: String,
+        purpose: Option<String>,
+    },
+    Fetch {
+        from: String,
+        product_ids: Vec<String>,
+        id: Option<String>,
+        purpose: Option<String>,
+    },
+    InboxList,
+    InboxShow {
+        id: String,
+    },
+    /// Received full-view footprints as Scope 3 supplier PCFs.
+    InboxSuppliers,
+    AuditVerify,
+    AuditExport,
+}
+
+/// Runs a command against an open node.
+pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> {
+    if let Command::Fetch {
+        from,
+        product_ids,
+        id,
+        purpose,
+    } = command
+    {
+        let what = match id {
+            Some(id) => FetchWhat::Id(id),
+            None => FetchWhat::Products(product_ids),
+        };
+        let docs = client::fetch(node, &from, what, purpose.as_deref()).await?;
+        return Ok(Value::Array(docs));
+    }
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || execute_blocking(&node, command))
+        .await
+        .map_err(|_| NodeError::Internal("command task failed".into()))?
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Value, NodeError> {
+    serde_json::to_value(v).map_err(|e| NodeError::Internal(e.to_string()))
+}
+
+fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
+    match command {
+        Command::Id => to_json(&node.card()?),
+        Command::Publish { text } => to_json(&node.publish(&text)?),
+        Command::Update { id, text } => to_json(&node.update(&id, &text)?),
+        Command::FootprintList => {
+            let list: Vec<Value> = node
+                .footprints()?
+                .into_iter()
+                .map(|o| {
+                    json!({
+                        "id": o.footprint.id,
+                        "status": o.footprint.status.as_str(),
+                        "productIds": o.footprint.product_ids,
+                        "productNameCompany": o.footprint.product_name_company,
+                        "precedingPfIds": o.footprint.preceding_pf_ids,
+                        "publishedAt": o.published_at,
+                    })
+                })
+                .collect();
+            Ok(Value::Array(list))
+        }
+        Command::FootprintShow { id } => {
+            let own = node.footprint(&id)?;
+            let view = crate::signed::view_json(&own.footprint, crate::signed::VIEW_FULL)
+                .map_err(|e| NodeError::Internal(e.to_string()))?;
+            Ok(crate::signed::attach(view, &own.sig_full))
+        }
+        Command::Deprecate { id } => {
+            node.deprecate(&id)?;
+            Ok(json!({"deprecated": id}))
+        }
+        Command::PartnerAdd { card, groups } => {
+            let card = node.add_partner(&card, groups)?;
+            Ok(json!({"added": card.company_id, "name": card.name}))
+        }
+        Command::PartnerList => to_json(&node.partners()?),
+        Command::PartnerRemove { company_id } => {
+            node.remove_partner(&company_id)?;
+            Ok(json!({"removed": company_id}))
+        }
+        Command::PolicyAdd { name, source } => {
+            Ok(json!({"added": node.add_policy(&name, &source)?}))
+        }
+        Command::PolicyList => Ok(Value::Array(
+            node.policies()?
+                .into_iter()
+                .map(|p| json!({"uid": p.uid, "source": p.source_name, "addedAt": p.added_at}))
+                .collect(),
+        )),
+        Command::PolicyRemove { uid } => {
+            node.remove_policy(&uid)?;
+            Ok(json!({"removed": uid}))
+        }
+        Command::PolicyExplain {
+            partner,
+            product_id,
+            purpose,
+        } => Ok(Value::String(node.explain(
+            &partner,
+            &product_id,
+            purpose.as_deref(),
+        )?)),
+        Command::Fetch { .. } => Err(NodeError::Internal("fetch is asynchronous".into())),
+        Command::InboxList => Ok(Value::Array(
+            node.inbox()?
+                .into_iter()
+                .map(|e| {
+                    json!({
+                        "id": e.id,
+                        "from": e.from_company,
+                        "provenance": e.provenance,
+                        "view": e.view,
+                        "signature": e.signature_status,
+                        "findings": e.findings.len(),
+                        "receivedAt": e.received_at,
+                        "productIds": e.product_ids,
+                    })
+                })
+                .collect(),
+        )),
+        Command::InboxShow { id } => {
+            let entry = node
+                .store()
+                .inbox_entry(&id)?
+                .ok_or_else(|| NodeError::NotFound(format!("inbox footprint {id}")))?;
+            to_json(&entry)
+        }
+        Command::InboxSuppliers => {
+            let entries = node.inbox()?;
+            to_json(&crate::scope3::inbox::supplier_pcfs(
+                entries.iter().map(|e| &e.document),
+            ))
+        }
+        Command::AuditVerify => to_json(&node.audit_verify()?),
+        Command::AuditExport => {
+            let mut out = Vec::new();
+            node.audit_export(&mut out)?;
+            Ok(Value::String(String::from_utf8_lossy(&out).into_owned()))
+        }
+    }
+}
+
+/// Binds the socket (replacing a stale one) with mode 0600.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if path.exists() {
+        // A socket left by a killed node; a live node would hold the store lock, so we
+        // could not be here with another node running.
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves admin connections until cancelled.
+pub async fn serve(node: Node, listener: UnixListener, cancel: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => return,
+            s = listener.accept() => match s {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    continue;
+                }
+            },
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(node, stream).await {
+                tracing::debug!(error = %e, "admin connection failed");
+            }
+        });
+    }
+}
+
+async fn handle(node: Node, stream: UnixStream) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    let answer = match serde_json::from_str::<Command>(&line) {
+        Err(e) => json!({"error": format!("bad admin request: {e}")}),
+        Ok(command) => match execute(&node, command).await {
+            Ok(value) => json!({"ok": value}),
+            Err(e) => json!({"error": e.to_string()}),
+        },
+    };
+    let mut bytes = serde_json::to_vec(&answer).unwrap_or_default();
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+/// Sends a command to a running node. `None` when no node listens on the socket.
+pub async fn call(path: &Path, command: &Command) -> Option<Result<Value, String>> {
+    let stream = UnixStream::connect(path).await.ok()?;
+    Some(call_on(stream, command).await)
+}
+
+async fn call_on(stream: UnixStream, command: &Command) -> Result<Value, String> {
+    let (read, mut write) = stream.into_split();
+    let mut bytes = serde_json::to_vec(command).map_err(|e| e.to_string())?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await.map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(read)
+        .read_line(&mut line)
+        .await
+        .map_err(|e| format!("admin socket: {e}"))?;
+    let answer: Value =
+        serde_json::from_str(&line).map_err(|e| format!("admin socket answer: {e}"))?;
+    if let Some(err) = answer.get("error").and_then(Value::as_str) {
+        return Err(err.to_string());
+    }
+    Ok(answer.get("ok").cloned().unwrap_or(Value::Null))
+}

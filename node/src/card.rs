@@ -1,0 +1,122 @@
+//! Node cards: what a company hands its partners (id, name, key, endpoint, TLS fingerprint), self-signed.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, CryptoError, NodeKey};
+
+/// A node's card. The signature (by the card's own key) proves the issuer holds that key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeCard {
+    pub company_id: String,
+    pub name: String,
+    /// base64url of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    pub key_id: String,
+    /// "host:port" where the node accepts peer connections; empty when it has no inbound port.
+    pub endpoint: String,
+    /// Lowercase hex SHA-256 of the node's TLS certificate (DER), pinned by partners.
+    pub tls_fingerprint: String,
+    /// base64url signature over the JCS form of the card without this field.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub signature: String,
+}
+
+/// Why a card is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("card is not valid json for a node card: {0}")]
+    Json(String),
+    #[error("card field {field}: {reason}")]
+    Field { field: &'static str, reason: String },
+    #[error("card key id {stated} does not match its public key ({actual})")]
+    KeyId { stated: String, actual: String },
+    #[error("card signature: {0}")]
+    Signature(#[source] CryptoError),
+}
+
+impl NodeCard {
+    /// Builds and signs a card.
+    pub fn issue(
+        key: &NodeKey,
+        company_id: &str,
+        name: &str,
+        endpoint: &str,
+        tls_fingerprint: &str,
+    ) -> Result<NodeCard, CryptoError> {
+        let mut card = NodeCard {
+            company_id: company_id.to_string(),
+            name: name.to_string(),
+            public_key: B64.encode(key.public_key_bytes()),
+            key_id: key.key_id().to_string(),
+            endpoint: endpoint.to_string(),
+            tls_fingerprint: tls_fingerprint.to_string(),
+            signature: String::new(),
+        };
+        let bytes = card.signing_bytes()?;
+        card.signature = B64.encode(key.sign(crypto::DOMAIN_CARD, &bytes));
+        Ok(card)
+    }
+
+    /// Parses and checks a card: fields well-formed, key id matches the key, signature valid.
+    pub fn parse(text: &str) -> Result<NodeCard, CardError> {
+        let card: NodeCard =
+            serde_json::from_str(text).map_err(|e| CardError::Json(e.to_string()))?;
+        card.check()?;
+        Ok(card)
+    }
+
+    /// Checks a card already deserialised.
+    pub fn check(&self) -> Result<(), CardError> {
+        if !crate::ids::is_urn(&self.company_id) {
+            return Err(CardError::Field {
+                field: "companyId",
+                reason: format!("{:?} is not a urn", self.company_id),
+            });
+        }
+        if self.tls_fingerprint.len() != 64
+            || !self.tls_fingerprint.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(CardError::Field {
+                field: "tlsFingerprint",
+                reason: "must be 64 hex digits (sha-256 of the certificate)".into(),
+            });
+        }
+        let public = self.verifying_key()?;
+        let actual = crypto::key_id(&public);
+        if actual != self.key_id {
+            return Err(CardError::KeyId {
+                stated: self.key_id.clone(),
+                actual,
+            });
+        }
+        let sig = B64.decode(&self.signature).map_err(|e| CardError::Field {
+            field: "signature",
+            reason: e.to_string(),
+        })?;
+        let bytes = self.signing_bytes().map_err(CardError::Signature)?;
+        crypto::verify(&public, crypto::DOMAIN_CARD, &bytes, &sig).map_err(CardError::Signature)
+    }
+
+    /// The card's public key.
+    pub fn verifying_key(&self) -> Result<ed25519_dalek::VerifyingKey, CardError> {
+        let raw = B64.decode(&self.public_key).map_err(|e| CardError::Field {
+            field: "publicKey",
+            reason: e.to_string(),
+        })?;
+        crypto::parse_public_key(&raw).map_err(|e| CardError::Field {
+            field: "publicKey",
+            reason: e.to_string(),
+        })
+    }
+
+    fn signing_bytes(&self) -> Result<Vec<u8>, CryptoError> {
+        let mut unsigned = self.clone();
+        unsigned.signature = String::new();
+        let value =
+            serde_json::to_value(&unsigned).map_err(|e| CryptoError::Canonical(e.to_string()))?;
+        crypto::canonical_json(&value)
+    }
+}

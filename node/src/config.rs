@@ -1,0 +1,325 @@
+//! Node configuration: `config.toml` in the home → `RawConfig` (serde) → validated `Config`.
+//!
+//! Validation happens before anything binds a port, and every error names the key and what
+//! is wrong with it, so `tanso serve` can exit 64 with a message an operator can act on.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::EngineKind;
+
+/// The file as written by `tanso init` and edited by operators.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// This node's company id (a URN), the identity partners know it by.
+    pub company_id: String,
+    /// The company's display name.
+    pub name: String,
+    /// Where peer gRPC is served ("host:port"); absent for a node with no inbound port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// The endpoint advertised in this node's card; defaults to `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// "redb" (default) or "sled".
+    #[serde(default = "default_engine")]
+    pub engine: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            engine: default_engine(),
+        }
+    }
+}
+
+fn default_engine() -> String {
+    "redb".into()
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Largest accepted difference between a request's issued-at and our clock, in seconds.
+    #[serde(default = "default_clock_skew_secs")]
+    pub clock_skew_secs: u64,
+    /// Largest ListFootprints page.
+    #[serde(default = "default_page_max")]
+    pub page_max: u32,
+    /// Most concurrent peer connections.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_message_bytes: default_max_message_bytes(),
+            clock_skew_secs: default_clock_skew_secs(),
+            page_max: default_page_max(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_max_message_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_clock_skew_secs() -> u64 {
+    60
+}
+fn default_page_max() -> u32 {
+    1000
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// Serve and dial plain h2c instead of TLS. For local development only.
+    #[serde(default)]
+    pub insecure_h2c: bool,
+    /// PEM file of an organisation CA; when set, peers must present a client certificate it signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// PEM certificate chain this node presents as a client to peers that require mTLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM key for `client_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_key: Option<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    /// "text" (default) or "json".
+    #[serde(default = "default_log_format")]
+    pub format: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: default_log_format(),
+        }
+    }
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub company_id: String,
+    pub name: String,
+    pub listen: Option<SocketAddr>,
+    pub advertise: Option<String>,
+    pub engine: EngineKind,
+    pub max_message_bytes: usize,
+    pub clock_skew: Duration,
+    pub page_max: u32,
+    pub max_connections: usize,
+    pub insecure_h2c: bool,
+    pub client_ca: Option<PathBuf>,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub log_json: bool,
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("{path}: key `{key}`: {reason}")]
+    Invalid {
+        path: String,
+        key: &'static str,
+        reason: String,
+    },
+}
+
+impl RawConfig {
+    /// Parses the TOML text of `path` (the path is only used in messages).
+    pub fn parse(text: &str, path: &str) -> Result<RawConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            reason: e.to_string().trim().replace('\n', " "),
+        })
+    }
+
+    /// Checks every value; nothing is bound or opened here.
+    pub fn validate(&self, path: &str) -> Result<Config, ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
+            path: path.to_string(),
+            key,
+            reason,
+        };
+        if !crate::ids::is_urn(&self.company_id) {
+            return Err(invalid(
+                "company_id",
+                format!(
+                    "{:?} is not a urn (e.g. urn:tanso:company:acme)",
+                    self.company_id
+                ),
+            ));
+        }
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".into()));
+        }
+        let listen = match &self.listen {
+            None => None,
+            Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "listen",
+                    format!("{l:?} is not host:port with an ip address"),
+                )
+            })?),
+        };
+        let engine = self
+            .store
+            .engine
+            .parse::<EngineKind>()
+            .map_err(|e| invalid("store.engine", e.to_string()))?;
+        if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 64 << 20 {
+            return Err(invalid(
+                "limits.max_message_bytes",
+                format!(
+                    "{} is outside 1024..=67108864",
+                    self.limits.max_message_bytes
+                ),
+            ));
+        }
+        if self.limits.clock_skew_secs == 0 || self.limits.clock_skew_secs > 3600 {
+            return Err(invalid(
+                "limits.clock_skew_secs",
+                format!("{} is outside 1..=3600", self.limits.clock_skew_secs),
+            ));
+        }
+        if self.limits.page_max == 0 || self.limits.page_max > 10_000 {
+            return Err(invalid(
+                "limits.page_max",
+                format!("{} is outside 1..=10000", self.limits.page_max),
+            ));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(invalid(
+                "limits.max_connections",
+                "must be at least 1".into(),
+            ));
+        }
+        let log_json = match self.log.format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(invalid(
+                    "log.format",
+                    format!("{other:?} is not \"text\" or \"json\""),
+                ));
+            }
+        };
+        let client_cert = match (&self.tls.client_cert, &self.tls.client_key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => {
+                return Err(invalid(
+                    "tls.client_cert",
+                    "client_cert and client_key must be set together".into(),
+                ));
+            }
+        };
+        Ok(Config {
+            company_id: self.company_id.clone(),
+            name: self.name.clone(),
+            listen,
+            advertise: self.advertise.clone(),
+            engine,
+            max_message_bytes: self.limits.max_message_bytes,
+            clock_skew: Duration::from_secs(self.limits.clock_skew_secs),
+            page_max: self.limits.page_max,
+            max_connections: self.limits.max_connections,
+            insecure_h2c: self.tls.insecure_h2c,
+            client_ca: self.tls.client_ca.clone(),
+            client_cert,
+            log_json,
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, String> {
+        RawConfig::parse(text, "config.toml")
+            .and_then(|r| r.validate("config.toml"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = check("company_id = \"urn:tanso:company:a\"\nname = \"A\"\n").unwrap();
+        assert_eq!(c.engine, EngineKind::Redb);
+        assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert!(c.listen.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let base = "company_id = \"urn:tanso:company:a\"\nname = \"A\"\n";
+        let cases = [
+            ("company_id = \"acme\"\nname = \"A\"\n", "key `company_id`"),
+            (&format!("{base}listen = \"nowhere\"\n"), "key `listen`"),
+            (
+                &format!("{base}[store]\nengine = \"rocks\"\n"),
+                "key `store.engine`",
+            ),
+            (
+                &format!("{base}[limits]\nclock_skew_secs = 0\n"),
+                "key `limits.clock_skew_secs`",
+            ),
+            (
+                &format!("{base}[log]\nformat = \"xml\"\n"),
+                "key `log.format`",
+            ),
+            (&format!("{base}colour = 1\n"), "unknown field `colour`"),
+        ];
+        for (text, expect) in cases {
+            let err = check(text).unwrap_err();
+            assert!(err.contains(expect), "{err} should contain {expect}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Ed25519 signing and strict verification with domain separation; synchronous, no IO.
+//!
+//! Every signature tanso makes covers `domain || 0x00 || message`, so a signature made for
+//! one purpose (a request header, a footprint view, a card) can never be replayed as another.
+//! Verification always uses `verify_strict`, which rejects small-order keys and
+//! non-canonical signatures, and keys are checked for weakness when they are parsed.
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+#[cfg(test)]
+mod tests;
+
+/// Domain of a peer request header signature.
+pub const DOMAIN_REQUEST: &str = "tanso/v1/request";
+/// Domain of a node or member card signature.
+pub const DOMAIN_CARD: &str = "tanso/v1/card";
+
+/// Domain of a footprint view signature (`full` or `summary`).
+pub fn footprint_domain(view: &str) -> String {
+    format!("tanso/v1/footprint/{view}")
+}
+
+/// Errors from parsing keys and verifying signatures.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("public key is not a valid ed25519 key")]
+    BadPublicKey,
+    #[error("public key is weak (small order) and is refused")]
+    WeakPublicKey,
+    #[error("signature must be 64 bytes, got {0}")]
+    BadSignatureLength(usize),
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("private key file is not a valid pkcs#8 ed25519 key")]
+    BadPrivateKey,
+    #[error("cannot encode private key")]
+    Encode,
+    #[error("json cannot be canonicalised: {0}")]
+    Canonical(String),
+}
+
+/// A node's signing key with its derived key id.
+pub struct NodeKey {
+    signing: SigningKey,
+    key_id: String,
+}
+
+impl std::fmt::Debug for NodeKey {
+    // Never print key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeKey")
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
+impl NodeKey {
+    /// Builds a key from 32 secret seed bytes (taken from the OS by the caller).
+    pub fn from_seed(seed: &[u8; 32]) -> NodeKey {
+        let signing = SigningKey::from_bytes(seed);
+        let key_id = key_id(&signing.verifying_key());
+        NodeKey { signing, key_id }
+    }
+
+    /// Parses a PKCS#8 PEM private key.
+    pub fn from_pem(pem: &str) -> Result<NodeKey, CryptoError> {
+        let signing = SigningKey::from_pkcs8_pem(pem).map_err(|_| CryptoError::BadPrivateKey)?;
+        let key_id = key_id(&signing.verifying_key());
+        Ok(NodeKey { signing, key_id })
+    }
+
+    /// Encodes the private key as PKCS#8 PEM (to be written with mode 0600).
+    pub fn to_pem(&self) -> Result<String, CryptoError> {
+        let pem = self
+            .signing
+            .to_pkcs8_pem(Default::default())
+            .map_err(|_| CryptoError::Encode)?;
+        Ok(pem.to_string())
+    }
+
+    /// "ed25519:" followed by 16 hex digits of SHA-256 of the public key.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn public_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    pub fn public_key_bytes(&self) -> [u8; 32] {
+        self.signing.verifying_key().to_bytes()
+    }
+
+    /// Signs `domain || 0x00 || message`.
+    pub fn sign(&self, domain: &str, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(&framed(domain, message)).to_bytes()
+    }
+}
+
+/// The key id of a public key.
+pub fn key_id(public: &VerifyingKey) -> String {
+    let digest = Sha256::digest(public.as_bytes());
+    format!("ed25519:{}", hex::encode(&digest[..8]))
+}
+
+/// Parses 32 bytes as a public key, refusing weak keys.
+pub fn parse_public_key(bytes: &[u8]) -> Result<VerifyingKey, CryptoError> {
+    let bytes: &[u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadPublicKey)?;
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| CryptoError::BadPublicKey)?;
+    if key.is_weak() {
+        return Err(CryptoError::WeakPublicKey);
+    }
+    Ok(key)
+}
+
+/// Verifies a signature over `domain || 0x00 || message` with `verify_strict`.
+pub fn verify(
+    public: &VerifyingKey,
+    domain: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let signature: &[u8; 64] = signature
+        .try_into()
+        .map_err(|_| CryptoError::BadSignatureLength(signature.len()))?;
+    let signature = Signature::from_bytes(signature);
+    public
+        .verify_strict(&framed(domain, message), &signature)
+        .map_err(|_| CryptoError::BadSignature)
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// RFC 8785 (JCS) canonical bytes of a JSON value.
+pub fn canonical_json(value: &serde_json::Value) -> Result<Vec<u8>, CryptoError> {
+    serde_jcs::to_vec(value).map_err(|e| CryptoError::Canonical(e.to_string()))
+}
+
+/// SHA-256 fingerprint of a DER certificate, as lowercase hex (what cards carry for pinning).
+pub fn cert_fingerprint(der: &[u8]) -> String {
+    hex::encode(sha256(der))
+}
+
+fn framed(domain: &str, message: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(domain.len() + 1 + message.len());
+    framed.extend_from_slice(domain.as_bytes());
+    framed.push(0);
+    framed.extend_from_slice(message);
+    framed
+}

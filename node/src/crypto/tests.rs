@@ -1,0 +1,74 @@
+//! Unit tests for signing, strict verification and domain separation.
+
+use super::*;
+
+fn key(n: u8) -> NodeKey {
+    NodeKey::from_seed(&[n; 32])
+}
+
+#[test]
+fn sign_verify_round_trip() {
+    let k = key(1);
+    let sig = k.sign(DOMAIN_REQUEST, b"hello");
+    verify(&k.public_key(), DOMAIN_REQUEST, b"hello", &sig).unwrap();
+}
+
+#[test]
+fn changed_message_fails() {
+    let k = key(1);
+    let sig = k.sign(DOMAIN_REQUEST, b"hello");
+    let err = verify(&k.public_key(), DOMAIN_REQUEST, b"hellp", &sig).unwrap_err();
+    assert!(matches!(err, CryptoError::BadSignature));
+}
+
+#[test]
+fn other_domain_fails() {
+    let k = key(1);
+    let sig = k.sign(DOMAIN_REQUEST, b"hello");
+    assert!(verify(&k.public_key(), DOMAIN_CARD, b"hello", &sig).is_err());
+}
+
+#[test]
+fn other_key_fails() {
+    let sig = key(1).sign(DOMAIN_REQUEST, b"hello");
+    assert!(verify(&key(2).public_key(), DOMAIN_REQUEST, b"hello", &sig).is_err());
+}
+
+#[test]
+fn short_signature_is_named() {
+    let err = verify(&key(1).public_key(), DOMAIN_REQUEST, b"x", &[0u8; 10]).unwrap_err();
+    assert_eq!(err.to_string(), "signature must be 64 bytes, got 10");
+}
+
+#[test]
+fn weak_key_is_refused() {
+    // The identity point (all zeros but the sign byte) is small order.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    assert!(matches!(
+        parse_public_key(&identity),
+        Err(CryptoError::WeakPublicKey)
+    ));
+    assert!(parse_public_key(&[1u8; 31]).is_err());
+}
+
+#[test]
+fn pem_round_trip_keeps_key_id() {
+    let k = key(7);
+    let pem = k.to_pem().unwrap();
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let back = NodeKey::from_pem(&pem).unwrap();
+    assert_eq!(back.key_id(), k.key_id());
+    assert!(k.key_id().starts_with("ed25519:") && k.key_id().len() == 8 + 16);
+    assert!(format!("{k:?}").contains("key_id") && !format!("{k:?}").contains("signing"));
+}
+
+#[test]
+fn canonical_json_sorts_keys() {
+    let v: serde_json::Value =
+        serde_json::from_str(r#"{"b":"1","a":["x",{"d":1,"c":2}]}"#).unwrap();
+    assert_eq!(
+        String::from_utf8(canonical_json(&v).unwrap()).unwrap(),
+        r#"{"a":["x",{"c":2,"d":1}],"b":"1"}"#
+    );
+}

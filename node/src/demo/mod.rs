@@ -1,0 +1,233 @@
+//! `tanso demo`: a whole local data space on loopback, narrated step by step.
+//!
+//! Three companies get temporary homes: a steel supplier, an OEM and a third company. The
+//! supplier serves peers over TLS on 127.0.0.1 (port 0), shares with customers only, and
+//! publishes sample footprints; the OEM fetches and verifies them; the third company is
+//! refused; the audit log verifies.
+
+use std::io::Write;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
+use crate::error::NodeError;
+use crate::home::Home;
+use crate::node::Node;
+use crate::service::client::{self, FetchWhat};
+use crate::signed;
+
+const STEEL: &str = include_str!("steel.jsonl");
+const SHARE_WITH_CUSTOMERS: &str = include_str!("../../../policies/share-with-customers.json");
+
+/// Errors of the demo (it runs real nodes, so anything can fail).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Step(String),
+}
+
+struct Company {
+    node: Node,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Company {
+    async fn start(dir: &std::path::Path, slug: &str, name: &str) -> Result<Company, DemoError> {
+        let raw = RawConfig {
+            company_id: format!("urn:tanso:company:{slug}"),
+            name: name.to_string(),
+            listen: Some("127.0.0.1:0".into()),
+            advertise: None,
+            store: RawStore::default(),
+            limits: RawLimits::default(),
+            tls: RawTls::default(),
+            log: RawLog::default(),
+        };
+        let home = Home::new(dir.join(slug));
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| DemoError::Step(format!("randomness: {e}")))?;
+        home.init(&raw, &seed).map_err(NodeError::from)?;
+        let node = Node::open(&home)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        node.set_bound_endpoint(listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(crate::server::run(
+            node.clone(),
+            Some(listener),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let task = tokio::spawn(async move {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "demo node task failed");
+            }
+        });
+        Ok(Company {
+            node,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Runs the demo, narrating to `out`.
+pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
+    let dir = tempfile::tempdir()?;
+    writeln!(
+        out,
+        "tanso demo: a local data space on 127.0.0.1 (homes in {})\n",
+        dir.path().display()
+    )?;
+
+    let steel = Company::start(dir.path(), "hanbit-steel", "Hanbit Steel").await?;
+    let oem = Company::start(dir.path(), "daehan-motors", "Daehan Motors").await?;
+    let other = Company::start(dir.path(), "other-co", "Other Co").await?;
+    for c in [&steel, &oem, &other] {
+        let card = c.node.card()?;
+        writeln!(
+            out,
+            "1. {} ({}) runs a node at {} with key {}",
+            card.name, card.company_id, card.endpoint, card.key_id
+        )?;
+    }
+
+    // Cards are exchanged out of band; the supplier puts the OEM in its `customer` group.
+    let card_text = |n: &Node| -> Result<String, DemoError> {
+        serde_json::to_string(&n.card()?).map_err(|e| DemoError::Step(e.to_string()))
+    };
+    steel
+        .node
+        .add_partner(&card_text(&oem.node)?, vec!["customer".into()])?;
+    steel
+        .node
+        .add_partner(&card_text(&other.node)?, vec!["prospect".into()])?;
+    oem.node.add_partner(&card_text(&steel.node)?, Vec::new())?;
+    other
+        .node
+        .add_partner(&card_text(&steel.node)?, Vec::new())?;
+    writeln!(
+        out,
+        "2. They exchange cards: Hanbit Steel lists Daehan Motors as a customer and Other Co as a prospect"
+    )?;
+
+    let uid = steel
+        .node
+        .add_policy("policies/share-with-customers.json", SHARE_WITH_CUSTOMERS)?;
+    writeln!(
+        out,
+        "3. Hanbit Steel loads usage policy {uid}: full view for partners in group `customer`, everyone else denied by default"
+    )?;
+
+    let published = steel.node.publish(STEEL)?;
+    writeln!(
+        out,
+        "4. Hanbit Steel validates, signs (Ed25519 over RFC 8785 JSON) and stores {} footprints: {}",
+        published.ids.len(),
+        published.ids.join(", ")
+    )?;
+
+    let fetched = client::fetch(
+        &oem.node,
+        "urn:tanso:company:hanbit-steel",
+        FetchWhat::Products(vec!["urn:tanso:hanbit-steel:product:hrc-01".into()]),
+        Some("scope3-reporting"),
+    )
+    .await?;
+    for doc in &fetched {
+        let sig = signed::verify_document(doc).map_err(|e| DemoError::Step(e.to_string()))?;
+        writeln!(
+            out,
+            "5. Daehan Motors asks for product hrc-01 with a signed request over TLS and receives footprint {}: {} kgCO2e per {} {} ({} view, owner signature verified, key {})",
+            doc["id"].as_str().unwrap_or("?"),
+            doc["pcf"]["pcfExcludingBiogenicUptake"]
+                .as_str()
+                .unwrap_or("?"),
+            doc["pcf"]["declaredUnitAmount"].as_str().unwrap_or("?"),
+            doc["pcf"]["declaredUnitOfMeasurement"]
+                .as_str()
+                .unwrap_or("?"),
+            sig.view,
+            sig.key_id
+        )?;
+    }
+    let mut tampered = fetched[0].clone();
+    tampered["pcf"]["pcfExcludingBiogenicUptake"] = serde_json::Value::String("1.1".into());
+    match signed::verify_document(&tampered) {
+        Err(e) => writeln!(
+            out,
+            "6. Anyone holding the file can verify it offline; changing the value to 1.1 breaks it: {e}"
+        )?,
+        Ok(_) => return Err(DemoError::Step("a tampered footprint verified".into())),
+    }
+
+    match client::fetch(
+        &other.node,
+        "urn:tanso:company:hanbit-steel",
+        FetchWhat::Products(vec!["urn:tanso:hanbit-steel:product:hrc-01".into()]),
+        None,
+    )
+    .await
+    {
+        Err(e) => writeln!(
+            out,
+            "7. Other Co asks for the same product and is refused without learning whether it exists: {e}"
+        )?,
+        Ok(_) => {
+            return Err(DemoError::Step(
+                "the third company was given a footprint".into(),
+            ));
+        }
+    }
+
+    let old = published.ids[0].clone();
+    let mut next: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    next["pcf"]["pcfExcludingBiogenicUptake"] = "1.95".into();
+    next["pcf"]["pcfIncludingBiogenicUptake"] = "1.95".into();
+    next["pcf"]["fossilGhgEmissions"] = "1.95".into();
+    let updated = steel.node.update(&old, &next.to_string())?;
+    writeln!(
+        out,
+        "8. Hanbit Steel recalculates hrc-01 (1.95 kgCO2e/kg): new footprint {} replaces {}, now Deprecated",
+        updated.ids.join(", "),
+        old
+    )?;
+
+    let report = steel.node.audit_verify()?;
+    writeln!(
+        out,
+        "9. Hanbit Steel's audit log holds {} hash-chained entries (every request and decision); chain {}",
+        report.entries,
+        if report.ok { "verifies" } else { "is BROKEN" }
+    )?;
+    if !report.ok {
+        return Err(DemoError::Step(format!(
+            "audit chain: {:?}",
+            report.problems
+        )));
+    }
+    writeln!(
+        out,
+        "\ndone: the supplier kept its data on its own node and decided who saw what."
+    )?;
+    for c in [steel, oem, other] {
+        c.stop().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Group commit for per-request records: audit entries, seen nonces and daily counters.
+//!
+//! Every peer request writes an audit entry and a nonce. One durable commit per request
+//! would cap a node at a few thousand requests a second, so a dedicated thread drains
+//! whatever has queued up and commits it as one batch; each request still waits for its
+//! batch to be durable before it is answered. The thread owns the head of the audit chain,
+//! so entries are numbered and chained in commit order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::audit::{self, AuditDraft, AuditEntry, AuditHead};
+use crate::crypto::NodeKey;
+use crate::store::{Store, StoreError, journal_ops};
+
+/// Most records in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// One request's records.
+#[derive(Debug, Default)]
+pub struct Record {
+    pub audit: Option<AuditDraft>,
+    /// (key id, nonce hex, issued-at ms)
+    pub nonce: Option<(String, String, i64)>,
+    /// (company id, day, new count)
+    pub daily: Option<(String, String, u32)>,
+    /// Nonces that fell out of the replay window: (key id, nonce hex).
+    pub forget: Vec<(String, String)>,
+}
+
+struct Item {
+    record: Record,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// Handle to the journal thread.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::UnboundedSender<Item>,
+}
+
+impl Journal {
+    /// Starts the journal thread; it ends when every handle is dropped.
+    pub fn start(store: Store, key: Arc<NodeKey>) -> Result<Journal, StoreError> {
+        let (next_seq, prev) = match store.audit_last()? {
+            Some((seq, raw)) => {
+                let entry: AuditEntry =
+                    serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                        table: "audit",
+                        reason: e.to_string(),
+                    })?;
+                (seq + 1, entry.hash)
+            }
+            None => (0, audit::GENESIS.to_string()),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("tanso-journal".into())
+            .spawn(move || run(store, key, rx, next_seq, prev))
+            .map_err(|e| StoreError::Engine(format!("cannot start journal thread: {e}")))?;
+        Ok(Journal { tx })
+    }
+
+    /// Queues `record` and waits until it is durable.
+    pub async fn write(&self, record: Record) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Item {
+                record,
+                done: Some(done),
+            })
+            .map_err(|_| StoreError::Engine("journal has stopped".into()))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Engine(e)),
+            Err(_) => Err(StoreError::Engine("journal has stopped".into())),
+        }
+    }
+
+    /// Queues `record` and waits, from synchronous code (not inside the async runtime).
+    pub fn write_blocking(&self, record: Record) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Item {
+                record,
+                done: Some(done),
+            })
+            .map_err(|_| StoreError::Engine("journal has stopped".into()))?;
+        match wait.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Engine(e)),
+            Err(_) => Err(StoreError::Engine("journal has stopped".into())),
+        }
+    }
+}
+
+fn run(
+    store: Store,
+    key: Arc<NodeKey>,
+    mut rx: mpsc::UnboundedReceiver<Item>,
+    mut next_seq: u64,
+    mut prev: String,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut items = vec![first];
+        while items.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(item) => items.push(item),
+                Err(_) => break,
+            }
+        }
+        let (mut seq, mut hash) = (next_seq, prev.clone());
+        let mut ops = Vec::with_capacity(items.len() * 2 + 1);
+        let mut chained = false;
+        for item in &mut items {
+            let record = &mut item.record;
+            if let Some(draft) = record.audit.take() {
+                let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+                let entry = AuditEntry::chain(seq, at, draft, &hash);
+                hash = entry.hash.clone();
+                ops.push(journal_ops::audit(
+                    seq,
+                    serde_json::to_vec(&entry).unwrap_or_default(),
+                ));
+                seq += 1;
+                chained = true;
+            }
+            if let Some((key_id, nonce, at)) = &record.nonce {
+                ops.push(journal_ops::nonce(key_id, nonce, *at));
+            }
+            if let Some((company, day, count)) = &record.daily {
+                ops.push(journal_ops::daily(company, day, *count));
+            }
+            for (key_id, nonce) in &record.forget {
+                ops.push(journal_ops::forget_nonce(key_id, nonce));
+            }
+        }
+        if chained {
+            let head = AuditHead::sign(&key, seq, &hash);
+            ops.push(journal_ops::meta(
+                audit::HEAD_KEY,
+                serde_json::to_vec(&head).unwrap_or_default(),
+            ));
+        }
+        let result = store.commit_journal(ops).map_err(|e| e.to_string());
+        if result.is_ok() {
+            next_seq = seq;
+            prev = hash;
+        } else if let Err(e) = &result {
+            tracing::error!(error = %e, "journal commit failed");
+        }
+        for item in items {
+            if let Some(done) = item.done {
+                let _ = done.send(result.clone());
+            }
+        }
+    }
+}
+
+/// Nonces seen within the replay window, in memory (persisted through the journal).
+pub struct NonceCache {
+    window_ms: i64,
+    seen: Mutex<HashMap<(String, String), i64>>,
+}
+
+/// A request nonce seen before.
+#[derive(Debug, thiserror::Error)]
+#[error("nonce was already used (replay)")]
+pub struct Replay;
+
+impl NonceCache {
+    /// Loads the nonces still inside the window from the store.
+    pub fn load(store: &Store, skew: Duration) -> Result<NonceCache, StoreError> {
+        let window_ms = 2 * skew.as_millis() as i64;
+        let now = Utc::now().timestamp_millis();
+        let seen = store
+            .nonces()?
+            .into_iter()
+            .filter(|(_, _, at)| now - at <= window_ms)
+            .map(|(k, n, at)| ((k, n), at))
+            .collect();
+        Ok(NonceCache {
+            window_ms,
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// Records a nonce; `Err(Replay)` when it was seen. Returns nonces to forget (expired).
+    pub fn check_and_insert(
+        &self,
+        key_id: &str,
+        nonce_hex: &str,
+        issued_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, Replay> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let k = (key_id.to_string(), nonce_hex.to_string());
+        if seen.contains_key(&k) {
+            return Err(Replay);
+        }
+        seen.insert(k, issued_at_ms);
+        let mut forget = Vec::new();
+        if seen.len().is_multiple_of(4096) {
+            let window = self.window_ms;
+            seen.retain(|k, at| {
+                let keep = now_ms - *at <= window;
+                if !keep {
+                    forget.push(k.clone());
+                }
+                keep
+            });
+        }
+        Ok(forget)
+    }
+}
+
+/// Requests served per partner per day, in memory (persisted through the journal).
+pub struct DailyCounter {
+    counts: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl DailyCounter {
+    pub fn new() -> DailyCounter {
+        DailyCounter {
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Requests already served to `company` on `day`.
+    pub fn get(&self, store: &Store, company: &str, day: &str) -> Result<u32, StoreError> {
+        let key = (company.to_ascii_lowercase(), day.to_string());
+        if let Some(n) = self
+            .counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(*n);
+        }
+        let stored = store.daily_count(company, day)?;
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(*counts.entry(key).or_insert(stored))
+    }
+
+    /// Counts one more served request; returns the new count.
+    pub fn increment(&self, company: &str, day: &str) -> u32 {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts
+            .entry((company.to_ascii_lowercase(), day.to_string()))
+            .or_insert(0);
+        *n += 1;
+        *n
+    }
+}
+
+impl Default for DailyCounter {
+    fn default() -> Self {
+        DailyCounter::new()
+    }
+}

@@ -1,0 +1,53 @@
+//! KPI engine: KPIs defined entirely in TOML configs, evaluated over named measures per period.
+//!
+//! Flow: [`load_config`] parses a framework (measures, constants, KPIs with formulas, targets,
+//! grades, weights); measures come from [`load_measures_csv`] and from the node via
+//! [`Measures::insert`]; [`report`] evaluates every KPI for a period and [`KpiReport::render`]
+//! prints it as a table, JSON (for dashboards) or CSV. No IO happens here: callers pass strings.
+//! All arithmetic is exact [`rust_decimal::Decimal`]; a KPI that cannot be computed for a period
+//! (missing data, division by zero) is reported as not available, never as 0.
+
+mod config;
+mod eval;
+mod expr;
+mod measures;
+mod period;
+mod render;
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef, Measure,
+    TargetDef, TrajectoryKind, load_config,
+};
+pub use eval::{KpiReport, KpiResult, SectionReport, SeriesPoint, TargetSummary, nth_root, report};
+pub use measures::{Measures, load_measures_csv};
+pub use period::{Granularity, Period};
+pub use render::Format;
+
+/// Everything that can go wrong loading a config or measures, or building a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KpiError {
+    #[error("{config}: invalid toml: {msg}")]
+    Toml { config: String, msg: String },
+    #[error("{config}: {msg}")]
+    Config { config: String, msg: String },
+    #[error("{config}: kpi `{kpi}`: formula `{formula}` at position {pos}: {msg}")]
+    Formula {
+        config: String,
+        kpi: String,
+        formula: String,
+        pos: usize,
+        msg: String,
+    },
+    #[error("{file}:{line}: {msg}")]
+    Csv {
+        file: String,
+        line: usize,
+        msg: String,
+    },
+    #[error("invalid period `{0}` (expected 2025-01, 2025-Q1 or 2025)")]
+    Period(String),
+    #[error("no measures to report on")]
+    NoData,
+}

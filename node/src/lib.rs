@@ -1,0 +1,39 @@
+//! tanso library: the connector node, the directory and the relay.
+//!
+//! Major components:
+//! - [`pact`]: the PACT v3 data model, validation, filters and v2 import (no IO).
+//! - [`crypto`] and [`signed`]: Ed25519 keys, envelopes and owner signatures (no IO).
+//! - [`policy`]: the ODRL-subset usage-policy evaluator (no IO).
+//! - [`store`]: the only module that touches the storage engine (redb or sled).
+//! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters.
+//! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
+//!   over the home's unix socket while the node runs.
+//! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
+//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
+//! - [`scope3`] and [`kpi`]: calculations over the node's data.
+//! - [`demo`]: a whole local data space on loopback.
+
+pub mod admin;
+pub mod audit;
+pub mod card;
+pub mod config;
+pub mod crypto;
+pub mod demo;
+pub mod error;
+pub mod home;
+pub mod ids;
+pub mod journal;
+pub mod kpi;
+pub mod node;
+pub mod pact;
+pub mod policy;
+pub mod scope3;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+pub mod signed;
+pub mod store;
+pub mod tls;
+
+pub use error::NodeError;
+pub use node::Node;

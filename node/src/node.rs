@@ -1,0 +1,585 @@
+//! The node: its identity, store, policies and journal, and the operations operators run.
+//!
+//! Every operation is a method here, so the CLI (opening the home directly) and the admin
+//! socket (while `tanso serve` runs) execute the very same code.
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::audit::{AuditHead, ChainReport, ChainVerifier};
+use crate::card::NodeCard;
+use crate::config::Config;
+use crate::crypto::NodeKey;
+use crate::error::NodeError;
+use crate::home::Home;
+use crate::journal::{DailyCounter, Journal, NonceCache};
+use crate::pact::{self, ProductFootprint, Status, ValidationContext};
+use crate::policy::{AccessRequest, Action, Partner, Policy, PolicySet};
+use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
+use crate::store::{OwnFootprint, PartnerRecord, PolicyRecord, Store};
+use crate::tls::Identity;
+
+/// A running or opened node; cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    home: Home,
+    config: Config,
+    key: Arc<NodeKey>,
+    identity: Identity,
+    client_identity: Option<Identity>,
+    store: Store,
+    policies: RwLock<PolicySet>,
+    journal: Journal,
+    nonces: NonceCache,
+    daily: DailyCounter,
+    /// The endpoint advertised in the card (set once the listener is bound).
+    endpoint: RwLock<String>,
+    peers: crate::service::client::PeerPool,
+}
+
+/// What `publish` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishOutcome {
+    /// New footprint ids, in input order.
+    pub ids: Vec<String>,
+    /// Ids deprecated because a new footprint names them in `precedingPfIds`.
+    pub deprecated: Vec<String>,
+    /// Notes from import (dropped fields, v2 conversion).
+    pub notes: Vec<String>,
+}
+
+fn now_rfc3339() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl Node {
+    /// Opens the node in `home`: config, key (mode 0600 enforced), TLS identity, store,
+    /// policies and the journal thread. Fails if another process holds the store.
+    pub fn open(home: &Home) -> Result<Node, NodeError> {
+        let config = home.load_config()?;
+        let key = Arc::new(home.load_key()?);
+        let identity = home.load_identity()?;
+        let client_identity = match &config.client_cert {
+            None => None,
+            Some((cert, key_path)) => {
+                let read = |p: &std::path::Path| {
+                    std::fs::read_to_string(p).map_err(|e| {
+                        NodeError::BadRequest(format!("tls client file {}: {e}", p.display()))
+                    })
+                };
+                Some(
+                    Identity::from_pem(&read(cert)?, &read(key_path)?)
+                        .map_err(|e| NodeError::BadRequest(e.to_string()))?,
+                )
+            }
+        };
+        let store = Store::open(&home.store_dir(), config.engine)?;
+        let mut set = PolicySet::new();
+        for record in store.policies()? {
+            set.add(Policy::parse(&record.source_name, &record.source)?);
+        }
+        let journal = Journal::start(store.clone(), key.clone())?;
+        let nonces = NonceCache::load(&store, config.clock_skew)?;
+        let endpoint = config
+            .advertise
+            .clone()
+            .or_else(|| config.listen.map(|a| a.to_string()))
+            .unwrap_or_default();
+        Ok(Node {
+            inner: Arc::new(Inner {
+                home: home.clone(),
+                config,
+                key,
+                identity,
+                client_identity,
+                store,
+                policies: RwLock::new(set),
+                journal,
+                nonces,
+                daily: DailyCounter::new(),
+                endpoint: RwLock::new(endpoint),
+                peers: crate::service::client::PeerPool::default(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    pub fn home(&self) -> &Home {
+        &self.inner.home
+    }
+    pub fn key(&self) -> &NodeKey {
+        &self.inner.key
+    }
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+    pub fn client_identity(&self) -> Option<&Identity> {
+        self.inner.client_identity.as_ref()
+    }
+    pub fn journal(&self) -> &Journal {
+        &self.inner.journal
+    }
+    pub fn nonces(&self) -> &NonceCache {
+        &self.inner.nonces
+    }
+    pub fn daily(&self) -> &DailyCounter {
+        &self.inner.daily
+    }
+    pub(crate) fn peers(&self) -> &crate::service::client::PeerPool {
+        &self.inner.peers
+    }
+    pub fn company_id(&self) -> &str {
+        &self.inner.config.company_id
+    }
+
+    /// Sets the advertised endpoint (when no `advertise` is configured, the bound address).
+    pub fn set_bound_endpoint(&self, addr: std::net::SocketAddr) {
+        if self.inner.config.advertise.is_none() {
+            *self
+                .inner
+                .endpoint
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = addr.to_string();
+        }
+    }
+
+    /// This node's signed card.
+    pub fn card(&self) -> Result<NodeCard, NodeError> {
+        let endpoint = self
+            .inner
+            .endpoint
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        NodeCard::issue(
+            &self.inner.key,
+            &self.inner.config.company_id,
+            &self.inner.config.name,
+            &endpoint,
+            &self.inner.identity.fingerprint,
+        )
+        .map_err(|e| NodeError::Internal(e.to_string()))
+    }
+
+    // === footprints ===
+
+    /// Validates, signs and stores every footprint of a document (object, array or JSONL),
+    /// all or nothing. Footprints naming own Active footprints in `precedingPfIds` replace
+    /// them: the old ones are re-signed as Deprecated in the same atomic batch.
+    pub fn publish(&self, text: &str) -> Result<PublishOutcome, NodeError> {
+        let values =
+            pact::parse_document(text).map_err(|e| NodeError::Invalid(vec![e.to_string()]))?;
+        let ctx = ValidationContext {
+            own_company_id: Some(self.company_id().to_string()),
+        };
+        let many = values.len() > 1;
+        let mut problems = Vec::new();
+        let mut footprints = Vec::with_capacity(values.len());
+        let mut notes = Vec::new();
+        for (index, value) in values.into_iter().enumerate() {
+            let prefix = if many {
+                format!("[{index}]")
+            } else {
+                String::new()
+            };
+            match pact::import(value, &ctx) {
+                Ok(imported) => {
+                    notes.extend(imported.notes.into_iter().map(|n| format!("{prefix}{n}")));
+                    footprints.push(imported.footprint);
+                }
+                Err(findings) => {
+                    problems.extend(findings.into_iter().map(|f| format!("{prefix}{f}")));
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, fp) in footprints.iter().enumerate() {
+            if !seen.insert(fp.id.to_ascii_lowercase()) {
+                problems.push(format!(
+                    "[{index}]/id: id {} appears twice in the input",
+                    fp.id
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(NodeError::Invalid(problems));
+        }
+        self.publish_footprints(footprints, notes)
+    }
+
+    /// Signs and stores validated footprints (see [`Node::publish`]).
+    pub fn publish_footprints(
+        &self,
+        footprints: Vec<ProductFootprint>,
+        notes: Vec<String>,
+    ) -> Result<PublishOutcome, NodeError> {
+        let mut deprecated = Vec::new();
+        let mut deprecated_ids = Vec::new();
+        for fp in &footprints {
+            for old_id in fp.preceding_pf_ids.iter().flatten() {
+                if let Some(old) = self.inner.store.own_footprint(old_id)?
+                    && old.footprint.status == Status::Active
+                    && !deprecated_ids.contains(&old.footprint.id)
+                {
+                    let mut fp_old = old.footprint.clone();
+                    fp_old.status = Status::Deprecated;
+                    deprecated_ids.push(fp_old.id.clone());
+                    deprecated.push(fp_old);
+                }
+            }
+        }
+        let signed_new = self.sign_all(footprints)?;
+        let signed_old = self.sign_all(deprecated)?;
+        self.inner
+            .store
+            .publish_batch(&signed_new, &signed_old)
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(m) => NodeError::Conflict(m),
+                other => other.into(),
+            })?;
+        Ok(PublishOutcome {
+            ids: signed_new.iter().map(|o| o.footprint.id.clone()).collect(),
+            deprecated: deprecated_ids,
+            notes,
+        })
+    }
+
+    /// Signs both views of every footprint, on all cores.
+    fn sign_all(&self, footprints: Vec<ProductFootprint>) -> Result<Vec<OwnFootprint>, NodeError> {
+        let published_at = now_rfc3339();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        let chunk = footprints.len().div_ceil(threads).max(256);
+        let company = self.company_id();
+        let key = &self.inner.key;
+        let results: Vec<Result<Vec<OwnFootprint>, NodeError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = footprints
+                .chunks(chunk)
+                .map(|part| {
+                    let published_at = &published_at;
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|fp| sign_one(key, company, fp, published_at))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(NodeError::Internal("signing thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(footprints.len());
+        for part in results {
+            out.extend(part?);
+        }
+        Ok(out)
+    }
+
+    /// Deprecates an own footprint (re-signed with status Deprecated).
+    pub fn deprecate(&self, id: &str) -> Result<(), NodeError> {
+        let own = self
+            .inner
+            .store
+            .own_footprint(id)?
+            .ok_or_else(|| NodeError::NotFound(format!("footprint {id}")))?;
+        if own.footprint.status == Status::Deprecated {
+            return Err(NodeError::Conflict(format!(
+                "footprint {id} is already deprecated"
+            )));
+        }
+        let mut fp = own.footprint;
+        fp.status = Status::Deprecated;
+        let signed = self.sign_all(vec![fp])?;
+        self.inner
+            .store
+            .publish_batch(&[], &signed)
+            .map_err(|e| match e {
+                crate::store::StoreError::Conflict(m) => NodeError::Conflict(m),
+                other => other.into(),
+            })?;
+        Ok(())
+    }
+
+    /// Publishes a new version of `old_id` from `text` (one footprint): the new footprint gets
+    /// a fresh id if it reuses the old one, and `precedingPfIds` gains the old id.
+    pub fn update(&self, old_id: &str, text: &str) -> Result<PublishOutcome, NodeError> {
+        let old = self
+            .inner
+            .store
+            .own_footprint(old_id)?
+            .ok_or_else(|| NodeError::NotFound(format!("footprint {old_id}")))?;
+        let mut values =
+            pact::parse_document(text).map_err(|e| NodeError::Invalid(vec![e.to_string()]))?;
+        if values.len() != 1 {
+            return Err(NodeError::BadRequest(format!(
+                "an update takes exactly one footprint, the file has {}",
+                values.len()
+            )));
+        }
+        let mut value = values.remove(0);
+        if let Some(obj) = value.as_object_mut() {
+            let same_id = obj
+                .get("id")
+                .and_then(Value::as_str)
+                .is_none_or(|id| id.eq_ignore_ascii_case(&old.footprint.id));
+            if same_id {
+                obj.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+            }
+            let mut preceding: Vec<Value> = obj
+                .get("precedingPfIds")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !preceding.iter().any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&old.footprint.id))
+            }) {
+                preceding.insert(0, Value::String(old.footprint.id.clone()));
+            }
+            obj.insert("precedingPfIds".into(), Value::Array(preceding));
+        }
+        self.publish(&serde_json::to_string(&value).unwrap_or_default())
+    }
+
+    pub fn footprints(&self) -> Result<Vec<OwnFootprint>, NodeError> {
+        Ok(self.inner.store.own_footprints_page(None, usize::MAX)?)
+    }
+
+    pub fn footprint(&self, id: &str) -> Result<OwnFootprint, NodeError> {
+        self.inner
+            .store
+            .own_footprint(id)?
+            .ok_or_else(|| NodeError::NotFound(format!("footprint {id}")))
+    }
+
+    // === partners ===
+
+    pub fn add_partner(&self, card_text: &str, groups: Vec<String>) -> Result<NodeCard, NodeError> {
+        let card = NodeCard::parse(card_text)?;
+        if card.company_id.eq_ignore_ascii_case(self.company_id()) {
+            return Err(NodeError::BadRequest(
+                "that card is this node's own card".into(),
+            ));
+        }
+        for g in &groups {
+            if g.is_empty() || g.chars().any(|c| c.is_whitespace()) {
+                return Err(NodeError::BadRequest(format!(
+                    "group {g:?} must be one word"
+                )));
+            }
+        }
+        self.inner.store.put_partner(&PartnerRecord {
+            card: card.clone(),
+            groups,
+            added_at: now_rfc3339(),
+        })?;
+        Ok(card)
+    }
+
+    pub fn partners(&self) -> Result<Vec<PartnerRecord>, NodeError> {
+        Ok(self.inner.store.partners()?)
+    }
+
+    pub fn remove_partner(&self, company_id: &str) -> Result<(), NodeError> {
+        if self.inner.store.remove_partner(company_id)? {
+            self.inner.peers.forget(company_id);
+            Ok(())
+        } else {
+            Err(NodeError::NotFound(format!("partner {company_id}")))
+        }
+    }
+
+    pub fn partner(&self, company_id: &str) -> Result<Option<PartnerRecord>, NodeError> {
+        Ok(self.inner.store.partner(company_id)?)
+    }
+
+    // === policies ===
+
+    /// Loads a policy (rejecting it with its position on any error) and stores it.
+    pub fn add_policy(&self, source_name: &str, source: &str) -> Result<String, NodeError> {
+        let policy = Policy::parse(source_name, source)?;
+        let uid = policy.uid().to_string();
+        self.inner.store.put_policy(&PolicyRecord {
+            uid: uid.clone(),
+            source_name: source_name.to_string(),
+            source: source.to_string(),
+            added_at: now_rfc3339(),
+        })?;
+        self.inner
+            .policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(policy);
+        Ok(uid)
+    }
+
+    pub fn policies(&self) -> Result<Vec<PolicyRecord>, NodeError> {
+        Ok(self.inner.store.policies()?)
+    }
+
+    pub fn remove_policy(&self, uid: &str) -> Result<(), NodeError> {
+        if !self.inner.store.remove_policy(uid)? {
+            return Err(NodeError::NotFound(format!("policy {uid}")));
+        }
+        self.inner
+            .policies
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
+        Ok(())
+    }
+
+    /// The policy view of a partner (groups from the partner record).
+    pub fn policy_partner(&self, company_id: &str) -> Result<Partner, NodeError> {
+        let record = self.inner.store.partner(company_id)?;
+        Ok(Partner {
+            company_id: company_id.to_string(),
+            groups: record.map(|r| r.groups).unwrap_or_default(),
+            memberships: Vec::new(),
+            buys_classifications: Vec::new(),
+        })
+    }
+
+    /// Evaluates the policies for one footprint (or product) and a partner.
+    pub fn decide(
+        &self,
+        partner: &Partner,
+        action: Action,
+        purpose: Option<&str>,
+        product_ids: &[String],
+        classifications: &[String],
+        requests_today: u32,
+    ) -> crate::policy::Decision {
+        let req = AccessRequest {
+            partner,
+            action,
+            purpose,
+            now: Utc::now(),
+            product_ids,
+            classifications,
+            requests_today,
+        };
+        self.inner
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .evaluate(&req)
+    }
+
+    /// `tanso policy explain`: the decision and the rule and constraint that decided it.
+    pub fn explain(
+        &self,
+        partner_id: &str,
+        product_id: &str,
+        purpose: Option<&str>,
+    ) -> Result<String, NodeError> {
+        let partner = self.policy_partner(partner_id)?;
+        let product_ids = vec![product_id.to_string()];
+        let classifications: Vec<String> = self
+            .inner
+            .store
+            .own_ids_by_product(product_id)?
+            .iter()
+            .filter_map(|id| self.inner.store.own_footprint(id).ok().flatten())
+            .flat_map(|o| o.footprint.product_classifications.unwrap_or_default())
+            .collect();
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let requests_today = self.inner.daily.get(&self.inner.store, partner_id, &day)?;
+        let req = AccessRequest {
+            partner: &partner,
+            action: Action::Read,
+            purpose,
+            now: Utc::now(),
+            product_ids: &product_ids,
+            classifications: &classifications,
+            requests_today,
+        };
+        let explanation = self
+            .inner
+            .policies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .explain(&req);
+        Ok(explanation.to_string())
+    }
+
+    // === audit ===
+
+    /// Walks the whole chain and checks the signed head.
+    pub fn audit_verify(&self) -> Result<ChainReport, NodeError> {
+        let mut verifier = ChainVerifier::default();
+        let mut from = 0u64;
+        loop {
+            let page = self.inner.store.audit_entries(from, 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            from = last + 1;
+            for (seq, raw) in &page {
+                verifier.push(*seq, raw);
+            }
+        }
+        let head: Option<AuditHead> = self
+            .inner
+            .store
+            .meta(crate::audit::HEAD_KEY)?
+            .and_then(|raw| serde_json::from_slice(&raw).ok());
+        Ok(verifier.finish(head.as_ref(), &self.inner.key.public_key()))
+    }
+
+    /// Every audit entry as a JSON line.
+    pub fn audit_export(&self, out: &mut dyn std::io::Write) -> Result<u64, NodeError> {
+        let mut from = 0u64;
+        let mut n = 0;
+        loop {
+            let page = self.inner.store.audit_entries(from, 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            from = last + 1;
+            for (_, raw) in page {
+                out.write_all(&raw)
+                    .and_then(|()| out.write_all(b"\n"))
+                    .map_err(|e| NodeError::Internal(format!("write: {e}")))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The inbox as stored.
+    pub fn inbox(&self) -> Result<Vec<crate::store::InboxEntry>, NodeError> {
+        Ok(self.inner.store.inbox()?)
+    }
+}
+
+fn sign_one(
+    key: &NodeKey,
+    company: &str,
+    fp: &ProductFootprint,
+    published_at: &str,
+) -> Result<OwnFootprint, NodeError> {
+    let internal = |e: crate::crypto::CryptoError| NodeError::Internal(e.to_string());
+    let full = signed::view_json(fp, VIEW_FULL).map_err(internal)?;
+    let summary = signed::view_json(fp, VIEW_SUMMARY).map_err(internal)?;
+    Ok(OwnFootprint {
+        footprint: fp.clone(),
+        sig_full: signed::sign_view(key, company, VIEW_FULL, &full).map_err(internal)?,
+        sig_summary: signed::sign_view(key, company, VIEW_SUMMARY, &summary).map_err(internal)?,
+        published_at: published_at.to_string(),
+    })
+}

@@ -1,0 +1,936 @@
+//! Tests of the pact module: model round trips, validation findings, import, filters, protobuf.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::pact::v2;
+use crate::pact::validate::{OPENAPI_YAML, build_validator};
+use crate::pact::{
+    DocumentError, FilterError, Finding, FootprintFilter, ProductFootprint, SpecVersion, Status,
+    ValidationContext, import, parse_document, validate,
+};
+
+const V3_EXAMPLE: &str = include_str!("../../testdata/v3-productfootprint-bioethanol-kg.json");
+const V2_EXAMPLE: &str = include_str!("../../testdata/v2-getfootprint-response.json");
+const OWN: &str = "urn:company:example:company1";
+
+fn example() -> Value {
+    serde_json::from_str(V3_EXAMPLE).unwrap()
+}
+
+fn ctx() -> ValidationContext {
+    ValidationContext {
+        own_company_id: Some(OWN.to_string()),
+    }
+}
+
+fn no_ctx() -> ValidationContext {
+    ValidationContext::default()
+}
+
+/// Validates the example after `edit` changed it.
+fn findings_after(edit: impl FnOnce(&mut Value)) -> Vec<Finding> {
+    let mut v = example();
+    edit(&mut v);
+    validate(&v, &ctx())
+}
+
+fn set(v: &mut Value, ptr: &str, value: Value) {
+    let (parent, key) = ptr.rsplit_once('/').unwrap();
+    v.pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .insert(key.to_string(), value);
+}
+
+fn remove(v: &mut Value, ptr: &str) {
+    let (parent, key) = ptr.rsplit_once('/').unwrap();
+    v.pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .remove(key);
+}
+
+/// Asserts exactly one finding, at `path` with `rule`, and returns its message.
+fn only(findings: &[Finding], path: &str, rule: &str) -> String {
+    assert_eq!(findings.len(), 1, "expected one finding, got {findings:#?}");
+    assert_eq!(findings[0].path, path, "{findings:#?}");
+    assert_eq!(findings[0].rule, rule, "{findings:#?}");
+    findings[0].message.clone()
+}
+
+fn has(findings: &[Finding], path: &str, rule: &str) -> bool {
+    findings.iter().any(|f| f.path == path && f.rule == rule)
+}
+
+/// A footprint with every field set (all three geography fields, so not valid as a whole).
+fn maximal_json() -> Value {
+    json!({
+        "id": "f4b1225a-bd44-4c8e-861d-079e4e1dfd69",
+        "specVersion": "3.0.3",
+        "precedingPfIds": ["079e425a-464f-528d-341d-4a944a1dfd70"],
+        "created": "2025-04-30T00:00:00.123+02:00",
+        "status": "Deprecated",
+        "validityPeriodStart": "2025-01-01T00:00:00Z",
+        "validityPeriodEnd": "2026-01-01T00:00:00Z",
+        "companyName": "Company 1",
+        "companyIds": ["urn:company:example:company1", "urn:lei:5493001KJTIIGC8Y1R12"],
+        "productDescription": "steel coil",
+        "productIds": ["urn:gtin:5695872369587"],
+        "productClassifications": ["urn:cpc:4112"],
+        "productNameCompany": "Coil X",
+        "comment": "all fields",
+        "pcf": maximal_pcf_json(),
+        "extensions": [{
+            "specVersion": "2.0.0",
+            "dataSchema": "https://catalog.carbon-transparency.com/shipment/1.0.0/data-model.json",
+            "documentation": "https://example.com/doc",
+            "data": {"shipmentId": "S1", "weight": 10.5, "nested": {"a": [1, "x", null, true], "b": null}}
+        }]
+    })
+}
+
+/// The `pcf` of [`maximal_json`], built in two halves to stay under the json! recursion limit.
+fn maximal_pcf_json() -> Value {
+    let mut pcf = json!({
+            "declaredUnitOfMeasurement": "kilogram",
+            "declaredUnitAmount": "1000.000",
+            "productMassPerDeclaredUnit": "1000",
+            "referencePeriodStart": "2024-01-01T00:00:00Z",
+            "referencePeriodEnd": "2025-01-01T00:00:00Z",
+            "geographyRegionOrSubregion": "Western Europe",
+            "geographyCountry": "DE",
+            "geographyCountrySubdivision": "DE-BW",
+            "boundaryProcessesDescription": "cradle to gate",
+            "pcfExcludingBiogenicUptake": "2.10",
+            "pcfIncludingBiogenicUptake": "1.90",
+            "fossilCarbonContent": "0.5",
+            "biogenicCarbonContent": "0.1",
+            "recycledCarbonContent": "0.2",
+            "fossilGhgEmissions": "1.8",
+            "landUseChangeGhgEmissions": "0.01",
+            "landCarbonLeakage": "0",
+            "landManagementFossilGhgEmissions": "0.02",
+            "landManagementBiogenicCO2Emissions": "0.03",
+            "landManagementBiogenicCO2Removals": "-0.04",
+            "biogenicCO2Uptake": "-0.2",
+            "biogenicNonCO2Emissions": "0.05",
+            "landAreaOccupation": "0.6",
+            "aircraftGhgEmissions": "0",
+            "packagingEmissionsIncluded": true,
+            "packagingGhgEmissions": "0.07",
+            "packagingBiogenicCarbonContent": "0.08",
+            "outboundLogisticsGhgEmissions": "0.09",
+            "ccsTechnologicalCO2CaptureIncluded": true,
+            "ccsTechnologicalCO2Capture": "-0.1",
+            "technologicalCO2CaptureOrigin": "fossil, plant A",
+            "technologicalCO2Removals": "-0.11",
+            "ccuCarbonContent": "0.12",
+            "ccuCalculationApproach": "Cut-off",
+            "ccuCreditCertification": "https://example.com/cert/1"
+    });
+    let rest = json!({
+            "ipccCharacterizationFactors": ["AR6", "AR5"],
+            "crossSectoralStandards": ["ISO14067", "SomeFutureStandard"],
+            "productOrSectorSpecificRules": [
+                {"operator": "Other", "ruleNames": ["rule A", "rule B"], "otherOperatorName": "TfS"},
+                {"operator": "EPD International", "ruleNames": ["PCR 2019:14"]}
+            ],
+            "exemptedEmissionsPercent": "1.5",
+            "exemptedEmissionsDescription": "minor",
+            "allocationRulesDescription": "mass",
+            "secondaryEmissionFactorSources": [{"name": "ecoinvent", "version": "3.9.1"}],
+            "primaryDataShare": "55.5",
+            "dqi": {"technologicalDQR": "1.5", "geographicalDQR": "5", "temporalDQR": "1"},
+            "verification": {
+                "coverage": "PCF program",
+                "providerName": "Verifier Ltd",
+                "completedAt": "2025-02-01T00:00:00Z",
+                "standardName": "ISO 14064-3",
+                "comments": "none"
+            }
+    });
+    pcf.as_object_mut()
+        .unwrap()
+        .extend(rest.as_object().unwrap().clone());
+    pcf
+}
+
+/// The maximal footprint reduced to one geography field, which validates clean.
+fn maximal_valid_json() -> Value {
+    let mut v = maximal_json();
+    remove(&mut v, "/pcf/geographyRegionOrSubregion");
+    remove(&mut v, "/pcf/geographyCountry");
+    v
+}
+
+// ---------------------------------------------------------------- model
+
+#[test]
+fn schema_compiles() {
+    assert!(build_validator().is_ok());
+}
+
+#[test]
+fn example_round_trip_is_lossless_except_unknown_field() {
+    let input = example();
+    let fp: ProductFootprint = serde_json::from_value(input.clone()).unwrap();
+    let out = serde_json::to_value(&fp).unwrap();
+    let mut expected = input;
+    remove(&mut expected, "/pcf/otherOperatorName");
+    assert_eq!(out, expected);
+    // Second round is byte-identical.
+    let again: ProductFootprint = serde_json::from_value(out.clone()).unwrap();
+    assert_eq!(again, fp);
+    assert_eq!(
+        serde_json::to_string(&again).unwrap(),
+        serde_json::to_string(&fp).unwrap()
+    );
+}
+
+#[test]
+fn maximal_round_trip_and_field_names_match_openapi() {
+    let input = maximal_json();
+    let fp: ProductFootprint = serde_json::from_value(input.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&fp).unwrap(), input);
+    // Every property the OpenAPI schema defines is in the maximal JSON and vice versa, so no
+    // serde rename can drift from the spec's spelling.
+    let doc: Value = serde_norway::from_str(OPENAPI_YAML).unwrap();
+    for (schema, ptr) in [
+        ("ProductFootprint", ""),
+        ("CarbonFootprint", "/pcf"),
+        ("DataQualityIndicators", "/pcf/dqi"),
+        ("Verification", "/pcf/verification"),
+        (
+            "ProductOrSectorSpecificRule",
+            "/pcf/productOrSectorSpecificRules/0",
+        ),
+        (
+            "EmissionFactorSource",
+            "/pcf/secondaryEmissionFactorSources/0",
+        ),
+        ("DataModelExtension", "/extensions/0"),
+    ] {
+        let props = doc
+            .pointer(&format!("/components/schemas/{schema}/properties"))
+            .unwrap()
+            .as_object()
+            .unwrap();
+        let mut want: Vec<&String> = props.keys().collect();
+        let obj = input.pointer(ptr).unwrap().as_object().unwrap();
+        let mut got: Vec<&String> = obj.keys().collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{schema}");
+    }
+}
+
+#[test]
+fn region_list_matches_openapi_enum() {
+    let doc: Value = serde_norway::from_str(OPENAPI_YAML).unwrap();
+    let schema_enum = doc
+        .pointer("/components/schemas/CarbonFootprint/properties/geographyRegionOrSubregion/enum")
+        .unwrap();
+    assert_eq!(
+        schema_enum,
+        &json!(crate::pact::model::REGIONS_OR_SUBREGIONS)
+    );
+}
+
+#[test]
+fn import_keeps_extension_data_nulls() {
+    let imported = import(maximal_valid_json(), &ctx()).unwrap();
+    assert_eq!(imported.notes, Vec::<String>::new());
+    let data = &imported.footprint.extensions[0].data;
+    assert_eq!(data["nested"]["b"], Value::Null);
+    assert_eq!(
+        serde_json::to_value(&imported.footprint).unwrap(),
+        maximal_valid_json()
+    );
+}
+
+#[test]
+fn decimals_are_json_strings() {
+    let fp: ProductFootprint = serde_json::from_value(maximal_json()).unwrap();
+    let v = serde_json::to_value(&fp).unwrap();
+    assert_eq!(v["pcf"]["declaredUnitAmount"], json!("1000.000"));
+    assert_eq!(v["pcf"]["dqi"]["temporalDQR"], json!("1"));
+    assert_eq!(
+        fp.pcf.declared_unit_amount.to_exact().unwrap().to_string(),
+        "1000.000"
+    );
+}
+
+#[test]
+fn enum_outside_values_does_not_deserialise() {
+    let mut v = example();
+    set(&mut v, "/pcf/declaredUnitOfMeasurement", json!("gram"));
+    let err = serde_json::from_value::<ProductFootprint>(v).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"gram\" is not a valid DeclaredUnit"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------- validation
+
+#[test]
+fn bioethanol_example_validates_clean() {
+    // validityPeriodEnd 2027-12-31 is exactly referencePeriodEnd + 3 years: allowed.
+    assert_eq!(validate(&example(), &ctx()), vec![]);
+    // Own company id compares case-insensitively.
+    let upper = ValidationContext {
+        own_company_id: Some(OWN.to_uppercase()),
+    };
+    assert_eq!(validate(&example(), &upper), vec![]);
+}
+
+#[test]
+fn maximal_footprint_validates_clean() {
+    assert_eq!(validate(&maximal_valid_json(), &ctx()), vec![]);
+}
+
+#[test]
+fn wrong_json_types() {
+    let f = findings_after(|v| set(v, "/pcf/declaredUnitAmount", json!(1)));
+    let msg = only(&f, "/pcf/declaredUnitAmount", "schema/type");
+    assert_eq!(msg, "expected string, found number");
+    let f = findings_after(|v| set(v, "/pcf/packagingEmissionsIncluded", json!("yes")));
+    only(&f, "/pcf/packagingEmissionsIncluded", "schema/type");
+    let f = findings_after(|v| set(v, "/companyIds", json!(OWN)));
+    assert!(has(&f, "/companyIds", "schema/type"), "{f:#?}");
+}
+
+#[test]
+fn missing_required_field() {
+    let f = findings_after(|v| remove(v, "/pcf/fossilGhgEmissions"));
+    let msg = only(&f, "/pcf/fossilGhgEmissions", "schema/required");
+    assert_eq!(msg, "required field fossilGhgEmissions is missing");
+    // null means undefined, so a null required field is missing too.
+    let f = findings_after(|v| set(v, "/productNameCompany", Value::Null));
+    only(&f, "/productNameCompany", "schema/required");
+}
+
+#[test]
+fn null_optional_field_is_undefined() {
+    let f = findings_after(|v| set(v, "/pcf/recycledCarbonContent", Value::Null));
+    assert_eq!(f, vec![]);
+}
+
+#[test]
+fn two_geography_fields() {
+    let f = findings_after(|v| set(v, "/pcf/geographyCountry", json!("US")));
+    let msg = only(&f, "/pcf/geographyCountrySubdivision", "geography");
+    assert!(
+        msg.contains("geographyCountry and geographyCountrySubdivision"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_region_is_rejected_by_schema() {
+    let f = findings_after(|v| {
+        remove(v, "/pcf/geographyCountrySubdivision");
+        set(v, "/pcf/geographyRegionOrSubregion", json!("Atlantis"));
+    });
+    assert!(
+        has(&f, "/pcf/geographyRegionOrSubregion", "schema/enum"),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn positive_biogenic_uptake() {
+    let f = findings_after(|v| {
+        set(v, "/pcf/biogenicCO2Uptake", json!("1.61"));
+        // Keep the sum consistent so only the sign rule fires.
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("1.994"));
+    });
+    let msg = only(&f, "/pcf/biogenicCO2Uptake", "sign");
+    assert_eq!(msg, "must be 0 or less, found 1.61");
+}
+
+#[test]
+fn biogenic_sum_within_stated_rounding() {
+    // 0.384 + (-1.61) = -1.226: "-1.23" (example), "-1.2" and "-1.226" pass.
+    for ok in ["-1.23", "-1.2", "-1.226", "-1.2260"] {
+        let f = findings_after(|v| set(v, "/pcf/pcfIncludingBiogenicUptake", json!(ok)));
+        assert_eq!(f, vec![], "{ok}");
+    }
+    for bad in ["-1.24", "-1.225", "-1.3", "1.23"] {
+        let f = findings_after(|v| set(v, "/pcf/pcfIncludingBiogenicUptake", json!(bad)));
+        let msg = only(&f, "/pcf/pcfIncludingBiogenicUptake", "biogenic-sum");
+        assert!(msg.contains("0.384 + -1.61 = -1.226"), "{msg}");
+    }
+}
+
+#[test]
+fn malformed_urn() {
+    let f = findings_after(|v| set(v, "/productIds", json!(["urn:gtin"])));
+    only(&f, "/productIds/0", "urn");
+    let f = findings_after(|v| set(v, "/productClassifications", json!(["urn:x:1"])));
+    only(&f, "/productClassifications/0", "urn");
+    // Without the urn: prefix the schema pattern reports it.
+    let f = findings_after(|v| set(v, "/productIds", json!(["gtin:5695872369587"])));
+    only(&f, "/productIds/0", "schema/pattern");
+}
+
+#[test]
+fn malformed_uuid() {
+    let f = findings_after(|v| set(v, "/id", json!("12345678-9abc-def0-1234-56781234567")));
+    let msg = only(&f, "/id", "uuid");
+    assert!(msg.contains("12345678-9abc-def0-1234-56781234567"), "{msg}");
+    let f = findings_after(|v| set(v, "/precedingPfIds", json!(["not-a-uuid"])));
+    only(&f, "/precedingPfIds/0", "uuid");
+}
+
+#[test]
+fn preceding_ids_must_not_contain_own_id() {
+    let f = findings_after(|v| {
+        set(
+            v,
+            "/precedingPfIds",
+            json!(["12345678-9ABC-DEF0-1234-567812345678"]),
+        )
+    });
+    only(&f, "/precedingPfIds/0", "preceding-ids");
+}
+
+#[test]
+fn dqr_out_of_range() {
+    let f = findings_after(|v| set(v, "/pcf/dqi/temporalDQR", json!("7")));
+    let msg = only(&f, "/pcf/dqi/temporalDQR", "dqr-range");
+    assert_eq!(msg, "must be between 1 and 5, found 7");
+    let f = findings_after(|v| set(v, "/pcf/dqi/technologicalDQR", json!("0.9")));
+    only(&f, "/pcf/dqi/technologicalDQR", "dqr-range");
+}
+
+#[test]
+fn unit_outside_enum() {
+    let f = findings_after(|v| set(v, "/pcf/declaredUnitOfMeasurement", json!("gram")));
+    let msg = only(&f, "/pcf/declaredUnitOfMeasurement", "schema/enum");
+    assert!(msg.starts_with("\"gram\" is not one of \"liter\""), "{msg}");
+}
+
+#[test]
+fn validity_past_three_years() {
+    let f = findings_after(|v| set(v, "/validityPeriodEnd", json!("2027-12-31T00:00:01Z")));
+    let msg = only(&f, "/validityPeriodEnd", "validity-period");
+    assert!(msg.contains("2027-12-31T00:00:00Z"), "{msg}");
+}
+
+#[test]
+fn validity_start_before_reference_end_and_reversed() {
+    let f = findings_after(|v| set(v, "/validityPeriodStart", json!("2024-06-01T00:00:00Z")));
+    only(&f, "/validityPeriodStart", "validity-period");
+    let f = findings_after(|v| {
+        set(v, "/validityPeriodStart", json!("2026-01-01T00:00:00Z"));
+        set(v, "/validityPeriodEnd", json!("2025-01-01T00:00:00Z"));
+    });
+    only(&f, "/validityPeriodEnd", "validity-period");
+}
+
+#[test]
+fn reference_period_reversed() {
+    let f = findings_after(|v| {
+        set(
+            v,
+            "/pcf/referencePeriodStart",
+            json!("2025-01-01T00:00:00Z"),
+        )
+    });
+    only(&f, "/pcf/referencePeriodEnd", "reference-period");
+}
+
+#[test]
+fn packaging_excluded_with_packaging_emissions() {
+    let f = findings_after(|v| {
+        set(v, "/pcf/packagingEmissionsIncluded", json!(false));
+        set(v, "/pcf/packagingGhgEmissions", json!("0.1"));
+    });
+    let msg = only(&f, "/pcf/packagingGhgEmissions", "packaging");
+    assert!(msg.contains("\"0.1\""), "{msg}");
+}
+
+#[test]
+fn ccs_excluded_with_capture() {
+    let f = findings_after(|v| {
+        set(v, "/pcf/ccsTechnologicalCO2CaptureIncluded", json!(false));
+        set(v, "/pcf/ccsTechnologicalCO2Capture", json!("-0.5"));
+    });
+    only(&f, "/pcf/ccsTechnologicalCO2Capture", "ccs");
+    let f = findings_after(|v| {
+        set(v, "/pcf/ccsTechnologicalCO2CaptureIncluded", json!(false));
+        set(v, "/pcf/technologicalCO2CaptureOrigin", json!("plant"));
+        set(v, "/pcf/technologicalCO2Removals", json!("-0.1"));
+    });
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert!(has(&f, "/pcf/technologicalCO2CaptureOrigin", "ccs"));
+    assert!(has(&f, "/pcf/technologicalCO2Removals", "ccs"));
+}
+
+#[test]
+fn declared_unit_amount_zero() {
+    let f = findings_after(|v| set(v, "/pcf/declaredUnitAmount", json!("0")));
+    let msg = only(&f, "/pcf/declaredUnitAmount", "sign");
+    assert_eq!(msg, "must be greater than 0, found 0");
+}
+
+#[test]
+fn company_ids_without_own_id() {
+    let f = findings_after(|v| set(v, "/companyIds", json!(["urn:company:example:other"])));
+    let msg = only(&f, "/companyIds", "own-company");
+    assert!(msg.contains(OWN), "{msg}");
+    // Without an own id in the context, any company passes.
+    let mut v = example();
+    set(&mut v, "/companyIds", json!(["urn:company:example:other"]));
+    assert_eq!(validate(&v, &no_ctx()), vec![]);
+}
+
+#[test]
+fn decimal_with_exponent_and_datetime_format() {
+    let f = findings_after(|v| set(v, "/pcf/fossilGhgEmissions", json!("3.5e-1")));
+    only(&f, "/pcf/fossilGhgEmissions", "decimal-format");
+    let f = findings_after(|v| set(v, "/created", json!("2025-04-30")));
+    only(&f, "/created", "datetime");
+    let f = findings_after(|v| set(v, "/pcf/primaryDataShare", json!("101")));
+    only(&f, "/pcf/primaryDataShare", "percent-range");
+}
+
+#[test]
+fn finding_display_names_path_and_rule() {
+    let f = findings_after(|v| set(v, "/pcf/declaredUnitAmount", json!("0")));
+    assert_eq!(
+        f[0].to_string(),
+        "/pcf/declaredUnitAmount: must be greater than 0, found 0 [sign]"
+    );
+}
+
+// ---------------------------------------------------------------- documents
+
+#[test]
+fn parse_document_object_array_and_jsonl() {
+    assert_eq!(parse_document(V3_EXAMPLE).unwrap(), vec![example()]);
+    let arr = format!("[{V3_EXAMPLE}, {V3_EXAMPLE}]");
+    assert_eq!(parse_document(&arr).unwrap().len(), 2);
+    let line = serde_json::to_string(&example()).unwrap();
+    let jsonl = format!("{line}\n{line}\n\n{line}\n");
+    assert_eq!(parse_document(&jsonl).unwrap().len(), 3);
+}
+
+#[test]
+fn parse_document_jsonl_error_names_line() {
+    let line = serde_json::to_string(&example()).unwrap();
+    let jsonl = format!("{line}\n{line}\n{{\"id\": \n{line}\n");
+    match parse_document(&jsonl) {
+        Err(DocumentError::Syntax { line, .. }) => assert_eq!(line, 3),
+        other => panic!("unexpected {other:?}"),
+    }
+    let broken = format!("{line}\n{{\"id\" 1}}\n");
+    let err = parse_document(&broken).unwrap_err();
+    assert!(
+        matches!(err, DocumentError::Syntax { line: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().starts_with("line 2, column"), "{err}");
+    let err = parse_document(&format!("{line}\n42\n")).unwrap_err();
+    assert_eq!(
+        err,
+        DocumentError::NotAnObject {
+            line: 2,
+            found: "number"
+        }
+    );
+    let err = parse_document("[{}, 1]").unwrap_err();
+    assert_eq!(
+        err,
+        DocumentError::ElementNotObject {
+            index: 1,
+            found: "number"
+        }
+    );
+    assert_eq!(parse_document(" \n "), Err(DocumentError::Empty));
+    // A pretty-printed document with an error reports the line within the whole document.
+    let pretty = "{\n  \"id\": \"x\",\n  \"pcf\": [1,,2]\n}";
+    assert!(matches!(
+        parse_document(pretty),
+        Err(DocumentError::Syntax { line: 3, .. })
+    ));
+}
+
+// ---------------------------------------------------------------- import
+
+#[test]
+fn import_v3_reports_dropped_unknown_field() {
+    let imported = import(example(), &ctx()).unwrap();
+    assert_eq!(imported.source_version, SpecVersion::V3);
+    assert_eq!(
+        imported.notes,
+        vec!["/pcf/otherOperatorName: dropped: not part of the pact v3 data model".to_string()]
+    );
+    assert_eq!(
+        imported.footprint.pcf.biogenic_co2_uptake.unwrap().as_str(),
+        "-1.61"
+    );
+}
+
+#[test]
+fn import_rejects_invalid_with_findings() {
+    let mut v = example();
+    set(&mut v, "/pcf/declaredUnitAmount", json!("0"));
+    let findings = import(v, &ctx()).unwrap_err();
+    only(&findings, "/pcf/declaredUnitAmount", "sign");
+}
+
+fn v2_data() -> Value {
+    let doc: Value = serde_json::from_str(V2_EXAMPLE).unwrap();
+    doc["data"].clone()
+}
+
+#[test]
+fn v2_detection() {
+    assert!(v2::is_v2(&v2_data()));
+    assert!(!v2::is_v2(&example()));
+    let mut unversioned = v2_data();
+    remove(&mut unversioned, "/specVersion");
+    assert!(v2::is_v2(&unversioned));
+}
+
+#[test]
+fn v2_example_converts_with_notes() {
+    let (v3, notes) = v2::convert(&v2_data());
+    let pcf = &v3["pcf"];
+    assert_eq!(v3["specVersion"], json!("3.0.3"));
+    assert_eq!(v3["productClassifications"], json!(["urn:cpc:6398"]));
+    assert_eq!(pcf["declaredUnitOfMeasurement"], json!("liter"));
+    assert_eq!(pcf["declaredUnitAmount"], json!("1"));
+    assert_eq!(pcf["pcfExcludingBiogenicUptake"], json!("1.63"));
+    assert_eq!(pcf["ipccCharacterizationFactors"], json!(["AR6"]));
+    assert_eq!(
+        pcf["crossSectoralStandards"],
+        json!(["GHGP-Product", "ISO14067"])
+    );
+    assert_eq!(pcf["exemptedEmissionsPercent"], json!("0"));
+    assert_eq!(pcf["primaryDataShare"], json!("12.9"));
+    assert_eq!(
+        pcf["dqi"],
+        json!({"technologicalDQR": "1.6", "temporalDQR": "2.6", "geographicalDQR": "1.8"})
+    );
+    assert_eq!(
+        pcf["productOrSectorSpecificRules"][0]["otherOperatorName"],
+        json!("Tfs")
+    );
+    assert!(pcf.get("verification").is_none());
+    assert!(pcf.get("pcfIncludingBiogenicUptake").is_none());
+    assert_eq!(v3["extensions"][0]["data"]["weight"], json!(10));
+    for prefix in [
+        "/version: dropped",
+        "/productCategoryCpc: \"6398\" carried over",
+        "/pcf/pCfIncludingBiogenic: dropped",
+        "/pcf/dLucGhgEmissions: dropped",
+        "/pcf/iLucGhgEmissions: dropped",
+        "/pcf/landManagementGhgEmissions: dropped",
+        "/pcf/otherBiogenicGhgEmissions: dropped",
+        "/pcf/biogenicCarbonWithdrawal: dropped",
+        "/pcf/biogenicAccountingMethodology: dropped",
+        "/pcf/uncertaintyAssessmentDescription: dropped",
+        "/pcf/dqi: ratings kept on their v2 scale",
+        "/pcf/dqi/coveragePercent: dropped",
+        "/pcf/dqi/completenessDQR: dropped",
+        "/pcf/dqi/reliabilityDQR: dropped",
+        "/pcf/assurance: dropped",
+        "/pcf/exemptedEmissionsPercent: json number 0",
+        "/pcf/productMassPerDeclaredUnit: not derivable",
+        "/pcf/pcfIncludingBiogenicUptake: not derivable",
+    ] {
+        assert!(
+            notes.iter().any(|n| n.starts_with(prefix)),
+            "no note starting {prefix:?} in {notes:#?}"
+        );
+    }
+}
+
+#[test]
+fn v2_example_import_fails_only_for_underivable_fields() {
+    let ctx = ValidationContext {
+        own_company_id: Some("urn:epc:id:sgln:562958.00000.4".into()),
+    };
+    let findings = import(v2_data(), &ctx).unwrap_err();
+    let mut got: Vec<(&str, &str)> = findings.iter().map(|f| (f.path.as_str(), f.rule)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("/pcf/pcfIncludingBiogenicUptake", "schema/required"),
+            ("/pcf/productMassPerDeclaredUnit", "schema/required"),
+        ]
+    );
+    // Supplying the two values the v2 model cannot provide makes the conversion valid.
+    let (mut v3, _) = v2::convert(&v2_data());
+    set(&mut v3, "/pcf/productMassPerDeclaredUnit", json!("0.789"));
+    set(&mut v3, "/pcf/pcfIncludingBiogenicUptake", json!("1.63"));
+    assert_eq!(validate(&v3, &ctx), vec![]);
+}
+
+#[test]
+fn v2_assurance_and_mass_derivation() {
+    let mut data = v2_data();
+    set(&mut data, "/pcf/declaredUnit", json!("kilogram"));
+    set(&mut data, "/pcf/unitaryProductAmount", json!("2.5"));
+    set(
+        &mut data,
+        "/pcf/assurance",
+        json!({"assurance": true, "coverage": "PCF system", "level": "limited",
+               "providerName": "Audit AG", "completedAt": "2022-02-01T00:00:00Z"}),
+    );
+    set(&mut data, "/pcf/exemptedEmissionsPercent", json!(1e-7));
+    let (v3, notes) = v2::convert(&data);
+    assert_eq!(v3["pcf"]["productMassPerDeclaredUnit"], json!("2.5"));
+    assert_eq!(
+        v3["pcf"]["verification"],
+        json!({"coverage": "PCF calculation model", "providerName": "Audit AG",
+               "completedAt": "2022-02-01T00:00:00Z"})
+    );
+    assert_eq!(v3["pcf"]["exemptedEmissionsPercent"], json!("0.0000001"));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("/pcf/assurance/level: dropped"))
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("/pcf/productMassPerDeclaredUnit: derived"))
+    );
+}
+
+// ---------------------------------------------------------------- filters
+
+fn fp() -> ProductFootprint {
+    serde_json::from_value(example()).unwrap()
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn q(pairs: &[(&str, &str)]) -> Result<FootprintFilter, FilterError> {
+    let owned: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    FootprintFilter::parse_query(&owned)
+}
+
+#[test]
+fn empty_filter_matches() {
+    assert!(FootprintFilter::default().matches(&fp()));
+}
+
+#[test]
+fn filter_each_criterion_case_insensitive() {
+    let fp = fp();
+    let yes = |pairs: &[(&str, &str)]| q(pairs).unwrap().matches(&fp);
+    assert!(yes(&[("productId", "URN:GTIN:5695872369587")]));
+    assert!(!yes(&[("productId", "urn:gtin:1")]));
+    assert!(yes(&[("companyId", "urn:company:EXAMPLE:company1")]));
+    assert!(!yes(&[("companyId", "urn:company:example:company2")]));
+    assert!(yes(&[("geography", "us-tx")]));
+    assert!(!yes(&[("geography", "US")]));
+    assert!(yes(&[(
+        "classification",
+        "urn:pact:productclassification:CAS:1456"
+    )]));
+    assert!(!yes(&[("classification", "urn:cpc:1")]));
+    assert!(yes(&[("status", "Active")]));
+    assert!(yes(&[("status", "active")]));
+    assert!(!yes(&[("status", "Deprecated")]));
+}
+
+#[test]
+fn filter_geography_matches_region_country_or_subdivision() {
+    let mut fp = fp();
+    fp.pcf.geography_country_subdivision = None;
+    fp.pcf.geography_country = Some("DE".into());
+    let filter = |g: &str| FootprintFilter {
+        geography: vec![g.into()],
+        ..Default::default()
+    };
+    assert!(filter("de").matches(&fp));
+    fp.pcf.geography_country = None;
+    fp.pcf.geography_region_or_subregion = Some("Western Europe".into());
+    assert!(filter("western europe").matches(&fp));
+    assert!(!filter("DE").matches(&fp));
+}
+
+#[test]
+fn filter_or_within_and_across() {
+    let fp = fp();
+    let or = q(&[
+        ("productId", "urn:gtin:1"),
+        ("productId", "urn:gtin:5695872369587"),
+    ])
+    .unwrap();
+    assert!(or.matches(&fp));
+    let and_fail = q(&[("productId", "urn:gtin:5695872369587"), ("geography", "DE")]).unwrap();
+    assert!(!and_fail.matches(&fp));
+    let and_ok = q(&[
+        ("productId", "urn:gtin:5695872369587"),
+        ("geography", "DE"),
+        ("geography", "US-TX"),
+        ("status", "Active"),
+    ])
+    .unwrap();
+    assert!(and_ok.matches(&fp));
+}
+
+#[test]
+fn filter_validity_semantics() {
+    // Stated validity: [2024-12-31, 2027-12-31].
+    let fp = fp();
+    let on = |s: &str| FootprintFilter {
+        valid_on: Some(t(s)),
+        ..Default::default()
+    };
+    assert!(on("2024-12-31T00:00:00Z").matches(&fp));
+    assert!(on("2027-12-31T00:00:00Z").matches(&fp));
+    assert!(!on("2027-12-31T00:00:01Z").matches(&fp));
+    assert!(!on("2024-12-30T23:59:59Z").matches(&fp));
+    let after = |s: &str| FootprintFilter {
+        valid_after: Some(t(s)),
+        ..Default::default()
+    };
+    assert!(after("2024-12-30T00:00:00Z").matches(&fp));
+    assert!(!after("2024-12-31T00:00:00Z").matches(&fp));
+    let before = |s: &str| FootprintFilter {
+        valid_before: Some(t(s)),
+        ..Default::default()
+    };
+    assert!(before("2028-01-01T00:00:00Z").matches(&fp));
+    assert!(!before("2027-12-31T00:00:00Z").matches(&fp));
+}
+
+#[test]
+fn filter_validity_falls_back_to_reference_end_plus_three_years() {
+    let mut fp = fp();
+    fp.validity_period_start = None;
+    fp.validity_period_end = None;
+    fp.pcf.reference_period_end = "2023-06-30T00:00:00Z".into();
+    let on = |s: &str| FootprintFilter {
+        valid_on: Some(t(s)),
+        ..Default::default()
+    };
+    assert!(on("2023-06-30T00:00:00Z").matches(&fp));
+    assert!(on("2026-06-30T00:00:00Z").matches(&fp));
+    assert!(!on("2026-06-30T00:00:01Z").matches(&fp));
+    assert!(!on("2023-06-29T00:00:00Z").matches(&fp));
+}
+
+#[test]
+fn parse_query_errors_name_the_parameter() {
+    assert_eq!(
+        q(&[("productID", "x")]).unwrap_err(),
+        FilterError::UnknownParameter("productID".into())
+    );
+    let err = q(&[("validOn", "yesterday")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "query parameter validOn must be an rfc 3339 datetime, found \"yesterday\""
+    );
+    assert_eq!(
+        q(&[
+            ("validBefore", "2025-01-01T00:00:00Z"),
+            ("validBefore", "2026-01-01T00:00:00Z")
+        ])
+        .unwrap_err(),
+        FilterError::Repeated("validBefore".into())
+    );
+    assert_eq!(
+        q(&[("status", "Gone")]).unwrap_err(),
+        FilterError::Status("Gone".into())
+    );
+    assert_eq!(
+        q(&[("companyId", "")]).unwrap_err(),
+        FilterError::Empty("companyId".into())
+    );
+    let f = q(&[
+        ("x-acme-region", "north"),
+        ("limit", "10"),
+        ("validOn", "2025-01-01T01:00:00+01:00"),
+        ("status", "Deprecated"),
+    ])
+    .unwrap();
+    assert_eq!(f.valid_on, Some(t("2025-01-01T00:00:00Z")));
+    assert_eq!(f.status, Some(Status::Deprecated));
+}
+
+// ---------------------------------------------------------------- protobuf
+
+fn pb_round_trip(fp: &ProductFootprint) {
+    use prost::Message;
+    let msg = proto::pb::ProductFootprint::from(fp);
+    let bytes = msg.encode_to_vec();
+    let decoded = proto::pb::ProductFootprint::decode(bytes.as_slice()).unwrap();
+    assert_eq!(decoded, msg);
+    let back = ProductFootprint::try_from(decoded).unwrap();
+    assert_eq!(&back, fp);
+    assert_eq!(
+        serde_json::to_string(&back).unwrap(),
+        serde_json::to_string(fp).unwrap()
+    );
+}
+
+#[test]
+fn pb_round_trip_examples_and_maximal() {
+    pb_round_trip(&fp());
+    pb_round_trip(&serde_json::from_value(maximal_json()).unwrap());
+    let (mut v3, _) = v2::convert(&v2_data());
+    set(&mut v3, "/pcf/productMassPerDeclaredUnit", json!("0.789"));
+    set(&mut v3, "/pcf/pcfIncludingBiogenicUptake", json!("1.63"));
+    pb_round_trip(&serde_json::from_value(v3).unwrap());
+}
+
+#[test]
+fn pb_round_trip_every_enum_value() {
+    use crate::pact::{CcuCalculationApproach, DeclaredUnit, RuleOperator, VerificationCoverage};
+    let base: ProductFootprint = serde_json::from_value(maximal_json()).unwrap();
+    for (i, unit) in DeclaredUnit::ALL.iter().enumerate() {
+        let mut fp = base.clone();
+        fp.pcf.declared_unit_of_measurement = *unit;
+        fp.status = Status::ALL[i % 2];
+        fp.pcf.ccu_calculation_approach = Some(CcuCalculationApproach::ALL[i % 2]);
+        let rules = fp.pcf.product_or_sector_specific_rules.as_mut().unwrap();
+        rules[0].operator = RuleOperator::ALL[i % 3];
+        fp.pcf.verification.as_mut().unwrap().coverage = Some(VerificationCoverage::ALL[i % 3]);
+        pb_round_trip(&fp);
+    }
+}
+
+#[test]
+fn pb_rejects_unknown_enum_and_bad_extension() {
+    let mut msg = proto::pb::ProductFootprint::from(&fp());
+    msg.pcf.as_mut().unwrap().declared_unit_of_measurement = "gram".into();
+    let err = ProductFootprint::try_from(msg).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "declaredUnitOfMeasurement: \"gram\" is not a valid DeclaredUnit"
+    );
+    let mut msg =
+        proto::pb::ProductFootprint::from(&serde_json::from_value(maximal_json()).unwrap());
+    msg.extensions[0].data_json = "[1]".into();
+    let err = ProductFootprint::try_from(msg).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("extensions[0].data_json is not a json object"),
+        "{err}"
+    );
+    let mut msg = proto::pb::ProductFootprint::from(&fp());
+    msg.pcf = None;
+    assert_eq!(
+        ProductFootprint::try_from(msg).unwrap_err().to_string(),
+        "pcf is missing"
+    );
+}

@@ -1,0 +1,130 @@
+//! The inbox of supplier footprints, indexed by product id for supplier-specific lines.
+
+use crate::scope3::factors::Source;
+use crate::scope3::units::Unit;
+use crate::scope3::{Dqi, GwpSet, lower};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A footprint received from a supplier, as the inbox knows it (the node builds these
+/// from PACT v3 footprints).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupplierPcf {
+    pub footprint_id: String,
+    pub company_id: String,
+    pub product_ids: Vec<String>,
+    /// PACT unit name, e.g. `kilogram`.
+    pub declared_unit: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub declared_unit_amount: Decimal,
+    /// kgCO2e per `declared_unit_amount` of `declared_unit`.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub pcf_excluding_biogenic_uptake: Decimal,
+    /// Percent (0–100), as in PACT.
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub primary_data_share: Option<Decimal>,
+    #[serde(default)]
+    pub dqi: Option<Dqi>,
+    /// ISO 8601; compared as text, which orders correctly for ISO datetimes.
+    pub reference_period_end: String,
+    pub status_active: bool,
+    /// PACT `ipccCharacterizationFactors` (e.g. `["AR6"]`); empty when unknown.
+    #[serde(default)]
+    pub ipcc_characterization_factors: Vec<String>,
+    /// PACT `geographyCountry`, when given.
+    #[serde(default)]
+    pub geography_country: Option<String>,
+}
+
+impl SupplierPcf {
+    /// The GWP set recorded on result lines: the single set declared, else unspecified.
+    pub fn gwp(&self) -> GwpSet {
+        match self.ipcc_characterization_factors.as_slice() {
+            [one] => GwpSet::parse(one).unwrap_or(GwpSet::Unspecified),
+            _ => GwpSet::Unspecified,
+        }
+    }
+
+    /// Reference year from `reference_period_end` (first four characters).
+    pub fn reference_year(&self) -> Option<i32> {
+        self.reference_period_end.get(0..4)?.parse().ok()
+    }
+}
+
+/// A lookup result: the footprint, its provenance, its result-line id and its parsed
+/// declared unit (`None` if not a known unit).
+pub type SupplierHit<'a> = (&'a SupplierPcf, &'a Arc<Source>, &'a Arc<str>, Option<Unit>);
+
+/// Supplier footprints indexed by product id (case-insensitive); where several active
+/// footprints name the same product, the one with the latest reference period wins.
+#[derive(Debug, Clone, Default)]
+pub struct SupplierIndex {
+    pcfs: Vec<SupplierPcf>,
+    sources: Vec<Arc<Source>>,
+    ids: Vec<Arc<str>>,
+    units: Vec<Option<Unit>>,
+    by_product: HashMap<String, usize>,
+}
+
+impl SupplierIndex {
+    pub fn new(pcfs: Vec<SupplierPcf>) -> Self {
+        let mut by_product: HashMap<String, usize> = HashMap::with_capacity(pcfs.len());
+        for (i, p) in pcfs.iter().enumerate() {
+            if !p.status_active {
+                continue;
+            }
+            for pid in &p.product_ids {
+                let k = lower(pid).into_owned();
+                match by_product.get(&k) {
+                    Some(&j) if pcfs[j].reference_period_end >= p.reference_period_end => {}
+                    _ => {
+                        by_product.insert(k, i);
+                    }
+                }
+            }
+        }
+        let sources = pcfs
+            .iter()
+            .map(|p| {
+                Arc::new(Source {
+                    set: "supplier PCF (PACT v3)".into(),
+                    version: p.reference_period_end.clone(),
+                    source: format!("footprint {} from {}", p.footprint_id, p.company_id),
+                    licence: "shared under the data-space agreement".into(),
+                })
+            })
+            .collect();
+        let ids = pcfs
+            .iter()
+            .map(|p| Arc::from(format!("pcf:{}", p.footprint_id)))
+            .collect();
+        let units = pcfs
+            .iter()
+            .map(|p| Unit::parse(&p.declared_unit).ok())
+            .collect();
+        Self {
+            pcfs,
+            sources,
+            ids,
+            units,
+            by_product,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pcfs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pcfs.is_empty()
+    }
+
+    /// The active footprint for a product id, with its shared provenance, its result-line
+    /// id and its parsed declared unit (`None` if the unit is not known).
+    pub fn lookup(&self, product_id: &str) -> Option<SupplierHit<'_>> {
+        let i = *self.by_product.get(lower(product_id).as_ref())?;
+        Some((&self.pcfs[i], &self.sources[i], &self.ids[i], self.units[i]))
+    }
+}

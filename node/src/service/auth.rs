@@ -1,0 +1,201 @@
+//! Request authentication: the signed envelope is checked before any handler runs.
+//!
+//! Order matters: the header is decoded and checked for method, audience and time, the
+//! caller's key is looked up and the signature verified with `verify_strict`, the body is
+//! checked against its hash, and only then is the nonce recorded, so unauthenticated
+//! traffic cannot fill the replay cache.
+
+use chrono::Utc;
+use prost::Message;
+use proto::pb;
+use tonic::Status;
+
+use crate::audit::AuditDraft;
+use crate::crypto;
+use crate::journal::Record;
+use crate::node::Node;
+use crate::policy::Partner;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub partner: Partner,
+    pub purpose: Option<String>,
+    /// (key id, nonce hex, issued-at ms), persisted with the request's audit entry.
+    pub nonce: (String, String, i64),
+    /// Expired nonces to drop from the store.
+    pub forget: Vec<(String, String)>,
+}
+
+/// Why an envelope was refused (all map to UNAUTHENTICATED).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    #[error("envelope is for method {got:?}, not {expected}")]
+    WrongMethod { got: String, expected: &'static str },
+    #[error("envelope audience {got:?} is not this node ({expected})")]
+    WrongAudience { got: String, expected: String },
+    #[error("request timestamp is {skew_ms} ms away from this node's clock (limit {limit_ms} ms)")]
+    Stale { skew_ms: i64, limit_ms: i64 },
+    #[error("unknown caller {0}")]
+    UnknownCaller(String),
+    #[error("unknown key {key_id} for caller {caller}")]
+    UnknownKey { caller: String, key_id: String },
+    #[error("bad signature")]
+    BadSignature,
+    #[error("body does not match the signed body hash")]
+    BodyHash,
+    #[error("nonce already used (replay)")]
+    Replay,
+}
+
+impl From<AuthError> for Status {
+    fn from(e: AuthError) -> Status {
+        Status::unauthenticated(e.to_string())
+    }
+}
+
+/// Verifies `envelope` for `method`; returns the caller and the body bytes to decode.
+pub async fn authenticate(
+    node: &Node,
+    envelope: &pb::Envelope,
+    method: &'static str,
+) -> Result<(Caller, Vec<u8>), Status> {
+    match check(node, envelope, method) {
+        Ok(ok) => Ok(ok),
+        Err((claimed, err)) => {
+            // Refusals are audited too, under the caller as claimed.
+            let record = Record {
+                audit: Some(AuditDraft {
+                    caller: format!("unverified:{claimed}"),
+                    method: method.to_string(),
+                    targets: Vec::new(),
+                    decision: "deny".into(),
+                    rule: None,
+                    reason: Some(err.to_string()),
+                }),
+                ..Record::default()
+            };
+            if let Err(e) = node.journal().write(record).await {
+                tracing::error!(error = %e, "audit journal write failed");
+            }
+            tracing::info!(method, reason = %err, "peer request refused");
+            Err(err.into())
+        }
+    }
+}
+
+fn check(
+    node: &Node,
+    envelope: &pb::Envelope,
+    method: &'static str,
+) -> Result<(Caller, Vec<u8>), (String, AuthError)> {
+    let header = pb::RequestHeader::decode(envelope.header.as_slice())
+        .map_err(|e| (String::new(), AuthError::Malformed(format!("header: {e}"))))?;
+    let claimed = header.caller.clone();
+    let fail = |e: AuthError| (claimed.clone(), e);
+    if header.method != method {
+        return Err(fail(AuthError::WrongMethod {
+            got: header.method.clone(),
+            expected: method,
+        }));
+    }
+    if !header.audience.eq_ignore_ascii_case(node.company_id()) {
+        return Err(fail(AuthError::WrongAudience {
+            got: header.audience.clone(),
+            expected: node.company_id().to_string(),
+        }));
+    }
+    let now_ms = Utc::now().timestamp_millis();
+    let limit_ms = node.config().clock_skew.as_millis() as i64;
+    let skew_ms = (now_ms - header.issued_at_ms).abs();
+    if skew_ms > limit_ms {
+        return Err(fail(AuthError::Stale { skew_ms, limit_ms }));
+    }
+    if header.nonce.len() != 16 {
+        return Err(fail(AuthError::Malformed(format!(
+            "nonce must be 16 bytes, got {}",
+            header.nonce.len()
+        ))));
+    }
+    let partner = node
+        .partner(&header.caller)
+        .map_err(|e| fail(AuthError::Malformed(e.to_string())))?
+        .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?;
+    if partner.card.key_id != header.key_id {
+        return Err(fail(AuthError::UnknownKey {
+            caller: header.caller.clone(),
+            key_id: header.key_id.clone(),
+        }));
+    }
+    let public = partner
+        .card
+        .verifying_key()
+        .map_err(|e| fail(AuthError::Malformed(e.to_string())))?;
+    crypto::verify(
+        &public,
+        crypto::DOMAIN_REQUEST,
+        &envelope.header,
+        &envelope.signature,
+    )
+    .map_err(|_| fail(AuthError::BadSignature))?;
+    if crypto::sha256(&envelope.body).as_slice() != header.body_sha256.as_slice() {
+        return Err(fail(AuthError::BodyHash));
+    }
+    let nonce_hex = hex::encode(&header.nonce);
+    let forget = node
+        .nonces()
+        .check_and_insert(&header.key_id, &nonce_hex, header.issued_at_ms, now_ms)
+        .map_err(|_| fail(AuthError::Replay))?;
+    let purpose = (!header.purpose.is_empty()).then(|| header.purpose.clone());
+    Ok((
+        Caller {
+            partner: crate::policy::Partner {
+                company_id: partner.card.company_id.clone(),
+                groups: partner.groups.clone(),
+                memberships: Vec::new(),
+                buys_classifications: Vec::new(),
+            },
+            purpose,
+            nonce: (header.key_id, nonce_hex, header.issued_at_ms),
+            forget,
+        },
+        envelope.body.clone(),
+    ))
+}
+
+/// What a caller puts in a request header (everything but the body hash).
+#[derive(Debug, Clone)]
+pub struct Seal<'a> {
+    pub key: &'a crypto::NodeKey,
+    pub caller: &'a str,
+    pub audience: &'a str,
+    pub method: &'a str,
+    pub purpose: Option<&'a str>,
+    pub nonce: [u8; 16],
+    pub issued_at_ms: i64,
+}
+
+impl Seal<'_> {
+    /// Builds the signed envelope carrying `body` (used by the peer client and tests).
+    pub fn envelope(&self, body: Vec<u8>) -> pb::Envelope {
+        let header = pb::RequestHeader {
+            caller: self.caller.to_string(),
+            key_id: self.key.key_id().to_string(),
+            audience: self.audience.to_string(),
+            method: self.method.to_string(),
+            nonce: self.nonce.to_vec(),
+            issued_at_ms: self.issued_at_ms,
+            body_sha256: crypto::sha256(&body).to_vec(),
+            purpose: self.purpose.unwrap_or_default().to_string(),
+        }
+        .encode_to_vec();
+        let signature = self.key.sign(crypto::DOMAIN_REQUEST, &header).to_vec();
+        pb::Envelope {
+            header,
+            body,
+            signature,
+        }
+    }
+}

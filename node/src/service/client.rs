@@ -1,0 +1,378 @@
+//! The peer client: pinned-TLS channels to partners, signed envelopes, and `fetch`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use hyper_util::rt::TokioIo;
+use prost::Message;
+use proto::pb;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::card::NodeCard;
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::pact::{self, ValidationContext};
+use crate::signed;
+use crate::store::InboxEntry;
+
+use super::{METHOD_GET_FOOTPRINT, METHOD_LIST_FOOTPRINTS, auth};
+
+/// How long to wait for a partner's TCP + TLS handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one peer call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Long-lived channels to partners, keyed by company id (a channel is cheap to clone).
+#[derive(Default)]
+pub struct PeerPool {
+    channels: Mutex<HashMap<String, (String, String, Channel)>>,
+}
+
+impl PeerPool {
+    /// Drops the cached channel of a partner (after its card changed or it was removed).
+    pub fn forget(&self, company_id: &str) {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&company_id.to_ascii_lowercase());
+    }
+
+    fn channel(&self, node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
+        let key = card.company_id.to_ascii_lowercase();
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((endpoint, fingerprint, channel)) = channels.get(&key)
+            && *endpoint == card.endpoint
+            && *fingerprint == card.tls_fingerprint
+        {
+            return Ok(channel.clone());
+        }
+        let channel = connect_lazy(node, card)?;
+        channels.insert(
+            key,
+            (
+                card.endpoint.clone(),
+                card.tls_fingerprint.clone(),
+                channel.clone(),
+            ),
+        );
+        Ok(channel)
+    }
+}
+
+/// A channel to `card`'s endpoint: TCP with nodelay, then TLS pinned to the card's
+/// fingerprint (or h2c when this node is configured insecure). Connects on first use.
+pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
+    if card.endpoint.is_empty() {
+        return Err(NodeError::Peer {
+            peer: card.company_id.clone(),
+            reason: "its card has no endpoint".into(),
+        });
+    }
+    let addr = card.endpoint.clone();
+    let insecure = node.config().insecure_h2c;
+    let tls = crate::tls::pinned_client_config(&card.tls_fingerprint, node.client_identity())
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| NodeError::BadRequest(format!("endpoint {addr:?}: {e}")))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(CALL_TIMEOUT)
+        .tcp_nodelay(true);
+    let connector = tower::service_fn(move |_uri: tonic::transport::Uri| {
+        let addr = addr.clone();
+        let tls = tls.clone();
+        async move {
+            let tcp = TcpStream::connect(&addr).await?;
+            tcp.set_nodelay(true)?;
+            if insecure {
+                return Ok::<_, std::io::Error>(TokioIo::new(PeerIo::Plain(tcp)));
+            }
+            let name = rustls::pki_types::ServerName::try_from("tanso.node")
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let stream = tokio_rustls::TlsConnector::from(tls)
+                .connect(name, tcp)
+                .await?;
+            Ok(TokioIo::new(PeerIo::Tls(Box::new(stream))))
+        }
+    });
+    Ok(endpoint.connect_with_connector_lazy(connector))
+}
+
+/// A client connection: TLS or plain.
+enum PeerIo {
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(TcpStream),
+}
+
+impl tokio::io::AsyncRead for PeerIo {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            PeerIo::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+            PeerIo::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for PeerIo {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            PeerIo::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+            PeerIo::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            PeerIo::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+            PeerIo::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            PeerIo::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+            PeerIo::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A peer client bound to one partner.
+pub struct PeerClient {
+    node: Node,
+    card: NodeCard,
+    client: pb::connector_client::ConnectorClient<Channel>,
+    purpose: Option<String>,
+}
+
+impl PeerClient {
+    /// A client for a known partner.
+    pub fn for_partner(
+        node: &Node,
+        company_id: &str,
+        purpose: Option<&str>,
+    ) -> Result<PeerClient, NodeError> {
+        let partner = node
+            .partner(company_id)?
+            .ok_or_else(|| NodeError::UnknownPartner(company_id.to_string()))?;
+        let channel = node.peers().channel(node, &partner.card)?;
+        let max = node.config().max_message_bytes;
+        Ok(PeerClient {
+            node: node.clone(),
+            card: partner.card,
+            client: pb::connector_client::ConnectorClient::new(channel)
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+            purpose: purpose.map(str::to_string),
+        })
+    }
+
+    fn seal(&self, method: &str, body: Vec<u8>) -> Result<pb::Envelope, NodeError> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| NodeError::Internal(format!("randomness: {e}")))?;
+        Ok(auth::Seal {
+            key: self.node.key(),
+            caller: self.node.company_id(),
+            audience: &self.card.company_id,
+            method,
+            purpose: self.purpose.as_deref(),
+            nonce,
+            issued_at_ms: Utc::now().timestamp_millis(),
+        }
+        .envelope(body))
+    }
+
+    fn peer_error(&self, status: tonic::Status) -> NodeError {
+        let peer = self.card.company_id.clone();
+        match status.code() {
+            tonic::Code::NotFound | tonic::Code::PermissionDenied => NodeError::PeerDenied {
+                peer,
+                reason: format!(
+                    "{} (not shared with you, or it does not exist)",
+                    status.message()
+                ),
+            },
+            tonic::Code::Unauthenticated => NodeError::PeerDenied {
+                peer,
+                reason: format!("it did not accept our signed request: {}", status.message()),
+            },
+            tonic::Code::InvalidArgument => NodeError::BadRequest(format!(
+                "peer {peer} rejected the request: {}",
+                status.message()
+            )),
+            _ => NodeError::Peer {
+                peer,
+                reason: format!("unreachable or failed: {}", status.message()),
+            },
+        }
+    }
+
+    /// GetFootprint.
+    pub async fn get(&mut self, id: &str) -> Result<pb::SignedFootprint, NodeError> {
+        let body = pb::GetFootprintRequest { id: id.to_string() }.encode_to_vec();
+        let envelope = self.seal(METHOD_GET_FOOTPRINT, body)?;
+        let response = self
+            .client
+            .get_footprint(envelope)
+            .await
+            .map_err(|s| self.peer_error(s))?;
+        response
+            .into_inner()
+            .footprint
+            .ok_or_else(|| NodeError::Peer {
+                peer: self.card.company_id.clone(),
+                reason: "empty answer".into(),
+            })
+    }
+
+    /// ListFootprints, every page.
+    pub async fn list_all(
+        &mut self,
+        mut request: pb::ListFootprintsRequest,
+    ) -> Result<Vec<pb::SignedFootprint>, NodeError> {
+        let mut out = Vec::new();
+        loop {
+            let envelope = self.seal(METHOD_LIST_FOOTPRINTS, request.encode_to_vec())?;
+            let page = self
+                .client
+                .list_footprints(envelope)
+                .await
+                .map_err(|s| self.peer_error(s))?
+                .into_inner();
+            out.extend(page.footprints);
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
+    pub fn card(&self) -> &NodeCard {
+        &self.card
+    }
+}
+
+/// What to fetch.
+#[derive(Debug, Clone)]
+pub enum FetchWhat {
+    Id(String),
+    Products(Vec<String>),
+}
+
+/// Sends the signed request, verifies every footprint against the partner's key, keeps
+/// them in the inbox (with validation findings attached) and returns them as PACT JSON
+/// carrying their owner signatures. A footprint whose signature fails is refused, and
+/// nothing of that answer is stored.
+pub async fn fetch(
+    node: &Node,
+    from: &str,
+    what: FetchWhat,
+    purpose: Option<&str>,
+) -> Result<Vec<Value>, NodeError> {
+    let mut client = PeerClient::for_partner(node, from, purpose)?;
+    let wire = match &what {
+        FetchWhat::Id(id) => vec![client.get(id).await?],
+        FetchWhat::Products(ids) => {
+            let list = client
+                .list_all(pb::ListFootprintsRequest {
+                    product_id: ids.clone(),
+                    ..Default::default()
+                })
+                .await?;
+            if list.is_empty() {
+                return Err(NodeError::PeerDenied {
+                    peer: from.to_string(),
+                    reason: "no footprint of those products is shared with you".into(),
+                });
+            }
+            list
+        }
+    };
+    let card = client.card().clone();
+    let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut entries = Vec::with_capacity(wire.len());
+    let mut documents = Vec::with_capacity(wire.len());
+    for signed_fp in wire {
+        let received = super::wire::received(signed_fp).map_err(|reason| NodeError::Peer {
+            peer: from.to_string(),
+            reason: format!("sent a malformed footprint: {reason}"),
+        })?;
+        if received.sig.public_key != card.public_key
+            || !received
+                .sig
+                .company_id
+                .eq_ignore_ascii_case(&card.company_id)
+        {
+            return Err(NodeError::Peer {
+                peer: from.to_string(),
+                reason: "sent a footprint signed by a key that is not on its card".into(),
+            });
+        }
+        signed::verify_view(&received.json, &received.sig).map_err(|e| NodeError::Peer {
+            peer: from.to_string(),
+            reason: format!("sent a footprint whose owner signature fails: {e}"),
+        })?;
+        let findings = if received.view == signed::VIEW_FULL {
+            pact::validate(
+                &received.json,
+                &ValidationContext {
+                    own_company_id: Some(card.company_id.clone()),
+                },
+            )
+            .into_iter()
+            .map(|f| f.to_string())
+            .collect()
+        } else {
+            Vec::new()
+        };
+        let id = received
+            .json
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let product_ids = received
+            .json
+            .get("productIds")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let document = signed::attach(received.json, &received.sig);
+        entries.push(InboxEntry {
+            id,
+            document: document.clone(),
+            view: received.view.to_string(),
+            provenance: format!("node:{}", card.company_id),
+            from_company: card.company_id.clone(),
+            received_at: received_at.clone(),
+            signature_status: "verified".into(),
+            findings,
+            product_ids,
+        });
+        documents.push(document);
+    }
+    let store = node.store().clone();
+    tokio::task::spawn_blocking(move || store.put_inbox(&entries))
+        .await
+        .map_err(|_| NodeError::Internal("inbox write task failed".into()))??;
+    Ok(documents)
+}

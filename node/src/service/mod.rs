@@ -1,0 +1,339 @@
+//! The gRPC edge: the peer `Connector` service, the peer client, and wire conversions.
+//!
+//! Only this module (with `directory` and `relay` later) sees `pb::` types. Every peer call
+//! is authenticated by [`auth::authenticate`] before its handler runs, and every error
+//! becomes a `tonic::Status` in one place ([`status`]).
+
+pub mod auth;
+pub mod client;
+pub mod pact_pb;
+pub mod status;
+pub mod wire;
+
+use chrono::Utc;
+use proto::pb;
+use tonic::{Request, Response, Status};
+
+use crate::audit::AuditDraft;
+use crate::journal::Record;
+use crate::node::Node;
+use crate::pact::FootprintFilter;
+use crate::policy::{Action, Decision};
+use crate::store::OwnFootprint;
+
+pub use auth::Caller;
+
+/// Full method names, as signed in request headers.
+pub const METHOD_GET_FOOTPRINT: &str = "/tanso.v1.Connector/GetFootprint";
+pub const METHOD_LIST_FOOTPRINTS: &str = "/tanso.v1.Connector/ListFootprints";
+
+/// Default ListFootprints page size.
+const DEFAULT_PAGE: u32 = 100;
+
+/// The peer service of a connector node.
+#[derive(Clone)]
+pub struct ConnectorService {
+    node: Node,
+}
+
+impl ConnectorService {
+    pub fn new(node: Node) -> ConnectorService {
+        ConnectorService { node }
+    }
+
+    /// The tonic server for this service, with message limits from the config.
+    pub fn into_server(self) -> pb::connector_server::ConnectorServer<ConnectorService> {
+        let max = self.node.config().max_message_bytes;
+        pb::connector_server::ConnectorServer::new(self)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    /// Policy decision for one stored footprint.
+    fn decide(&self, caller: &Caller, own: &OwnFootprint, requests_today: u32) -> Decision {
+        self.node.decide(
+            &caller.partner,
+            Action::Read,
+            caller.purpose.as_deref(),
+            &own.footprint.product_ids,
+            own.footprint
+                .product_classifications
+                .as_deref()
+                .unwrap_or_default(),
+            requests_today,
+        )
+    }
+
+    /// Writes the request's audit entry, nonce and counter, durably, before answering.
+    async fn record(
+        &self,
+        caller: &Caller,
+        method: &str,
+        targets: Vec<String>,
+        decision: &Decision,
+        served: bool,
+        day: &str,
+    ) -> Result<(), Status> {
+        let (decision_str, rule, reason) = match decision {
+            Decision::Permit { rule, view, .. } => {
+                ("permit", Some(rule.clone()), Some(format!("view {view}")))
+            }
+            Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
+        };
+        let daily = served.then(|| {
+            let n = self.node.daily().increment(&caller.partner.company_id, day);
+            (caller.partner.company_id.clone(), day.to_string(), n)
+        });
+        let record = Record {
+            audit: Some(AuditDraft {
+                caller: caller.partner.company_id.clone(),
+                method: method.to_string(),
+                targets,
+                decision: decision_str.into(),
+                rule,
+                reason,
+            }),
+            nonce: Some(caller.nonce.clone()),
+            daily,
+            forget: caller.forget.clone(),
+        };
+        self.node.journal().write(record).await.map_err(|e| {
+            tracing::error!(error = %e, "audit journal write failed");
+            Status::internal("internal error")
+        })
+    }
+
+    fn requests_today(&self, caller: &Caller, day: &str) -> Result<u32, Status> {
+        self.node
+            .daily()
+            .get(self.node.store(), &caller.partner.company_id, day)
+            .map_err(|e| status::from_store(&e))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::connector_server::Connector for ConnectorService {
+    async fn get_footprint(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::GetFootprintResponse>, Status> {
+        let (caller, body) =
+            auth::authenticate(&self.node, request.get_ref(), METHOD_GET_FOOTPRINT).await?;
+        let body: pb::GetFootprintRequest = wire::decode_body(&body)?;
+        let id = body.id.trim().to_ascii_lowercase();
+        if !crate::ids::is_uuid(&id) {
+            return Err(Status::invalid_argument(format!(
+                "id {:?} is not a uuid",
+                body.id
+            )));
+        }
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let requests_today = self.requests_today(&caller, &day)?;
+        let own = self
+            .node
+            .store()
+            .own_footprint(&id)
+            .map_err(|e| status::from_store(&e))?;
+        let not_found = || Status::not_found(format!("footprint {id} not found"));
+        let Some(own) = own else {
+            let decision = Decision::Deny {
+                policy: None,
+                rule: None,
+                reason: "no such footprint".into(),
+            };
+            self.record(
+                &caller,
+                METHOD_GET_FOOTPRINT,
+                vec![id.clone()],
+                &decision,
+                false,
+                &day,
+            )
+            .await?;
+            return Err(not_found());
+        };
+        let decision = self.decide(&caller, &own, requests_today);
+        let permitted = decision.view();
+        self.record(
+            &caller,
+            METHOD_GET_FOOTPRINT,
+            vec![id.clone()],
+            &decision,
+            permitted.is_some(),
+            &day,
+        )
+        .await?;
+        // A caller that may not see a footprint must not learn that it exists.
+        let view = permitted.ok_or_else(not_found)?;
+        Ok(Response::new(pb::GetFootprintResponse {
+            footprint: Some(wire::signed_footprint(&own, view)),
+        }))
+    }
+
+    async fn list_footprints(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
+        let (caller, body) =
+            auth::authenticate(&self.node, request.get_ref(), METHOD_LIST_FOOTPRINTS).await?;
+        let body: pb::ListFootprintsRequest = wire::decode_body(&body)?;
+        let filter = wire::filter_from_pb(&body)?;
+        let page_max = self.node.config().page_max;
+        let limit = match body.limit {
+            0 => DEFAULT_PAGE.min(page_max),
+            n => n.min(page_max),
+        } as usize;
+        let after = (!body.page_token.is_empty()).then(|| body.page_token.clone());
+        if let Some(token) = &after
+            && !crate::ids::is_uuid(token)
+        {
+            return Err(Status::invalid_argument(
+                "page_token is not one this node issued",
+            ));
+        }
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let requests_today = self.requests_today(&caller, &day)?;
+        let node = self.node.clone();
+        let caller_for_scan = caller.clone();
+        let this = self.clone();
+        let (items, next, last_decision) = tokio::task::spawn_blocking(move || {
+            scan_page(
+                &this,
+                &node,
+                &caller_for_scan,
+                &filter,
+                after,
+                limit,
+                requests_today,
+            )
+        })
+        .await
+        .map_err(|_| Status::internal("internal error"))??;
+        let targets: Vec<String> = if body.product_id.is_empty() {
+            items
+                .iter()
+                .map(|(own, _)| own.footprint.id.clone())
+                .collect()
+        } else {
+            body.product_id.clone()
+        };
+        let decision = match (items.first(), last_decision) {
+            (Some((_, view)), _) => Decision::Permit {
+                policy: String::new(),
+                rule: format!("{} footprint(s) disclosed", items.len()),
+                view: *view,
+            },
+            (None, Some(d)) => d,
+            (None, None) => Decision::Deny {
+                policy: None,
+                rule: None,
+                reason: "no footprint matches the filters".into(),
+            },
+        };
+        self.record(
+            &caller,
+            METHOD_LIST_FOOTPRINTS,
+            targets,
+            &decision,
+            !items.is_empty(),
+            &day,
+        )
+        .await?;
+        Ok(Response::new(pb::ListFootprintsResponse {
+            footprints: items
+                .iter()
+                .map(|(own, view)| wire::signed_footprint(own, *view))
+                .collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+}
+
+/// Result of scanning one page: disclosed footprints with their views, the next page token,
+/// and the last denial seen (for the audit entry when nothing was disclosed).
+type Page = (
+    Vec<(OwnFootprint, crate::policy::View)>,
+    Option<String>,
+    Option<Decision>,
+);
+
+/// Walks own footprints in id order from `after`, keeping those that match the filter and
+/// that policy discloses, until `limit` are found.
+fn scan_page(
+    service: &ConnectorService,
+    node: &Node,
+    caller: &Caller,
+    filter: &FootprintFilter,
+    after: Option<String>,
+    limit: usize,
+    requests_today: u32,
+) -> Result<Page, Status> {
+    let store = node.store();
+    let mut items = Vec::new();
+    let mut last_denial = None;
+    // With a product filter the index gives the candidates; otherwise scan in id order.
+    if !filter.product_id.is_empty() {
+        let mut ids = std::collections::BTreeSet::new();
+        for p in &filter.product_id {
+            ids.extend(
+                store
+                    .own_ids_by_product(p)
+                    .map_err(|e| status::from_store(&e))?,
+            );
+        }
+        let start = after.as_deref().unwrap_or("");
+        for id in ids.into_iter().filter(|id| id.as_str() > start) {
+            let Some(own) = store
+                .own_footprint(&id)
+                .map_err(|e| status::from_store(&e))?
+            else {
+                continue;
+            };
+            if !filter.matches(&own.footprint) {
+                continue;
+            }
+            match service.decide(caller, &own, requests_today) {
+                d @ Decision::Deny { .. } => last_denial = Some(d),
+                d => {
+                    let view = d.view().unwrap_or(crate::policy::View::Summary);
+                    if items.len() == limit {
+                        let next = items
+                            .last()
+                            .map(|(o, _): &(OwnFootprint, _)| o.footprint.id.to_ascii_lowercase());
+                        return Ok((items, next, last_denial));
+                    }
+                    items.push((own, view));
+                }
+            }
+        }
+        return Ok((items, None, last_denial));
+    }
+    let mut cursor = after;
+    loop {
+        let batch = store
+            .own_footprints_page(cursor.as_deref(), 512)
+            .map_err(|e| status::from_store(&e))?;
+        let Some(last) = batch.last() else {
+            return Ok((items, None, last_denial));
+        };
+        cursor = Some(last.footprint.id.to_ascii_lowercase());
+        for own in batch {
+            if !filter.matches(&own.footprint) {
+                continue;
+            }
+            match service.decide(caller, &own, requests_today) {
+                d @ Decision::Deny { .. } => last_denial = Some(d),
+                d => {
+                    let view = d.view().unwrap_or(crate::policy::View::Summary);
+                    if items.len() == limit {
+                        let next = items
+                            .last()
+                            .map(|(o, _): &(OwnFootprint, _)| o.footprint.id.to_ascii_lowercase());
+                        return Ok((items, next, last_denial));
+                    }
+                    items.push((own, view));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Domain records and the typed operations on them: footprints, inbox, partners, policies, audit.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Op, Store, StoreError, Table, Tx, pair_key, pair_prefix};
+use crate::pact::{ProductFootprint, Status};
+
+/// An owner's signature over one view of a footprint, as stored and as carried in extensions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigRecord {
+    /// "Ed25519".
+    pub alg: String,
+    pub key_id: String,
+    /// base64url (no padding) of the 32-byte public key.
+    pub public_key: String,
+    pub company_id: String,
+    /// "full" or "summary".
+    pub view: String,
+    /// base64url (no padding) of the 64-byte signature.
+    pub signature: String,
+}
+
+/// One of this node's published footprints with the owner's signatures of both views.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnFootprint {
+    pub footprint: ProductFootprint,
+    pub sig_full: SigRecord,
+    pub sig_summary: SigRecord,
+    pub published_at: String,
+}
+
+/// A footprint received from someone else, kept with where it came from and what was found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxEntry {
+    /// Footprint id.
+    pub id: String,
+    /// The footprint as received (PACT JSON, signature extension included when signed).
+    pub document: serde_json::Value,
+    /// "full" or "summary".
+    pub view: String,
+    /// Who sent it: "node:<company urn>" or "pact:<base url>".
+    pub provenance: String,
+    /// The owner company id the sender claims.
+    pub from_company: String,
+    pub received_at: String,
+    /// "verified" (owner signature checked against a known key), "signed-unknown-key",
+    /// "unsigned" or "bad-signature".
+    pub signature_status: String,
+    /// Validation findings (kept, never silently dropped).
+    pub findings: Vec<String>,
+    /// Product ids (lowercase) for matching.
+    pub product_ids: Vec<String>,
+}
+
+/// A partner company this node knows, with the groups the operator put it in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerRecord {
+    pub card: crate::card::NodeCard,
+    pub groups: Vec<String>,
+    pub added_at: String,
+}
+
+/// A usage policy as loaded, kept as its source text so it reloads exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRecord {
+    pub uid: String,
+    pub source_name: String,
+    pub source: String,
+    pub added_at: String,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Engine(format!("encode: {e}")))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(table: Table, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table: table.name(),
+        reason: e.to_string(),
+    })
+}
+
+fn status_str(status: Status) -> &'static str {
+    status.as_str()
+}
+
+fn index_ops(tx: &mut Tx<'_>, fp: &ProductFootprint) {
+    let id = fp.id.to_ascii_lowercase();
+    for p in &fp.product_ids {
+        tx.put(
+            Table::FootprintsByProduct,
+            pair_key(&p.to_ascii_lowercase(), &id),
+            Vec::new(),
+        );
+    }
+    for c in &fp.company_ids {
+        tx.put(
+            Table::FootprintsByCompany,
+            pair_key(&c.to_ascii_lowercase(), &id),
+            Vec::new(),
+        );
+    }
+    for c in fp.product_classifications.iter().flatten() {
+        tx.put(
+            Table::FootprintsByClassification,
+            pair_key(&c.to_ascii_lowercase(), &id),
+            Vec::new(),
+        );
+    }
+    tx.put(
+        Table::FootprintsByStatus,
+        pair_key(status_str(fp.status), &id),
+        Vec::new(),
+    );
+}
+
+impl Store {
+    // === own footprints ===
+
+    /// Publishes `new` footprints and stores `deprecated` (earlier versions re-signed with
+    /// status Deprecated) in one atomic, durable batch. Fails, storing nothing, when a new id
+    /// already exists or a deprecated one is missing or no longer Active.
+    pub fn publish_batch(
+        &self,
+        new: &[OwnFootprint],
+        deprecated: &[OwnFootprint],
+    ) -> Result<(), StoreError> {
+        self.update(|tx| {
+            for own in deprecated {
+                let id = own.footprint.id.to_ascii_lowercase();
+                let current: OwnFootprint = match tx.get(Table::Footprints, id.as_bytes())? {
+                    Some(bytes) => decode(Table::Footprints, &bytes)?,
+                    None => return Err(StoreError::NotFound(format!("footprint {id}"))),
+                };
+                if current.footprint.status != Status::Active {
+                    return Err(StoreError::Conflict(format!(
+                        "footprint {id} is already deprecated"
+                    )));
+                }
+                tx.delete(
+                    Table::FootprintsByStatus,
+                    pair_key(status_str(Status::Active), &id),
+                );
+                tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
+                index_ops(tx, &own.footprint);
+            }
+            for own in new {
+                let id = own.footprint.id.to_ascii_lowercase();
+                if tx.get(Table::Footprints, id.as_bytes())?.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "footprint {id} already exists (a new version needs a new id)"
+                    )));
+                }
+                tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
+                index_ops(tx, &own.footprint);
+            }
+            Ok(())
+        })
+    }
+
+    pub fn own_footprint(&self, id: &str) -> Result<Option<OwnFootprint>, StoreError> {
+        self.get(Table::Footprints, id.to_ascii_lowercase().as_bytes())?
+            .map(|b| decode(Table::Footprints, &b))
+            .transpose()
+    }
+
+    /// Own footprints in id order, starting after `after` (exclusive), at most `limit`.
+    pub fn own_footprints_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OwnFootprint>, StoreError> {
+        let start = after.map(|a| {
+            let mut k = a.to_ascii_lowercase().into_bytes();
+            k.push(0);
+            k
+        });
+        self.scan(Table::Footprints, b"", start.as_deref(), limit)?
+            .into_iter()
+            .map(|(_, v)| decode(Table::Footprints, &v))
+            .collect()
+    }
+
+    /// Ids of own footprints indexed under `product_id` (case-insensitive).
+    pub fn own_ids_by_product(&self, product_id: &str) -> Result<Vec<String>, StoreError> {
+        self.index_ids(Table::FootprintsByProduct, &product_id.to_ascii_lowercase())
+    }
+
+    /// Ids of own footprints with `status`.
+    pub fn own_ids_by_status(&self, status: Status) -> Result<Vec<String>, StoreError> {
+        self.index_ids(Table::FootprintsByStatus, status_str(status))
+    }
+
+    fn index_ids(&self, table: Table, value: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = pair_prefix(value);
+        Ok(self
+            .scan(table, &prefix, None, usize::MAX)?
+            .into_iter()
+            .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+            .collect())
+    }
+
+    // === inbox ===
+
+    /// Stores received footprints (replacing an earlier copy of the same id), all or nothing.
+    pub fn put_inbox(&self, entries: &[InboxEntry]) -> Result<(), StoreError> {
+        self.update(|tx| {
+            for e in entries {
+                let id = e.id.to_ascii_lowercase();
+                tx.put(Table::Inbox, id.clone().into_bytes(), encode(e)?);
+                for p in &e.product_ids {
+                    tx.put(Table::InboxByProduct, pair_key(p, &id), Vec::new());
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    pub fn inbox_entry(&self, id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.get(Table::Inbox, id.to_ascii_lowercase().as_bytes())?
+            .map(|b| decode(Table::Inbox, &b))
+            .transpose()
+    }
+
+    pub fn inbox(&self) -> Result<Vec<InboxEntry>, StoreError> {
+        self.scan(Table::Inbox, b"", None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| decode(Table::Inbox, &v))
+            .collect()
+    }
+
+    // === partners ===
+
+    pub fn put_partner(&self, partner: &PartnerRecord) -> Result<(), StoreError> {
+        let key = partner.card.company_id.to_ascii_lowercase().into_bytes();
+        self.commit(vec![Op::Put(Table::Partners, key, encode(partner)?)])
+    }
+
+    pub fn partner(&self, company_id: &str) -> Result<Option<PartnerRecord>, StoreError> {
+        self.get(Table::Partners, company_id.to_ascii_lowercase().as_bytes())?
+            .map(|b| decode(Table::Partners, &b))
+            .transpose()
+    }
+
+    pub fn partners(&self) -> Result<Vec<PartnerRecord>, StoreError> {
+        self.scan(Table::Partners, b"", None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| decode(Table::Partners, &v))
+            .collect()
+    }
+
+    /// Removes a partner; `false` when there was none.
+    pub fn remove_partner(&self, company_id: &str) -> Result<bool, StoreError> {
+        let key = company_id.to_ascii_lowercase().into_bytes();
+        self.update(|tx| {
+            if tx.get(Table::Partners, &key)?.is_none() {
+                return Ok(false);
+            }
+            tx.delete(Table::Partners, key.clone());
+            Ok::<_, StoreError>(true)
+        })
+    }
+
+    // === policies ===
+
+    pub fn put_policy(&self, policy: &PolicyRecord) -> Result<(), StoreError> {
+        self.commit(vec![Op::Put(
+            Table::Policies,
+            policy.uid.clone().into_bytes(),
+            encode(policy)?,
+        )])
+    }
+
+    pub fn policies(&self) -> Result<Vec<PolicyRecord>, StoreError> {
+        self.scan(Table::Policies, b"", None, usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| decode(Table::Policies, &v))
+            .collect()
+    }
+
+    pub fn remove_policy(&self, uid: &str) -> Result<bool, StoreError> {
+        self.update(|tx| {
+            if tx.get(Table::Policies, uid.as_bytes())?.is_none() {
+                return Ok(false);
+            }
+            tx.delete(Table::Policies, uid.as_bytes().to_vec());
+            Ok::<_, StoreError>(true)
+        })
+    }
+
+    // === audit, nonces, daily counts (written by the journal) ===
+
+    /// Audit entries in sequence order starting at `from_seq`, at most `limit`.
+    pub fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = from_seq.to_be_bytes();
+        Ok(self
+            .scan(Table::Audit, b"", Some(&start), limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&k[..8.min(k.len())]);
+                (u64::from_be_bytes(seq), v)
+            })
+            .collect())
+    }
+
+    pub fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.last(Table::Audit)?.map(|(k, v)| {
+            let mut seq = [0u8; 8];
+            seq.copy_from_slice(&k[..8.min(k.len())]);
+            (u64::from_be_bytes(seq), v)
+        }))
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(Table::Meta, key.as_bytes())
+    }
+
+    /// Seen nonces: (key id, nonce hex, issued-at ms).
+    pub fn nonces(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(self
+            .scan(Table::Nonces, b"", None, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let split = k.iter().position(|b| *b == 0)?;
+                let key_id = String::from_utf8_lossy(&k[..split]).into_owned();
+                let nonce = String::from_utf8_lossy(&k[split + 1..]).into_owned();
+                let at = i64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+                Some((key_id, nonce, at))
+            })
+            .collect())
+    }
+
+    /// Requests served to `company_id` on `day` (yyyy-mm-dd).
+    pub fn daily_count(&self, company_id: &str, day: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .get(
+                Table::DailyCounts,
+                &pair_key(&company_id.to_ascii_lowercase(), day),
+            )?
+            .and_then(|v| v.get(..4).and_then(|b| b.try_into().ok()))
+            .map(u32::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Writes a journal batch (audit entries, nonces, counters, meta) atomically and durably.
+    pub(crate) fn commit_journal(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        self.commit(ops)
+    }
+}
+
+/// Builders of journal ops, so the journal never names tables' key layouts itself.
+pub(crate) mod journal_ops {
+    use super::{Op, Table, pair_key};
+
+    pub(crate) fn audit(seq: u64, entry: Vec<u8>) -> Op {
+        Op::Put(Table::Audit, seq.to_be_bytes().to_vec(), entry)
+    }
+
+    pub(crate) fn meta(key: &str, value: Vec<u8>) -> Op {
+        Op::Put(Table::Meta, key.as_bytes().to_vec(), value)
+    }
+
+    pub(crate) fn nonce(key_id: &str, nonce_hex: &str, issued_at_ms: i64) -> Op {
+        Op::Put(
+            Table::Nonces,
+            pair_key(key_id, nonce_hex),
+            issued_at_ms.to_be_bytes().to_vec(),
+        )
+    }
+
+    pub(crate) fn forget_nonce(key_id: &str, nonce_hex: &str) -> Op {
+        Op::Delete(Table::Nonces, pair_key(key_id, nonce_hex))
+    }
+
+    pub(crate) fn daily(company_id: &str, day: &str, count: u32) -> Op {
+        Op::Put(
+            Table::DailyCounts,
+            pair_key(&company_id.to_ascii_lowercase(), day),
+            count.to_be_bytes().to_vec(),
+        )
+    }
+}

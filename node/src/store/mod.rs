@@ -1,0 +1,301 @@
+//! The one storage facade: typed tables over an embedded engine (redb by default, sled selectable).
+//!
+//! Nothing outside this module names an engine. Engines only offer point reads, ordered
+//! prefix scans and one operation that applies a batch of puts and deletes atomically and
+//! durably: when [`Store::commit`] or [`Store::update`] returns `Ok`, the batch survives a
+//! kill -9. Read-modify-write is made serializable by one process-wide write lock, so the
+//! engines need no transactions of their own beyond the atomic batch.
+
+mod domain;
+mod redb_engine;
+mod sled_engine;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub use domain::*;
+
+/// Which embedded engine holds the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// redb: ACID B-tree, crash-safe by default (the default).
+    Redb,
+    /// sled 0.34: kept selectable for deployments that chose it; flushed before every ack.
+    Sled,
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "redb" => Ok(EngineKind::Redb),
+            "sled" => Ok(EngineKind::Sled),
+            other => Err(StoreError::UnknownEngine(other.to_string())),
+        }
+    }
+}
+
+/// The logical tables. Each is a sorted map from bytes to bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// Own published footprints by id.
+    Footprints,
+    /// Index: lowercase product id, 0, footprint id.
+    FootprintsByProduct,
+    /// Index: lowercase company id, 0, footprint id.
+    FootprintsByCompany,
+    /// Index: lowercase classification, 0, footprint id.
+    FootprintsByClassification,
+    /// Index: status, 0, footprint id.
+    FootprintsByStatus,
+    /// Footprints received from others, by id.
+    Inbox,
+    /// Index: lowercase product id, 0, footprint id.
+    InboxByProduct,
+    /// Partners by lowercase company id.
+    Partners,
+    /// Usage policies by uid.
+    Policies,
+    /// Audit log entries by big-endian sequence number.
+    Audit,
+    /// Seen request nonces: key id, 0, nonce; value issued-at ms.
+    Nonces,
+    /// Requests served per partner per day: company id, 0, yyyy-mm-dd.
+    DailyCounts,
+    /// Small singletons (audit head, schema version).
+    Meta,
+}
+
+impl Table {
+    pub const ALL: [Table; 13] = [
+        Table::Footprints,
+        Table::FootprintsByProduct,
+        Table::FootprintsByCompany,
+        Table::FootprintsByClassification,
+        Table::FootprintsByStatus,
+        Table::Inbox,
+        Table::InboxByProduct,
+        Table::Partners,
+        Table::Policies,
+        Table::Audit,
+        Table::Nonces,
+        Table::DailyCounts,
+        Table::Meta,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Footprints => "footprints",
+            Table::FootprintsByProduct => "footprints_by_product",
+            Table::FootprintsByCompany => "footprints_by_company",
+            Table::FootprintsByClassification => "footprints_by_classification",
+            Table::FootprintsByStatus => "footprints_by_status",
+            Table::Inbox => "inbox",
+            Table::InboxByProduct => "inbox_by_product",
+            Table::Partners => "partners",
+            Table::Policies => "policies",
+            Table::Audit => "audit",
+            Table::Nonces => "nonces",
+            Table::DailyCounts => "daily_counts",
+            Table::Meta => "meta",
+        }
+    }
+
+    fn tag(self) -> u8 {
+        Table::ALL.iter().position(|t| *t == self).unwrap_or(0) as u8
+    }
+}
+
+/// Errors of the store and its engines.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown store engine {0:?} (expected \"redb\" or \"sled\")")]
+    UnknownEngine(String),
+    #[error("store is in use by another process (is `tanso serve` running?): {0}")]
+    Locked(String),
+    #[error("storage engine: {0}")]
+    Engine(String),
+    #[error("stored record in {table} is corrupt: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// A key and its value.
+pub(crate) type Entry = (Vec<u8>, Vec<u8>);
+
+/// One write in a batch.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Put(Table, Vec<u8>, Vec<u8>),
+    Delete(Table, Vec<u8>),
+}
+
+/// What an engine must offer.
+pub(crate) trait Engine: Send + Sync {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Entries whose key starts with `prefix` and is `>= start` (when given), in key order, at most `limit`.
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+    /// The last entry of a table (largest key).
+    fn last(&self, table: Table) -> Result<Option<Entry>, StoreError>;
+    /// Applies all ops atomically; durable when it returns.
+    fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    fn count(&self, table: Table) -> Result<u64, StoreError>;
+    /// Bytes the engine's files take on disk.
+    fn disk_bytes(&self) -> u64;
+}
+
+/// The store: cheap to clone, shared by every task of a node.
+#[derive(Clone)]
+pub struct Store {
+    engine: Arc<dyn Engine>,
+    write_lock: Arc<Mutex<()>>,
+    kind: EngineKind,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.kind).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open(dir: &Path, kind: EngineKind) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
+        let engine: Arc<dyn Engine> = match kind {
+            EngineKind::Redb => Arc::new(redb_engine::RedbEngine::open(&dir.join("tanso.redb"))?),
+            EngineKind::Sled => Arc::new(sled_engine::SledEngine::open(&dir.join("sled"))?),
+        };
+        Ok(Store {
+            engine,
+            write_lock: Arc::new(Mutex::new(())),
+            kind,
+        })
+    }
+
+    pub fn engine_kind(&self) -> EngineKind {
+        self.kind
+    }
+
+    pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.engine.get(table, key)
+    }
+
+    pub(crate) fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.engine.scan(table, prefix, start, limit)
+    }
+
+    pub(crate) fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
+        self.engine.last(table)
+    }
+
+    pub fn count(&self, table: Table) -> Result<u64, StoreError> {
+        self.engine.count(table)
+    }
+
+    pub fn disk_bytes(&self) -> u64 {
+        self.engine.disk_bytes()
+    }
+
+    /// Applies blind writes atomically and durably.
+    pub(crate) fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        self.engine.apply(&ops)
+    }
+
+    /// Runs a read-modify-write transaction under the write lock; its writes are applied
+    /// atomically and durably when `f` returns `Ok`, and not at all when it returns `Err`.
+    pub(crate) fn update<T, E>(&self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let _guard = self.lock();
+        let mut tx = Tx {
+            engine: self.engine.as_ref(),
+            writes: HashMap::new(),
+            ops: Vec::new(),
+        };
+        let out = f(&mut tx)?;
+        if !tx.ops.is_empty() {
+            self.engine.apply(&tx.ops)?;
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave a half-applied batch (batches are
+        // atomic), so a poisoned lock is safe to take over.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A write transaction: point reads see its own earlier writes.
+pub(crate) struct Tx<'a> {
+    engine: &'a dyn Engine,
+    /// Latest op index per written key (values are not copied twice).
+    writes: HashMap<(u8, Vec<u8>), usize>,
+    ops: Vec<Op>,
+}
+
+impl Tx<'_> {
+    pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(idx) = self.writes.get(&(table.tag(), key.to_vec())) {
+            return Ok(match &self.ops[*idx] {
+                Op::Put(_, _, v) => Some(v.clone()),
+                Op::Delete(..) => None,
+            });
+        }
+        self.engine.get(table, key)
+    }
+
+    pub(crate) fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.writes
+            .insert((table.tag(), key.clone()), self.ops.len());
+        self.ops.push(Op::Put(table, key, value));
+    }
+
+    pub(crate) fn delete(&mut self, table: Table, key: Vec<u8>) {
+        self.writes
+            .insert((table.tag(), key.clone()), self.ops.len());
+        self.ops.push(Op::Delete(table, key));
+    }
+}
+
+/// `a || 0x00 || b`, the key shape of the index tables.
+pub(crate) fn pair_key(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + 1 + b.len());
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// `a || 0x00`, the prefix of all index keys for `a`.
+pub(crate) fn pair_prefix(a: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k
+}

@@ -1,0 +1,122 @@
+//! The redb engine: one redb table per logical table, one durable write transaction per batch.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use super::{Engine, Entry, Op, StoreError, Table};
+
+pub(super) struct RedbEngine {
+    db: Database,
+    path: PathBuf,
+}
+
+fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(table.name())
+}
+
+fn engine_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+impl RedbEngine {
+    pub(super) fn open(path: &Path) -> Result<RedbEngine, StoreError> {
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => {
+                StoreError::Locked(path.display().to_string())
+            }
+            other => engine_err(other),
+        })?;
+        // Create every table up front so readers never meet a missing one.
+        let tx = db.begin_write().map_err(engine_err)?;
+        for table in Table::ALL {
+            tx.open_table(def(table)).map_err(engine_err)?;
+        }
+        tx.commit().map_err(engine_err)?;
+        Ok(RedbEngine {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Engine for RedbEngine {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(engine_err)?;
+        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        Ok(t.get(key).map_err(engine_err)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let tx = self.db.begin_read().map_err(engine_err)?;
+        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        let from = match start {
+            Some(s) if s > prefix => s,
+            _ => prefix,
+        };
+        let mut out = Vec::new();
+        for item in t.range::<&[u8]>(from..).map_err(engine_err)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(engine_err)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
+        let tx = self.db.begin_read().map_err(engine_err)?;
+        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        Ok(t.last()
+            .map_err(engine_err)?
+            .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+    }
+
+    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(engine_err)?;
+        {
+            let mut tables = std::collections::BTreeMap::new();
+            for op in ops {
+                let table = match op {
+                    Op::Put(t, ..) | Op::Delete(t, _) => *t,
+                };
+                if let std::collections::btree_map::Entry::Vacant(e) = tables.entry(table) {
+                    e.insert(tx.open_table(def(table)).map_err(engine_err)?);
+                }
+                let t = tables
+                    .get_mut(&table)
+                    .ok_or_else(|| engine_err("table vanished"))?;
+                match op {
+                    Op::Put(_, k, v) => {
+                        t.insert(k.as_slice(), v.as_slice()).map_err(engine_err)?;
+                    }
+                    Op::Delete(_, k) => {
+                        t.remove(k.as_slice()).map_err(engine_err)?;
+                    }
+                }
+            }
+        }
+        // Default durability is Immediate: durable once commit returns.
+        tx.commit().map_err(engine_err)
+    }
+
+    fn count(&self, table: Table) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(engine_err)?;
+        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        t.len().map_err(engine_err)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+}
