@@ -179,6 +179,14 @@ impl Node {
     /// all or nothing. Footprints naming own Active footprints in `precedingPfIds` replace
     /// them: the old ones are re-signed as Deprecated in the same atomic batch.
     pub fn publish(&self, text: &str) -> Result<PublishOutcome, NodeError> {
+        self.publish_inner(text, None)
+    }
+
+    fn publish_inner(
+        &self,
+        text: &str,
+        replaces: Option<&str>,
+    ) -> Result<PublishOutcome, NodeError> {
         let values =
             pact::parse_document(text).map_err(|e| NodeError::Invalid(vec![e.to_string()]))?;
         let ctx = ValidationContext {
@@ -216,7 +224,7 @@ impl Node {
         if !problems.is_empty() {
             return Err(NodeError::Invalid(problems));
         }
-        self.publish_footprints(footprints, notes)
+        self.publish_validated(footprints, notes, replaces)
     }
 
     /// Signs and stores validated footprints (see [`Node::publish`]).
@@ -225,13 +233,41 @@ impl Node {
         footprints: Vec<ProductFootprint>,
         notes: Vec<String>,
     ) -> Result<PublishOutcome, NodeError> {
+        self.publish_validated(footprints, notes, None)
+    }
+
+    /// `replaces`: an own footprint that must be Active and is deprecated by this batch.
+    fn publish_validated(
+        &self,
+        footprints: Vec<ProductFootprint>,
+        notes: Vec<String>,
+        replaces: Option<&str>,
+    ) -> Result<PublishOutcome, NodeError> {
         let mut deprecated = Vec::new();
         let mut deprecated_ids = Vec::new();
+        if let Some(old_id) = replaces {
+            let old = self
+                .inner
+                .store
+                .own_footprint(old_id)?
+                .ok_or_else(|| NodeError::NotFound(format!("footprint {old_id}")))?;
+            if old.footprint.status != Status::Active {
+                return Err(NodeError::Conflict(format!(
+                    "footprint {old_id} is already deprecated; update its latest version"
+                )));
+            }
+            let mut fp_old = old.footprint;
+            fp_old.status = Status::Deprecated;
+            deprecated_ids.push(fp_old.id.clone());
+            deprecated.push(fp_old);
+        }
         for fp in &footprints {
             for old_id in fp.preceding_pf_ids.iter().flatten() {
                 if let Some(old) = self.inner.store.own_footprint(old_id)?
                     && old.footprint.status == Status::Active
-                    && !deprecated_ids.contains(&old.footprint.id)
+                    && !deprecated_ids
+                        .iter()
+                        .any(|d: &String| d.eq_ignore_ascii_case(&old.footprint.id))
                 {
                     let mut fp_old = old.footprint.clone();
                     fp_old.status = Status::Deprecated;
@@ -356,7 +392,10 @@ impl Node {
             }
             obj.insert("precedingPfIds".into(), Value::Array(preceding));
         }
-        self.publish(&serde_json::to_string(&value).unwrap_or_default())
+        self.publish_inner(
+            &serde_json::to_string(&value).unwrap_or_default(),
+            Some(&old.footprint.id),
+        )
     }
 
     pub fn footprints(&self) -> Result<Vec<OwnFootprint>, NodeError> {

@@ -1,1 +1,4 @@
-//! Integration tests: one binary, one module per area.
+//! Integration tests: real nodes on 127.0.0.1 port 0, and the real `tanso` binary.
+
+mod cli;
+mod exchange;

@@ -1,1 +1,190 @@
-//! Test harness: starts real tanso nodes on 127.0.0.1 port 0.
+//! Test harness: real tanso nodes on 127.0.0.1 port 0, in this process or as `tanso` processes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use node::Node;
+use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
+use node::home::Home;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A node serving peers in this process; stopped (and drained) on `stop` or drop.
+pub struct TestNode {
+    pub node: Node,
+    pub addr: SocketAddr,
+    pub home: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The company id tests use for a slug.
+pub fn company(slug: &str) -> String {
+    format!("urn:tanso:company:{slug}")
+}
+
+/// A config for `slug` listening on port 0.
+pub fn raw_config(slug: &str) -> RawConfig {
+    RawConfig {
+        company_id: company(slug),
+        name: slug.to_string(),
+        listen: Some("127.0.0.1:0".into()),
+        advertise: None,
+        store: RawStore::default(),
+        limits: RawLimits::default(),
+        tls: RawTls::default(),
+        log: RawLog::default(),
+    }
+}
+
+/// Creates a home in `dir` (key, certificate, config).
+pub fn init_home(dir: &Path, raw: &RawConfig) -> Home {
+    let home = Home::new(dir);
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("os randomness");
+    home.init(raw, &seed).expect("init home");
+    home
+}
+
+impl TestNode {
+    /// A redb node with default config.
+    pub async fn start(slug: &str) -> TestNode {
+        TestNode::start_with(slug, |_| {}).await
+    }
+
+    /// A node whose config `tweak` may change before init.
+    pub async fn start_with(slug: &str, tweak: impl FnOnce(&mut RawConfig)) -> TestNode {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut raw = raw_config(slug);
+        tweak(&mut raw);
+        let home = init_home(&dir.path().join(slug), &raw);
+        let mut node = TestNode::serve(&home).await;
+        node._dir = Some(dir);
+        node
+    }
+
+    /// Serves an existing home.
+    pub async fn serve(home: &Home) -> TestNode {
+        let node = Node::open(home).expect("open node");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        node.set_bound_endpoint(addr);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = node.clone();
+        let task = tokio::spawn(async move {
+            node::server::run(served, Some(listener), async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("node ran");
+        });
+        TestNode {
+            node,
+            addr,
+            home: home.dir.clone(),
+            _dir: None,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// This node's card as JSON text.
+    pub fn card_json(&self) -> String {
+        serde_json::to_string(&self.node.card().expect("card")).expect("card json")
+    }
+
+    /// Stops the node and waits for the drain.
+    pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// `owner` accepts `partner` (its card) in `groups`.
+pub fn befriend(owner: &TestNode, partner: &TestNode, groups: &[&str]) {
+    owner
+        .node
+        .add_partner(
+            &partner.card_json(),
+            groups.iter().map(|g| g.to_string()).collect(),
+        )
+        .expect("add partner");
+}
+
+/// The shipped policy template `name` (from the repo's policies/ directory).
+pub fn policy_template(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../policies")
+        .join(format!("{name}.json"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A valid PACT v3 footprint owned by `slug` for `product` with `id`.
+pub fn footprint(slug: &str, id: &str, product: &str) -> Value {
+    json!({
+        "id": id,
+        "specVersion": "3.0.3",
+        "created": "2026-02-01T00:00:00Z",
+        "status": "Active",
+        "companyName": slug,
+        "companyIds": [company(slug)],
+        "productDescription": "test product",
+        "productIds": [product],
+        "productClassifications": ["urn:hs:7208"],
+        "productNameCompany": "Test product",
+        "pcf": {
+            "declaredUnitOfMeasurement": "kilogram",
+            "declaredUnitAmount": "1",
+            "productMassPerDeclaredUnit": "1",
+            "referencePeriodStart": "2025-01-01T00:00:00Z",
+            "referencePeriodEnd": "2026-01-01T00:00:00Z",
+            "geographyCountry": "KR",
+            "pcfExcludingBiogenicUptake": "2.1",
+            "pcfIncludingBiogenicUptake": "2.1",
+            "fossilCarbonContent": "0",
+            "fossilGhgEmissions": "2.1",
+            "packagingEmissionsIncluded": false,
+            "ccsTechnologicalCO2CaptureIncluded": false,
+            "ipccCharacterizationFactors": ["AR6"],
+            "crossSectoralStandards": ["ISO14067"],
+            "exemptedEmissionsPercent": "0",
+            "primaryDataShare": "60",
+            "dqi": {"technologicalDQR": "2", "geographicalDQR": "1", "temporalDQR": "1"}
+        }
+    })
+}
+
+/// A fresh random uuid (v4 layout).
+pub fn uuid() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("os randomness");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}

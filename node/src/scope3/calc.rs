@@ -514,17 +514,18 @@ impl<'a> Cx<'a> {
         if let (Some(pid), Some(q)) = (&p.product_id, &p.quantity) {
             if let Some((pcf, source, fid, du)) = self.suppliers.lookup(pid) {
                 if let Some(cid) = &p.supplier_company_id
-                    && lower(cid) != lower(&pcf.company_id) {
-                        self.problem(
-                            &p.row,
-                            Some("supplier_company_id"),
-                            format!(
-                                "product `{pid}` is in the inbox from `{}`, not `{cid}`",
-                                pcf.company_id
-                            ),
-                        );
-                        return None;
-                    }
+                    && lower(cid) != lower(&pcf.company_id)
+                {
+                    self.problem(
+                        &p.row,
+                        Some("supplier_company_id"),
+                        format!(
+                            "product `{pid}` is in the inbox from `{}`, not `{cid}`",
+                            pcf.company_id
+                        ),
+                    );
+                    return None;
+                }
                 let Some(du) = du else {
                     self.problem(
                         &p.row,

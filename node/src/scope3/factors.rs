@@ -314,9 +314,10 @@ pub fn parse_set(origin: &str, bytes: &[u8]) -> Result<FactorSet, FactorError> {
                 return Err(err(format!("range low {l} is above high {h}")));
             }
             if let Some(v) = value
-                && (v < l || v > h) {
-                    return Err(err(format!("value {v} is outside its range {l}-{h}")));
-                }
+                && (v < l || v > h)
+            {
+                return Err(err(format!("value {v} is outside its range {l}-{h}")));
+            }
         } else if low.is_some() != high.is_some() {
             return Err(err("a range needs both `low` and `high`".into()));
         }

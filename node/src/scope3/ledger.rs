@@ -642,14 +642,15 @@ fn cross_checks(l: &Ledger, problems: &mut Vec<RowProblem>) {
     let mut seen = HashMap::new();
     for r in &l.currency_rates {
         if let Some(row) = &r.row
-            && seen.insert((r.currency.clone(), r.year), row).is_some() {
-                problems.push(RowProblem {
-                    file: row.file.to_string(),
-                    line: row.line,
-                    column: Some("currency".into()),
-                    message: format!("second rate for {} {}", r.currency, r.year),
-                });
-            }
+            && seen.insert((r.currency.clone(), r.year), row).is_some()
+        {
+            problems.push(RowProblem {
+                file: row.file.to_string(),
+                line: row.line,
+                column: Some("currency".into()),
+                message: format!("second rate for {} {}", r.currency, r.year),
+            });
+        }
     }
 }
 
@@ -808,13 +809,14 @@ impl Rec<'_> {
             );
         }
         if let Some(c) = &currency
-            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())) {
-                let c = c.clone();
-                self.bad(
-                    C::Currency,
-                    format!("`{c}` is not an ISO 4217 code like KRW or USD"),
-                );
-            }
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            let c = c.clone();
+            self.bad(
+                C::Currency,
+                format!("`{c}` is not an ISO 4217 code like KRW or USD"),
+            );
+        }
         let spend = match (amount, currency, year) {
             (Some(amount), Some(currency), Some(year)) => Some(Spend {
                 amount,
@@ -838,10 +840,11 @@ impl Rec<'_> {
         };
         let naics = self.boxed(C::Naics);
         if let Some(n) = &naics
-            && !(n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit())) {
-                let n = n.to_string();
-                self.bad(C::Naics, format!("`{n}` is not a 6-digit NAICS code"));
-            }
+            && !(n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let n = n.to_string();
+            self.bad(C::Naics, format!("`{n}` is not a 6-digit NAICS code"));
+        }
         let product_id = self.boxed(C::ProductId);
         let material = self.boxed(C::Material);
         let factor_id = self.boxed(C::FactorId);

@@ -85,38 +85,59 @@ fn decode<T: for<'de> Deserialize<'de>>(table: Table, bytes: &[u8]) -> Result<T,
     })
 }
 
+fn audit_seq(key: &[u8]) -> Result<u64, StoreError> {
+    key.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt {
+            table: "audit",
+            reason: "short key".into(),
+        })
+}
+
 fn status_str(status: Status) -> &'static str {
     status.as_str()
 }
 
-fn index_ops(tx: &mut Tx<'_>, fp: &ProductFootprint) {
+/// Index rows of a footprint: (table, key).
+fn index_rows(fp: &ProductFootprint) -> Vec<(Table, Vec<u8>)> {
     let id = fp.id.to_ascii_lowercase();
+    let mut rows = Vec::new();
     for p in &fp.product_ids {
-        tx.put(
+        rows.push((
             Table::FootprintsByProduct,
             pair_key(&p.to_ascii_lowercase(), &id),
-            Vec::new(),
-        );
+        ));
     }
     for c in &fp.company_ids {
-        tx.put(
+        rows.push((
             Table::FootprintsByCompany,
             pair_key(&c.to_ascii_lowercase(), &id),
-            Vec::new(),
-        );
+        ));
     }
     for c in fp.product_classifications.iter().flatten() {
-        tx.put(
+        rows.push((
             Table::FootprintsByClassification,
             pair_key(&c.to_ascii_lowercase(), &id),
-            Vec::new(),
-        );
+        ));
     }
-    tx.put(
+    rows.push((
         Table::FootprintsByStatus,
         pair_key(status_str(fp.status), &id),
-        Vec::new(),
-    );
+    ));
+    rows
+}
+
+fn remove_index_ops(tx: &mut Tx<'_>, fp: &ProductFootprint) {
+    for (table, key) in index_rows(fp) {
+        tx.delete(table, key);
+    }
+}
+
+fn index_ops(tx: &mut Tx<'_>, fp: &ProductFootprint) {
+    for (table, key) in index_rows(fp) {
+        tx.put(table, key, Vec::new());
+    }
 }
 
 impl Store {
@@ -142,10 +163,12 @@ impl Store {
                         "footprint {id} is already deprecated"
                     )));
                 }
-                tx.delete(
-                    Table::FootprintsByStatus,
-                    pair_key(status_str(Status::Active), &id),
-                );
+                if own.footprint.status != Status::Deprecated {
+                    return Err(StoreError::Conflict(format!(
+                        "footprint {id} handed in for deprecation is not marked Deprecated"
+                    )));
+                }
+                remove_index_ops(tx, &current.footprint);
                 tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
                 index_ops(tx, &own.footprint);
             }
@@ -212,9 +235,22 @@ impl Store {
         self.update(|tx| {
             for e in entries {
                 let id = e.id.to_ascii_lowercase();
+                if let Some(bytes) = tx.get(Table::Inbox, id.as_bytes())? {
+                    let old: InboxEntry = decode(Table::Inbox, &bytes)?;
+                    for p in &old.product_ids {
+                        tx.delete(
+                            Table::InboxByProduct,
+                            pair_key(&p.to_ascii_lowercase(), &id),
+                        );
+                    }
+                }
                 tx.put(Table::Inbox, id.clone().into_bytes(), encode(e)?);
                 for p in &e.product_ids {
-                    tx.put(Table::InboxByProduct, pair_key(p, &id), Vec::new());
+                    tx.put(
+                        Table::InboxByProduct,
+                        pair_key(&p.to_ascii_lowercase(), &id),
+                        Vec::new(),
+                    );
                 }
             }
             Ok::<_, StoreError>(())
@@ -305,20 +341,14 @@ impl Store {
         Ok(self
             .scan(Table::Audit, b"", Some(&start), limit)?
             .into_iter()
-            .map(|(k, v)| {
-                let mut seq = [0u8; 8];
-                seq.copy_from_slice(&k[..8.min(k.len())]);
-                (u64::from_be_bytes(seq), v)
-            })
-            .collect())
+            .map(|(k, v)| Ok((audit_seq(&k)?, v)))
+            .collect::<Result<_, StoreError>>()?)
     }
 
     pub fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        Ok(self.last(Table::Audit)?.map(|(k, v)| {
-            let mut seq = [0u8; 8];
-            seq.copy_from_slice(&k[..8.min(k.len())]);
-            (u64::from_be_bytes(seq), v)
-        }))
+        self.last(Table::Audit)?
+            .map(|(k, v)| Ok((audit_seq(&k)?, v)))
+            .transpose()
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -28,7 +28,10 @@ fn full_key(table: Table, key: &[u8]) -> Vec<u8> {
 impl SledEngine {
     pub(super) fn open(path: &Path) -> Result<SledEngine, StoreError> {
         let db = sled::open(path).map_err(|e| match e {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
                 StoreError::Locked(path.display().to_string())
             }
             other => engine_err(other),

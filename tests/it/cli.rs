@@ -1,0 +1,1 @@
+//! The `tanso` binary end to end: init, serve, publish, fetch, verify, kill -9.
