@@ -322,17 +322,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         ),
         Top::Inbox(InboxCmd::List(h)) => print(&h.home, Command::InboxList),
         Top::Inbox(InboxCmd::Show { home, id }) => print(&home.home, Command::InboxShow { id }),
-        Top::Inbox(InboxCmd::Export(h)) => {
-            let list = call(&h.home, Command::InboxList)?;
-            let mut docs = Vec::new();
-            for item in list.as_array().into_iter().flatten() {
-                let id = item["id"].as_str().unwrap_or_default().to_string();
-                let entry = call(&h.home, Command::InboxShow { id })?;
-                docs.push(entry["document"].clone());
-            }
-            println!("{}", serde_json::to_string_pretty(&Value::Array(docs))?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Top::Inbox(InboxCmd::Export(h)) => print(&h.home, Command::InboxExport),
         Top::Audit(AuditCmd::Verify(h)) => {
             let report = call(&h.home, Command::AuditVerify)?;
             let ok = report["ok"].as_bool().unwrap_or(false);

@@ -71,6 +71,8 @@ pub enum Command {
     InboxShow {
         id: String,
     },
+    /// Every received footprint as PACT JSON with its owner signature.
+    InboxExport,
     /// Received full-view footprints as Scope 3 supplier PCFs.
     InboxSuppliers,
     AuditVerify,
@@ -191,6 +193,9 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
                 .ok_or_else(|| NodeError::NotFound(format!("inbox footprint {id}")))?;
             to_json(&entry)
         }
+        Command::InboxExport => Ok(Value::Array(
+            node.inbox()?.into_iter().map(|e| e.document).collect(),
+        )),
         Command::InboxSuppliers => {
             let entries = node.inbox()?;
             to_json(&crate::scope3::inbox::supplier_pcfs(

@@ -37,10 +37,20 @@ struct Item {
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
-/// Handle to the journal thread.
-#[derive(Clone)]
+/// Handle to the journal thread. Dropping it lets the thread commit what is queued and
+/// waits for it to end, so the store is closed when the node is.
 pub struct Journal {
-    tx: mpsc::UnboundedSender<Item>,
+    tx: Option<mpsc::UnboundedSender<Item>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Journal {
@@ -58,22 +68,31 @@ impl Journal {
             None => (0, audit::GENESIS.to_string()),
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("tanso-journal".into())
             .spawn(move || run(store, key, rx, next_seq, prev))
             .map_err(|e| StoreError::Engine(format!("cannot start journal thread: {e}")))?;
-        Ok(Journal { tx })
+        Ok(Journal {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&self, item: Item) -> Result<(), StoreError> {
+        self.tx
+            .as_ref()
+            .ok_or_else(|| StoreError::Engine("journal has stopped".into()))?
+            .send(item)
+            .map_err(|_| StoreError::Engine("journal has stopped".into()))
     }
 
     /// Queues `record` and waits until it is durable.
     pub async fn write(&self, record: Record) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Item {
-                record,
-                done: Some(done),
-            })
-            .map_err(|_| StoreError::Engine("journal has stopped".into()))?;
+        self.send(Item {
+            record,
+            done: Some(done),
+        })?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Engine(e)),
@@ -84,12 +103,10 @@ impl Journal {
     /// Queues `record` and waits, from synchronous code (not inside the async runtime).
     pub fn write_blocking(&self, record: Record) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Item {
-                record,
-                done: Some(done),
-            })
-            .map_err(|_| StoreError::Engine("journal has stopped".into()))?;
+        self.send(Item {
+            record,
+            done: Some(done),
+        })?;
         match wait.blocking_recv() {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Engine(e)),

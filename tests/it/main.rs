@@ -1,4 +1,5 @@
 //! Integration tests: real nodes on 127.0.0.1 port 0, and the real `tanso` binary.
 
 mod cli;
+mod envelope;
 mod exchange;
