@@ -287,7 +287,9 @@ impl pb::connector_server::Connector for Bare {
         &self,
         _request: Request<pb::Envelope>,
     ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
-        Err(Status::unimplemented("the baseline serves GetFootprint only"))
+        Err(Status::unimplemented(
+            "the baseline serves GetFootprint only",
+        ))
     }
 }
 
@@ -482,7 +484,12 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
 
     let views = footprints
         .iter()
-        .map(|fp| Ok((signed::view_json(fp, VIEW_FULL)?, signed::view_json(fp, VIEW_SUMMARY)?)))
+        .map(|fp| {
+            Ok((
+                signed::view_json(fp, VIEW_FULL)?,
+                signed::view_json(fp, VIEW_SUMMARY)?,
+            ))
+        })
         .collect::<Result<Vec<(Value, Value)>, crypto::CryptoError>>()?;
     let t0 = Instant::now();
     let signed = on_threads(&views, chunk, |(full, summary)| {
@@ -513,11 +520,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
         ("baseline: sign_view x2 only", sign_only),
         ("info: view_json + sign_view x2", views_and_sign),
     ] {
-        println!(
-            "  {label:<34} {:>9.2} {:>12.0}",
-            d.as_secs_f64(),
-            rate(d)
-        );
+        println!("  {label:<34} {:>9.2} {:>12.0}", d.as_secs_f64(), rate(d));
     }
     println!(
         "  store on disk: {:.1} MiB ({:.0} B/footprint)",
@@ -597,13 +600,7 @@ fn summary(base: &Load, real: &Load, starts: Option<&Vec<Start>>, bulk: &Bulk) {
         ">= 0.6",
         Some(ratio >= 0.6),
     );
-    row(
-        "GetFootprint p50 ms",
-        ms(real.p50),
-        ms(base.p50),
-        "",
-        None,
-    );
+    row("GetFootprint p50 ms", ms(real.p50), ms(base.p50), "", None);
     row(
         "GetFootprint p99 ms",
         ms(real.p99),
@@ -640,7 +637,13 @@ fn summary(base: &Load, real: &Load, starts: Option<&Vec<Start>>, bulk: &Bulk) {
                 rss.map(|k| k * 1024 < 30 * 1024 * 1024),
             );
         }
-        _ => row("serve start-up / idle RSS", "skipped".into(), String::new(), "", None),
+        _ => row(
+            "serve start-up / idle RSS",
+            "skipped".into(),
+            String::new(),
+            "",
+            None,
+        ),
     }
     let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
     let publish_ratio = bulk.sign_only.as_secs_f64() / bulk.publish.as_secs_f64();
@@ -688,7 +691,10 @@ fn summary(base: &Load, real: &Load, starts: Option<&Vec<Start>>, bulk: &Bulk) {
         None,
     );
     if bulk.published != BULK {
-        println!("  note: publish reported {} ids, not {BULK}", bulk.published);
+        println!(
+            "  note: publish reported {} ids, not {BULK}",
+            bulk.published
+        );
     }
     let _ = std::io::stdout().flush();
 }

@@ -370,15 +370,3 @@ async fn missing_and_withheld_footprints_answer_alike() {
         "{entries:#?}"
     );
 }
-
-#[tokio::test]
-async fn zz_probe() {
-    let s = scene().await;
-    let r = get(&s.customer, &s.supplier, seal(&s.customer).envelope(get_body("not-a-uuid"))).await;
-    eprintln!("PROBE1 {r:?} audit={:#?}", audit(&s.supplier));
-    let s = furnish(TestNode::start_with("steel", |raw| raw.limits.max_message_bytes = 2048).await).await;
-    let r = get(&s.customer, &s.supplier, seal(&s.customer).envelope(get_body(&s.id))).await;
-    eprintln!("PROBE2 {:?} audit={:#?}", r.as_ref().map(|_| "ok"), audit(&s.supplier));
-    let r = get(&s.customer, &s.supplier, seal(&s.customer).envelope(vec![0u8; 4096])).await;
-    eprintln!("PROBE3 {r:?}");
-}

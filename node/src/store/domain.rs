@@ -338,11 +338,10 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = from_seq.to_be_bytes();
-        Ok(self
-            .scan(Table::Audit, b"", Some(&start), limit)?
+        self.scan(Table::Audit, b"", Some(&start), limit)?
             .into_iter()
             .map(|(k, v)| Ok((audit_seq(&k)?, v)))
-            .collect::<Result<_, StoreError>>()?)
+            .collect::<Result<_, StoreError>>()
     }
 
     pub fn audit_last(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
