@@ -390,6 +390,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             ..RawTls::default()
         },
         log: RawLog::default(),
+        dashboard: Default::default(),
     };
     let home = Home::new(&args.home.home);
     let mut seed = [0u8; 32];

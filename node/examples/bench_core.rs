@@ -712,6 +712,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         limits: RawLimits::default(),
         tls: RawTls::default(),
         log: RawLog::default(),
+        dashboard: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub tls: RawTls,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default, skip_serializing_if = "RawDashboard::is_unset")]
+    pub dashboard: RawDashboard,
 }
 
 /// `[store]`
@@ -137,6 +139,34 @@ fn default_log_format() -> String {
     "text".into()
 }
 
+/// `[dashboard]`: the web dashboard (HTTPS, behind the dashboard users' passwords).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDashboard {
+    /// Where the dashboard is served ("ip:port"); absent: no dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Scope 3 activity ledger (a directory of CSV files or one file) for the Scope 3 tiles;
+    /// relative paths are relative to the home.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<PathBuf>,
+    /// KPI configuration (TOML, see kpi/README.md) for the KPI tiles; relative to the home.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kpi_config: Option<PathBuf>,
+    /// KPI measures (CSV: period,measure,value,unit); needs `kpi_config`; relative to the home.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kpi_measures: Option<PathBuf>,
+}
+
+impl RawDashboard {
+    fn is_unset(&self) -> bool {
+        self.listen.is_none()
+            && self.ledger.is_none()
+            && self.kpi_config.is_none()
+            && self.kpi_measures.is_none()
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -153,6 +183,10 @@ pub struct Config {
     pub client_ca: Option<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
     pub log_json: bool,
+    pub dashboard_listen: Option<SocketAddr>,
+    pub dashboard_ledger: Option<PathBuf>,
+    pub dashboard_kpi_config: Option<PathBuf>,
+    pub dashboard_kpi_measures: Option<PathBuf>,
 }
 
 /// A configuration problem, naming the key.
@@ -257,6 +291,21 @@ impl RawConfig {
                 ));
             }
         };
+        let dashboard_listen = match &self.dashboard.listen {
+            None => None,
+            Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "dashboard.listen",
+                    format!("{l:?} is not host:port with an ip address"),
+                )
+            })?),
+        };
+        if self.dashboard.kpi_measures.is_some() && self.dashboard.kpi_config.is_none() {
+            return Err(invalid(
+                "dashboard.kpi_measures",
+                "needs dashboard.kpi_config".into(),
+            ));
+        }
         Ok(Config {
             company_id: self.company_id.clone(),
             name: self.name.clone(),
@@ -271,6 +320,10 @@ impl RawConfig {
             client_ca: self.tls.client_ca.clone(),
             client_cert,
             log_json,
+            dashboard_listen,
+            dashboard_ledger: self.dashboard.ledger.clone(),
+            dashboard_kpi_config: self.dashboard.kpi_config.clone(),
+            dashboard_kpi_measures: self.dashboard.kpi_measures.clone(),
         })
     }
 
@@ -316,6 +369,14 @@ mod tests {
                 "key `log.format`",
             ),
             (&format!("{base}colour = 1\n"), "unknown field `colour`"),
+            (
+                &format!("{base}[dashboard]\nlisten = \"web\"\n"),
+                "key `dashboard.listen`",
+            ),
+            (
+                &format!("{base}[dashboard]\nport = 1\n"),
+                "unknown field `port`",
+            ),
         ];
         for (text, expect) in cases {
             let err = check(text).unwrap_err();

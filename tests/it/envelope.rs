@@ -370,3 +370,27 @@ async fn missing_and_withheld_footprints_answer_alike() {
         "{entries:#?}"
     );
 }
+
+#[tokio::test]
+async fn authenticated_request_with_a_bad_body_is_audited() {
+    let s = scene().await;
+    let refusal = get(
+        &s.customer,
+        &s.supplier,
+        seal(&s.customer).envelope(get_body("not-a-uuid")),
+    )
+    .await
+    .expect_err("a malformed id is refused");
+    assert_eq!(refusal.code, "InvalidArgument", "{refusal:?}");
+    assert!(refusal.message.contains("not-a-uuid"), "{refusal:?}");
+    let entries = audit(&s.supplier);
+    assert!(
+        entries.iter().any(|e| e["decision"] == "deny"
+            && e["caller"] == "urn:tanso:company:oem"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("bad request"))),
+        "{entries:#?}"
+    );
+    assert!(s.supplier.node.audit_verify().unwrap().ok);
+}

@@ -36,6 +36,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         limits: RawLimits::default(),
         tls: RawTls::default(),
         log: RawLog::default(),
+        dashboard: Default::default(),
     }
 }
 
@@ -95,9 +96,11 @@ impl TestNode {
         serde_json::to_string(&self.node.card().expect("card")).expect("card json")
     }
 
-    /// Stops the node and waits for the drain.
-    pub async fn stop(mut self) {
+    /// Stops the node and waits for the drain; returns the temporary directory holding its
+    /// home (when the harness made one), so the home can be served again.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         self.shutdown().await;
+        self._dir.take()
     }
 
     async fn shutdown(&mut self) {

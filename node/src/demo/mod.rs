@@ -48,6 +48,7 @@ impl Company {
             limits: RawLimits::default(),
             tls: RawTls::default(),
             log: RawLog::default(),
+            dashboard: Default::default(),
         };
         let home = Home::new(dir.join(slug));
         let mut seed = [0u8; 32];

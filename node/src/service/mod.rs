@@ -103,6 +103,24 @@ impl ConnectorService {
         })
     }
 
+    /// Audits an authenticated request refused before policy (bad body or filters), so every
+    /// request leaves a trace and its nonce is persisted, then returns `status`.
+    async fn refuse(&self, caller: &Caller, method: &str, status: Status) -> Status {
+        let decision = Decision::Deny {
+            policy: None,
+            rule: None,
+            reason: format!("bad request: {}", status.message()),
+        };
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        match self
+            .record(caller, method, Vec::new(), &decision, false, &day)
+            .await
+        {
+            Ok(()) => status,
+            Err(e) => e,
+        }
+    }
+
     fn requests_today(&self, caller: &Caller, day: &str) -> Result<u32, Status> {
         self.node
             .daily()
@@ -119,13 +137,14 @@ impl pb::connector_server::Connector for ConnectorService {
     ) -> Result<Response<pb::GetFootprintResponse>, Status> {
         let (caller, body) =
             auth::authenticate(&self.node, request.get_ref(), METHOD_GET_FOOTPRINT).await?;
-        let body: pb::GetFootprintRequest = wire::decode_body(&body)?;
+        let body: pb::GetFootprintRequest = match wire::decode_body(&body) {
+            Ok(b) => b,
+            Err(s) => return Err(self.refuse(&caller, METHOD_GET_FOOTPRINT, s).await),
+        };
         let id = body.id.trim().to_ascii_lowercase();
         if !crate::ids::is_uuid(&id) {
-            return Err(Status::invalid_argument(format!(
-                "id {:?} is not a uuid",
-                body.id
-            )));
+            let s = Status::invalid_argument(format!("id {:?} is not a uuid", body.id));
+            return Err(self.refuse(&caller, METHOD_GET_FOOTPRINT, s).await);
         }
         let day = Utc::now().format("%Y-%m-%d").to_string();
         let requests_today = self.requests_today(&caller, &day)?;
@@ -176,8 +195,12 @@ impl pb::connector_server::Connector for ConnectorService {
     ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
         let (caller, body) =
             auth::authenticate(&self.node, request.get_ref(), METHOD_LIST_FOOTPRINTS).await?;
-        let body: pb::ListFootprintsRequest = wire::decode_body(&body)?;
-        let filter = wire::filter_from_pb(&body)?;
+        let (body, filter) = match wire::decode_body::<pb::ListFootprintsRequest>(&body)
+            .and_then(|b| wire::filter_from_pb(&b).map(|f| (b, f)))
+        {
+            Ok(ok) => ok,
+            Err(s) => return Err(self.refuse(&caller, METHOD_LIST_FOOTPRINTS, s).await),
+        };
         let page_max = self.node.config().page_max;
         let limit = match body.limit {
             0 => DEFAULT_PAGE.min(page_max),
