@@ -91,7 +91,17 @@ fn suppliers(home: &Option<PathBuf>, files: &[PathBuf]) -> Result<SupplierIndex>
         let text = read(file)?;
         let docs =
             node::pact::parse_document(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
-        pcfs.extend(scope3::inbox::supplier_pcfs(docs.iter()));
+        for doc in &docs {
+            // PACT footprints (as `tanso fetch` prints them) or the flat supplier layout.
+            if doc.get("pcf").is_some() {
+                pcfs.extend(scope3::inbox::supplier_pcf(doc));
+            } else {
+                pcfs.push(
+                    serde_json::from_value(doc.clone())
+                        .with_context(|| format!("{}: not a footprint", file.display()))?,
+                );
+            }
+        }
     }
     Ok(SupplierIndex::new(pcfs))
 }

@@ -3,3 +3,4 @@
 mod cli;
 mod envelope;
 mod exchange;
+mod scope3;
