@@ -4,3 +4,4 @@ mod cli;
 mod envelope;
 mod exchange;
 mod scope3;
+mod transport;

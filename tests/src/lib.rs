@@ -191,3 +191,45 @@ pub fn uuid() -> String {
         &h[20..32]
     )
 }
+
+/// An organisation CA for mTLS tests: writes `ca.pem` and, per call of [`TestCa::client`],
+/// a client certificate and key signed by it.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub ca_pem: PathBuf,
+    dir: PathBuf,
+}
+
+impl TestCa {
+    pub fn new(dir: &Path) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "tanso test org ca");
+        let key = rcgen::KeyPair::generate().expect("ca key");
+        let cert = params.self_signed(&key).expect("ca cert");
+        let ca_pem = dir.join("ca.pem");
+        std::fs::write(&ca_pem, cert.pem()).expect("write ca");
+        TestCa {
+            issuer: rcgen::Issuer::new(params, key),
+            ca_pem,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// (cert path, key path) of a new client certificate for `name`, signed by the CA.
+    pub fn client(&self, name: &str) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let params = rcgen::CertificateParams::new(vec![format!("{name}.tanso.test")])
+            .expect("client params");
+        let key = rcgen::KeyPair::generate().expect("client key");
+        let cert = params.signed_by(&key, &self.issuer).expect("client cert");
+        let cert_path = self.dir.join(format!("{name}.pem"));
+        let key_path = self.dir.join(format!("{name}.key"));
+        std::fs::write(&cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        (cert_path, key_path)
+    }
+}
