@@ -170,3 +170,35 @@ async fn store_suite_engine_sled_serves_too() {
         .expect("fetch from a sled node");
     signed::verify_document(&docs[0]).unwrap();
 }
+
+#[tokio::test]
+async fn daily_request_cap_from_policy_holds() {
+    let id = uuid();
+    let supplier = supplier_with(&[(&id, "urn:tanso:steel:product:coil")]).await;
+    let oem = TestNode::start("oem").await;
+    let policy = r#"{"uid": "urn:test:capped", "permission": [{"action": "read", "view": "full",
+        "constraint": [{"leftOperand": "partnerGroup", "operator": "eq", "rightOperand": "customer"},
+                       {"leftOperand": "dailyCount", "operator": "lteq", "rightOperand": 2}]}]}"#;
+    supplier.node.add_policy("capped.json", policy).unwrap();
+    befriend(&supplier, &oem, &["customer"]);
+    befriend(&oem, &supplier, &[]);
+    for _ in 0..2 {
+        client::fetch(
+            &oem.node,
+            &company("steel"),
+            FetchWhat::Id(id.clone()),
+            None,
+        )
+        .await
+        .expect("within the daily cap");
+    }
+    let err = client::fetch(&oem.node, &company("steel"), FetchWhat::Id(id), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not found"), "{err}");
+    let explain = supplier
+        .node
+        .explain(&company("oem"), "urn:tanso:steel:product:coil", None)
+        .unwrap();
+    assert!(explain.contains("dailyCount"), "{explain}");
+}

@@ -50,12 +50,6 @@ pub enum AuthError {
     Replay,
 }
 
-impl From<AuthError> for Status {
-    fn from(e: AuthError) -> Status {
-        Status::unauthenticated(e.to_string())
-    }
-}
-
 /// Verifies `envelope` for `method`; returns the caller and the body bytes to decode.
 pub async fn authenticate(
     node: &Node,

@@ -3,6 +3,7 @@
 use tonic::Status;
 
 use crate::error::NodeError;
+use crate::service::auth::AuthError;
 use crate::store::StoreError;
 
 /// A store failure as a status (details logged, not sent).
@@ -13,6 +14,13 @@ pub fn from_store(err: &StoreError) -> Status {
             tracing::error!(error = %other, "store failure");
             Status::internal("internal error")
         }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(err: AuthError) -> Status {
+        // Every envelope refusal is UNAUTHENTICATED; the message names what was wrong.
+        Status::unauthenticated(err.to_string())
     }
 }
 
