@@ -60,7 +60,9 @@ async fn category_1_uses_the_received_supplier_footprint() {
     let home = oem.home.display().to_string();
     let ledger = dir.path().display().to_string();
     let report = tokio::task::spawn_blocking(move || {
-        tanso(&["scope3", "report", "--home", &home, "--ledger", &ledger, "--format", "json"])
+        tanso(&[
+            "scope3", "report", "--home", &home, "--ledger", &ledger, "--format", "json",
+        ])
     })
     .await
     .unwrap();
@@ -104,21 +106,32 @@ async fn composed_pcf_from_the_inbox_publishes_on_the_buyers_node() {
     std::fs::write(&bom_path, bom.to_string()).unwrap();
     let out_path = dir.path().join("bracket.json");
     let home = oem.home.display().to_string();
-    let (b, o) = (bom_path.display().to_string(), out_path.display().to_string());
+    let (b, o) = (
+        bom_path.display().to_string(),
+        out_path.display().to_string(),
+    );
     tokio::task::spawn_blocking(move || {
         let out = Command::new(env!("CARGO_BIN_EXE_tanso"))
             .args(["pcf", "compose", "--home", &home, "--bom", &b, "--out", &o])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     })
     .await
     .unwrap();
-    let composed: Value = serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
+    let composed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out_path).unwrap()).unwrap();
     // The carbon.md composition example: 2 kg × 2.1 + 1.0 = 5.2; PDS (4.2×0.6 + 1.0)/5.2.
     assert_eq!(composed["pcf"]["pcfExcludingBiogenicUptake"], "5.2");
     assert_eq!(composed["pcf"]["primaryDataShare"], "67.69");
     assert_eq!(composed["pcf"]["dqi"]["technologicalDQR"], "1.808");
-    let published = oem.node.publish(&composed.to_string()).expect("composed footprint publishes");
+    let published = oem
+        .node
+        .publish(&composed.to_string())
+        .expect("composed footprint publishes");
     assert_eq!(published.ids.len(), 1);
 }

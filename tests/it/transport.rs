@@ -35,9 +35,14 @@ async fn mtls_admits_only_clients_with_a_certificate_from_the_org_ca() {
     befriend(&oem, &steel, &[]);
     befriend(&outsider, &steel, &[]);
 
-    let docs = client::fetch(&oem.node, &company("steel"), FetchWhat::Id(id.clone()), None)
-        .await
-        .expect("a client with an org certificate is served");
+    let docs = client::fetch(
+        &oem.node,
+        &company("steel"),
+        FetchWhat::Id(id.clone()),
+        None,
+    )
+    .await
+    .expect("a client with an org certificate is served");
     assert_eq!(docs[0]["id"], id.as_str());
     // Even a policy-permitted partner cannot connect without a certificate from the CA.
     let err = client::fetch(&outsider.node, &company("steel"), FetchWhat::Id(id), None)
@@ -61,9 +66,14 @@ async fn h2c_works_only_when_both_sides_opt_in() {
     befriend(&steel, &tls_only, &["customer"]);
     befriend(&dev, &steel, &[]);
     befriend(&tls_only, &steel, &[]);
-    client::fetch(&dev.node, &company("steel"), FetchWhat::Id(id.clone()), None)
-        .await
-        .expect("h2c to an h2c node");
+    client::fetch(
+        &dev.node,
+        &company("steel"),
+        FetchWhat::Id(id.clone()),
+        None,
+    )
+    .await
+    .expect("h2c to an h2c node");
     // A TLS client never falls back to plain text.
     assert!(
         client::fetch(&tls_only.node, &company("steel"), FetchWhat::Id(id), None)
@@ -86,9 +96,14 @@ async fn list_pages_through_every_permitted_footprint() {
         .map(|i| format!("urn:tanso:steel:product:p{i}"))
         .chain(["urn:tanso:steel:product:none".to_string()])
         .collect();
-    let got = client::fetch(&oem.node, &company("steel"), FetchWhat::Products(products), None)
-        .await
-        .unwrap();
+    let got = client::fetch(
+        &oem.node,
+        &company("steel"),
+        FetchWhat::Products(products),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(got.len(), 10, "four pages of at most three");
     let mut ids: Vec<&str> = got.iter().map(|d| d["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
