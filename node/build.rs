@@ -23,7 +23,10 @@ fn main() {
         println!("cargo::rerun-if-changed={}", dist.display());
     } else if dashboard.is_dir() {
         // No dist/ yet: creating it changes the directory (dist/ is not committed).
-        println!("cargo::rerun-if-changed={}", dashboard.join("package.json").display());
+        println!(
+            "cargo::rerun-if-changed={}",
+            dashboard.join("package.json").display()
+        );
         println!("cargo::rerun-if-changed={}", dashboard.display());
     }
 }

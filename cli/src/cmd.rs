@@ -58,6 +58,13 @@ enum Top {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Ask suppliers for footprints, and answer partners' requests.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Be notified when a supplier publishes a new version of a product.
+    Subscribe(SubscribeArgs),
+    /// Stop being notified of a product.
+    Unsubscribe(SubscribeArgs),
     /// Scope 3 upstream categories 1-8.
     #[command(subcommand)]
     Scope3(Scope3Cmd),
@@ -67,6 +74,9 @@ enum Top {
     /// KPI reports from a KPI configuration.
     #[command(subcommand)]
     Kpi(KpiCmd),
+    /// The web dashboard's users.
+    #[command(subcommand)]
+    Dashboard(crate::dashboard::DashboardCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
 }
@@ -214,6 +224,71 @@ enum InboxCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum RequestCmd {
+    /// Send a request for footprints; prints the request id.
+    Send {
+        #[command(flatten)]
+        home: HomeArg,
+        /// The supplier's company id.
+        #[arg(long)]
+        to: String,
+        /// Product ids (repeatable).
+        #[arg(long = "product-id", required_unless_present = "classifications")]
+        product_ids: Vec<String>,
+        /// Product classifications (repeatable), e.g. urn:hs:7208.
+        #[arg(long = "classification")]
+        classifications: Vec<String>,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// The purpose to declare (policies may require one).
+        #[arg(long)]
+        purpose: Option<String>,
+    },
+    /// Requests sent and received.
+    List(HomeArg),
+    Show {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+    },
+    /// pending, fulfilled (with footprint ids), rejected (with reason) or undeliverable.
+    Status {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+    },
+    /// Answer a received request with own footprints.
+    Fulfil {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+        /// Footprint ids (repeatable).
+        #[arg(long = "footprint", required = true)]
+        footprints: Vec<String>,
+    },
+    /// Reject a received request.
+    Reject {
+        #[command(flatten)]
+        home: HomeArg,
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SubscribeArgs {
+    #[command(flatten)]
+    home: HomeArg,
+    /// The supplier's company id.
+    #[arg(long)]
+    to: String,
+    /// Product ids (repeatable).
+    #[arg(long = "product-id", required = true)]
+    product_ids: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCmd {
     /// Check the hash chain and the signed head.
     Verify(HomeArg),
@@ -256,6 +331,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Top::Verify(args) => verify(args),
+        Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
@@ -323,6 +399,23 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Top::Inbox(InboxCmd::List(h)) => print(&h.home, Command::InboxList),
         Top::Inbox(InboxCmd::Show { home, id }) => print(&home.home, Command::InboxShow { id }),
         Top::Inbox(InboxCmd::Export(h)) => print(&h.home, Command::InboxExport),
+        Top::Request(cmd) => request(cmd),
+        Top::Subscribe(a) => print(
+            &a.home.home,
+            Command::Subscribe {
+                to: a.to,
+                product_ids: a.product_ids,
+                unsubscribe: false,
+            },
+        ),
+        Top::Unsubscribe(a) => print(
+            &a.home.home,
+            Command::Subscribe {
+                to: a.to,
+                product_ids: a.product_ids,
+                unsubscribe: true,
+            },
+        ),
         Top::Audit(AuditCmd::Verify(h)) => {
             let report = call(&h.home, Command::AuditVerify)?;
             let ok = report["ok"].as_bool().unwrap_or(false);
@@ -347,6 +440,68 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
                 None => std::io::stdout().write_all(text.as_bytes())?,
             }
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn request(cmd: RequestCmd) -> Result<ExitCode> {
+    match cmd {
+        RequestCmd::Send {
+            home,
+            to,
+            product_ids,
+            classifications,
+            comment,
+            purpose,
+        } => {
+            let out = call(
+                &home.home,
+                Command::RequestSend {
+                    to,
+                    product_ids,
+                    classifications,
+                    comment,
+                    purpose,
+                },
+            )?;
+            println!("{}", out["id"].as_str().unwrap_or_default());
+            Ok(ExitCode::SUCCESS)
+        }
+        RequestCmd::List(h) => print(&h.home, Command::RequestList),
+        RequestCmd::Show { home, id } => print(&home.home, Command::RequestShow { id }),
+        RequestCmd::Status { home, id } => {
+            let out = call(&home.home, Command::RequestStatus { id })?;
+            let status = out["status"].as_str().unwrap_or_default();
+            match status {
+                "fulfilled" => {
+                    let ids: Vec<&str> = out["footprintIds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    println!("fulfilled {}", ids.join(" "));
+                }
+                "rejected" | "undeliverable" => {
+                    println!("{status}: {}", out["reason"].as_str().unwrap_or_default())
+                }
+                other => println!("{other}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RequestCmd::Fulfil {
+            home,
+            id,
+            footprints,
+        } => print(
+            &home.home,
+            Command::RequestFulfil {
+                id,
+                footprint_ids: footprints,
+            },
+        ),
+        RequestCmd::Reject { home, id, reason } => {
+            print(&home.home, Command::RequestReject { id, reason })
         }
     }
 }
@@ -391,6 +546,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         },
         log: RawLog::default(),
         dashboard: Default::default(),
+        exchange: Default::default(),
     };
     let home = Home::new(&args.home.home);
     let mut seed = [0u8; 32];
@@ -454,7 +610,14 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
             return answer.map_err(anyhow::Error::msg);
         }
         let node = node::Node::open(&home)?;
-        admin::execute(&node, command).await.map_err(Into::into)
+        let enqueues = command.enqueues();
+        let out = admin::execute(&node, command).await?;
+        if enqueues {
+            // No node serves this home: one delivery attempt now; what fails stays queued
+            // for the outbox worker of a later `tanso serve`.
+            node::exchange::worker::deliver_enqueued(&node).await;
+        }
+        Ok(out)
     })
 }
 

@@ -5,6 +5,7 @@
 
 mod calc;
 mod cmd;
+mod dashboard;
 
 use std::process::ExitCode;
 

@@ -77,6 +77,53 @@ pub enum Command {
     InboxSuppliers,
     AuditVerify,
     AuditExport,
+    /// Ask a supplier for footprints (queued, delivered by the outbox).
+    RequestSend {
+        to: String,
+        product_ids: Vec<String>,
+        classifications: Vec<String>,
+        comment: String,
+        purpose: Option<String>,
+    },
+    /// Requests sent and received.
+    RequestList,
+    RequestShow {
+        id: String,
+    },
+    /// pending / fulfilled (with footprint ids) / rejected (with reason) / undeliverable.
+    RequestStatus {
+        id: String,
+    },
+    RequestFulfil {
+        id: String,
+        footprint_ids: Vec<String>,
+    },
+    RequestReject {
+        id: String,
+        reason: String,
+    },
+    /// Subscribe to (or unsubscribe from) a supplier's updates of products.
+    Subscribe {
+        to: String,
+        product_ids: Vec<String>,
+        unsubscribe: bool,
+    },
+}
+
+impl Command {
+    /// Whether the command may enqueue outbox items (the CLI then makes one inline delivery
+    /// attempt when no node serves the home).
+    pub fn enqueues(&self) -> bool {
+        matches!(
+            self,
+            Command::RequestSend { .. }
+                | Command::RequestFulfil { .. }
+                | Command::RequestReject { .. }
+                | Command::Publish { .. }
+                | Command::Update { .. }
+                | Command::Deprecate { .. }
+        )
+    }
 }
 
 /// Runs a command against an open node.
@@ -94,6 +141,19 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
         };
         let docs = client::fetch(node, &from, what, purpose.as_deref()).await?;
         return Ok(Value::Array(docs));
+    }
+    if let Command::Subscribe {
+        to,
+        product_ids,
+        unsubscribe,
+    } = command
+    {
+        let mut peer = client::PeerClient::for_partner(node, &to, None)?;
+        peer.subscribe(&product_ids, unsubscribe).await?;
+        return Ok(json!({
+            if unsubscribe { "unsubscribed" } else { "subscribed" }: product_ids,
+            "to": to,
+        }));
     }
     let node = node.clone();
     tokio::task::spawn_blocking(move || execute_blocking(&node, command))
@@ -182,6 +242,8 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
                         "findings": e.findings.len(),
                         "receivedAt": e.received_at,
                         "productIds": e.product_ids,
+                        "status": e.status,
+                        "supersededBy": e.superseded_by,
                     })
                 })
                 .collect(),
@@ -202,6 +264,31 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
                 entries.iter().map(|e| &e.document),
             ))
         }
+        Command::RequestSend {
+            to,
+            product_ids,
+            classifications,
+            comment,
+            purpose,
+        } => to_json(&node.send_request(&to, product_ids, classifications, comment, purpose)?),
+        Command::RequestList => Ok(json!({
+            "outgoing": node.store().outgoing_requests()?,
+            "incoming": node.store().incoming_requests()?,
+        })),
+        Command::RequestShow { id } => {
+            let outgoing = node.store().outgoing_request(&id)?;
+            let incoming = node.store().incoming_request(&id)?;
+            if outgoing.is_none() && incoming.is_none() {
+                return Err(NodeError::NotFound(format!("request {id}")));
+            }
+            Ok(json!({"outgoing": outgoing, "incoming": incoming}))
+        }
+        Command::RequestStatus { id } => request_status(node, &id),
+        Command::RequestFulfil { id, footprint_ids } => {
+            to_json(&node.fulfil_request(&id, &footprint_ids)?)
+        }
+        Command::RequestReject { id, reason } => to_json(&node.reject_request(&id, &reason)?),
+        Command::Subscribe { .. } => Err(NodeError::Internal("subscribe is asynchronous".into())),
         Command::AuditVerify => to_json(&node.audit_verify()?),
         Command::AuditExport => {
             let mut out = Vec::new();
@@ -209,6 +296,30 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             Ok(Value::String(String::from_utf8_lossy(&out).into_owned()))
         }
     }
+}
+
+/// The status of a request on either side: `{side, status, footprintIds, reason}`.
+fn request_status(node: &Node, id: &str) -> Result<Value, NodeError> {
+    if let Some(r) = node.store().outgoing_request(id)? {
+        return Ok(json!({
+            "id": r.id, "side": "outgoing", "to": r.to, "status": r.status,
+            "footprintIds": r.footprint_ids, "reason": r.reason,
+        }));
+    }
+    if let Some(r) = node.store().incoming_request(id)? {
+        let (footprint_ids, reason) = match &r.answer {
+            Some(crate::store::Answer::Fulfilled { footprints }) => {
+                (footprints.iter().map(|f| f.id.clone()).collect(), None)
+            }
+            Some(crate::store::Answer::Rejected { reason }) => (Vec::new(), Some(reason.clone())),
+            None => (Vec::new(), None),
+        };
+        return Ok(json!({
+            "id": r.id, "side": "incoming", "from": r.from, "status": r.status,
+            "footprintIds": footprint_ids, "reason": reason,
+        }));
+    }
+    Err(NodeError::NotFound(format!("request {id}")))
 }
 
 /// Binds the socket (replacing a stale one) with mode 0600.

@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default, skip_serializing_if = "RawDashboard::is_unset")]
     pub dashboard: RawDashboard,
+    #[serde(default, skip_serializing_if = "RawExchange::is_default")]
+    pub exchange: RawExchange,
 }
 
 /// `[store]`
@@ -167,6 +169,27 @@ impl RawDashboard {
     }
 }
 
+/// `[exchange]`: the asynchronous exchange (requests, answers, Published notifications).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawExchange {
+    /// On a Published notification, fetch the new footprints from the sender in the
+    /// background and mark the versions they replace Deprecated in the inbox (default true).
+    pub auto_fetch: bool,
+}
+
+impl Default for RawExchange {
+    fn default() -> Self {
+        RawExchange { auto_fetch: true }
+    }
+}
+
+impl RawExchange {
+    fn is_default(&self) -> bool {
+        self.auto_fetch
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -187,6 +210,8 @@ pub struct Config {
     pub dashboard_ledger: Option<PathBuf>,
     pub dashboard_kpi_config: Option<PathBuf>,
     pub dashboard_kpi_measures: Option<PathBuf>,
+    /// `[exchange] auto_fetch`.
+    pub auto_fetch: bool,
 }
 
 /// A configuration problem, naming the key.
@@ -324,6 +349,7 @@ impl RawConfig {
             dashboard_ledger: self.dashboard.ledger.clone(),
             dashboard_kpi_config: self.dashboard.kpi_config.clone(),
             dashboard_kpi_measures: self.dashboard.kpi_measures.clone(),
+            auto_fetch: self.exchange.auto_fetch,
         })
     }
 

@@ -9,6 +9,7 @@
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
 //!   over the home's unix socket while the node runs.
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
+//! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
 //! - [`demo`]: a whole local data space on loopback.
@@ -18,8 +19,10 @@ pub mod audit;
 pub mod card;
 pub mod config;
 pub mod crypto;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
+pub mod exchange;
 pub mod home;
 pub mod ids;
 pub mod journal;

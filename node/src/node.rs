@@ -42,6 +42,8 @@ struct Inner {
     /// The endpoint advertised in the card (set once the listener is bound).
     endpoint: RwLock<String>,
     peers: crate::service::client::PeerPool,
+    /// Outbox wake-ups and the items this process enqueued (see `crate::exchange`).
+    exchange: crate::exchange::ExchangeState,
 }
 
 /// What `publish` did.
@@ -55,7 +57,7 @@ pub struct PublishOutcome {
     pub notes: Vec<String>,
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -106,6 +108,7 @@ impl Node {
                 daily: DailyCounter::new(),
                 endpoint: RwLock::new(endpoint),
                 peers: crate::service::client::PeerPool::default(),
+                exchange: crate::exchange::ExchangeState::default(),
             }),
         })
     }
@@ -139,6 +142,9 @@ impl Node {
     }
     pub(crate) fn peers(&self) -> &crate::service::client::PeerPool {
         &self.inner.peers
+    }
+    pub(crate) fn exchange_state(&self) -> &crate::exchange::ExchangeState {
+        &self.inner.exchange
     }
     pub fn company_id(&self) -> &str {
         &self.inner.config.company_id
@@ -278,13 +284,16 @@ impl Node {
         }
         let signed_new = self.sign_all(footprints)?;
         let signed_old = self.sign_all(deprecated)?;
+        let notices = self.notifications_for(&signed_new, &signed_old)?;
         self.inner
             .store
-            .publish_batch(&signed_new, &signed_old)
+            .publish_batch_notify(&signed_new, &signed_old, &notices)
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(m) => NodeError::Conflict(m),
                 other => other.into(),
             })?;
+        self.enqueued(&notices);
+        self.fulfil_pending(&signed_new);
         Ok(PublishOutcome {
             ids: signed_new.iter().map(|o| o.footprint.id.clone()).collect(),
             deprecated: deprecated_ids,
@@ -344,13 +353,15 @@ impl Node {
         let mut fp = own.footprint;
         fp.status = Status::Deprecated;
         let signed = self.sign_all(vec![fp])?;
+        let notices = self.notifications_for(&[], &signed)?;
         self.inner
             .store
-            .publish_batch(&[], &signed)
+            .publish_batch_notify(&[], &signed, &notices)
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(m) => NodeError::Conflict(m),
                 other => other.into(),
             })?;
+        self.enqueued(&notices);
         Ok(())
     }
 
@@ -430,6 +441,8 @@ impl Node {
             groups,
             added_at: now_rfc3339(),
         })?;
+        // A new card (new endpoint) is a reason to retry deliveries to it now.
+        self.retry_deliveries_to(&card.company_id)?;
         Ok(card)
     }
 

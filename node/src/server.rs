@@ -30,6 +30,12 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("dashboard listen {addr}: {source}")]
+    Dashboard {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("grpc server: {0}")]
@@ -58,6 +64,27 @@ pub async fn run(
         source,
     })?;
     tasks.spawn(crate::admin::serve(node.clone(), admin, cancel.clone()));
+
+    // The outbox worker: requests, answers and notifications to partners, retried.
+    crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
+
+    // The web dashboard, when configured (HTTPS with the node's TLS identity).
+    if let Some(addr) = node.config().dashboard_listen {
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(source) => {
+                cancel.cancel();
+                let _ = std::fs::remove_file(&admin_path);
+                return Err(ServeError::Dashboard { addr, source });
+            }
+        };
+        tracing::info!(addr = ?listener.local_addr().ok(), "dashboard bound");
+        tasks.spawn(crate::dashboard::serve(
+            node.clone(),
+            listener,
+            cancel.clone(),
+        ));
+    }
 
     let stop = cancel.clone();
     let signal = async move {

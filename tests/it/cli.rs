@@ -487,3 +487,157 @@ fn sigkill_during_publishing_loses_no_acknowledged_footprint() {
     let audit = ok(&["audit", "verify", "--home", &steel]);
     assert!(audit.contains("audit chain ok"), "{audit}");
 }
+
+/// Serves both homes and exchanges their (new) cards; the supplier lists the OEM as a customer.
+fn serve_pair(dir: &Path, steel: &str, oem: &str) -> (Served, Served) {
+    let (s, o) = (serve(steel), serve(oem));
+    let steel_card = write(dir, "steel.card.json", &ok(&["id", "--home", steel]));
+    let oem_card = write(dir, "oem.card.json", &ok(&["id", "--home", oem]));
+    ok(&["partner", "add", "--home", oem, &steel_card]);
+    ok(&[
+        "partner", "add", "--home", steel, "--group", "customer", &oem_card,
+    ]);
+    (s, o)
+}
+
+fn request_status(home: &str, id: &str) -> String {
+    ok(&["request", "status", "--home", home, id])
+        .trim()
+        .to_string()
+}
+
+/// Requests, automatic answers and Published notifications flow between two `tanso serve`
+/// processes that are killed with SIGKILL mid-flow, three times. After a restart every
+/// acknowledged request is answered exactly once, every answer and notification arrives,
+/// and nothing is in the inbox twice.
+#[test]
+fn sigkill_during_requests_and_answers_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let steel = init(dir.path(), "steel");
+    let oem = init(dir.path(), "oem");
+    ok(&[
+        "policy",
+        "add",
+        "--home",
+        &steel,
+        &repo("policies/share-with-customers.json"),
+    ]);
+    // (request id, product) of every acknowledged request; latest versions to be delivered.
+    let mut acked: Vec<(String, String)> = Vec::new();
+    let mut latest: Vec<String> = Vec::new();
+    for round in 0..3u32 {
+        let (mut s, mut o) = serve_pair(dir.path(), &steel, &oem);
+        let now = format!("urn:tanso:steel:product:now{round}");
+        let later = format!("urn:tanso:steel:product:later{round}");
+        let v1 = uuid();
+        let file = write(
+            dir.path(),
+            "now.json",
+            &footprint("steel", &v1, &now).to_string(),
+        );
+        ok(&["footprint", "publish", "--home", &steel, &file]);
+        for product in [&now, &later, &now] {
+            let id = ok(&[
+                "request",
+                "send",
+                "--home",
+                &oem,
+                "--to",
+                &company("steel"),
+                "--product-id",
+                product,
+            ]);
+            acked.push((id.trim().to_string(), product.clone()));
+        }
+        // Publishing `later` fulfils its pending request; updating `now` notifies the OEM.
+        let file = write(
+            dir.path(),
+            "later.json",
+            &footprint("steel", &uuid(), &later).to_string(),
+        );
+        ok(&["footprint", "publish", "--home", &steel, &file]);
+        let mut next = footprint("steel", &v1, &now);
+        next["pcf"]["pcfExcludingBiogenicUptake"] = "1.9".into();
+        next["pcf"]["pcfIncludingBiogenicUptake"] = "1.9".into();
+        next["pcf"]["fossilGhgEmissions"] = "1.9".into();
+        let file = write(dir.path(), "next.json", &next.to_string());
+        let out = ok(&["footprint", "update", "--home", &steel, &v1, &file]);
+        latest.push(out.trim().to_string());
+        // One more request in flight while both are killed.
+        let mut in_flight = tanso()
+            .args([
+                "request",
+                "send",
+                "--home",
+                &oem,
+                "--to",
+                &company("steel"),
+                "--product-id",
+                &now,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        s.child.kill().unwrap();
+        o.child.kill().unwrap();
+        s.child.wait().unwrap();
+        o.child.wait().unwrap();
+        if in_flight.wait().unwrap().success() {
+            let mut out = String::new();
+            std::io::Read::read_to_string(in_flight.stdout.as_mut().unwrap(), &mut out).unwrap();
+            if !out.trim().is_empty() {
+                acked.push((out.trim().to_string(), now.clone()));
+            }
+        }
+    }
+    let (_s, _o) = serve_pair(dir.path(), &steel, &oem);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (id, _) in &acked {
+        loop {
+            let status = request_status(&oem, id);
+            if status.starts_with("fulfilled ") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "request {id} not fulfilled: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Exactly one answer: the supplier's answer names the same footprints.
+        let supplier_side: Value =
+            serde_json::from_str(&ok(&["request", "show", "--home", &steel, id])).unwrap();
+        assert_eq!(supplier_side["incoming"]["status"], "fulfilled", "{id}");
+        let buyer_side = request_status(&oem, id);
+        let answered: Vec<&str> = supplier_side["incoming"]["answer"]["footprints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(buyer_side, format!("fulfilled {}", answered.join(" ")));
+    }
+    // Every notified new version arrives (auto-fetch), once.
+    for v2 in &latest {
+        loop {
+            let inbox: Value =
+                serde_json::from_str(&ok(&["inbox", "list", "--home", &oem])).unwrap();
+            let ids: Vec<&str> = inbox
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap())
+                .collect();
+            let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+            assert_eq!(unique.len(), ids.len(), "duplicate inbox entries");
+            if ids.contains(&v2.as_str()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "new version {v2} not delivered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(ok(&["audit", "verify", "--home", &steel]).contains("audit chain ok"));
+    assert!(ok(&["audit", "verify", "--home", &oem]).contains("audit chain ok"));
+}

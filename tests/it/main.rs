@@ -1,7 +1,9 @@
 //! Integration tests: real nodes on 127.0.0.1 port 0, and the real `tanso` binary.
 
 mod cli;
+mod dashboard;
 mod envelope;
 mod exchange;
+mod lifecycle;
 mod scope3;
 mod transport;

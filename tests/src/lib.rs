@@ -37,6 +37,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         tls: RawTls::default(),
         log: RawLog::default(),
         dashboard: Default::default(),
+        exchange: Default::default(),
     }
 }
 

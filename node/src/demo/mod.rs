@@ -3,7 +3,9 @@
 //! Three companies get temporary homes: a steel supplier, an OEM and a third company. The
 //! supplier serves peers over TLS on 127.0.0.1 (port 0), shares with customers only, and
 //! publishes sample footprints; the OEM fetches and verifies them; the third company is
-//! refused; the audit log verifies.
+//! refused; the OEM requests a product the supplier has not published yet, which is fulfilled
+//! automatically once it is; the supplier's later update reaches the OEM as a Published
+//! notification; the audit log verifies. Every wait polls the nodes' state, bounded.
 
 use std::io::Write;
 
@@ -49,6 +51,7 @@ impl Company {
             tls: RawTls::default(),
             log: RawLog::default(),
             dashboard: Default::default(),
+            exchange: Default::default(),
         };
         let home = Home::new(dir.join(slug));
         let mut seed = [0u8; 32];
@@ -85,6 +88,21 @@ impl Company {
             let _ = task.await;
         }
     }
+}
+
+/// Polls `check` until it holds (at most 20 s).
+async fn wait_for(
+    what: &str,
+    mut check: impl FnMut() -> Result<bool, crate::store::StoreError>,
+) -> Result<(), DemoError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check().map_err(NodeError::from)? {
+        if std::time::Instant::now() > deadline {
+            return Err(DemoError::Step(format!("timed out waiting for {what}")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Ok(())
 }
 
 /// Runs the demo, narrating to `out`.
@@ -196,6 +214,48 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         }
     }
 
+    // A request for a product Hanbit Steel has not published yet stays pending.
+    const GALV: &str = "urn:tanso:hanbit-steel:product:galv-03";
+    let request = oem.node.send_request(
+        "urn:tanso:company:hanbit-steel",
+        vec![GALV.into()],
+        Vec::new(),
+        "for our body-in-white LCA".into(),
+        Some("scope3-reporting".into()),
+    )?;
+    wait_for("the request to reach the supplier", || {
+        Ok(oem
+            .node
+            .store()
+            .outgoing_request(&request.id)?
+            .is_some_and(|r| r.status == crate::store::OUT_PENDING))
+    })
+    .await?;
+    writeln!(
+        out,
+        "8. Daehan Motors requests galv-03, which Hanbit Steel has not calculated yet: request {} is pending on both nodes",
+        request.id
+    )?;
+    let mut galv: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    galv["id"] = uuid::Uuid::new_v4().to_string().into();
+    galv["productIds"] = serde_json::json!([GALV]);
+    galv["productNameCompany"] = "GALV-03 galvanised sheet".into();
+    let galv_id = steel.node.publish(&galv.to_string())?.ids[0].clone();
+    wait_for("the automatic answer", || {
+        Ok(oem
+            .node
+            .store()
+            .outgoing_request(&request.id)?
+            .is_some_and(|r| r.status == crate::store::OUT_FULFILLED)
+            && oem.node.store().inbox_entry(&galv_id)?.is_some())
+    })
+    .await?;
+    writeln!(
+        out,
+        "9. Hanbit Steel publishes galv-03 ({galv_id}); its policy discloses it to customers, so the pending request is fulfilled automatically and the signed footprint lands in Daehan Motors' inbox"
+    )?;
+
     let old = published.ids[0].clone();
     let mut next: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
         .map_err(|e| DemoError::Step(e.to_string()))?;
@@ -205,15 +265,29 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
     let updated = steel.node.update(&old, &next.to_string())?;
     writeln!(
         out,
-        "8. Hanbit Steel recalculates hrc-01 (1.95 kgCO2e/kg): new footprint {} replaces {}, now Deprecated",
+        "10. Hanbit Steel recalculates hrc-01 (1.95 kgCO2e/kg): new footprint {} replaces {}, now Deprecated",
         updated.ids.join(", "),
         old
+    )?;
+    let new_id = updated.ids[0].clone();
+    wait_for("the Published notification", || {
+        Ok(oem.node.store().inbox_entry(&new_id)?.is_some()
+            && oem
+                .node
+                .store()
+                .inbox_entry(&old)?
+                .is_some_and(|e| e.status == "Deprecated"))
+    })
+    .await?;
+    writeln!(
+        out,
+        "11. Daehan Motors, which received hrc-01 before, gets a Published notification, fetches {new_id} and marks {old} Deprecated in its inbox"
     )?;
 
     let report = steel.node.audit_verify()?;
     writeln!(
         out,
-        "9. Hanbit Steel's audit log holds {} hash-chained entries (every request and decision); chain {}",
+        "12. Hanbit Steel's audit log holds {} hash-chained entries (every request and decision); chain {}",
         report.entries,
         if report.ok { "verifies" } else { "is BROKEN" }
     )?;

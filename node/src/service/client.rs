@@ -19,7 +19,12 @@ use crate::pact::{self, ValidationContext};
 use crate::signed;
 use crate::store::InboxEntry;
 
-use super::{METHOD_GET_FOOTPRINT, METHOD_LIST_FOOTPRINTS, auth};
+use super::{
+    METHOD_CREATE_REQUEST, METHOD_DELIVER_ANSWER, METHOD_GET_FOOTPRINT, METHOD_LIST_FOOTPRINTS,
+    METHOD_NOTIFY, METHOD_SUBSCRIBE, auth,
+};
+use crate::policy::View;
+use crate::store::{OutgoingRequest, OwnFootprint};
 
 /// How long to wait for a partner's TCP + TLS handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -264,6 +269,202 @@ impl PeerClient {
     pub fn card(&self) -> &NodeCard {
         &self.card
     }
+
+    /// CreateRequest: sends an outgoing request; returns the supplier's status for it.
+    pub async fn create_request(&mut self, request: &OutgoingRequest) -> Result<String, NodeError> {
+        let body = pb::FootprintRequest {
+            request_id: request.id.clone(),
+            product_id: request.product_ids.clone(),
+            classification: request.classifications.clone(),
+            comment: request.comment.clone(),
+        }
+        .encode_to_vec();
+        let envelope = self.seal(METHOD_CREATE_REQUEST, body)?;
+        let response = self
+            .client
+            .create_request(envelope)
+            .await
+            .map_err(|s| self.peer_error(s))?;
+        Ok(response.into_inner().status)
+    }
+
+    /// DeliverAnswer: the answer to `request`, carrying `footprints` in their views when
+    /// it was fulfilled (`reason` when it was rejected).
+    pub async fn deliver_answer(
+        &mut self,
+        request_id: &str,
+        footprints: Option<&[(OwnFootprint, View)]>,
+        reason: &str,
+    ) -> Result<(), NodeError> {
+        let outcome = match footprints {
+            Some(list) => pb::request_answer::Outcome::Fulfilled(pb::FulfilledAnswer {
+                footprints: list
+                    .iter()
+                    .map(|(own, view)| super::wire::signed_footprint(own, *view))
+                    .collect(),
+            }),
+            None => pb::request_answer::Outcome::Rejected(pb::RejectedAnswer {
+                reason: reason.to_string(),
+            }),
+        };
+        let body = pb::RequestAnswer {
+            request_id: request_id.to_string(),
+            outcome: Some(outcome),
+        }
+        .encode_to_vec();
+        let envelope = self.seal(METHOD_DELIVER_ANSWER, body)?;
+        self.client
+            .deliver_answer(envelope)
+            .await
+            .map_err(|s| self.peer_error(s))?;
+        Ok(())
+    }
+
+    /// Notify: a Published notification.
+    pub async fn notify(
+        &mut self,
+        event_id: &str,
+        footprint_ids: &[String],
+        product_ids: &[String],
+    ) -> Result<(), NodeError> {
+        let body = pb::PublishedNotification {
+            event_id: event_id.to_string(),
+            footprint_ids: footprint_ids.to_vec(),
+            product_ids: product_ids.to_vec(),
+        }
+        .encode_to_vec();
+        let envelope = self.seal(METHOD_NOTIFY, body)?;
+        self.client
+            .notify(envelope)
+            .await
+            .map_err(|s| self.peer_error(s))?;
+        Ok(())
+    }
+
+    /// Subscribe (or unsubscribe) to products.
+    pub async fn subscribe(
+        &mut self,
+        product_ids: &[String],
+        unsubscribe: bool,
+    ) -> Result<(), NodeError> {
+        let body = pb::Subscription {
+            product_id: product_ids.to_vec(),
+            unsubscribe,
+        }
+        .encode_to_vec();
+        let envelope = self.seal(METHOD_SUBSCRIBE, body)?;
+        self.client
+            .subscribe(envelope)
+            .await
+            .map_err(|s| self.peer_error(s))?;
+        Ok(())
+    }
+
+    /// GetFootprint of each id, verified; ids the partner does not (or no longer) share
+    /// and footprints that fail verification are left out and logged.
+    pub async fn fetch_verified(&mut self, ids: &[String]) -> Result<Vec<InboxEntry>, NodeError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.get(id).await {
+                Ok(fp) => match verify_received(&self.card, fp) {
+                    Ok(entry) => out.push(entry),
+                    Err(reason) => tracing::warn!(
+                        peer = %self.card.company_id, footprint = %id, %reason,
+                        "notified footprint dropped"
+                    ),
+                },
+                Err(NodeError::PeerDenied { reason, .. }) => tracing::info!(
+                    peer = %self.card.company_id, footprint = %id, %reason,
+                    "notified footprint not shared with us"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Checks a footprint received from the partner of `card`: the owner signature must be by
+/// the key on its card and verify, and `companyIds` must include the partner. Returns the
+/// inbox entry (validation findings attached), or why it was refused.
+pub(crate) fn verify_received(
+    card: &NodeCard,
+    signed_fp: pb::SignedFootprint,
+) -> Result<InboxEntry, String> {
+    let received = super::wire::received(signed_fp)
+        .map_err(|reason| format!("sent a malformed footprint: {reason}"))?;
+    if received.sig.public_key != card.public_key
+        || !received
+            .sig
+            .company_id
+            .eq_ignore_ascii_case(&card.company_id)
+    {
+        return Err("sent a footprint signed by a key that is not on its card".into());
+    }
+    signed::verify_view(&received.json, &received.sig)
+        .map_err(|e| format!("sent a footprint whose owner signature fails: {e}"))?;
+    let owns = received
+        .json
+        .get("companyIds")
+        .and_then(Value::as_array)
+        .is_some_and(|ids| {
+            ids.iter()
+                .filter_map(Value::as_str)
+                .any(|c| c.eq_ignore_ascii_case(&card.company_id))
+        });
+    if !owns {
+        return Err("sent a footprint whose companyIds do not include the sender".into());
+    }
+    let findings = if received.view == signed::VIEW_FULL {
+        pact::validate(
+            &received.json,
+            &ValidationContext {
+                own_company_id: Some(card.company_id.clone()),
+            },
+        )
+        .into_iter()
+        .map(|f| f.to_string())
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let id = received
+        .json
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let product_ids = received
+        .json
+        .get("productIds")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = received
+        .json
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("Active")
+        .to_string();
+    let document = signed::attach(received.json, &received.sig);
+    Ok(InboxEntry {
+        id,
+        document,
+        view: received.view.to_string(),
+        provenance: format!("node:{}", card.company_id),
+        from_company: card.company_id.clone(),
+        received_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
+        signature_status: "verified".into(),
+        findings,
+        product_ids,
+        status,
+        superseded_by: None,
+    })
 }
 
 /// What to fetch.
@@ -303,72 +504,15 @@ pub async fn fetch(
         }
     };
     let card = client.card().clone();
-    let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut entries = Vec::with_capacity(wire.len());
     let mut documents = Vec::with_capacity(wire.len());
     for signed_fp in wire {
-        let received = super::wire::received(signed_fp).map_err(|reason| NodeError::Peer {
+        let entry = verify_received(&card, signed_fp).map_err(|reason| NodeError::Peer {
             peer: from.to_string(),
-            reason: format!("sent a malformed footprint: {reason}"),
+            reason,
         })?;
-        if received.sig.public_key != card.public_key
-            || !received
-                .sig
-                .company_id
-                .eq_ignore_ascii_case(&card.company_id)
-        {
-            return Err(NodeError::Peer {
-                peer: from.to_string(),
-                reason: "sent a footprint signed by a key that is not on its card".into(),
-            });
-        }
-        signed::verify_view(&received.json, &received.sig).map_err(|e| NodeError::Peer {
-            peer: from.to_string(),
-            reason: format!("sent a footprint whose owner signature fails: {e}"),
-        })?;
-        let findings = if received.view == signed::VIEW_FULL {
-            pact::validate(
-                &received.json,
-                &ValidationContext {
-                    own_company_id: Some(card.company_id.clone()),
-                },
-            )
-            .into_iter()
-            .map(|f| f.to_string())
-            .collect()
-        } else {
-            Vec::new()
-        };
-        let id = received
-            .json
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let product_ids = received
-            .json
-            .get("productIds")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_ascii_lowercase)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let document = signed::attach(received.json, &received.sig);
-        entries.push(InboxEntry {
-            id,
-            document: document.clone(),
-            view: received.view.to_string(),
-            provenance: format!("node:{}", card.company_id),
-            from_company: card.company_id.clone(),
-            received_at: received_at.clone(),
-            signature_status: "verified".into(),
-            findings,
-            product_ids,
-        });
-        documents.push(document);
+        documents.push(entry.document.clone());
+        entries.push(entry);
     }
     let store = node.store().clone();
     tokio::task::spawn_blocking(move || store.put_inbox(&entries))

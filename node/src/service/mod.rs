@@ -26,6 +26,10 @@ pub use auth::Caller;
 /// Full method names, as signed in request headers.
 pub const METHOD_GET_FOOTPRINT: &str = "/tanso.v1.Connector/GetFootprint";
 pub const METHOD_LIST_FOOTPRINTS: &str = "/tanso.v1.Connector/ListFootprints";
+pub const METHOD_CREATE_REQUEST: &str = "/tanso.v1.Connector/CreateRequest";
+pub const METHOD_DELIVER_ANSWER: &str = "/tanso.v1.Connector/DeliverAnswer";
+pub const METHOD_NOTIFY: &str = "/tanso.v1.Connector/Notify";
+pub const METHOD_SUBSCRIBE: &str = "/tanso.v1.Connector/Subscribe";
 
 /// Default ListFootprints page size.
 const DEFAULT_PAGE: u32 = 100;
@@ -74,15 +78,31 @@ impl ConnectorService {
         served: bool,
         day: &str,
     ) -> Result<(), Status> {
+        let counter = served.then(|| caller.partner.company_id.clone());
+        self.record_with(caller, method, targets, decision, counter, day)
+            .await
+    }
+
+    /// Like [`ConnectorService::record`], counting the request under `counter` (a daily
+    /// counter key: the caller's id for reads, `<id>#request` for footprint requests).
+    async fn record_with(
+        &self,
+        caller: &Caller,
+        method: &str,
+        targets: Vec<String>,
+        decision: &Decision,
+        counter: Option<String>,
+        day: &str,
+    ) -> Result<(), Status> {
         let (decision_str, rule, reason) = match decision {
             Decision::Permit { rule, view, .. } => {
                 ("permit", Some(rule.clone()), Some(format!("view {view}")))
             }
             Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
         };
-        let daily = served.then(|| {
-            let n = self.node.daily().increment(&caller.partner.company_id, day);
-            (caller.partner.company_id.clone(), day.to_string(), n)
+        let daily = counter.map(|key| {
+            let n = self.node.daily().increment(&key, day);
+            (key, day.to_string(), n)
         });
         let record = Record {
             audit: Some(AuditDraft {
@@ -126,6 +146,55 @@ impl ConnectorService {
             .daily()
             .get(self.node.store(), &caller.partner.company_id, day)
             .map_err(|e| status::from_store(&e))
+    }
+
+    /// Remembers that the caller received footprints of `products` (for notifications).
+    /// Known pairs are checked inline (a point read); only new ones are written.
+    async fn note_recipients(&self, caller: &Caller, products: Vec<String>) -> Result<(), Status> {
+        let partner = caller.partner.company_id.to_ascii_lowercase();
+        let mut missing = Vec::new();
+        for p in products {
+            let known = self
+                .node
+                .store()
+                .is_recipient(&p, &partner)
+                .map_err(|e| status::from_store(&e))?;
+            if !known {
+                missing.push((p.to_ascii_lowercase(), partner.clone()));
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let store = self.node.store().clone();
+        tokio::task::spawn_blocking(move || store.add_recipients(&missing))
+            .await
+            .map_err(|_| Status::internal("internal error"))?
+            .map_err(|e| status::from_store(&e))
+    }
+
+    /// Runs blocking node work off the async runtime.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Node) -> Result<T, crate::NodeError> + Send + 'static,
+    ) -> Result<T, crate::NodeError> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || f(&node))
+            .await
+            .map_err(|_| crate::NodeError::Internal("task failed".into()))?
+    }
+}
+
+/// The daily counter key of footprint requests (separate from reads).
+fn request_counter(company: &str) -> String {
+    format!("{company}#request")
+}
+
+fn permit(rule: &str) -> Decision {
+    Decision::Permit {
+        policy: String::new(),
+        rule: rule.to_string(),
+        view: crate::policy::View::Summary,
     }
 }
 
@@ -184,6 +253,8 @@ impl pb::connector_server::Connector for ConnectorService {
         .await?;
         // A caller that may not see a footprint must not learn that it exists.
         let view = permitted.ok_or_else(not_found)?;
+        self.note_recipients(&caller, own.footprint.product_ids.clone())
+            .await?;
         Ok(Response::new(pb::GetFootprintResponse {
             footprint: Some(wire::signed_footprint(&own, view)),
         }))
@@ -262,12 +333,254 @@ impl pb::connector_server::Connector for ConnectorService {
             &day,
         )
         .await?;
+        let products: std::collections::BTreeSet<String> = items
+            .iter()
+            .flat_map(|(own, _)| own.footprint.product_ids.iter())
+            .map(|p| p.to_ascii_lowercase())
+            .collect();
+        self.note_recipients(&caller, products.into_iter().collect())
+            .await?;
         Ok(Response::new(pb::ListFootprintsResponse {
             footprints: items
                 .iter()
                 .map(|(own, view)| wire::signed_footprint(own, *view))
                 .collect(),
             next_page_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn create_request(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::CreateRequestResponse>, Status> {
+        const M: &str = METHOD_CREATE_REQUEST;
+        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let body: pb::FootprintRequest = match wire::decode_body(&body) {
+            Ok(b) => b,
+            Err(s) => return Err(self.refuse(&caller, M, s).await),
+        };
+        let id = body.request_id.trim().to_ascii_lowercase();
+        let problem = if !crate::ids::is_uuid(&id) {
+            Some(format!("request_id {:?} is not a uuid", body.request_id))
+        } else if body.product_id.is_empty() && body.classification.is_empty() {
+            Some("a request names at least one product id or classification".into())
+        } else {
+            body.product_id
+                .iter()
+                .chain(&body.classification)
+                .find(|v| !crate::ids::is_urn(v))
+                .map(|v| format!("{v:?} is not a urn"))
+        };
+        if let Some(problem) = problem {
+            return Err(self
+                .refuse(&caller, M, Status::invalid_argument(problem))
+                .await);
+        }
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let counter = request_counter(&caller.partner.company_id);
+        let requests_today = self
+            .node
+            .daily()
+            .get(self.node.store(), &counter, &day)
+            .map_err(|e| status::from_store(&e))?;
+        let now = crate::node::now_rfc3339();
+        let incoming = crate::store::IncomingRequest {
+            id,
+            from: caller.partner.company_id.clone(),
+            product_ids: body.product_id.clone(),
+            classifications: body.classification.clone(),
+            comment: body.comment.clone(),
+            purpose: caller.purpose.clone(),
+            status: crate::store::IN_PENDING.into(),
+            answer: None,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let partner = caller.partner.clone();
+        let purpose = caller.purpose.clone();
+        let result = self
+            .blocking(move |node| {
+                node.receive_request(&partner, purpose.as_deref(), incoming, requests_today)
+            })
+            .await;
+        let (stored, decision, new) = match result {
+            Ok(ok) => ok,
+            Err(e) => return Err(self.refuse(&caller, M, Status::from(e)).await),
+        };
+        let mut targets = body.product_id.clone();
+        targets.extend(body.classification.iter().cloned());
+        targets.insert(0, format!("request:{}", stored.id));
+        let counted = (new && decision.is_permit()).then_some(counter);
+        self.record_with(&caller, M, targets, &decision, counted, &day)
+            .await?;
+        Ok(Response::new(pb::CreateRequestResponse {
+            request_id: stored.id,
+            status: stored.status,
+        }))
+    }
+
+    async fn deliver_answer(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        const M: &str = METHOD_DELIVER_ANSWER;
+        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let body: pb::RequestAnswer = match wire::decode_body(&body) {
+            Ok(b) => b,
+            Err(s) => return Err(self.refuse(&caller, M, s).await),
+        };
+        let from = caller.partner.company_id.clone();
+        let card = match self.node.partner(&from) {
+            Ok(Some(p)) => p.card,
+            Ok(None) => return Err(Status::unauthenticated("unknown caller")),
+            Err(e) => return Err(Status::from(e)),
+        };
+        let (entries, reason) = match body.outcome {
+            Some(pb::request_answer::Outcome::Fulfilled(f)) => {
+                let mut entries = Vec::with_capacity(f.footprints.len());
+                for fp in f.footprints {
+                    match client::verify_received(&card, fp) {
+                        Ok(e) => entries.push(e),
+                        Err(reason) => tracing::warn!(
+                            peer = %from, request = %body.request_id, %reason,
+                            "answered footprint dropped"
+                        ),
+                    }
+                }
+                (Some(entries), None)
+            }
+            Some(pb::request_answer::Outcome::Rejected(r)) => (None, Some(r.reason)),
+            None => {
+                let s = Status::invalid_argument("an answer is fulfilled or rejected");
+                return Err(self.refuse(&caller, M, s).await);
+            }
+        };
+        let id = body.request_id.clone();
+        let sender = from.clone();
+        let result = self
+            .blocking(move |node| {
+                node.store()
+                    .answer_outgoing(
+                        &id,
+                        &sender,
+                        entries.as_deref(),
+                        reason.as_deref(),
+                        &crate::node::now_rfc3339(),
+                    )
+                    .map_err(crate::NodeError::from)
+            })
+            .await;
+        let targets = vec![format!("request:{}", body.request_id)];
+        match result {
+            Ok(changed) => {
+                let d = permit(if changed {
+                    "answer accepted"
+                } else {
+                    "repeated answer ignored"
+                });
+                self.record(
+                    &caller,
+                    M,
+                    targets,
+                    &d,
+                    false,
+                    &Utc::now().format("%Y-%m-%d").to_string(),
+                )
+                .await?;
+                Ok(Response::new(pb::Ack {
+                    status: if changed { "accepted" } else { "duplicate" }.into(),
+                }))
+            }
+            Err(e) => {
+                let s = match e {
+                    crate::NodeError::Store(crate::store::StoreError::NotFound(_)) => {
+                        Status::not_found(format!("request {} not found", body.request_id))
+                    }
+                    other => Status::from(other),
+                };
+                Err(self.refuse(&caller, M, s).await)
+            }
+        }
+    }
+
+    async fn notify(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
+        const M: &str = METHOD_NOTIFY;
+        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let body: pb::PublishedNotification = match wire::decode_body(&body) {
+            Ok(b) => b,
+            Err(s) => return Err(self.refuse(&caller, M, s).await),
+        };
+        let from = caller.partner.company_id.clone();
+        let event = body.event_id.clone();
+        let ids = body.footprint_ids.clone();
+        let result = self
+            .blocking(move |node| node.receive_notification(&from, &event, &ids))
+            .await;
+        match result {
+            Ok(new) => {
+                let mut targets = vec![format!("event:{}", body.event_id)];
+                targets.extend(body.footprint_ids.iter().cloned());
+                let d = permit(if new {
+                    "notification accepted"
+                } else {
+                    "repeated notification ignored"
+                });
+                self.record(
+                    &caller,
+                    M,
+                    targets,
+                    &d,
+                    false,
+                    &Utc::now().format("%Y-%m-%d").to_string(),
+                )
+                .await?;
+                Ok(Response::new(pb::Ack {
+                    status: if new { "accepted" } else { "duplicate" }.into(),
+                }))
+            }
+            Err(e) => Err(self.refuse(&caller, M, Status::from(e)).await),
+        }
+    }
+
+    async fn subscribe(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
+        const M: &str = METHOD_SUBSCRIBE;
+        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let body: pb::Subscription = match wire::decode_body(&body) {
+            Ok(b) => b,
+            Err(s) => return Err(self.refuse(&caller, M, s).await),
+        };
+        if body.product_id.is_empty() || body.product_id.iter().any(|p| !crate::ids::is_urn(p)) {
+            let s = Status::invalid_argument("a subscription names product id urns");
+            return Err(self.refuse(&caller, M, s).await);
+        }
+        let partner = caller.partner.clone();
+        let purpose = caller.purpose.clone();
+        let products = body.product_id.clone();
+        let unsubscribe = body.unsubscribe;
+        let decision = match self
+            .blocking(move |node| {
+                node.receive_subscription(&partner, purpose.as_deref(), &products, unsubscribe)
+            })
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => return Err(self.refuse(&caller, M, Status::from(e)).await),
+        };
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        self.record(&caller, M, body.product_id.clone(), &decision, false, &day)
+            .await?;
+        if !decision.is_permit() {
+            return Err(Status::permission_denied(
+                "subscription not permitted by the owner's usage policy",
+            ));
+        }
+        Ok(Response::new(pb::Ack {
+            status: if body.unsubscribe {
+                "unsubscribed"
+            } else {
+                "subscribed"
+            }
+            .into(),
         }))
     }
 }

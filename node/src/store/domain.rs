@@ -53,6 +53,13 @@ pub struct InboxEntry {
     pub findings: Vec<String>,
     /// Product ids (lowercase) for matching.
     pub product_ids: Vec<String>,
+    /// "Active" or "Deprecated" as this node knows it: a received newer version naming this
+    /// one in `precedingPfIds` marks it Deprecated. Empty in entries stored before.
+    #[serde(default)]
+    pub status: String,
+    /// The id of the received footprint that replaced this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 /// A partner company this node knows, with the groups the operator put it in.
@@ -74,11 +81,14 @@ pub struct PolicyRecord {
     pub added_at: String,
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|e| StoreError::Engine(format!("encode: {e}")))
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(table: Table, bytes: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(
+    table: Table,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         table: table.name(),
         reason: e.to_string(),
@@ -140,6 +150,45 @@ fn index_ops(tx: &mut Tx<'_>, fp: &ProductFootprint) {
     }
 }
 
+/// The writes of [`Store::publish_batch`] within a transaction.
+pub(super) fn publish_tx(
+    tx: &mut Tx<'_>,
+    new: &[OwnFootprint],
+    deprecated: &[OwnFootprint],
+) -> Result<(), StoreError> {
+    for own in deprecated {
+        let id = own.footprint.id.to_ascii_lowercase();
+        let current: OwnFootprint = match tx.get(Table::Footprints, id.as_bytes())? {
+            Some(bytes) => decode(Table::Footprints, &bytes)?,
+            None => return Err(StoreError::NotFound(format!("footprint {id}"))),
+        };
+        if current.footprint.status != Status::Active {
+            return Err(StoreError::Conflict(format!(
+                "footprint {id} is already deprecated"
+            )));
+        }
+        if own.footprint.status != Status::Deprecated {
+            return Err(StoreError::Conflict(format!(
+                "footprint {id} handed in for deprecation is not marked Deprecated"
+            )));
+        }
+        remove_index_ops(tx, &current.footprint);
+        tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
+        index_ops(tx, &own.footprint);
+    }
+    for own in new {
+        let id = own.footprint.id.to_ascii_lowercase();
+        if tx.get(Table::Footprints, id.as_bytes())?.is_some() {
+            return Err(StoreError::Conflict(format!(
+                "footprint {id} already exists (a new version needs a new id)"
+            )));
+        }
+        tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
+        index_ops(tx, &own.footprint);
+    }
+    Ok(())
+}
+
 impl Store {
     // === own footprints ===
 
@@ -151,39 +200,7 @@ impl Store {
         new: &[OwnFootprint],
         deprecated: &[OwnFootprint],
     ) -> Result<(), StoreError> {
-        self.update(|tx| {
-            for own in deprecated {
-                let id = own.footprint.id.to_ascii_lowercase();
-                let current: OwnFootprint = match tx.get(Table::Footprints, id.as_bytes())? {
-                    Some(bytes) => decode(Table::Footprints, &bytes)?,
-                    None => return Err(StoreError::NotFound(format!("footprint {id}"))),
-                };
-                if current.footprint.status != Status::Active {
-                    return Err(StoreError::Conflict(format!(
-                        "footprint {id} is already deprecated"
-                    )));
-                }
-                if own.footprint.status != Status::Deprecated {
-                    return Err(StoreError::Conflict(format!(
-                        "footprint {id} handed in for deprecation is not marked Deprecated"
-                    )));
-                }
-                remove_index_ops(tx, &current.footprint);
-                tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
-                index_ops(tx, &own.footprint);
-            }
-            for own in new {
-                let id = own.footprint.id.to_ascii_lowercase();
-                if tx.get(Table::Footprints, id.as_bytes())?.is_some() {
-                    return Err(StoreError::Conflict(format!(
-                        "footprint {id} already exists (a new version needs a new id)"
-                    )));
-                }
-                tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
-                index_ops(tx, &own.footprint);
-            }
-            Ok(())
-        })
+        self.update(|tx| publish_tx(tx, new, deprecated))
     }
 
     pub fn own_footprint(&self, id: &str) -> Result<Option<OwnFootprint>, StoreError> {
@@ -219,6 +236,17 @@ impl Store {
         self.index_ids(Table::FootprintsByStatus, status_str(status))
     }
 
+    /// Ids of own footprints indexed under `classification` (case-insensitive).
+    pub fn own_ids_by_classification(
+        &self,
+        classification: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.index_ids(
+            Table::FootprintsByClassification,
+            &classification.to_ascii_lowercase(),
+        )
+    }
+
     fn index_ids(&self, table: Table, value: &str) -> Result<Vec<String>, StoreError> {
         let prefix = pair_prefix(value);
         Ok(self
@@ -230,31 +258,10 @@ impl Store {
 
     // === inbox ===
 
-    /// Stores received footprints (replacing an earlier copy of the same id), all or nothing.
+    /// Stores received footprints (replacing an earlier copy of the same id), all or nothing;
+    /// inbox entries of the same owner named in their `precedingPfIds` become Deprecated.
     pub fn put_inbox(&self, entries: &[InboxEntry]) -> Result<(), StoreError> {
-        self.update(|tx| {
-            for e in entries {
-                let id = e.id.to_ascii_lowercase();
-                if let Some(bytes) = tx.get(Table::Inbox, id.as_bytes())? {
-                    let old: InboxEntry = decode(Table::Inbox, &bytes)?;
-                    for p in &old.product_ids {
-                        tx.delete(
-                            Table::InboxByProduct,
-                            pair_key(&p.to_ascii_lowercase(), &id),
-                        );
-                    }
-                }
-                tx.put(Table::Inbox, id.clone().into_bytes(), encode(e)?);
-                for p in &e.product_ids {
-                    tx.put(
-                        Table::InboxByProduct,
-                        pair_key(&p.to_ascii_lowercase(), &id),
-                        Vec::new(),
-                    );
-                }
-            }
-            Ok::<_, StoreError>(())
-        })
+        self.update(|tx| super::exchange::put_inbox_tx(tx, entries))
     }
 
     pub fn inbox_entry(&self, id: &str) -> Result<Option<InboxEntry>, StoreError> {

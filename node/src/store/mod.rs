@@ -7,6 +7,7 @@
 //! engines need no transactions of their own beyond the atomic batch.
 
 mod domain;
+mod exchange;
 mod redb_engine;
 mod sled_engine;
 
@@ -18,6 +19,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 pub use domain::*;
+pub use exchange::*;
 
 /// Which embedded engine holds the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,10 +71,22 @@ pub enum Table {
     DailyCounts,
     /// Small singletons (audit head, schema version).
     Meta,
+    /// Requests this node sent to suppliers, by request id.
+    OutgoingRequests,
+    /// Requests partners sent to this node, by request id.
+    IncomingRequests,
+    /// Durable delivery items (requests, answers, notifications, fetch jobs), by item id.
+    Outbox,
+    /// Partners subscribed to a product: lowercase product id, 0, lowercase partner id.
+    Subscriptions,
+    /// Partners that received a product's footprint: lowercase product id, 0, lowercase partner id.
+    Recipients,
+    /// Notification events received: lowercase sender id, 0, event id.
+    SeenEvents,
 }
 
 impl Table {
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 19] = [
         Table::Footprints,
         Table::FootprintsByProduct,
         Table::FootprintsByCompany,
@@ -86,6 +100,12 @@ impl Table {
         Table::Nonces,
         Table::DailyCounts,
         Table::Meta,
+        Table::OutgoingRequests,
+        Table::IncomingRequests,
+        Table::Outbox,
+        Table::Subscriptions,
+        Table::Recipients,
+        Table::SeenEvents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +123,12 @@ impl Table {
             Table::Nonces => "nonces",
             Table::DailyCounts => "daily_counts",
             Table::Meta => "meta",
+            Table::OutgoingRequests => "outgoing_requests",
+            Table::IncomingRequests => "incoming_requests",
+            Table::Outbox => "outbox",
+            Table::Subscriptions => "subscriptions",
+            Table::Recipients => "recipients",
+            Table::SeenEvents => "seen_events",
         }
     }
 

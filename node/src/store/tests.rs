@@ -118,6 +118,8 @@ fn inbox_entry(id: &str, status: &str, product_ids: &[&str]) -> InboxEntry {
         signature_status: status.to_string(),
         findings: vec![format!("finding for {id}")],
         product_ids: strings(product_ids),
+        status: "Active".to_string(),
+        superseded_by: None,
     }
 }
 
