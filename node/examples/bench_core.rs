@@ -810,6 +810,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         log: RawLog::default(),
         dashboard: Default::default(),
         exchange: Default::default(),
+        pact: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];
