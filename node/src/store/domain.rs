@@ -204,9 +204,12 @@ impl Store {
     }
 
     pub fn own_footprint(&self, id: &str) -> Result<Option<OwnFootprint>, StoreError> {
-        self.get(Table::Footprints, id.to_ascii_lowercase().as_bytes())?
-            .map(|b| decode(Table::Footprints, &b))
-            .transpose()
+        let key = id.to_ascii_lowercase().into_bytes();
+        self.cache.footprint(&key, || {
+            self.get(Table::Footprints, &key)?
+                .map(|b| decode(Table::Footprints, &b))
+                .transpose()
+        })
     }
 
     /// Own footprints in id order, starting after `after` (exclusive), at most `limit`.
@@ -285,9 +288,12 @@ impl Store {
     }
 
     pub fn partner(&self, company_id: &str) -> Result<Option<PartnerRecord>, StoreError> {
-        self.get(Table::Partners, company_id.to_ascii_lowercase().as_bytes())?
-            .map(|b| decode(Table::Partners, &b))
-            .transpose()
+        let key = company_id.to_ascii_lowercase().into_bytes();
+        self.cache.partner(&key, || {
+            self.get(Table::Partners, &key)?
+                .map(|b| decode(Table::Partners, &b))
+                .transpose()
+        })
     }
 
     pub fn partners(&self) -> Result<Vec<PartnerRecord>, StoreError> {

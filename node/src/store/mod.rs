@@ -6,6 +6,7 @@
 //! kill -9. Read-modify-write is made serializable by one process-wide write lock, so the
 //! engines need no transactions of their own beyond the atomic batch.
 
+mod cache;
 mod domain;
 mod exchange;
 mod redb_engine;
@@ -190,6 +191,7 @@ pub struct Store {
     engine: Arc<dyn Engine>,
     write_lock: Arc<Mutex<()>>,
     kind: EngineKind,
+    pub(crate) cache: Arc<cache::Decoded>,
 }
 
 impl std::fmt::Debug for Store {
@@ -210,6 +212,7 @@ impl Store {
             engine,
             write_lock: Arc::new(Mutex::new(())),
             kind,
+            cache: Arc::new(cache::Decoded::default()),
         })
     }
 
@@ -246,7 +249,9 @@ impl Store {
     /// Applies blind writes atomically and durably.
     pub(crate) fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let _guard = self.lock();
-        self.engine.apply(&ops)
+        self.engine.apply(&ops)?;
+        self.cache.invalidate(&ops);
+        Ok(())
     }
 
     /// Runs a read-modify-write transaction under the write lock; its writes are applied
@@ -264,6 +269,7 @@ impl Store {
         let out = f(&mut tx)?;
         if !tx.ops.is_empty() {
             self.engine.apply(&tx.ops)?;
+            self.cache.invalidate(&tx.ops);
         }
         Ok(out)
     }
