@@ -77,6 +77,9 @@ enum Top {
     /// The web dashboard's users.
     #[command(subcommand)]
     Dashboard(crate::dashboard::DashboardCmd),
+    /// The PACT v3 REST API: its OAuth clients.
+    #[command(subcommand)]
+    Pact(crate::pact::PactCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
 }
@@ -103,6 +106,9 @@ struct InitArgs {
     /// Serve and dial plain h2c instead of TLS (local development only).
     #[arg(long)]
     insecure_h2c: bool,
+    /// Where to serve the PACT v3 REST API over HTTPS (ip:port; its own port, not gRPC's).
+    #[arg(long)]
+    pact_listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -332,6 +338,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         }
         Top::Verify(args) => verify(args),
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
+        Top::Pact(cmd) => crate::pact::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
@@ -547,6 +554,10 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         log: RawLog::default(),
         dashboard: Default::default(),
         exchange: Default::default(),
+        pact: node::config::RawPact {
+            listen: args.pact_listen,
+            ..Default::default()
+        },
     };
     let home = Home::new(&args.home.home);
     let mut seed = [0u8; 32];

@@ -252,6 +252,7 @@ async fn main() -> Res<()> {
             ..RawDashboard::default()
         },
         exchange: Default::default(),
+        pact: Default::default(),
     };
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)?;

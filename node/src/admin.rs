@@ -67,6 +67,14 @@ pub enum Command {
         id: Option<String>,
         purpose: Option<String>,
     },
+    /// `tanso pact pull`: footprints from a PACT v3 host into the inbox.
+    PactPull {
+        base: String,
+        fingerprint: String,
+        client_id: String,
+        client_secret: String,
+        query: Vec<(String, String)>,
+    },
     InboxList,
     InboxShow {
         id: String,
@@ -141,6 +149,32 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
         };
         let docs = client::fetch(node, &from, what, purpose.as_deref()).await?;
         return Ok(Value::Array(docs));
+    }
+    if let Command::PactPull {
+        base,
+        fingerprint,
+        client_id,
+        client_secret,
+        query,
+    } = command
+    {
+        let args = crate::pact_api::pull::PullArgs {
+            base,
+            fingerprint,
+            client_id,
+            client_secret,
+            query,
+        };
+        let report = crate::pact_api::pull::pull(node, args)
+            .await
+            .map_err(|e| match e {
+                crate::pact_api::pull::PullError::Node(n) => n,
+                other => NodeError::Peer {
+                    peer: "pact host".into(),
+                    reason: other.to_string(),
+                },
+            })?;
+        return serde_json::to_value(report).map_err(|e| NodeError::Internal(e.to_string()));
     }
     if let Command::Subscribe {
         to,
@@ -228,7 +262,9 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             &product_id,
             purpose.as_deref(),
         )?)),
-        Command::Fetch { .. } => Err(NodeError::Internal("fetch is asynchronous".into())),
+        Command::Fetch { .. } | Command::PactPull { .. } => {
+            Err(NodeError::Internal("this command is asynchronous".into()))
+        }
         Command::InboxList => Ok(Value::Array(
             node.inbox()?
                 .into_iter()

@@ -37,6 +37,8 @@ pub struct RawConfig {
     pub dashboard: RawDashboard,
     #[serde(default, skip_serializing_if = "RawExchange::is_default")]
     pub exchange: RawExchange,
+    #[serde(default, skip_serializing_if = "RawPact::is_default")]
+    pub pact: RawPact,
 }
 
 /// `[store]`
@@ -190,6 +192,38 @@ impl RawExchange {
     }
 }
 
+/// `[pact]`: the PACT v3 REST host (HTTPS only, its own port, not shared with gRPC).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPact {
+    /// Where the PACT API is served ("ip:port"); absent: no PACT API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Lifetime of an OAuth access token in seconds (default 3600).
+    pub token_ttl_secs: u64,
+    /// Largest accepted request body (`POST /3/events`, `/auth/token`) in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RawPact {
+    fn default() -> Self {
+        RawPact {
+            listen: None,
+            token_ttl_secs: 3600,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl RawPact {
+    fn is_default(&self) -> bool {
+        let d = RawPact::default();
+        self.listen.is_none()
+            && self.token_ttl_secs == d.token_ttl_secs
+            && self.max_body_bytes == d.max_body_bytes
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -212,6 +246,12 @@ pub struct Config {
     pub dashboard_kpi_measures: Option<PathBuf>,
     /// `[exchange] auto_fetch`.
     pub auto_fetch: bool,
+    /// `[pact] listen`.
+    pub pact_listen: Option<SocketAddr>,
+    /// `[pact] token_ttl_secs`.
+    pub pact_token_ttl: Duration,
+    /// `[pact] max_body_bytes`.
+    pub pact_max_body_bytes: usize,
 }
 
 /// A configuration problem, naming the key.
@@ -331,6 +371,27 @@ impl RawConfig {
                 "needs dashboard.kpi_config".into(),
             ));
         }
+        let pact_listen = match &self.pact.listen {
+            None => None,
+            Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "pact.listen",
+                    format!("{l:?} is not host:port with an ip address"),
+                )
+            })?),
+        };
+        if self.pact.token_ttl_secs == 0 || self.pact.token_ttl_secs > 86_400 {
+            return Err(invalid(
+                "pact.token_ttl_secs",
+                format!("{} is outside 1..=86400", self.pact.token_ttl_secs),
+            ));
+        }
+        if self.pact.max_body_bytes < 1024 || self.pact.max_body_bytes > 64 << 20 {
+            return Err(invalid(
+                "pact.max_body_bytes",
+                format!("{} is outside 1024..=67108864", self.pact.max_body_bytes),
+            ));
+        }
         Ok(Config {
             company_id: self.company_id.clone(),
             name: self.name.clone(),
@@ -350,6 +411,9 @@ impl RawConfig {
             dashboard_kpi_config: self.dashboard.kpi_config.clone(),
             dashboard_kpi_measures: self.dashboard.kpi_measures.clone(),
             auto_fetch: self.exchange.auto_fetch,
+            pact_listen,
+            pact_token_ttl: Duration::from_secs(self.pact.token_ttl_secs),
+            pact_max_body_bytes: self.pact.max_body_bytes,
         })
     }
 
@@ -402,6 +466,14 @@ mod tests {
             (
                 &format!("{base}[dashboard]\nport = 1\n"),
                 "unknown field `port`",
+            ),
+            (
+                &format!("{base}[pact]\nlisten = \"web\"\n"),
+                "key `pact.listen`",
+            ),
+            (
+                &format!("{base}[pact]\ntoken_ttl_secs = 0\n"),
+                "key `pact.token_ttl_secs`",
             ),
         ];
         for (text, expect) in cases {

@@ -9,6 +9,7 @@
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
 //!   over the home's unix socket while the node runs.
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
+//! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
@@ -29,6 +30,7 @@ pub mod journal;
 pub mod kpi;
 pub mod node;
 pub mod pact;
+pub mod pact_api;
 pub mod policy;
 pub mod scope3;
 pub mod server;

@@ -36,6 +36,12 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("pact listen {addr}: {source}")]
+    Pact {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("grpc server: {0}")]
@@ -80,6 +86,23 @@ pub async fn run(
         };
         tracing::info!(addr = ?listener.local_addr().ok(), "dashboard bound");
         tasks.spawn(crate::dashboard::serve(
+            node.clone(),
+            listener,
+            cancel.clone(),
+        ));
+    }
+
+    // The PACT v3 REST host, when configured (HTTPS only, its own port).
+    if let Some(addr) = node.config().pact_listen {
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(source) => {
+                cancel.cancel();
+                let _ = std::fs::remove_file(&admin_path);
+                return Err(ServeError::Pact { addr, source });
+            }
+        };
+        tasks.spawn(crate::pact_api::serve(
             node.clone(),
             listener,
             cancel.clone(),

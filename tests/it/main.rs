@@ -5,5 +5,6 @@ mod dashboard;
 mod envelope;
 mod exchange;
 mod lifecycle;
+mod pact_api;
 mod scope3;
 mod transport;

@@ -38,6 +38,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         log: RawLog::default(),
         dashboard: Default::default(),
         exchange: Default::default(),
+        pact: Default::default(),
     }
 }
 

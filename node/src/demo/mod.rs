@@ -52,6 +52,7 @@ impl Company {
             log: RawLog::default(),
             dashboard: Default::default(),
             exchange: Default::default(),
+            pact: Default::default(),
         };
         let home = Home::new(dir.join(slug));
         let mut seed = [0u8; 32];

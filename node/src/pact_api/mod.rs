@@ -1,0 +1,993 @@
+//! The PACT v3.0.3 REST host: OAuth client credentials, ListFootprints, GetFootprint, Events.
+//!
+//! - HTTPS only, with the node's TLS identity, on `[pact] listen` (its own port, not the gRPC
+//!   one); the listener only speaks TLS, so plain HTTP is refused, never redirected. The bound
+//!   address is written to `<home>/pact.addr`.
+//! - A PACT client (`tanso pact client add`, see [`clients`]) maps to a company id and groups,
+//!   so policies and the audit log treat it like a partner.
+//! - Footprints carry the owner's signature as a PACT `extensions` entry; a policy granting
+//!   only the summary view serves the signed summary.
+//! - Errors become HTTP responses in one place: [`ApiError`]'s `IntoResponse`.
+
+pub mod clients;
+pub mod pull;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64_STD;
+use chrono::Utc;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use clients::{ClientsError, add_client};
+
+use crate::audit::AuditDraft;
+use crate::home::Home;
+use crate::journal::Record;
+use crate::node::Node;
+use crate::pact::FootprintFilter;
+use crate::policy::{Action, Decision, Partner, View};
+use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
+use crate::store::OwnFootprint;
+
+/// Name of the file holding the bound PACT API address.
+pub const ADDR_FILE: &str = "pact.addr";
+/// The CloudEvents content type of `POST /3/events`.
+pub const EVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
+/// The cursor parameter of the next-page links (a custom `x-` parameter, opaque to clients).
+const CURSOR: &str = "x-tanso-cursor";
+const DEFAULT_PAGE: u32 = 100;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_CONNECTIONS: usize = 1024;
+
+/// Event types.
+pub const EV_REQUEST_CREATED: &str = "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3";
+pub const EV_REQUEST_FULFILLED: &str = "org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3";
+pub const EV_REQUEST_REJECTED: &str = "org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3";
+pub const EV_PUBLISHED: &str = "org.wbcsd.pact.ProductFootprint.PublishedEvent.3";
+
+/// The address `serve` bound for the PACT API of the node in `home`, once it has.
+pub fn bound_addr(home: &Home) -> Option<SocketAddr> {
+    std::fs::read_to_string(home.dir.join(ADDR_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Every way a PACT request fails; turned into a response in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400 BadRequest.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no token, or one this node did not issue.
+    #[error("missing or invalid access token")]
+    AccessDenied,
+    /// 401: a token that has expired.
+    #[error("the access token has expired")]
+    TokenExpired,
+    /// 404: no such footprint, or one the caller may not see (identical on purpose).
+    #[error("footprint not found")]
+    NotFound,
+    /// 413.
+    #[error("request body exceeds {0} bytes")]
+    TooLarge(usize),
+    /// OAuth 401 invalid_client.
+    #[error("{0}")]
+    InvalidClient(&'static str),
+    /// OAuth 400 unsupported_grant_type.
+    #[error("{0}")]
+    UnsupportedGrant(String),
+    /// OAuth 400 invalid_request.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 500; the detail is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let oauth = |status: StatusCode, error: &str| {
+            let mut r = (
+                status,
+                axum::Json(json!({ "error": error, "error_description": message })),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        };
+        let (status, code) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            ApiError::AccessDenied => (StatusCode::UNAUTHORIZED, "AccessDenied"),
+            ApiError::TokenExpired => (StatusCode::UNAUTHORIZED, "TokenExpired"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest"),
+            ApiError::InvalidClient(_) => {
+                let mut r = oauth(StatusCode::UNAUTHORIZED, "invalid_client");
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"pact\""),
+                );
+                return r;
+            }
+            ApiError::UnsupportedGrant(_) => {
+                return oauth(StatusCode::BAD_REQUEST, "unsupported_grant_type");
+            }
+            ApiError::InvalidRequest(_) => {
+                return oauth(StatusCode::BAD_REQUEST, "invalid_request");
+            }
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "pact api: internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
+            }
+        };
+        let mut r = (
+            status,
+            axum::Json(json!({ "code": code, "message": message })),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<crate::NodeError> for ApiError {
+    fn from(e: crate::NodeError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+struct AppState {
+    node: Node,
+    tokens: clients::Tokens,
+}
+
+type Shared = Arc<AppState>;
+
+/// Serves the PACT API on `listener` until `cancel`.
+pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
+    let tls = match crate::tls::server_config(node.identity(), None) {
+        Ok(base) => {
+            let mut config = (*base).clone();
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Arc::new(config)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "pact api: tls configuration failed; not serving");
+            return;
+        }
+    };
+    let addr_file = node.home().dir.join(ADDR_FILE);
+    if let Ok(addr) = listener.local_addr() {
+        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
+            tracing::warn!(error = %e, "pact api: cannot write {}", addr_file.display());
+        }
+        tracing::info!(%addr, "serving the pact api (https)");
+    }
+    let state = Arc::new(AppState {
+        node,
+        tokens: clients::Tokens::default(),
+    });
+    let tasks = TaskTracker::new();
+    accept(listener, tls, router(state), &tasks, cancel).await;
+    tasks.close();
+    tasks.wait().await;
+    let _ = std::fs::remove_file(&addr_file);
+}
+
+async fn accept(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    tasks: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            () = cancel.cancelled() => return,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let (tcp, peer) = tokio::select! {
+            () = cancel.cancelled() => return,
+            a = listener.accept() => match a {
+                Ok(ok) => ok,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pact api: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "pact api: tls handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn =
+                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, error = %e, "pact api: connection ended");
+                    }
+                }
+                () = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/auth/token", post(token))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/3/footprints", get(list_footprints))
+        .route("/3/footprints/{id}", get(get_footprint))
+        .route("/3/events", post(events))
+        .fallback(|| async { ApiError::BadRequest("no such endpoint".into()) })
+        .with_state(state)
+}
+
+// === helpers ===
+
+/// `https://<host>` from the request's Host header (or the URI authority under HTTP/2).
+fn base_url(headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| uri.authority().map(|a| a.to_string()))
+        .ok_or_else(|| ApiError::BadRequest("missing Host header".into()))?;
+    if host.is_empty()
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    {
+        return Err(ApiError::BadRequest("malformed Host header".into()));
+    }
+    Ok(format!("https://{host}"))
+}
+
+/// Reads a body up to the configured limit (413 beyond it).
+async fn read_body(state: &Shared, body: Body) -> Result<Bytes, ApiError> {
+    let max = state.node.config().pact_max_body_bytes;
+    axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| ApiError::TooLarge(max))
+}
+
+/// The authenticated PACT client behind a bearer token.
+fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("bearer "))
+                .map(|_| v[7..].trim())
+        })
+        .ok_or(ApiError::AccessDenied)?;
+    match state.tokens.check(token) {
+        clients::TokenState::Valid(client) => {
+            let mut groups = client.groups;
+            if let Some(record) = state.node.store().partner(&client.company_id)? {
+                for g in record.groups {
+                    if !groups.contains(&g) {
+                        groups.push(g);
+                    }
+                }
+            }
+            Ok(Partner {
+                company_id: client.company_id,
+                groups,
+                memberships: Vec::new(),
+                buys_classifications: Vec::new(),
+            })
+        }
+        clients::TokenState::Expired => Err(ApiError::TokenExpired),
+        clients::TokenState::Unknown => Err(ApiError::AccessDenied),
+    }
+}
+
+fn today() -> String {
+    Utc::now().format("%Y-%m-%d").to_string()
+}
+
+/// Writes the audit entry (and the daily counter under `counter`), durably, before answering.
+async fn record(
+    state: &Shared,
+    partner: &Partner,
+    method: &str,
+    targets: Vec<String>,
+    decision: &Decision,
+    counter: Option<String>,
+) -> Result<(), ApiError> {
+    let (decision_str, rule, reason) = match decision {
+        Decision::Permit { rule, view, .. } => {
+            ("permit", Some(rule.clone()), Some(format!("view {view}")))
+        }
+        Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
+    };
+    let day = today();
+    let daily = counter.map(|key| {
+        let n = state.node.daily().increment(&key, &day);
+        (key, day.clone(), n)
+    });
+    let record = Record {
+        audit: Some(AuditDraft {
+            caller: partner.company_id.clone(),
+            method: method.to_string(),
+            targets,
+            decision: decision_str.into(),
+            rule,
+            reason,
+        }),
+        daily,
+        ..Record::default()
+    };
+    state
+        .node
+        .journal()
+        .write(record)
+        .await
+        .map_err(|e| ApiError::Internal(format!("audit journal: {e}")))
+}
+
+/// Audits an authenticated request refused before policy, then returns the error.
+async fn refuse(state: &Shared, partner: &Partner, method: &str, err: ApiError) -> ApiError {
+    let decision = Decision::Deny {
+        policy: None,
+        rule: None,
+        reason: format!("bad request: {err}"),
+    };
+    match record(state, partner, method, Vec::new(), &decision, None).await {
+        Ok(()) => err,
+        Err(e) => e,
+    }
+}
+
+fn deny(reason: &str) -> Decision {
+    Decision::Deny {
+        policy: None,
+        rule: None,
+        reason: reason.to_string(),
+    }
+}
+
+fn decide(node: &Node, partner: &Partner, own: &OwnFootprint, requests_today: u32) -> Decision {
+    node.decide(
+        partner,
+        Action::Read,
+        None,
+        &own.footprint.product_ids,
+        own.footprint
+            .product_classifications
+            .as_deref()
+            .unwrap_or_default(),
+        requests_today,
+    )
+}
+
+/// The PACT JSON of the granted view with the owner's signature extension.
+fn served(own: &OwnFootprint, view: View) -> Result<Value, ApiError> {
+    let (name, sig) = match view {
+        View::Full => (VIEW_FULL, &own.sig_full),
+        View::Summary => (VIEW_SUMMARY, &own.sig_summary),
+    };
+    let json = signed::view_json(&own.footprint, name)
+        .map_err(|e| ApiError::Internal(format!("view json: {e}")))?;
+    Ok(signed::attach(json, sig))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("task: {e}")))?
+}
+
+/// Percent-encodes a query component (everything but RFC 3986 unreserved characters).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// === authentication ===
+
+async fn token(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    match issue_token(&state, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn issue_token(
+    state: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(state, body).await?;
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+        .unwrap_or(false);
+    if !form_type {
+        return Err(ApiError::InvalidRequest(
+            "content type must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let (id, secret) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.get(..6)
+                .filter(|p| p.eq_ignore_ascii_case("basic "))
+                .map(|_| v[6..].trim())
+        })
+        .and_then(|b| B64_STD.decode(b).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .ok_or(ApiError::InvalidClient(
+            "missing or malformed HTTP Basic credentials",
+        ))?;
+    let form: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{}", String::from_utf8_lossy(&body))
+            .parse::<Uri>()
+            .map_err(|_| ApiError::InvalidRequest("malformed form body".into()))?,
+    )
+    .map_err(|_| ApiError::InvalidRequest("malformed form body".into()))?
+    .0;
+    let home = state.node.home().clone();
+    let client = blocking(move || {
+        clients::check_client(&home, &id, &secret).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    let Some(client) = client else {
+        tracing::info!("pact api: token refused (unknown client or wrong secret)");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        return Err(ApiError::InvalidClient("unknown client or wrong secret"));
+    };
+    match form
+        .iter()
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("client_credentials") => {}
+        Some(other) => {
+            return Err(ApiError::UnsupportedGrant(format!(
+                "grant_type {other:?} is not supported (only client_credentials)"
+            )));
+        }
+        None => return Err(ApiError::InvalidRequest("grant_type is missing".into())),
+    }
+    let ttl = state.node.config().pact_token_ttl;
+    let company = client.company_id.clone();
+    let client_id = client.client_id.clone();
+    let token = state
+        .tokens
+        .issue(client, ttl)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    tracing::info!(client = %client_id, company = %company, "pact api: token issued");
+    let mut r = axum::Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl.as_secs(),
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
+async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
+    match base_url(&headers, &uri) {
+        Ok(base) => axum::Json(json!({
+            "issuer": base,
+            "token_endpoint": format!("{base}/auth/token"),
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        }))
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+// === footprints ===
+
+const M_LIST: &str = "GET /3/footprints";
+const M_GET: &str = "GET /3/footprints/{id}";
+const M_EVENTS: &str = "POST /3/events";
+
+async fn list_footprints(State(state): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
+    match list(&state, &headers, &uri).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+struct ListQuery {
+    pairs: Vec<(String, String)>,
+    filter: FootprintFilter,
+    limit: usize,
+    after: Option<String>,
+}
+
+fn parse_list_query(uri: &Uri, page_max: u32) -> Result<ListQuery, ApiError> {
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|_| ApiError::BadRequest("malformed query string".into()))?
+        .0;
+    let filter =
+        FootprintFilter::parse_query(&pairs).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut limit = None;
+    let mut after = None;
+    for (k, v) in &pairs {
+        if k == "limit" {
+            let n = v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "query parameter limit must be a positive integer, found {v:?}"
+                ))
+            })?;
+            if limit.replace(n).is_some() {
+                return Err(ApiError::BadRequest(
+                    "query parameter limit is given more than once".into(),
+                ));
+            }
+        } else if k == CURSOR {
+            let id = v.to_ascii_lowercase();
+            if !crate::ids::is_uuid(&id) || after.replace(id).is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "query parameter {CURSOR} is not one this node issued"
+                )));
+            }
+        }
+    }
+    let limit = limit.unwrap_or(DEFAULT_PAGE).min(page_max) as usize;
+    Ok(ListQuery {
+        pairs,
+        filter,
+        limit,
+        after,
+    })
+}
+
+type Page = (Vec<(OwnFootprint, View)>, Option<String>, Option<Decision>);
+
+/// Walks own footprints in id order after `after`, keeping those that match the filter and
+/// that policy discloses, until `limit` are found; returns them, the next cursor and the last
+/// denial.
+fn scan(
+    node: &Node,
+    partner: &Partner,
+    filter: &FootprintFilter,
+    after: Option<String>,
+    limit: usize,
+    requests_today: u32,
+) -> Result<Page, ApiError> {
+    let store = node.store();
+    let mut items: Vec<(OwnFootprint, View)> = Vec::new();
+    let mut last_denial = None;
+    let mut cursor = after;
+    loop {
+        let batch = store.own_footprints_page(cursor.as_deref(), 512)?;
+        let Some(last) = batch.last() else {
+            return Ok((items, None, last_denial));
+        };
+        cursor = Some(last.footprint.id.to_ascii_lowercase());
+        for own in batch {
+            if !filter.matches(&own.footprint) {
+                continue;
+            }
+            match decide(node, partner, &own, requests_today) {
+                d @ Decision::Deny { .. } => last_denial = Some(d),
+                d => {
+                    let view = d.view().unwrap_or(View::Summary);
+                    if items.len() == limit {
+                        let next = items
+                            .last()
+                            .map(|(o, _)| o.footprint.id.to_ascii_lowercase());
+                        return Ok((items, next, last_denial));
+                    }
+                    items.push((own, view));
+                }
+            }
+        }
+    }
+}
+
+async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response, ApiError> {
+    let partner = authenticate(state, headers)?;
+    let base = match base_url(headers, uri) {
+        Ok(b) => b,
+        Err(e) => return Err(refuse(state, &partner, M_LIST, e).await),
+    };
+    let q = match parse_list_query(uri, state.node.config().page_max) {
+        Ok(q) => q,
+        Err(e) => return Err(refuse(state, &partner, M_LIST, e).await),
+    };
+    let requests_today =
+        state
+            .node
+            .daily()
+            .get(state.node.store(), &partner.company_id, &today())?;
+    let node = state.node.clone();
+    let p = partner.clone();
+    let filter = q.filter.clone();
+    let after = q.after.clone();
+    let limit = q.limit;
+    let (items, next, last_denial) =
+        blocking(move || scan(&node, &p, &filter, after, limit, requests_today)).await?;
+    let decision = match (items.first(), last_denial) {
+        (Some((_, view)), _) => Decision::Permit {
+            policy: String::new(),
+            rule: format!("{} footprint(s) disclosed", items.len()),
+            view: *view,
+        },
+        (None, Some(d)) => d,
+        (None, None) => deny("no footprint matches the filters"),
+    };
+    let targets = items.iter().map(|(o, _)| o.footprint.id.clone()).collect();
+    let counter = (!items.is_empty()).then(|| partner.company_id.clone());
+    record(state, &partner, M_LIST, targets, &decision, counter).await?;
+    let data = items
+        .iter()
+        .map(|(own, view)| served(own, *view))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut r = axum::Json(json!({ "data": data })).into_response();
+    if let Some(next) = next {
+        let mut query: Vec<String> = q
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != CURSOR)
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        query.push(format!("{CURSOR}={next}"));
+        let link = format!("<{base}/3/footprints?{}>; rel=\"next\"", query.join("&"));
+        let value = HeaderValue::from_str(&link)
+            .map_err(|e| ApiError::Internal(format!("link header: {e}")))?;
+        r.headers_mut().insert(header::LINK, value);
+    }
+    Ok(r)
+}
+
+async fn get_footprint(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match get_one(&state, &headers, id).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn get_one(
+    state: &Shared,
+    headers: &HeaderMap,
+    raw_id: String,
+) -> Result<Response, ApiError> {
+    let partner = authenticate(state, headers)?;
+    let id = raw_id.trim().to_ascii_lowercase();
+    if !crate::ids::is_uuid(&id) {
+        let e = ApiError::BadRequest(format!("footprint id {raw_id:?} is not a uuid"));
+        return Err(refuse(state, &partner, M_GET, e).await);
+    }
+    let requests_today =
+        state
+            .node
+            .daily()
+            .get(state.node.store(), &partner.company_id, &today())?;
+    let Some(own) = state.node.store().own_footprint(&id)? else {
+        let d = deny("no such footprint");
+        record(state, &partner, M_GET, vec![id], &d, None).await?;
+        return Err(ApiError::NotFound);
+    };
+    let decision = decide(&state.node, &partner, &own, requests_today);
+    let view = decision.view();
+    let counter = view.is_some().then(|| partner.company_id.clone());
+    record(state, &partner, M_GET, vec![id], &decision, counter).await?;
+    // A caller that may not see a footprint must not learn that it exists.
+    let view = view.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(json!({ "data": served(&own, view)? })).into_response())
+}
+
+// === events ===
+
+async fn events(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    match event(&state, &headers, body).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
+    let partner = authenticate(state, headers)?;
+    let parsed = match parse_event(state, headers, body).await {
+        Ok(ev) => ev,
+        Err(e) => return Err(refuse(state, &partner, M_EVENTS, e).await),
+    };
+    match parsed {
+        Event::Published { event_id, pf_ids } => {
+            let mut targets = vec![format!("event:{event_id}")];
+            targets.extend(pf_ids);
+            let d = Decision::Permit {
+                policy: String::new(),
+                rule: "published event accepted".into(),
+                view: View::Summary,
+            };
+            record(state, &partner, M_EVENTS, targets, &d, None).await
+        }
+        Event::RequestCreated {
+            event_id,
+            product_ids,
+            classifications,
+            comment,
+        } => {
+            let id = request_id(&partner.company_id, &event_id);
+            let counter = format!("{}#request", partner.company_id);
+            let requests_today = state
+                .node
+                .daily()
+                .get(state.node.store(), &counter, &today())?;
+            let now = crate::node::now_rfc3339();
+            let incoming = crate::store::IncomingRequest {
+                id,
+                from: partner.company_id.clone(),
+                product_ids: product_ids.clone(),
+                classifications: classifications.clone(),
+                comment,
+                purpose: None,
+                status: crate::store::IN_PENDING.into(),
+                answer: None,
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            let node = state.node.clone();
+            let p = partner.clone();
+            let (stored, decision, new) = blocking(move || {
+                node.receive_request(&p, None, incoming, requests_today)
+                    .map_err(ApiError::from)
+            })
+            .await?;
+            let mut targets = vec![
+                format!("request:{}", stored.id),
+                format!("event:{event_id}"),
+            ];
+            targets.extend(product_ids);
+            targets.extend(classifications);
+            let counted = (new && decision.is_permit()).then_some(counter);
+            record(state, &partner, M_EVENTS, targets, &decision, counted).await
+        }
+    }
+}
+
+/// The lifecycle request id of a PACT RequestCreated event: a uuid derived from the requester
+/// and the event id, so a repeated delivery of the same event is recognised.
+fn request_id(company_id: &str, event_id: &str) -> String {
+    let digest = Sha256::digest(format!("{}\n{event_id}", company_id.to_ascii_lowercase()));
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+enum Event {
+    Published {
+        event_id: String,
+        pf_ids: Vec<String>,
+    },
+    RequestCreated {
+        event_id: String,
+        product_ids: Vec<String>,
+        classifications: Vec<String>,
+        comment: String,
+    },
+}
+
+async fn parse_event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<Event, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if content_type != EVENTS_CONTENT_TYPE {
+        return Err(ApiError::BadRequest(format!(
+            "content type must be {EVENTS_CONTENT_TYPE} (CloudEvents structured mode)"
+        )));
+    }
+    let body = read_body(state, body).await?;
+    let ev: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
+    let Some(obj) = ev.as_object() else {
+        return Err(ApiError::BadRequest(
+            "the event must be a json object".into(),
+        ));
+    };
+    let attr = |name: &str| -> Result<&str, ApiError> {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "attribute {name} is missing or not a non-empty string"
+                ))
+            })
+    };
+    if attr("specversion")? != "1.0" {
+        return Err(ApiError::BadRequest("specversion must be \"1.0\"".into()));
+    }
+    let event_id = attr("id")?.to_string();
+    attr("source")?;
+    let kind = attr("type")?;
+    let time = attr("time")?;
+    if chrono::DateTime::parse_from_rfc3339(time).is_err() {
+        return Err(ApiError::BadRequest(format!(
+            "attribute time must be an rfc 3339 datetime, found {time:?}"
+        )));
+    }
+    let data = obj
+        .get("data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::BadRequest("attribute data is missing or not an object".into()))?;
+    match kind {
+        EV_PUBLISHED => {
+            let ids = data
+                .get("pfIds")
+                .and_then(Value::as_array)
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| {
+                    ApiError::BadRequest("data.pfIds must be a non-empty array".into())
+                })?;
+            let mut pf_ids = Vec::with_capacity(ids.len());
+            for (n, v) in ids.iter().enumerate() {
+                let id = v
+                    .as_str()
+                    .map(str::to_ascii_lowercase)
+                    .filter(|s| crate::ids::is_uuid(s))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!("data.pfIds[{n}] is not a uuid"))
+                    })?;
+                pf_ids.push(id);
+            }
+            Ok(Event::Published { event_id, pf_ids })
+        }
+        EV_REQUEST_CREATED => {
+            const KNOWN: &[&str] = &[
+                "productId",
+                "companyId",
+                "geography",
+                "classification",
+                "validOn",
+                "validAfter",
+                "validBefore",
+                "status",
+                "comment",
+            ];
+            if let Some(k) = data.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+                return Err(ApiError::BadRequest(format!(
+                    "data.{k} is not a request filter"
+                )));
+            }
+            let list = |name: &str| -> Result<Vec<String>, ApiError> {
+                match data.get(name) {
+                    None => Ok(Vec::new()),
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .enumerate()
+                        .map(|(n, v)| {
+                            v.as_str()
+                                .filter(|s| crate::ids::is_urn(s))
+                                .map(str::to_string)
+                                .ok_or_else(|| {
+                                    ApiError::BadRequest(format!("data.{name}[{n}] is not a urn"))
+                                })
+                        })
+                        .collect(),
+                    Some(_) => Err(ApiError::BadRequest(format!(
+                        "data.{name} must be an array"
+                    ))),
+                }
+            };
+            let product_ids = list("productId")?;
+            let classifications = list("classification")?;
+            if product_ids.is_empty() && classifications.is_empty() {
+                return Err(ApiError::BadRequest(
+                    "this node answers requests naming at least one productId or classification"
+                        .into(),
+                ));
+            }
+            let comment = match data.get("comment") {
+                None => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(_) => {
+                    return Err(ApiError::BadRequest("data.comment must be a string".into()));
+                }
+            };
+            Ok(Event::RequestCreated {
+                event_id,
+                product_ids,
+                classifications,
+                comment,
+            })
+        }
+        EV_REQUEST_FULFILLED | EV_REQUEST_REJECTED => Err(ApiError::BadRequest(format!(
+            "this node sent no pact request that {kind} could answer"
+        ))),
+        other => Err(ApiError::BadRequest(format!(
+            "unknown event type {other:?}"
+        ))),
+    }
+}
