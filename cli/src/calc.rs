@@ -62,7 +62,8 @@ pub(crate) struct ComposeArgs {
 /// Arguments of `tanso kpi report`.
 #[derive(Debug, Args)]
 pub(crate) struct KpiArgs {
-    /// Node home (unused by the engine today; accepted for symmetry).
+    /// Node home whose own data (footprints published, exchange requests served and denied,
+    /// per month) feeds the measures the config declares; optional: works offline.
     #[arg(long, env = "TANSO_HOME")]
     home: Option<PathBuf>,
     /// KPI configuration (TOML; see kpi/README.md).
@@ -159,7 +160,6 @@ pub(crate) fn pcf_compose(args: ComposeArgs) -> Result<ExitCode> {
 }
 
 pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
-    let _ = &args.home;
     let format: node::kpi::Format = args
         .format
         .parse()
@@ -167,6 +167,23 @@ pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
     let name = args.config.display().to_string();
     let config = node::kpi::load_config(&read(&args.config)?, &name).map_err(|e| anyhow!("{e}"))?;
     let mut measures = node::kpi::Measures::new();
+    if let Some(home) = &args.home
+        && home.join("config.toml").exists()
+    {
+        let value = call(
+            home,
+            Command::KpiMeasures {
+                config: read(&args.config)?,
+                name: name.clone(),
+            },
+        )?;
+        let rows: Vec<(String, String, String)> = serde_json::from_value(value)?;
+        for (period, measure, v) in rows {
+            let period: node::kpi::Period = period.parse().map_err(|e| anyhow!("{e}"))?;
+            let v: rust_decimal::Decimal = v.parse().map_err(|e| anyhow!("{v}: {e}"))?;
+            measures.insert(period, &measure, v);
+        }
+    }
     for path in &args.measures {
         let m = node::kpi::load_measures_csv(&read(path)?, &path.display().to_string(), &config)
             .map_err(|e| anyhow!("{e}"))?;

@@ -83,6 +83,11 @@ pub enum Command {
     InboxExport,
     /// Received full-view footprints as Scope 3 supplier PCFs.
     InboxSuppliers,
+    /// The node's own data as KPI measures for a KPI config (source text): [period, name, value].
+    KpiMeasures {
+        config: String,
+        name: String,
+    },
     AuditVerify,
     AuditExport,
     /// Ask a supplier for footprints (queued, delivered by the outbox).
@@ -294,6 +299,12 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
         Command::InboxExport => Ok(Value::Array(
             node.inbox()?.into_iter().map(|e| e.document).collect(),
         )),
+        Command::KpiMeasures { config, name } => {
+            let cfg = crate::kpi::load_config(&config, &name)
+                .map_err(|e| NodeError::BadRequest(e.to_string()))?;
+            let measures = node.kpi_measures(&cfg)?;
+            to_json(&measures.rows())
+        }
         Command::InboxSuppliers => {
             let entries = node.inbox()?;
             to_json(&crate::scope3::inbox::supplier_pcfs(

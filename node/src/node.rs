@@ -635,3 +635,62 @@ fn sign_one(
         published_at: published_at.to_string(),
     })
 }
+
+/// Measure names a KPI config may declare to receive this node's own data, per month.
+pub const NODE_MEASURES: [&str; 3] = [
+    "footprints_published",
+    "exchange_requests",
+    "exchange_denials",
+];
+
+impl Node {
+    /// This node's own data as KPI measures, per month, for the measures `config` declares
+    /// among [`NODE_MEASURES`]: footprints published (by publish time), peer requests served
+    /// and denied (from the audit log).
+    pub fn kpi_measures(
+        &self,
+        config: &crate::kpi::KpiConfig,
+    ) -> Result<crate::kpi::Measures, NodeError> {
+        use std::collections::BTreeMap;
+        let wanted = |name: &str| config.measure(name).is_some();
+        let mut counts: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
+        let month = |at: &str| at.get(..7).map(str::to_string);
+        if wanted("footprints_published") {
+            for own in self.footprints()? {
+                if let Some(m) = month(&own.published_at) {
+                    *counts.entry(("footprints_published", m)).or_default() += 1;
+                }
+            }
+        }
+        if wanted("exchange_requests") || wanted("exchange_denials") {
+            let mut from = 0u64;
+            loop {
+                let page = self.inner.store.audit_entries(from, 4096)?;
+                let Some((last, _)) = page.last() else { break };
+                from = last + 1;
+                for (_, raw) in page {
+                    let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) else {
+                        continue;
+                    };
+                    let name = match entry.draft.decision.as_str() {
+                        "permit" => "exchange_requests",
+                        "deny" => "exchange_denials",
+                        _ => continue,
+                    };
+                    if wanted(name)
+                        && let Some(m) = month(&entry.at)
+                    {
+                        *counts.entry((name, m)).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut measures = crate::kpi::Measures::new();
+        for ((name, month), n) in counts {
+            if let Ok(period) = month.parse::<crate::kpi::Period>() {
+                measures.insert(period, name, rust_decimal::Decimal::from(n));
+            }
+        }
+        Ok(measures)
+    }
+}

@@ -135,3 +135,33 @@ async fn composed_pcf_from_the_inbox_publishes_on_the_buyers_node() {
         .expect("composed footprint publishes");
     assert_eq!(published.ids.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kpi_report_takes_the_nodes_own_exchange_statistics() {
+    let (steel, _oem) = oem_with_steel_footprint().await;
+    let home = steel.home.display().to_string();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../kpi/logistics.toml");
+    let report = tokio::task::spawn_blocking(move || {
+        tanso(&[
+            "kpi", "report", "--home", &home, "--config", config, "--format", "json",
+        ])
+    })
+    .await
+    .unwrap();
+    // One permitted fetch this month, from the supplier's audit log.
+    let served = find_kpi(&report, "pcf_requests_served").expect("kpi present");
+    assert_eq!(served["value"], "1", "{served:#}");
+}
+
+fn find_kpi<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => {
+            if m.get("name").and_then(Value::as_str) == Some(name) && m.contains_key("value") {
+                return Some(v);
+            }
+            m.values().find_map(|x| find_kpi(x, name))
+        }
+        Value::Array(a) => a.iter().find_map(|x| find_kpi(x, name)),
+        _ => None,
+    }
+}

@@ -589,7 +589,8 @@ fn kpi_report(state: &Shared) -> Calc<crate::kpi::KpiReport> {
     let run = || -> Result<kpi::KpiReport, String> {
         let cfg = kpi::load_config(&read(&cfg_path)?, &cfg_path.display().to_string())
             .map_err(|e| e.to_string())?;
-        let mut measures = kpi::Measures::new();
+        // The node's own data first (footprints, exchange statistics), then the CSV.
+        let mut measures = state.node.kpi_measures(&cfg).map_err(|e| e.to_string())?;
         if let Some(m) = &config.dashboard_kpi_measures {
             let m = in_home(state, m);
             measures.extend(

@@ -23,6 +23,17 @@ impl Measures {
 
     /// Sets (or replaces) a value. The node uses this to add footprints, exchange statistics and
     /// Scope 3 results; units are the ones the config declares for `measure`.
+    /// Every value as (period, measure, value) text, for transport over the admin socket.
+    pub fn rows(&self) -> Vec<(String, String, String)> {
+        let mut rows = Vec::new();
+        for (measure, values) in &self.values {
+            for (period, value) in values {
+                rows.push((period.to_string(), measure.clone(), value.to_string()));
+            }
+        }
+        rows
+    }
+
     pub fn insert(&mut self, period: Period, measure: &str, value: Decimal) {
         self.values
             .entry(measure.to_string())
