@@ -25,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod exchange;
 pub mod home;
+mod https;
 pub mod ids;
 pub mod journal;
 pub mod kpi;

@@ -2,8 +2,6 @@
 //! one-time login tokens (both in memory, with expiry).
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -100,24 +98,16 @@ fn load_users(home: &Home) -> Result<UsersFile, DashboardError> {
 /// Writes the users file atomically (temporary file + rename), mode 0600.
 fn save_users(home: &Home, users: &UsersFile) -> Result<(), DashboardError> {
     let path = users_path(home);
-    let tmp = home.dir.join(format!("{USERS_FILE}.tmp"));
-    let text = serde_json::to_vec_pretty(users).map_err(|e| DashboardError::UsersFile {
+    let mut text = serde_json::to_vec_pretty(users).map_err(|e| DashboardError::UsersFile {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    file.write_all(&text)
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    text.push(b'\n');
+    // Temporary file, fsync, rename, directory fsync: the home's one way to write a file.
+    crate::home::write_atomic(&path, &text, 0o600).map_err(|e| DashboardError::UsersFile {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// 256 random bits, base64url.

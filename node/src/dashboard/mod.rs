@@ -28,12 +28,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -46,7 +42,6 @@ use crate::node::Node;
 pub const ADDR_FILE: &str = "dashboard.addr";
 /// Session cookie name (`__Host-`: Secure, path /, no domain).
 const COOKIE: &str = "__Host-tanso_session";
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 256;
 /// How often the background indexer looks at the audit log.
 const INDEX_EVERY: Duration = Duration::from_secs(2);
@@ -128,7 +123,16 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
     });
     let tasks = TaskTracker::new();
     tasks.spawn(indexer(state.clone(), cancel.clone()));
-    accept(listener, tls, router(state), &tasks, cancel).await;
+    crate::https::serve(
+        "dashboard",
+        listener,
+        tls,
+        router(state),
+        MAX_CONNECTIONS,
+        &tasks,
+        cancel,
+    )
+    .await;
     tasks.close();
     tasks.wait().await;
     remove_addr_file(&addr_file);
@@ -175,66 +179,6 @@ async fn indexer(state: Shared, cancel: CancellationToken) {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(INDEX_EVERY) => {}
         }
-    }
-}
-
-async fn accept(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    tasks: &TaskTracker,
-    cancel: CancellationToken,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            () = cancel.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let (tcp, peer) = tokio::select! {
-            () = cancel.cancelled() => return,
-            a = listener.accept() => match a {
-                Ok(ok) => ok,
-                Err(e) => {
-                    tracing::warn!(error = %e, "dashboard: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "dashboard: tls handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(app),
-            );
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "dashboard: connection ended");
-                    }
-                }
-                () = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
-        });
     }
 }
 

@@ -2,8 +2,6 @@
 //! and the access tokens issued to them (in memory, with expiry).
 
 use std::collections::HashMap;
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -100,24 +98,16 @@ fn load(home: &Home) -> Result<ClientsFile, ClientsError> {
 /// Writes the clients file atomically (temporary file + rename), mode 0600.
 fn save(home: &Home, clients: &ClientsFile) -> Result<(), ClientsError> {
     let path = clients_path(home);
-    let tmp = home.dir.join(format!("{CLIENTS_FILE}.tmp"));
-    let text = serde_json::to_vec_pretty(clients).map_err(|e| ClientsError::File {
+    let mut text = serde_json::to_vec_pretty(clients).map_err(|e| ClientsError::File {
         path: path.display().to_string(),
         reason: e.to_string(),
     })?;
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    file.write_all(&text)
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))
+    text.push(b'\n');
+    // Temporary file, fsync, rename, directory fsync: the home's one way to write a file.
+    crate::home::write_atomic(&path, &text, 0o600).map_err(|e| ClientsError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// `n` random bytes, base64url.

@@ -25,13 +25,9 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64_STD;
 use chrono::Utc;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -53,7 +49,6 @@ pub const EVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// The cursor parameter of the next-page links (a custom `x-` parameter, opaque to clients).
 const CURSOR: &str = "x-tanso-cursor";
 const DEFAULT_PAGE: u32 = 100;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 1024;
 
 /// Event types.
@@ -198,68 +193,19 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
         tokens: clients::Tokens::default(),
     });
     let tasks = TaskTracker::new();
-    accept(listener, tls, router(state), &tasks, cancel).await;
+    crate::https::serve(
+        "pact-api",
+        listener,
+        tls,
+        router(state),
+        MAX_CONNECTIONS,
+        &tasks,
+        cancel,
+    )
+    .await;
     tasks.close();
     tasks.wait().await;
     let _ = std::fs::remove_file(&addr_file);
-}
-
-async fn accept(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    app: Router,
-    tasks: &TaskTracker,
-    cancel: CancellationToken,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            () = cancel.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let (tcp, peer) = tokio::select! {
-            () = cancel.cancelled() => return,
-            a = listener.accept() => match a {
-                Ok(ok) => ok,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pact api: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let cancel = cancel.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "pact api: tls handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn =
-                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
-            tokio::pin!(conn);
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "pact api: connection ended");
-                    }
-                }
-                () = cancel.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
-        });
-    }
 }
 
 fn router(state: Shared) -> Router {

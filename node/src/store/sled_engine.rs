@@ -27,15 +27,27 @@ fn full_key(table: Table, key: &[u8]) -> Vec<u8> {
 
 impl SledEngine {
     pub(super) fn open(path: &Path) -> Result<SledEngine, StoreError> {
-        let db = sled::open(path).map_err(|e| match e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("could not acquire lock") =>
-            {
-                StoreError::Locked(path.display().to_string())
+        // sled releases its file lock from background threads a moment after the last
+        // handle is dropped, so a reopen in the same process (restart, tests) may briefly
+        // see the lock: retry for up to a second before reporting the store as in use.
+        let mut wait = std::time::Duration::from_millis(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let db = loop {
+            match sled::open(path) {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io))
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(StoreError::Locked(path.display().to_string()));
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(other) => return Err(engine_err(other)),
             }
-            other => engine_err(other),
-        })?;
+        };
         let tree = db.open_tree("tanso").map_err(engine_err)?;
         Ok(SledEngine {
             db,
