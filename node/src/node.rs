@@ -202,13 +202,50 @@ impl Node {
         let mut problems = Vec::new();
         let mut footprints = Vec::with_capacity(values.len());
         let mut notes = Vec::new();
-        for (index, value) in values.into_iter().enumerate() {
+        // Import (validate) on all cores; results keep input order.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(8);
+        let chunk = values.len().div_ceil(threads).max(256);
+        let mut parts: Vec<Vec<serde_json::Value>> = Vec::new();
+        let mut rest = values.into_iter();
+        loop {
+            let part: Vec<serde_json::Value> = rest.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
+        type Imports = Vec<(usize, Result<pact::Imported, Vec<pact::Finding>>)>;
+        let joined: Vec<std::thread::Result<Imports>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(n, part)| {
+                    let ctx = &ctx;
+                    scope.spawn(move || {
+                        part.into_iter()
+                            .enumerate()
+                            .map(|(i, v)| (n * chunk + i, pact::import(v, ctx)))
+                            .collect::<Imports>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        let mut imported = Vec::with_capacity(joined.len());
+        for part in joined {
+            imported.push(
+                part.map_err(|_| NodeError::Internal("a validation thread panicked".into()))?,
+            );
+        }
+        for (index, result) in imported.into_iter().flatten() {
             let prefix = if many {
                 format!("[{index}]")
             } else {
                 String::new()
             };
-            match pact::import(value, &ctx) {
+            match result {
                 Ok(imported) => {
                     notes.extend(imported.notes.into_iter().map(|n| format!("{prefix}{n}")));
                     footprints.push(imported.footprint);
