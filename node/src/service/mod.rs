@@ -141,6 +141,28 @@ impl ConnectorService {
         }
     }
 
+    /// Audits an accepted delivery (or an idempotent repeat of one) and acknowledges it.
+    async fn acknowledge(
+        &self,
+        caller: &Caller,
+        method: &str,
+        targets: Vec<String>,
+        new: bool,
+        what: &str,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let decision = permit(&if new {
+            format!("{what} accepted")
+        } else {
+            format!("repeated {what} ignored")
+        });
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        self.record(caller, method, targets, &decision, false, &day)
+            .await?;
+        Ok(Response::new(pb::Ack {
+            status: if new { "accepted" } else { "duplicate" }.into(),
+        }))
+    }
+
     fn requests_today(&self, caller: &Caller, day: &str) -> Result<u32, Status> {
         self.node
             .daily()
@@ -473,23 +495,8 @@ impl pb::connector_server::Connector for ConnectorService {
         let targets = vec![format!("request:{}", body.request_id)];
         match result {
             Ok(changed) => {
-                let d = permit(if changed {
-                    "answer accepted"
-                } else {
-                    "repeated answer ignored"
-                });
-                self.record(
-                    &caller,
-                    M,
-                    targets,
-                    &d,
-                    false,
-                    &Utc::now().format("%Y-%m-%d").to_string(),
-                )
-                .await?;
-                Ok(Response::new(pb::Ack {
-                    status: if changed { "accepted" } else { "duplicate" }.into(),
-                }))
+                self.acknowledge(&caller, M, targets, changed, "answer")
+                    .await
             }
             Err(e) => {
                 let s = match e {
@@ -520,23 +527,8 @@ impl pb::connector_server::Connector for ConnectorService {
             Ok(new) => {
                 let mut targets = vec![format!("event:{}", body.event_id)];
                 targets.extend(body.footprint_ids.iter().cloned());
-                let d = permit(if new {
-                    "notification accepted"
-                } else {
-                    "repeated notification ignored"
-                });
-                self.record(
-                    &caller,
-                    M,
-                    targets,
-                    &d,
-                    false,
-                    &Utc::now().format("%Y-%m-%d").to_string(),
-                )
-                .await?;
-                Ok(Response::new(pb::Ack {
-                    status: if new { "accepted" } else { "duplicate" }.into(),
-                }))
+                self.acknowledge(&caller, M, targets, new, "notification")
+                    .await
             }
             Err(e) => Err(self.refuse(&caller, M, Status::from(e)).await),
         }
