@@ -81,3 +81,31 @@ pub(crate) async fn serve(
         });
     }
 }
+
+/// The node's TLS identity for browsers and HTTP clients: ALPN h2 and http/1.1.
+pub(crate) fn server_config(
+    node: &crate::node::Node,
+) -> Result<Arc<rustls::ServerConfig>, crate::tls::TlsError> {
+    let base = crate::tls::server_config(node.identity(), None)?;
+    let mut config = (*base).clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Writes the bound address to `<home>/<file>` (how tests and operators find a port-0 bind)
+/// and logs it.
+pub(crate) fn announce(
+    name: &'static str,
+    node: &crate::node::Node,
+    listener: &TcpListener,
+    file: &str,
+) -> std::path::PathBuf {
+    let addr_file = node.home().dir.join(file);
+    if let Ok(addr) = listener.local_addr() {
+        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
+            tracing::warn!(server = name, error = %e, "cannot write {}", addr_file.display());
+        }
+        tracing::info!(server = name, %addr, "serving (https)");
+    }
+    addr_file
+}

@@ -101,20 +101,14 @@ type Shared = Arc<AppState>;
 
 /// Serves the dashboard on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
-    let tls = match tls_config(&node) {
+    let tls = match crate::https::server_config(&node) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "dashboard: tls configuration failed; not serving");
             return;
         }
     };
-    let addr_file = node.home().dir.join(ADDR_FILE);
-    if let Ok(addr) = listener.local_addr() {
-        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
-            tracing::warn!(error = %e, "dashboard: cannot write {}", addr_file.display());
-        }
-        tracing::info!(%addr, "serving the dashboard (https)");
-    }
+    let addr_file = crate::https::announce("dashboard", &node, &listener, ADDR_FILE);
     let state = Arc::new(AppState {
         node: node.clone(),
         sessions: auth::Sessions::default(),
@@ -140,13 +134,6 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
 
 fn remove_addr_file(path: &PathBuf) {
     let _ = std::fs::remove_file(path);
-}
-
-fn tls_config(node: &Node) -> Result<Arc<rustls::ServerConfig>, DashboardError> {
-    let base = crate::tls::server_config(node.identity(), None)?;
-    let mut config = (*base).clone();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
 }
 
 /// Keeps the derived data fresh: exchange volume and recipients every few seconds, the chain

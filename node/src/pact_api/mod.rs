@@ -170,24 +170,14 @@ type Shared = Arc<AppState>;
 
 /// Serves the PACT API on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
-    let tls = match crate::tls::server_config(node.identity(), None) {
-        Ok(base) => {
-            let mut config = (*base).clone();
-            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-            Arc::new(config)
-        }
+    let tls = match crate::https::server_config(&node) {
+        Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "pact api: tls configuration failed; not serving");
             return;
         }
     };
-    let addr_file = node.home().dir.join(ADDR_FILE);
-    if let Ok(addr) = listener.local_addr() {
-        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
-            tracing::warn!(error = %e, "pact api: cannot write {}", addr_file.display());
-        }
-        tracing::info!(%addr, "serving the pact api (https)");
-    }
+    let addr_file = crate::https::announce("pact-api", &node, &listener, ADDR_FILE);
     let state = Arc::new(AppState {
         node,
         tokens: clients::Tokens::default(),
