@@ -20,8 +20,41 @@ pub(crate) struct ConfigInvalid(pub String);
 #[derive(Debug, Parser)]
 #[command(name = "tanso", version, about)]
 pub(crate) struct Cli {
+    /// A file holding the passphrase of an encrypted node key (else TANSO_KEY_PASSPHRASE).
+    #[arg(long, global = true, env = "TANSO_KEY_PASSPHRASE_FILE")]
+    passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Top,
+}
+
+/// The node key could not be unlocked: missing or wrong passphrase (exit 77).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct KeyLocked(pub String);
+
+/// Exit code of a locked key (sysexits EX_NOPERM).
+pub(crate) const EXIT_KEY_LOCKED: u8 = 77;
+
+/// The passphrase given with `--passphrase-file`, read once in `run`.
+static PASSPHRASE: std::sync::OnceLock<node::home::Passphrase> = std::sync::OnceLock::new();
+
+/// A home whose key is unlocked with `--passphrase-file` (or TANSO_KEY_PASSPHRASE).
+pub(crate) fn open_home(dir: &Path) -> Home {
+    Home::new(dir).with_passphrase(PASSPHRASE.get().cloned())
+}
+
+/// Turns a locked-key error into [`KeyLocked`] (exit 77); other errors pass through.
+fn locked(err: anyhow::Error) -> anyhow::Error {
+    let home_err = err.downcast_ref::<node::home::HomeError>().or_else(|| {
+        match err.downcast_ref::<node::error::NodeError>() {
+            Some(node::error::NodeError::Home(h)) => Some(h),
+            _ => None,
+        }
+    });
+    match home_err {
+        Some(h) if h.is_locked_key() => anyhow::Error::new(KeyLocked(h.to_string())),
+        _ => err,
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -82,6 +115,21 @@ enum Top {
     Pact(crate::pact::PactCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
+    /// The node's signing key: rotation and passphrase protection.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCmd {
+    /// Rotate the node key, running or stopped: a new key, a statement signed by the old key,
+    /// the old key kept in the card's key history, and the new card sent to every partner.
+    Rotate(HomeArg),
+    /// Encrypt the node key with a passphrase (TANSO_KEY_PASSPHRASE or --passphrase-file);
+    /// the node must be stopped.
+    Encrypt(HomeArg),
+    /// The current key id, whether the key file is encrypted, and the retired keys.
+    Show(HomeArg),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +157,9 @@ struct InitArgs {
     /// Where to serve the PACT v3 REST API over HTTPS (ip:port; its own port, not gRPC's).
     #[arg(long)]
     pact_listen: Option<String>,
+    /// Encrypt the node key with a passphrase (TANSO_KEY_PASSPHRASE or --passphrase-file).
+    #[arg(long)]
+    encrypt_key: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +173,10 @@ enum PartnerCmd {
         groups: Vec<String>,
         /// The partner's card (JSON printed by `tanso id`).
         card: PathBuf,
+        /// Re-pin a known partner's key even when the new card's key history does not chain
+        /// from the key pinned now (verify the card out of band first).
+        #[arg(long)]
+        replace: bool,
     },
     List(HomeArg),
     Remove {
@@ -215,6 +270,10 @@ struct VerifyArgs {
     /// A node home whose partner cards say which company each key belongs to.
     #[arg(long)]
     home: Option<PathBuf>,
+    /// A company's card (repeatable): each footprint must be signed by the current key or a
+    /// retired key (from the key history) of the card of its signing company.
+    #[arg(long = "card")]
+    cards: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -328,7 +387,15 @@ enum KpiCmd {
 
 /// Runs the parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    if let Some(path) = &cli.passphrase_file {
+        let pass = node::home::Passphrase::from_file(path)?;
+        let _ = PASSPHRASE.set(pass);
+    }
+    run_command(cli.command).map_err(locked)
+}
+
+fn run_command(command: Top) -> Result<ExitCode> {
+    match command {
         Top::Init(args) => init(args),
         Top::Serve(h) => serve(&h.home),
         Top::Demo => {
@@ -343,10 +410,35 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
         Top::Id(h) => print(&h.home, Command::Id),
-        Top::Partner(PartnerCmd::Add { home, groups, card }) => {
+        Top::Partner(PartnerCmd::Add {
+            home,
+            groups,
+            card,
+            replace,
+        }) => {
             let card = read(&card)?;
-            print(&home.home, Command::PartnerAdd { card, groups })
+            print(
+                &home.home,
+                Command::PartnerAdd {
+                    card,
+                    groups,
+                    replace,
+                },
+            )
         }
+        Top::Key(KeyCmd::Rotate(h)) => {
+            let out = call(&h.home, Command::KeyRotate)?;
+            println!(
+                "rotated {}: {} -> {} ({} partner(s) will be sent the new card)",
+                out["companyId"].as_str().unwrap_or_default(),
+                out["oldKeyId"].as_str().unwrap_or_default(),
+                out["newKeyId"].as_str().unwrap_or_default(),
+                out["partnersNotified"].as_u64().unwrap_or(0),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Top::Key(KeyCmd::Show(h)) => print(&h.home, Command::KeyShow),
+        Top::Key(KeyCmd::Encrypt(h)) => key_encrypt(&h.home),
         Top::Partner(PartnerCmd::List(h)) => print(&h.home, Command::PartnerList),
         Top::Partner(PartnerCmd::Remove { home, company_id }) => {
             print(&home.home, Command::PartnerRemove { company_id })
@@ -559,13 +651,14 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             ..Default::default()
         },
     };
-    let home = Home::new(&args.home.home);
+    let home = open_home(&args.home.home);
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
-    home.init(&raw, &seed).map_err(|e| match e {
-        node::home::HomeError::Config(c) => anyhow::Error::new(ConfigInvalid(c.to_string())),
-        other => other.into(),
-    })?;
+    home.init_with(&raw, &seed, args.encrypt_key)
+        .map_err(|e| match e {
+            node::home::HomeError::Config(c) => anyhow::Error::new(ConfigInvalid(c.to_string())),
+            other => other.into(),
+        })?;
     // Create the store now so a fresh home is complete.
     drop(node::Node::open(&home)?);
     println!(
@@ -578,7 +671,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
 }
 
 fn serve(home_dir: &Path) -> Result<ExitCode> {
-    let home = Home::new(home_dir);
+    let home = open_home(home_dir);
     // Validate the configuration before anything is bound.
     let config = match home.load_config() {
         Ok(c) => c,
@@ -608,7 +701,7 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
 /// Runs a command on the node: through the admin socket when `tanso serve` runs, else
 /// by opening the home directly.
 pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
-    let home = Home::new(home_dir);
+    let home = open_home(home_dir);
     if !home.exists() {
         bail!(
             "{} is not a tanso home (no config.toml); run `tanso init` first",
@@ -662,14 +755,26 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
         }
         None => Vec::new(),
     };
+    let mut cards = Vec::new();
+    for path in &args.cards {
+        let card = node::card::NodeCard::parse(&read(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        cards.push(card);
+    }
     let mut failed = 0;
     for (i, doc) in docs.iter().enumerate() {
         let id = doc.get("id").and_then(Value::as_str).unwrap_or("?");
-        match node::signed::verify_document(doc) {
+        let checked = node::signed::verify_document(doc).and_then(|sig| {
+            if cards.is_empty() {
+                return Ok(sig);
+            }
+            signed_by_card(&cards, &sig).map(|()| sig)
+        });
+        match checked {
             Ok(sig) => {
                 let known = partners
                     .iter()
-                    .find(|p| p.card.public_key == sig.public_key)
+                    .find(|p| p.card.public_key_by_id(&sig.key_id) == Some(&sig.public_key))
                     .map(|p| format!(", key of known partner {}", p.card.company_id))
                     .unwrap_or_default();
                 println!(
@@ -691,5 +796,56 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     println!("all {} footprints verified", docs.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `sig` is by the current or a retired key of its company's card among `cards`.
+fn signed_by_card(
+    cards: &[node::card::NodeCard],
+    sig: &node::store::SigRecord,
+) -> Result<(), node::signed::SignedError> {
+    let Some(card) = cards
+        .iter()
+        .find(|c| c.company_id.eq_ignore_ascii_case(&sig.company_id))
+    else {
+        return Err(node::signed::SignedError::Malformed(format!(
+            "no card given for the signing company {}",
+            sig.company_id
+        )));
+    };
+    match card.public_key_by_id(&sig.key_id) {
+        Some(public) if public == sig.public_key => Ok(()),
+        _ => Err(node::signed::SignedError::Malformed(format!(
+            "key {} is neither the current nor a retired key on the card of {}",
+            sig.key_id, card.company_id
+        ))),
+    }
+}
+
+/// `tanso key encrypt`: encrypts the key file of a stopped node.
+fn key_encrypt(home_dir: &Path) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let running = runtime()?.block_on(admin::call(&home.admin_socket(), &Command::Id));
+    if running.is_some() {
+        bail!("a node is serving {}; stop it first", home_dir.display());
+    }
+    let pass = PASSPHRASE
+        .get()
+        .cloned()
+        .or_else(node::home::Passphrase::from_env)
+        .ok_or_else(|| {
+            node::home::HomeError::PassphraseMissing(home.key_path().display().to_string())
+        })?;
+    let key_id = home.encrypt_key(&pass)?;
+    println!(
+        "encrypted the key {key_id} in {}; give the passphrase to `tanso serve` with TANSO_KEY_PASSPHRASE or --passphrase-file",
+        home.key_path().display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -208,7 +208,7 @@ async fn get_footprint(scratch: &Path) -> Res<GetFigures> {
     // very same client code.
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let card = NodeCard::issue(
-        owner.key(),
+        &owner.key(),
         BASELINE,
         "baseline",
         &listener.local_addr()?.to_string(),
@@ -394,6 +394,24 @@ impl pb::connector_server::Connector for Bare {
         &self,
         _request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
+        Err(Status::unimplemented(
+            "the baseline serves GetFootprint only",
+        ))
+    }
+
+    async fn update_card(
+        &self,
+        _request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        Err(Status::unimplemented(
+            "the baseline serves GetFootprint only",
+        ))
+    }
+
+    async fn get_card(
+        &self,
+        _request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::CardResponse>, Status> {
         Err(Status::unimplemented(
             "the baseline serves GetFootprint only",
         ))

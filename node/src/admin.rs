@@ -43,6 +43,10 @@ pub enum Command {
     PartnerAdd {
         card: String,
         groups: Vec<String>,
+        /// Re-pin a known partner's key even when the card's key history does not chain
+        /// from the pinned key.
+        #[serde(default)]
+        replace: bool,
     },
     PartnerList,
     PartnerRemove {
@@ -115,6 +119,10 @@ pub enum Command {
         id: String,
         reason: String,
     },
+    /// Rotate the node key (new key, statement signed by the old one, card sent to partners).
+    KeyRotate,
+    /// The current key id, whether its file is encrypted, and the retired keys.
+    KeyShow,
     /// Subscribe to (or unsubscribe from) a supplier's updates of products.
     Subscribe {
         to: String,
@@ -135,6 +143,7 @@ impl Command {
                 | Command::Publish { .. }
                 | Command::Update { .. }
                 | Command::Deprecate { .. }
+                | Command::KeyRotate
         )
     }
 }
@@ -236,8 +245,12 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             node.deprecate(&id)?;
             Ok(json!({"deprecated": id}))
         }
-        Command::PartnerAdd { card, groups } => {
-            let card = node.add_partner(&card, groups)?;
+        Command::PartnerAdd {
+            card,
+            groups,
+            replace,
+        } => {
+            let card = node.add_partner_with(&card, groups, replace)?;
             Ok(json!({"added": card.company_id, "name": card.name}))
         }
         Command::PartnerList => to_json(&node.partners()?),
@@ -337,6 +350,18 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
         Command::RequestReject { id, reason } => to_json(&node.reject_request(&id, &reason)?),
         Command::Subscribe { .. } => Err(NodeError::Internal("subscribe is asynchronous".into())),
         Command::AuditVerify => to_json(&node.audit_verify()?),
+        Command::KeyRotate => to_json(&node.rotate_key()?),
+        Command::KeyShow => {
+            let (key, history) = node.keys().snapshot();
+            Ok(json!({
+                "keyId": key.key_id(),
+                "encrypted": node.home().key_is_encrypted()?,
+                "previousKeys": history
+                    .iter()
+                    .map(|p| json!({"keyId": p.key_id, "retiredAt": p.retired_at}))
+                    .collect::<Vec<_>>(),
+            }))
+        }
         Command::AuditExport => {
             let mut out = Vec::new();
             node.audit_export(&mut out)?;

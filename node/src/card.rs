@@ -5,6 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, CryptoError, NodeKey};
+use crate::keys::{PreviousKey, RotationError};
 
 /// A node's card. The signature (by the card's own key) proves the issuer holds that key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,6 +20,10 @@ pub struct NodeCard {
     pub endpoint: String,
     /// Lowercase hex SHA-256 of the node's TLS certificate (DER), pinned by partners.
     pub tls_fingerprint: String,
+    /// Retired keys, oldest first, each with the statement (signed by it) naming its
+    /// successor; the last names `public_key`. Absent on cards that never rotated.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_keys: Vec<PreviousKey>,
     /// base64url signature over the JCS form of the card without this field.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signature: String,
@@ -35,6 +40,10 @@ pub enum CardError {
     KeyId { stated: String, actual: String },
     #[error("card signature: {0}")]
     Signature(#[source] CryptoError),
+    #[error("card key history: {0}")]
+    History(#[from] RotationError),
+    #[error("card of {company} does not succeed the known card: {reason}")]
+    NotSuccessor { company: String, reason: String },
 }
 
 impl NodeCard {
@@ -53,6 +62,7 @@ impl NodeCard {
             key_id: key.key_id().to_string(),
             endpoint: endpoint.to_string(),
             tls_fingerprint: tls_fingerprint.to_string(),
+            previous_keys: Vec::new(),
             signature: String::new(),
         };
         let bytes = card.signing_bytes()?;
@@ -97,7 +107,73 @@ impl NodeCard {
             reason: e.to_string(),
         })?;
         let bytes = self.signing_bytes().map_err(CardError::Signature)?;
-        crypto::verify(&public, crypto::DOMAIN_CARD, &bytes, &sig).map_err(CardError::Signature)
+        crypto::verify(&public, crypto::DOMAIN_CARD, &bytes, &sig).map_err(CardError::Signature)?;
+        crate::keys::check_chain(
+            &self.company_id,
+            &self.previous_keys,
+            &self.public_key,
+            &self.key_id,
+        )?;
+        Ok(())
+    }
+
+    /// The card with `history` (oldest first, chaining to `key`) as its previous keys,
+    /// signed again by `key`.
+    pub fn with_history(
+        mut self,
+        key: &NodeKey,
+        history: &[PreviousKey],
+    ) -> Result<NodeCard, CryptoError> {
+        self.previous_keys = history.to_vec();
+        self.signature = String::new();
+        let bytes = self.signing_bytes()?;
+        self.signature = B64.encode(key.sign(crypto::DOMAIN_CARD, &bytes));
+        Ok(self)
+    }
+
+    /// Whether this card may replace `known` (the card a partner or directory pinned): both
+    /// check, they name the same company, and this card's key is `known`'s key or its key
+    /// history chains from `known`'s key to its own. Endpoint and name may change freely.
+    pub fn succeeds(&self, known: &NodeCard) -> Result<(), CardError> {
+        self.check()?;
+        known.check()?;
+        let not = |reason: String| CardError::NotSuccessor {
+            company: known.company_id.clone(),
+            reason,
+        };
+        if !self.company_id.eq_ignore_ascii_case(&known.company_id) {
+            return Err(not(format!("it is the card of {}", self.company_id)));
+        }
+        if self.key_id == known.key_id && self.public_key == known.public_key {
+            return Ok(());
+        }
+        // `check` verified the whole chain; the known key must be a link of it.
+        match self.previous_keys.iter().find(|p| p.key_id == known.key_id) {
+            Some(p) if p.public_key == known.public_key => Ok(()),
+            _ => Err(not(format!(
+                "its key history does not start from the known key {}",
+                known.key_id
+            ))),
+        }
+    }
+
+    /// The base64url public key with id `key_id`: the current key or a retired one.
+    pub fn public_key_by_id(&self, key_id: &str) -> Option<&str> {
+        if self.key_id == key_id {
+            return Some(&self.public_key);
+        }
+        self.previous_keys
+            .iter()
+            .find(|p| p.key_id == key_id)
+            .map(|p| p.public_key.as_str())
+    }
+
+    /// When `key_id` is a retired key of this card: its retirement time.
+    pub fn retired_at(&self, key_id: &str) -> Option<&str> {
+        self.previous_keys
+            .iter()
+            .find(|p| p.key_id == key_id)
+            .map(|p| p.retired_at.as_str())
     }
 
     /// The card's public key.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError, RawConfig};
 use crate::crypto::{CryptoError, NodeKey};
+use crate::keys::PreviousKey;
 use crate::tls::{self, Identity, TlsError};
 
 /// Errors of home handling.
@@ -32,21 +33,99 @@ pub enum HomeError {
         #[source]
         source: CryptoError,
     },
+    #[error(
+        "key file {0} is encrypted and no passphrase was given: set TANSO_KEY_PASSPHRASE or pass --passphrase-file"
+    )]
+    PassphraseMissing(String),
+    #[error("key history {path}: {reason}")]
+    KeyHistory { path: String, reason: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
 }
 
+/// The environment variable holding the passphrase of an encrypted node key.
+pub const PASSPHRASE_ENV: &str = "TANSO_KEY_PASSPHRASE";
+
+/// A key passphrase, wiped from memory when dropped and never printed.
+#[derive(Clone)]
+pub struct Passphrase(std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>);
+
+impl Passphrase {
+    pub fn new(bytes: Vec<u8>) -> Passphrase {
+        Passphrase(std::sync::Arc::new(zeroize::Zeroizing::new(bytes)))
+    }
+    /// Reads a passphrase file (one trailing newline is not part of the passphrase).
+    pub fn from_file(path: &Path) -> Result<Passphrase, HomeError> {
+        let mut bytes = fs::read(path).map_err(io_err(path))?;
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+        }
+        Ok(Passphrase::new(bytes))
+    }
+    /// The passphrase in `TANSO_KEY_PASSPHRASE`, if set.
+    pub fn from_env() -> Option<Passphrase> {
+        std::env::var_os(PASSPHRASE_ENV).map(|v| Passphrase::new(v.into_encoded_bytes()))
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
+
+impl HomeError {
+    /// Whether the key could not be unlocked (missing or wrong passphrase).
+    pub fn is_locked_key(&self) -> bool {
+        matches!(
+            self,
+            HomeError::PassphraseMissing(_)
+                | HomeError::Key {
+                    source: CryptoError::WrongPassphrase,
+                    ..
+                }
+        )
+    }
+}
+
 /// Paths inside a home.
 #[derive(Debug, Clone)]
 pub struct Home {
     pub dir: PathBuf,
+    /// The passphrase of an encrypted node key; when `None`, `TANSO_KEY_PASSPHRASE` is read.
+    passphrase: Option<Passphrase>,
 }
 
 impl Home {
     pub fn new(dir: impl Into<PathBuf>) -> Home {
-        Home { dir: dir.into() }
+        Home {
+            dir: dir.into(),
+            passphrase: None,
+        }
+    }
+    /// The same home, unlocking its key with `passphrase`.
+    pub fn with_passphrase(mut self, passphrase: Option<Passphrase>) -> Home {
+        self.passphrase = passphrase;
+        self
+    }
+    fn passphrase(&self) -> Option<Passphrase> {
+        self.passphrase.clone().or_else(Passphrase::from_env)
+    }
+    /// Retired public keys with their rotation statements, oldest first (public).
+    pub fn key_history_path(&self) -> PathBuf {
+        self.dir.join("key-history.json")
+    }
+    /// The successor key while a rotation is being written.
+    pub fn next_key_path(&self) -> PathBuf {
+        self.dir.join("node.key.next")
     }
     pub fn config_path(&self) -> PathBuf {
         self.dir.join("config.toml")
@@ -91,14 +170,138 @@ impl Home {
         write_atomic(&self.config_path(), raw.to_toml().as_bytes(), 0o644)
     }
 
-    /// Loads the node key, refusing a file readable by group or others.
+    /// Loads the node key, refusing a file readable by group or others; an encrypted key is
+    /// decrypted with the home's passphrase (or `TANSO_KEY_PASSPHRASE`).
     pub fn load_key(&self) -> Result<NodeKey, HomeError> {
-        let path = self.key_path();
-        let text = read_private(&path)?;
-        NodeKey::from_pem(&text).map_err(|source| HomeError::Key {
+        self.load_key_at(&self.key_path())
+    }
+
+    fn load_key_at(&self, path: &Path) -> Result<NodeKey, HomeError> {
+        let text = read_private(path)?;
+        let key_err = |source| HomeError::Key {
             path: path.display().to_string(),
             source,
+        };
+        if NodeKey::pem_is_encrypted(&text) {
+            let pass = self
+                .passphrase()
+                .ok_or_else(|| HomeError::PassphraseMissing(path.display().to_string()))?;
+            NodeKey::from_encrypted_pem(&text, pass.bytes()).map_err(key_err)
+        } else {
+            NodeKey::from_pem(&text).map_err(key_err)
+        }
+    }
+
+    /// Whether the node key file is passphrase-encrypted.
+    pub fn key_is_encrypted(&self) -> Result<bool, HomeError> {
+        Ok(NodeKey::pem_is_encrypted(&read_private(&self.key_path())?))
+    }
+
+    /// Loads the node key and its history, checked as a chain ending at the key. Completes a
+    /// rotation interrupted after its statement was written (the successor key is then
+    /// `node.key.next`) and drops a successor whose statement never became durable.
+    pub fn load_keys(&self, company_id: &str) -> Result<(NodeKey, Vec<PreviousKey>), HomeError> {
+        let history = self.load_key_history()?;
+        let mut key = self.load_key()?;
+        let next = self.next_key_path();
+        let named = history.last().map(|p| p.rotation.new_key_id.clone());
+        if let Some(named) = named.filter(|n| n != key.key_id()) {
+            let successor = self.load_key_at(&next).map_err(|_| HomeError::KeyHistory {
+                path: self.key_history_path().display().to_string(),
+                reason: format!(
+                    "the last rotation names key {named}, but node.key holds {} and no successor key file is left",
+                    key.key_id()
+                ),
+            })?;
+            if successor.key_id() != named {
+                return Err(HomeError::KeyHistory {
+                    path: self.key_history_path().display().to_string(),
+                    reason: format!(
+                        "the last rotation names key {named}, but node.key.next holds {}",
+                        successor.key_id()
+                    ),
+                });
+            }
+            fs::rename(&next, self.key_path()).map_err(io_err(&next))?;
+            sync_dir(&self.dir);
+            key = successor;
+        } else if next.exists() {
+            // A rotation that failed before its statement was durable: never announced.
+            fs::remove_file(&next).map_err(io_err(&next))?;
+        }
+        crate::keys::check_chain(company_id, &history, &base64_key(&key), key.key_id()).map_err(
+            |e| HomeError::KeyHistory {
+                path: self.key_history_path().display().to_string(),
+                reason: e.to_string(),
+            },
+        )?;
+        Ok((key, history))
+    }
+
+    fn load_key_history(&self) -> Result<Vec<PreviousKey>, HomeError> {
+        let path = self.key_history_path();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_str(&read(&path)?).map_err(|e| HomeError::KeyHistory {
+            path: path.display().to_string(),
+            reason: e.to_string(),
         })
+    }
+
+    /// Makes a rotation durable: the successor key goes to `node.key.next` (encrypted when
+    /// the current key file is), then the history naming it, then the successor replaces
+    /// `node.key`. A crash at any point leaves a home [`Home::load_keys`] opens with either
+    /// the old key (nothing announced) or the new one.
+    pub fn store_rotation(
+        &self,
+        successor: &NodeKey,
+        history: &[PreviousKey],
+    ) -> Result<(), HomeError> {
+        let pem = self.key_pem(successor, self.key_is_encrypted()?)?;
+        let next = self.next_key_path();
+        write_atomic(&next, pem.as_bytes(), 0o600)?;
+        let json = serde_json::to_vec_pretty(history).map_err(|e| HomeError::KeyHistory {
+            path: self.key_history_path().display().to_string(),
+            reason: e.to_string(),
+        })?;
+        write_atomic(&self.key_history_path(), &json, 0o644)?;
+        fs::rename(&next, self.key_path()).map_err(io_err(&next))?;
+        sync_dir(&self.dir);
+        Ok(())
+    }
+
+    /// Encrypts the (plaintext) node key under `passphrase`, in place.
+    pub fn encrypt_key(&self, passphrase: &Passphrase) -> Result<String, HomeError> {
+        let path = self.key_path();
+        if self.key_is_encrypted()? {
+            return Err(HomeError::Key {
+                path: path.display().to_string(),
+                source: CryptoError::AlreadyEncrypted,
+            });
+        }
+        let key = self.load_key()?;
+        let unlocked = self.clone().with_passphrase(Some(passphrase.clone()));
+        let pem = unlocked.key_pem(&key, true)?;
+        write_atomic(&path, pem.as_bytes(), 0o600)?;
+        Ok(key.key_id().to_string())
+    }
+
+    /// The PEM to store `key` as: encrypted under the home's passphrase when `encrypted`.
+    fn key_pem(&self, key: &NodeKey, encrypted: bool) -> Result<String, HomeError> {
+        let path = self.key_path().display().to_string();
+        if encrypted {
+            let pass = self
+                .passphrase()
+                .ok_or_else(|| HomeError::PassphraseMissing(path.clone()))?;
+            if pass.bytes().is_empty() {
+                return Err(HomeError::PassphraseMissing(path));
+            }
+            key.to_encrypted_pem(pass.bytes())
+        } else {
+            key.to_pem()
+        }
+        .map_err(|source| HomeError::Key { path, source })
     }
 
     /// Loads the TLS identity (certificate and key; the key must be private).
@@ -111,6 +314,21 @@ impl Home {
     /// Creates a home: config, ed25519 key, self-signed TLS certificate. The store is created
     /// on first open.
     pub fn init(&self, raw: &RawConfig, key_seed: &[u8; 32]) -> Result<Config, HomeError> {
+        self.init_with(raw, key_seed, false)
+    }
+
+    /// [`Home::init`], with the key encrypted under the home's passphrase when `encrypt_key`.
+    pub fn init_with(
+        &self,
+        raw: &RawConfig,
+        key_seed: &[u8; 32],
+        encrypt_key: bool,
+    ) -> Result<Config, HomeError> {
+        if encrypt_key && self.passphrase().is_none_or(|p| p.bytes().is_empty()) {
+            return Err(HomeError::PassphraseMissing(
+                self.key_path().display().to_string(),
+            ));
+        }
         let shown = self.config_path().display().to_string();
         let config = raw.validate(&shown)?;
         if self.exists() {
@@ -119,10 +337,7 @@ impl Home {
         create_dir(&self.dir, 0o700)?;
         create_dir(&self.dir.join("tls"), 0o700)?;
         let key = NodeKey::from_seed(key_seed);
-        let pem = key.to_pem().map_err(|source| HomeError::Key {
-            path: self.key_path().display().to_string(),
-            source,
-        })?;
+        let pem = self.key_pem(&key, encrypt_key)?;
         write_atomic(&self.key_path(), pem.as_bytes(), 0o600)?;
         let cert = tls::self_signed(&raw.company_id)?;
         write_atomic(&self.cert_path(), cert.cert_pem.as_bytes(), 0o644)?;
@@ -177,10 +392,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), H
     }
     fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = fs::File::open(dir)
-    {
-        let _ = d.sync_all();
+    if let Some(dir) = path.parent() {
+        sync_dir(dir);
     }
     Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn base64_key(key: &NodeKey) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_key_bytes())
 }

@@ -14,7 +14,7 @@ use chrono::{SecondsFormat, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::{self, AuditDraft, AuditEntry, AuditHead};
-use crate::crypto::NodeKey;
+use crate::keys::KeyRing;
 use crate::store::{Store, StoreError, journal_ops};
 
 /// Most records in one batch.
@@ -55,7 +55,7 @@ impl Drop for Journal {
 
 impl Journal {
     /// Starts the journal thread; it ends when every handle is dropped.
-    pub fn start(store: Store, key: Arc<NodeKey>) -> Result<Journal, StoreError> {
+    pub fn start(store: Store, keys: Arc<KeyRing>) -> Result<Journal, StoreError> {
         let (next_seq, prev) = match store.audit_last()? {
             Some((seq, raw)) => {
                 let entry: AuditEntry =
@@ -70,7 +70,7 @@ impl Journal {
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("tanso-journal".into())
-            .spawn(move || run(store, key, rx, next_seq, prev))
+            .spawn(move || run(store, keys, rx, next_seq, prev))
             .map_err(|e| StoreError::Engine(format!("cannot start journal thread: {e}")))?;
         Ok(Journal {
             tx: Some(tx),
@@ -117,7 +117,7 @@ impl Journal {
 
 fn run(
     store: Store,
-    key: Arc<NodeKey>,
+    keys: Arc<KeyRing>,
     mut rx: mpsc::UnboundedReceiver<Item>,
     mut next_seq: u64,
     mut prev: String,
@@ -157,7 +157,8 @@ fn run(
             }
         }
         if chained {
-            let head = AuditHead::sign(&key, seq, &hash);
+            // Signed by the key current at this batch (rotation swaps it).
+            let head = AuditHead::sign(&keys.current(), seq, &hash);
             ops.push(journal_ops::meta(
                 audit::HEAD_KEY,
                 serde_json::to_vec(&head).unwrap_or_default(),

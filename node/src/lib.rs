@@ -3,6 +3,8 @@
 //! Major components:
 //! - [`pact`]: the PACT v3 data model, validation, filters and v2 import (no IO).
 //! - [`crypto`] and [`signed`]: Ed25519 keys, envelopes and owner signatures (no IO).
+//! - [`keys`]: key rotation statements, the key history chain, the swappable key (no IO);
+//!   [`rotation`]: `tanso key rotate` and partners' card updates.
 //! - [`policy`]: the ODRL-subset usage-policy evaluator (no IO).
 //! - [`store`]: the only module that touches the storage engine (redb or sled).
 //! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters.
@@ -28,11 +30,13 @@ pub mod home;
 mod https;
 pub mod ids;
 pub mod journal;
+pub mod keys;
 pub mod kpi;
 pub mod node;
 pub mod pact;
 pub mod pact_api;
 pub mod policy;
+pub mod rotation;
 pub mod scope3;
 pub mod server;
 pub mod service;

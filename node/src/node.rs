@@ -16,6 +16,7 @@ use crate::crypto::NodeKey;
 use crate::error::NodeError;
 use crate::home::Home;
 use crate::journal::{DailyCounter, Journal, NonceCache};
+use crate::keys::KeyRing;
 use crate::pact::{self, ProductFootprint, Status, ValidationContext};
 use crate::policy::{AccessRequest, Action, Partner, Policy, PolicySet};
 use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
@@ -31,7 +32,10 @@ pub struct Node {
 struct Inner {
     home: Home,
     config: Config,
-    key: Arc<NodeKey>,
+    /// The signing key and its history; swapped atomically by a rotation.
+    keys: Arc<KeyRing>,
+    /// Held while a key rotation runs, so two rotations never interleave.
+    rotating: std::sync::Mutex<()>,
     identity: Identity,
     client_identity: Option<Identity>,
     store: Store,
@@ -66,7 +70,8 @@ impl Node {
     /// policies and the journal thread. Fails if another process holds the store.
     pub fn open(home: &Home) -> Result<Node, NodeError> {
         let config = home.load_config()?;
-        let key = Arc::new(home.load_key()?);
+        let (key, history) = home.load_keys(&config.company_id)?;
+        let keys = Arc::new(KeyRing::new(key, history));
         let identity = home.load_identity()?;
         let client_identity = match &config.client_cert {
             None => None,
@@ -87,7 +92,7 @@ impl Node {
         for record in store.policies()? {
             set.add(Policy::parse(&record.source_name, &record.source)?);
         }
-        let journal = Journal::start(store.clone(), key.clone())?;
+        let journal = Journal::start(store.clone(), keys.clone())?;
         let nonces = NonceCache::load(&store, config.clock_skew)?;
         let endpoint = config
             .advertise
@@ -98,7 +103,8 @@ impl Node {
             inner: Arc::new(Inner {
                 home: home.clone(),
                 config,
-                key,
+                keys,
+                rotating: std::sync::Mutex::new(()),
                 identity,
                 client_identity,
                 store,
@@ -119,8 +125,18 @@ impl Node {
     pub fn home(&self) -> &Home {
         &self.inner.home
     }
-    pub fn key(&self) -> &NodeKey {
-        &self.inner.key
+    /// The key that signs from now on (a rotation may replace it at any moment; a caller
+    /// keeps using the `Arc` it got for the one thing it signs).
+    pub fn key(&self) -> Arc<NodeKey> {
+        self.inner.keys.current()
+    }
+    /// The current key and the retired keys.
+    pub fn keys(&self) -> &KeyRing {
+        &self.inner.keys
+    }
+    /// Held while a key rotation runs.
+    pub(crate) fn rotation_lock(&self) -> &std::sync::Mutex<()> {
+        &self.inner.rotating
     }
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -169,13 +185,15 @@ impl Node {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let (key, history) = self.inner.keys.snapshot();
         NodeCard::issue(
-            &self.inner.key,
+            &key,
             &self.inner.config.company_id,
             &self.inner.config.name,
             &endpoint,
             &self.inner.identity.fingerprint,
         )
+        .and_then(|card| card.with_history(&key, &history))
         .map_err(|e| NodeError::Internal(e.to_string()))
     }
 
@@ -346,7 +364,8 @@ impl Node {
             .min(8);
         let chunk = footprints.len().div_ceil(threads).max(256);
         let company = self.company_id();
-        let key = &self.inner.key;
+        let current = self.inner.keys.current();
+        let key = &*current;
         let results: Vec<Result<Vec<OwnFootprint>, NodeError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = footprints
                 .chunks(chunk)
@@ -459,8 +478,29 @@ impl Node {
 
     // === partners ===
 
+    /// Adds a partner from its card, or updates a known partner's card. A card with another
+    /// key than the pinned one is accepted only when its key history chains from the pinned
+    /// key, unless `replace` (an operator's deliberate re-pin).
     pub fn add_partner(&self, card_text: &str, groups: Vec<String>) -> Result<NodeCard, NodeError> {
+        self.add_partner_with(card_text, groups, false)
+    }
+
+    /// [`Node::add_partner`], re-pinning a known partner's key when `replace`.
+    pub fn add_partner_with(
+        &self,
+        card_text: &str,
+        groups: Vec<String>,
+        replace: bool,
+    ) -> Result<NodeCard, NodeError> {
         let card = NodeCard::parse(card_text)?;
+        if !replace
+            && let Some(known) = self.inner.store.partner(&card.company_id)?
+            && let Err(e) = card.succeeds(&known.card)
+        {
+            return Err(NodeError::Conflict(format!(
+                "{e}; to re-pin the partner's key deliberately, add the card with --replace"
+            )));
+        }
         if card.company_id.eq_ignore_ascii_case(self.company_id()) {
             return Err(NodeError::BadRequest(
                 "that card is this node's own card".into(),
@@ -478,6 +518,7 @@ impl Node {
             groups,
             added_at: now_rfc3339(),
         })?;
+        self.inner.peers.forget(&card.company_id);
         // A new card (new endpoint) is a reason to retry deliveries to it now.
         self.retry_deliveries_to(&card.company_id)?;
         Ok(card)
@@ -629,7 +670,13 @@ impl Node {
             .store
             .meta(crate::audit::HEAD_KEY)?
             .and_then(|raw| serde_json::from_slice(&raw).ok());
-        Ok(verifier.finish(head.as_ref(), &self.inner.key.public_key()))
+        // The head is signed by the key current when it was written, which a rotation may
+        // since have retired; it must be one of this node's keys.
+        let public = head
+            .as_ref()
+            .and_then(|h| self.inner.keys.public_key_by_id(&h.key_id))
+            .unwrap_or_else(|| self.inner.keys.current().public_key());
+        Ok(verifier.finish(head.as_ref(), &public))
     }
 
     /// Every audit entry as a JSON line.

@@ -58,8 +58,10 @@ async fn scene() -> Scene {
 fn seal(caller: &TestNode) -> Seal<'_> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).expect("os randomness");
+    // The node's key is behind a rotation-safe `Arc`; a test seal keeps its own handle.
+    let key: &'static node::crypto::NodeKey = Box::leak(Box::new(caller.node.key()));
     Seal {
-        key: caller.node.key(),
+        key,
         caller: caller.node.company_id(),
         audience: STEEL,
         method: METHOD_GET_FOOTPRINT,

@@ -4,6 +4,7 @@ mod cli;
 mod dashboard;
 mod envelope;
 mod exchange;
+mod keys;
 mod lifecycle;
 mod pact_api;
 mod scope3;

@@ -16,6 +16,8 @@ mod tests;
 pub const DOMAIN_REQUEST: &str = "tanso/v1/request";
 /// Domain of a node or member card signature.
 pub const DOMAIN_CARD: &str = "tanso/v1/card";
+/// Domain of a key rotation statement (signed by the retiring key).
+pub const DOMAIN_KEY_ROTATION: &str = "tanso/v1/key-rotation";
 
 /// Domain of a footprint view signature (`full` or `summary`).
 pub fn footprint_domain(view: &str) -> String {
@@ -37,6 +39,10 @@ pub enum CryptoError {
     BadPrivateKey,
     #[error("cannot encode private key")]
     Encode,
+    #[error("the passphrase does not decrypt the private key")]
+    WrongPassphrase,
+    #[error("private key is already encrypted")]
+    AlreadyEncrypted,
     #[error("json cannot be canonicalised: {0}")]
     Canonical(String),
 }
@@ -69,6 +75,32 @@ impl NodeKey {
         let signing = SigningKey::from_pkcs8_pem(pem).map_err(|_| CryptoError::BadPrivateKey)?;
         let key_id = key_id(&signing.verifying_key());
         Ok(NodeKey { signing, key_id })
+    }
+
+    /// Whether a PEM holds a passphrase-encrypted PKCS#8 key.
+    pub fn pem_is_encrypted(pem: &str) -> bool {
+        pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    }
+
+    /// Parses a passphrase-encrypted PKCS#8 PEM private key (PBES2).
+    pub fn from_encrypted_pem(pem: &str, passphrase: &[u8]) -> Result<NodeKey, CryptoError> {
+        let signing =
+            SigningKey::from_pkcs8_encrypted_pem(pem, passphrase).map_err(|e| match e {
+                ed25519_dalek::pkcs8::Error::EncryptedPrivateKey(_) => CryptoError::WrongPassphrase,
+                _ => CryptoError::BadPrivateKey,
+            })?;
+        let key_id = key_id(&signing.verifying_key());
+        Ok(NodeKey { signing, key_id })
+    }
+
+    /// Encodes the private key as PKCS#8 PEM encrypted under `passphrase` (PBES2: scrypt and
+    /// AES-256, the `pkcs8` crate's recommended parameters).
+    pub fn to_encrypted_pem(&self, passphrase: &[u8]) -> Result<String, CryptoError> {
+        let pem = self
+            .signing
+            .to_pkcs8_encrypted_pem(passphrase, Default::default())
+            .map_err(|_| CryptoError::Encode)?;
+        Ok(pem.to_string())
     }
 
     /// Encodes the private key as PKCS#8 PEM (to be written with mode 0600).

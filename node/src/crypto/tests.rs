@@ -72,3 +72,17 @@ fn canonical_json_sorts_keys() {
         r#"{"a":["x",{"c":2,"d":1}],"b":"1"}"#
     );
 }
+
+#[test]
+fn an_encrypted_pem_opens_only_with_its_passphrase() {
+    let k = key(5);
+    let pem = k.to_encrypted_pem(b"correct horse").unwrap();
+    assert!(NodeKey::pem_is_encrypted(&pem));
+    assert!(!NodeKey::pem_is_encrypted(&k.to_pem().unwrap()));
+    let back = NodeKey::from_encrypted_pem(&pem, b"correct horse").unwrap();
+    assert_eq!(back.key_id(), k.key_id());
+    let err = NodeKey::from_encrypted_pem(&pem, b"wrong").unwrap_err();
+    assert!(matches!(err, CryptoError::WrongPassphrase), "{err}");
+    // The plaintext parser refuses it rather than misreading it.
+    assert!(NodeKey::from_pem(&pem).is_err());
+}

@@ -194,6 +194,10 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
             let mut client = PeerClient::for_partner(node, &item.target, None)?;
             client.notify(event_id, footprint_ids, product_ids).await
         }
+        Delivery::CardUpdate { .. } => {
+            let client = PeerClient::for_partner(node, &item.target, None)?;
+            client.update_card().await
+        }
         Delivery::Fetch { footprint_ids, .. } => {
             let mut client = PeerClient::for_partner(node, &item.target, None)?;
             let entries = client.fetch_verified(footprint_ids).await?;

@@ -11,6 +11,7 @@ use proto::pb;
 use tonic::Status;
 
 use crate::audit::AuditDraft;
+use crate::card::NodeCard;
 use crate::crypto;
 use crate::journal::Record;
 use crate::node::Node;
@@ -42,6 +43,14 @@ pub enum AuthError {
     UnknownCaller(String),
     #[error("unknown key {key_id} for caller {caller}")]
     UnknownKey { caller: String, key_id: String },
+    #[error("key {key_id} of caller {caller} was retired at {retired_at}")]
+    RetiredKey {
+        caller: String,
+        key_id: String,
+        retired_at: String,
+    },
+    #[error("card update: {0}")]
+    Card(String),
     #[error("bad signature")]
     BadSignature,
     #[error("body does not match the signed body hash")]
@@ -56,25 +65,69 @@ pub async fn authenticate(
     envelope: &pb::Envelope,
     method: &'static str,
 ) -> Result<(Caller, Vec<u8>), Status> {
-    match check(node, envelope, method) {
+    authenticate_with(node, envelope, method, None).await
+}
+
+/// Verifies an UpdateCard envelope, which may be signed by the new key its card introduces:
+/// the card is read from the body first (it proves itself: self-signed, and its key history
+/// must chain from the key pinned for the caller), then the envelope is checked as any
+/// other, accepting the card's key. Returns the caller and the card.
+pub async fn authenticate_card_update(
+    node: &Node,
+    envelope: &pb::Envelope,
+    method: &'static str,
+) -> Result<(Caller, NodeCard), Status> {
+    let card = pb::CardUpdate::decode(envelope.body.as_slice())
+        .map_err(|e| AuthError::Card(format!("malformed body: {e}")))
+        .and_then(|b| NodeCard::parse(&b.card_json).map_err(|e| AuthError::Card(e.to_string())));
+    let card = match card {
+        Ok(card) => card,
+        Err(err) => {
+            let claimed = pb::RequestHeader::decode(envelope.header.as_slice())
+                .map(|h| h.caller)
+                .unwrap_or_default();
+            audit_refusal(node, &claimed, method, &err).await;
+            return Err(err.into());
+        }
+    };
+    let (caller, _) = authenticate_with(node, envelope, method, Some(&card)).await?;
+    Ok((caller, card))
+}
+
+/// Whether a peer refused our envelope because it does not know our signing key.
+pub fn is_unknown_key(status: &Status) -> bool {
+    status.code() == tonic::Code::Unauthenticated && status.message().starts_with("unknown key ")
+}
+
+async fn audit_refusal(node: &Node, claimed: &str, method: &str, err: &AuthError) {
+    let record = Record {
+        audit: Some(AuditDraft {
+            caller: format!("unverified:{claimed}"),
+            method: method.to_string(),
+            targets: Vec::new(),
+            decision: "deny".into(),
+            rule: None,
+            reason: Some(err.to_string()),
+        }),
+        ..Record::default()
+    };
+    if let Err(e) = node.journal().write(record).await {
+        tracing::error!(error = %e, "audit journal write failed");
+    }
+    tracing::info!(method, reason = %err, "peer request refused");
+}
+
+async fn authenticate_with(
+    node: &Node,
+    envelope: &pb::Envelope,
+    method: &'static str,
+    introduced: Option<&NodeCard>,
+) -> Result<(Caller, Vec<u8>), Status> {
+    match check(node, envelope, method, introduced) {
         Ok(ok) => Ok(ok),
         Err((claimed, err)) => {
             // Refusals are audited too, under the caller as claimed.
-            let record = Record {
-                audit: Some(AuditDraft {
-                    caller: format!("unverified:{claimed}"),
-                    method: method.to_string(),
-                    targets: Vec::new(),
-                    decision: "deny".into(),
-                    rule: None,
-                    reason: Some(err.to_string()),
-                }),
-                ..Record::default()
-            };
-            if let Err(e) = node.journal().write(record).await {
-                tracing::error!(error = %e, "audit journal write failed");
-            }
-            tracing::info!(method, reason = %err, "peer request refused");
+            audit_refusal(node, &claimed, method, &err).await;
             Err(err.into())
         }
     }
@@ -84,6 +137,7 @@ fn check(
     node: &Node,
     envelope: &pb::Envelope,
     method: &'static str,
+    introduced: Option<&NodeCard>,
 ) -> Result<(Caller, Vec<u8>), (String, AuthError)> {
     let header = pb::RequestHeader::decode(envelope.header.as_slice())
         .map_err(|e| (String::new(), AuthError::Malformed(format!("header: {e}"))))?;
@@ -117,14 +171,30 @@ fn check(
         .partner(&header.caller)
         .map_err(|e| fail(AuthError::Malformed(e.to_string())))?
         .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?;
-    if partner.card.key_id != header.key_id {
-        return Err(fail(AuthError::UnknownKey {
-            caller: header.caller.clone(),
-            key_id: header.key_id.clone(),
-        }));
-    }
-    let public = partner
-        .card
+    // The pinned key; or the key of a card the caller introduces (UpdateCard), when that
+    // card's history chains from the pinned key. A retired key is refused, with no grace.
+    let signer = match introduced {
+        _ if partner.card.key_id == header.key_id => &partner.card,
+        Some(card) if card.key_id == header.key_id => {
+            card.succeeds(&partner.card)
+                .map_err(|e| fail(AuthError::Card(e.to_string())))?;
+            card
+        }
+        _ => {
+            return Err(fail(match partner.card.retired_at(&header.key_id) {
+                Some(at) => AuthError::RetiredKey {
+                    caller: header.caller.clone(),
+                    key_id: header.key_id.clone(),
+                    retired_at: at.to_string(),
+                },
+                None => AuthError::UnknownKey {
+                    caller: header.caller.clone(),
+                    key_id: header.key_id.clone(),
+                },
+            }));
+        }
+    };
+    let public = signer
         .verifying_key()
         .map_err(|e| fail(AuthError::Malformed(e.to_string())))?;
     crypto::verify(

@@ -20,8 +20,8 @@ use crate::signed;
 use crate::store::InboxEntry;
 
 use super::{
-    METHOD_CREATE_REQUEST, METHOD_DELIVER_ANSWER, METHOD_GET_FOOTPRINT, METHOD_LIST_FOOTPRINTS,
-    METHOD_NOTIFY, METHOD_SUBSCRIBE, auth,
+    METHOD_CREATE_REQUEST, METHOD_DELIVER_ANSWER, METHOD_GET_CARD, METHOD_GET_FOOTPRINT,
+    METHOD_LIST_FOOTPRINTS, METHOD_NOTIFY, METHOD_SUBSCRIBE, METHOD_UPDATE_CARD, auth,
 };
 use crate::policy::View;
 use crate::store::{OutgoingRequest, OwnFootprint};
@@ -189,8 +189,9 @@ impl PeerClient {
     fn seal(&self, method: &str, body: Vec<u8>) -> Result<pb::Envelope, NodeError> {
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| NodeError::Internal(format!("randomness: {e}")))?;
+        let key = self.node.key();
         Ok(auth::Seal {
-            key: self.node.key(),
+            key: &key,
             caller: self.node.company_id(),
             audience: &self.card.company_id,
             method,
@@ -199,6 +200,83 @@ impl PeerClient {
             issued_at_ms: Utc::now().timestamp_millis(),
         }
         .envelope(body))
+    }
+
+    /// Seals `body` for `method` and calls `call`. When the partner answers that it does not
+    /// know our signing key (it has not yet received the card of our latest key rotation),
+    /// our current card is pushed with UpdateCard and the call made once more, freshly sealed.
+    async fn rpc<R, F, Fut>(&self, method: &str, body: Vec<u8>, call: F) -> Result<R, NodeError>
+    where
+        F: Fn(pb::connector_client::ConnectorClient<Channel>, pb::Envelope) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    {
+        let envelope = self.seal(method, body.clone())?;
+        match call(self.client.clone(), envelope).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) if method != METHOD_UPDATE_CARD && auth::is_unknown_key(&status) => {
+                tracing::info!(peer = %self.card.company_id, "partner does not know our key yet; sending our card");
+                self.update_card().await?;
+                let envelope = self.seal(method, body)?;
+                call(self.client.clone(), envelope)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|s| self.peer_error(s))
+            }
+            Err(status) => Err(self.peer_error(status)),
+        }
+    }
+
+    /// UpdateCard: sends this node's current card (with its key history) to the partner.
+    pub async fn update_card(&self) -> Result<(), NodeError> {
+        let card = self.node.card()?;
+        let card_json =
+            serde_json::to_string(&card).map_err(|e| NodeError::Internal(e.to_string()))?;
+        let body = pb::CardUpdate { card_json }.encode_to_vec();
+        let envelope = self.seal(METHOD_UPDATE_CARD, body)?;
+        self.client
+            .clone()
+            .update_card(envelope)
+            .await
+            .map_err(|s| self.peer_error(s))?;
+        Ok(())
+    }
+
+    /// GetCard: asks the partner for its current card and adopts it when it succeeds the
+    /// pinned card (see [`Node::accept_card_update`]); used when the partner signed something
+    /// with a key its pinned card does not list.
+    pub async fn refresh_card(&mut self) -> Result<(), NodeError> {
+        let body = pb::CardRequest {}.encode_to_vec();
+        let answer = self
+            .rpc(METHOD_GET_CARD, body, |mut c, e| async move {
+                c.get_card(e).await
+            })
+            .await?;
+        let card = NodeCard::parse(&answer.card_json).map_err(|e| NodeError::Peer {
+            peer: self.card.company_id.clone(),
+            reason: format!("sent an invalid card: {e}"),
+        })?;
+        let node = self.node.clone();
+        let from = self.card.company_id.clone();
+        let adopted = card.clone();
+        tokio::task::spawn_blocking(move || node.accept_card_update(&from, &adopted))
+            .await
+            .map_err(|_| NodeError::Internal("card update task failed".into()))??;
+        self.card = card;
+        Ok(())
+    }
+
+    /// Refreshes the partner's card when one of `footprints` is signed by a key the pinned
+    /// card does not list (the partner rotated and its card update has not arrived yet).
+    async fn refresh_for(&mut self, footprints: &[pb::SignedFootprint]) -> Result<(), NodeError> {
+        let unknown = footprints.iter().any(|f| {
+            f.signature
+                .as_ref()
+                .is_some_and(|s| self.card.public_key_by_id(&s.key_id).is_none())
+        });
+        if unknown {
+            self.refresh_card().await?;
+        }
+        Ok(())
     }
 
     fn peer_error(&self, status: tonic::Status) -> NodeError {
@@ -229,19 +307,15 @@ impl PeerClient {
     /// GetFootprint.
     pub async fn get(&mut self, id: &str) -> Result<pb::SignedFootprint, NodeError> {
         let body = pb::GetFootprintRequest { id: id.to_string() }.encode_to_vec();
-        let envelope = self.seal(METHOD_GET_FOOTPRINT, body)?;
         let response = self
-            .client
-            .get_footprint(envelope)
-            .await
-            .map_err(|s| self.peer_error(s))?;
-        response
-            .into_inner()
-            .footprint
-            .ok_or_else(|| NodeError::Peer {
-                peer: self.card.company_id.clone(),
-                reason: "empty answer".into(),
+            .rpc(METHOD_GET_FOOTPRINT, body, |mut c, e| async move {
+                c.get_footprint(e).await
             })
+            .await?;
+        response.footprint.ok_or_else(|| NodeError::Peer {
+            peer: self.card.company_id.clone(),
+            reason: "empty answer".into(),
+        })
     }
 
     /// ListFootprints, every page.
@@ -251,13 +325,13 @@ impl PeerClient {
     ) -> Result<Vec<pb::SignedFootprint>, NodeError> {
         let mut out = Vec::new();
         loop {
-            let envelope = self.seal(METHOD_LIST_FOOTPRINTS, request.encode_to_vec())?;
             let page = self
-                .client
-                .list_footprints(envelope)
-                .await
-                .map_err(|s| self.peer_error(s))?
-                .into_inner();
+                .rpc(
+                    METHOD_LIST_FOOTPRINTS,
+                    request.encode_to_vec(),
+                    |mut c, e| async move { c.list_footprints(e).await },
+                )
+                .await?;
             out.extend(page.footprints);
             if page.next_page_token.is_empty() {
                 return Ok(out);
@@ -279,13 +353,12 @@ impl PeerClient {
             comment: request.comment.clone(),
         }
         .encode_to_vec();
-        let envelope = self.seal(METHOD_CREATE_REQUEST, body)?;
         let response = self
-            .client
-            .create_request(envelope)
-            .await
-            .map_err(|s| self.peer_error(s))?;
-        Ok(response.into_inner().status)
+            .rpc(METHOD_CREATE_REQUEST, body, |mut c, e| async move {
+                c.create_request(e).await
+            })
+            .await?;
+        Ok(response.status)
     }
 
     /// DeliverAnswer: the answer to `request`, carrying `footprints` in their views when
@@ -312,11 +385,10 @@ impl PeerClient {
             outcome: Some(outcome),
         }
         .encode_to_vec();
-        let envelope = self.seal(METHOD_DELIVER_ANSWER, body)?;
-        self.client
-            .deliver_answer(envelope)
-            .await
-            .map_err(|s| self.peer_error(s))?;
+        self.rpc(METHOD_DELIVER_ANSWER, body, |mut c, e| async move {
+            c.deliver_answer(e).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -333,11 +405,12 @@ impl PeerClient {
             product_ids: product_ids.to_vec(),
         }
         .encode_to_vec();
-        let envelope = self.seal(METHOD_NOTIFY, body)?;
-        self.client
-            .notify(envelope)
-            .await
-            .map_err(|s| self.peer_error(s))?;
+        self.rpc(
+            METHOD_NOTIFY,
+            body,
+            |mut c, e| async move { c.notify(e).await },
+        )
+        .await?;
         Ok(())
     }
 
@@ -352,11 +425,10 @@ impl PeerClient {
             unsubscribe,
         }
         .encode_to_vec();
-        let envelope = self.seal(METHOD_SUBSCRIBE, body)?;
-        self.client
-            .subscribe(envelope)
-            .await
-            .map_err(|s| self.peer_error(s))?;
+        self.rpc(METHOD_SUBSCRIBE, body, |mut c, e| async move {
+            c.subscribe(e).await
+        })
+        .await?;
         Ok(())
     }
 
@@ -365,7 +437,11 @@ impl PeerClient {
     pub async fn fetch_verified(&mut self, ids: &[String]) -> Result<Vec<InboxEntry>, NodeError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            match self.get(id).await {
+            let got = self.get(id).await;
+            if let Ok(fp) = &got {
+                self.refresh_for(std::slice::from_ref(fp)).await?;
+            }
+            match got {
                 Ok(fp) => match verify_received(&self.card, fp) {
                     Ok(entry) => out.push(entry),
                     Err(reason) => tracing::warn!(
@@ -385,7 +461,7 @@ impl PeerClient {
 }
 
 /// Checks a footprint received from the partner of `card`: the owner signature must be by
-/// the key on its card and verify, and `companyIds` must include the partner. Returns the
+/// the key on its card (the current key or one its key history retired) and verify, and `companyIds` must include the partner. Returns the
 /// inbox entry (validation findings attached), or why it was refused.
 pub(crate) fn verify_received(
     card: &NodeCard,
@@ -393,7 +469,7 @@ pub(crate) fn verify_received(
 ) -> Result<InboxEntry, String> {
     let received = super::wire::received(signed_fp)
         .map_err(|reason| format!("sent a malformed footprint: {reason}"))?;
-    if received.sig.public_key != card.public_key
+    if card.public_key_by_id(&received.sig.key_id) != Some(received.sig.public_key.as_str())
         || !received
             .sig
             .company_id
@@ -503,6 +579,7 @@ pub async fn fetch(
             list
         }
     };
+    client.refresh_for(&wire).await?;
     let card = client.card().clone();
     let mut entries = Vec::with_capacity(wire.len());
     let mut documents = Vec::with_capacity(wire.len());

@@ -30,6 +30,8 @@ pub const METHOD_CREATE_REQUEST: &str = "/tanso.v1.Connector/CreateRequest";
 pub const METHOD_DELIVER_ANSWER: &str = "/tanso.v1.Connector/DeliverAnswer";
 pub const METHOD_NOTIFY: &str = "/tanso.v1.Connector/Notify";
 pub const METHOD_SUBSCRIBE: &str = "/tanso.v1.Connector/Subscribe";
+pub const METHOD_UPDATE_CARD: &str = "/tanso.v1.Connector/UpdateCard";
+pub const METHOD_GET_CARD: &str = "/tanso.v1.Connector/GetCard";
 
 /// Default ListFootprints page size.
 const DEFAULT_PAGE: u32 = 100;
@@ -532,6 +534,60 @@ impl pb::connector_server::Connector for ConnectorService {
             }
             Err(e) => Err(self.refuse(&caller, M, Status::from(e)).await),
         }
+    }
+
+    async fn update_card(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        const M: &str = METHOD_UPDATE_CARD;
+        let (caller, card) =
+            auth::authenticate_card_update(&self.node, request.get_ref(), M).await?;
+        let from = caller.partner.company_id.clone();
+        // `accept_card_update` audits the outcome; the nonce is recorded here.
+        let result = self
+            .blocking(move |node| node.accept_card_update(&from, &card))
+            .await;
+        let nonce = Record {
+            nonce: Some(caller.nonce.clone()),
+            forget: caller.forget.clone(),
+            ..Record::default()
+        };
+        self.node.journal().write(nonce).await.map_err(|e| {
+            tracing::error!(error = %e, "audit journal write failed");
+            Status::internal("internal error")
+        })?;
+        match result {
+            Ok(changed) => Ok(Response::new(pb::Ack {
+                status: if changed { "accepted" } else { "duplicate" }.into(),
+            })),
+            Err(e) => Err(Status::from(e)),
+        }
+    }
+
+    async fn get_card(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::CardResponse>, Status> {
+        const M: &str = METHOD_GET_CARD;
+        let (caller, _) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let card = match self.node.card() {
+            Ok(card) => card,
+            Err(e) => return Err(self.refuse(&caller, M, Status::from(e)).await),
+        };
+        let card_json =
+            serde_json::to_string(&card).map_err(|_| Status::internal("internal error"))?;
+        let day = Utc::now().format("%Y-%m-%d").to_string();
+        self.record(
+            &caller,
+            M,
+            vec![card.key_id.clone()],
+            &permit("card sent"),
+            false,
+            &day,
+        )
+        .await?;
+        Ok(Response::new(pb::CardResponse { card_json }))
     }
 
     async fn subscribe(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {

@@ -96,6 +96,9 @@ pub enum Delivery {
         footprint_ids: Vec<String>,
         product_ids: Vec<String>,
     },
+    /// UpdateCard: this node's current card after a key rotation (`key_id`: the new key).
+    #[serde(rename_all = "camelCase")]
+    CardUpdate { key_id: String },
     /// A local job: fetch footprints a partner notified us of into the inbox.
     #[serde(rename_all = "camelCase")]
     Fetch {

@@ -126,6 +126,7 @@ fn inbox_entry(id: &str, status: &str, product_ids: &[&str]) -> InboxEntry {
 fn partner(company_id: &str, name: &str, groups: &[&str]) -> PartnerRecord {
     PartnerRecord {
         card: NodeCard {
+            previous_keys: Vec::new(),
             company_id: company_id.to_string(),
             name: name.to_string(),
             public_key: "cHVibGljLWtleQ".to_string(),
