@@ -246,8 +246,8 @@ fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, String
                 .ok()
                 .flatten()
                 .is_some_and(|p| {
-                    p.card.key_id == sig.key_id
-                        && p.card.public_key == sig.public_key
+                    // The partner's current key or one its key history retired.
+                    p.card.public_key_by_id(&sig.key_id) == Some(sig.public_key.as_str())
                         && from_company.eq_ignore_ascii_case(&sig.company_id)
                 });
             let view = if sig.view == VIEW_SUMMARY {
