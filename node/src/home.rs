@@ -408,3 +408,108 @@ fn base64_key(key: &NodeKey) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public_key_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyRotation;
+
+    const COMPANY: &str = "urn:tanso:company:acme";
+
+    fn key(n: u8) -> NodeKey {
+        NodeKey::from_seed(&[n; 32])
+    }
+
+    fn home_with(k: &NodeKey) -> (tempfile::TempDir, Home) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        write_atomic(&home.key_path(), k.to_pem().unwrap().as_bytes(), 0o600).unwrap();
+        (dir, home)
+    }
+
+    fn history(old: &NodeKey, new: &NodeKey) -> Vec<PreviousKey> {
+        let at = "2026-01-01T00:00:00.000Z";
+        vec![PreviousKey {
+            public_key: base64_key(old),
+            key_id: old.key_id().to_string(),
+            retired_at: at.into(),
+            rotation: KeyRotation::sign(old, COMPANY, new, at).unwrap(),
+        }]
+    }
+
+    #[test]
+    fn a_stored_rotation_opens_with_the_new_key_and_its_history() {
+        let (k1, k2) = (key(1), key(2));
+        let (_dir, home) = home_with(&k1);
+        home.store_rotation(&k2, &history(&k1, &k2)).unwrap();
+        let (k, h) = home.load_keys(COMPANY).unwrap();
+        assert_eq!(k.key_id(), k2.key_id());
+        assert_eq!(h.len(), 1);
+        assert!(!home.next_key_path().exists());
+        let mode = fs::metadata(home.key_path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_rotation_interrupted_after_its_statement_is_completed_on_open() {
+        let (k1, k2) = (key(1), key(2));
+        let (_dir, home) = home_with(&k1);
+        write_atomic(
+            &home.next_key_path(),
+            k2.to_pem().unwrap().as_bytes(),
+            0o600,
+        )
+        .unwrap();
+        let json = serde_json::to_vec(&history(&k1, &k2)).unwrap();
+        write_atomic(&home.key_history_path(), &json, 0o644).unwrap();
+        let (k, _) = home.load_keys(COMPANY).unwrap();
+        assert_eq!(k.key_id(), k2.key_id());
+        assert_eq!(home.load_key().unwrap().key_id(), k2.key_id());
+        assert!(!home.next_key_path().exists());
+    }
+
+    #[test]
+    fn a_rotation_interrupted_before_its_statement_is_dropped_on_open() {
+        let (k1, k2) = (key(1), key(2));
+        let (_dir, home) = home_with(&k1);
+        write_atomic(
+            &home.next_key_path(),
+            k2.to_pem().unwrap().as_bytes(),
+            0o600,
+        )
+        .unwrap();
+        let (k, h) = home.load_keys(COMPANY).unwrap();
+        assert_eq!(k.key_id(), k1.key_id());
+        assert!(h.is_empty());
+        assert!(!home.next_key_path().exists());
+    }
+
+    #[test]
+    fn a_history_that_does_not_end_at_the_key_is_refused() {
+        let (k1, k2) = (key(1), key(2));
+        let (_dir, home) = home_with(&k1);
+        let json = serde_json::to_vec(&history(&k1, &k2)).unwrap();
+        write_atomic(&home.key_history_path(), &json, 0o644).unwrap();
+        let err = home.load_keys(COMPANY).unwrap_err();
+        assert!(matches!(err, HomeError::KeyHistory { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_encrypted_key_needs_its_passphrase() {
+        let k1 = key(1);
+        let (_dir, home) = home_with(&k1);
+        let pass = Passphrase::new(b"s3cret".to_vec());
+        home.encrypt_key(&pass).unwrap();
+        let locked = Home::new(&home.dir).with_passphrase(Some(Passphrase::new(b"no".to_vec())));
+        assert!(locked.load_key().unwrap_err().is_locked_key());
+        let open = Home::new(&home.dir).with_passphrase(Some(pass.clone()));
+        assert_eq!(open.load_key().unwrap().key_id(), k1.key_id());
+        assert!(open.key_is_encrypted().unwrap());
+        // A rotation keeps it encrypted.
+        let k2 = key(2);
+        open.store_rotation(&k2, &history(&k1, &k2)).unwrap();
+        assert!(open.key_is_encrypted().unwrap());
+        assert_eq!(open.load_keys(COMPANY).unwrap().0.key_id(), k2.key_id());
+        assert!(open.encrypt_key(&pass).is_err(), "already encrypted");
+    }
+}

@@ -622,6 +622,34 @@ fn an_encrypted_key_opens_only_with_the_right_passphrase() {
         Some(77)
     );
 
+    // A `tanso serve` started with the passphrase rotates through its admin socket (the CLI
+    // needs no passphrase then), and writes the new key encrypted.
+    let mut served = tanso()
+        .env("TANSO_KEY_PASSPHRASE", secret)
+        .args(["serve", "--home", &steel])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let socket = Path::new(&steel).join("admin.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "node did not come up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rotated = run(&["key", "rotate", "--home", &steel], None);
+    let _ = served.kill();
+    let _ = served.wait();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let shown: Value =
+        serde_json::from_str(&ok(&["key", "show", "--home", &steel], Some(secret))).unwrap();
+    assert_eq!(shown["encrypted"], true);
+    assert_eq!(shown["previousKeys"].as_array().unwrap().len(), 2);
+
     // `tanso key encrypt` protects a plaintext key in place.
     let oem = init(dir.path(), "oem", &[], None);
     let key_id =
