@@ -94,6 +94,11 @@ pub async fn authenticate_card_update(
     Ok((caller, card))
 }
 
+/// Whether a peer refused our envelope because it was signed by a key we since retired.
+pub fn is_retired_key(status: &Status) -> bool {
+    status.code() == tonic::Code::Unauthenticated && status.message().contains(" was retired at ")
+}
+
 /// Whether a peer refused our envelope because it does not know our signing key.
 pub fn is_unknown_key(status: &Status) -> bool {
     status.code() == tonic::Code::Unauthenticated && status.message().starts_with("unknown key ")

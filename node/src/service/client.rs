@@ -204,7 +204,9 @@ impl PeerClient {
 
     /// Seals `body` for `method` and calls `call`. When the partner answers that it does not
     /// know our signing key (it has not yet received the card of our latest key rotation),
-    /// our current card is pushed with UpdateCard and the call made once more, freshly sealed.
+    /// our current card is pushed with UpdateCard and the call made once more, freshly sealed;
+    /// when it answers that the key was retired (we sealed just before a rotation), the call
+    /// is made once more, sealed with the current key.
     async fn rpc<R, F, Fut>(&self, method: &str, body: Vec<u8>, call: F) -> Result<R, NodeError>
     where
         F: Fn(pb::connector_client::ConnectorClient<Channel>, pb::Envelope) -> Fut,
@@ -216,6 +218,14 @@ impl PeerClient {
             Err(status) if method != METHOD_UPDATE_CARD && auth::is_unknown_key(&status) => {
                 tracing::info!(peer = %self.card.company_id, "partner does not know our key yet; sending our card");
                 self.update_card().await?;
+                let envelope = self.seal(method, body)?;
+                call(self.client.clone(), envelope)
+                    .await
+                    .map(tonic::Response::into_inner)
+                    .map_err(|s| self.peer_error(s))
+            }
+            // Sealed with the key a rotation retired a moment ago: once more, with the new key.
+            Err(status) if auth::is_retired_key(&status) => {
                 let envelope = self.seal(method, body)?;
                 call(self.client.clone(), envelope)
                     .await
