@@ -80,7 +80,7 @@ pub async fn authenticate(
     }
 }
 
-fn check(
+pub(crate) fn check(
     node: &Node,
     envelope: &pb::Envelope,
     method: &'static str,
