@@ -1,4 +1,6 @@
-//! `tanso pact client add`: PACT OAuth clients (argon2 hashes in `<home>/pact-clients.json`).
+//! `tanso pact …`: PACT OAuth clients of this node (`client add`, argon2 hashes in
+//! `<home>/pact-clients.json`), PACT hosts this node calls (`host add`, for the answers to
+//! requests that came in over PACT), `pull` and `request`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,8 +15,94 @@ pub(crate) enum PactCmd {
     /// Manage the OAuth clients that may call this node's PACT API.
     #[command(subcommand)]
     Client(ClientCmd),
+    /// Register the PACT host of a company this node calls as a client (answers to the
+    /// requests that company sends over PACT go to its host's /3/events).
+    #[command(subcommand)]
+    Host(HostCmd),
     /// Pull footprints from a PACT v3 host into the inbox (provenance "pact:URL").
     Pull(PullArgs),
+    /// Ask a PACT v3 host for footprints (a RequestCreated event); the answer arrives on this
+    /// node's /3/events and shows in `tanso request list/show` and the inbox.
+    Request(RequestArgs),
+}
+
+/// How a host's TLS certificate is pinned.
+#[derive(Debug, Args)]
+pub(crate) struct Pin {
+    /// SHA-256 fingerprint (hex) of the host's TLS certificate, pinned.
+    #[arg(long, required_unless_present = "partner")]
+    fingerprint: Option<String>,
+    /// Pin the TLS certificate on this partner's card instead (a tanso host serves PACT with
+    /// its node certificate).
+    #[arg(long, conflicts_with = "fingerprint")]
+    partner: Option<String>,
+}
+
+/// `tanso pact host …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum HostCmd {
+    /// Register (or replace) a company's PACT host and the client credentials it issued to
+    /// this node.
+    Add(HostAddArgs),
+    /// List registered hosts (secrets are not shown).
+    List {
+        /// The node's home directory.
+        #[arg(long, env = "TANSO_HOME", default_value = ".tanso")]
+        home: PathBuf,
+    },
+}
+
+/// Arguments of `tanso pact host add`.
+#[derive(Debug, Args)]
+pub(crate) struct HostAddArgs {
+    /// The node's home directory.
+    #[arg(long, env = "TANSO_HOME", default_value = ".tanso")]
+    home: PathBuf,
+    /// The company whose host this is (its PACT client on this node has this company id).
+    #[arg(long)]
+    company_id: String,
+    /// The host's base URL (https://host:port).
+    #[arg(long)]
+    url: String,
+    #[command(flatten)]
+    pin: Pin,
+    /// The client id that host issued to this node.
+    #[arg(long)]
+    client_id: String,
+    /// The client secret that host issued (prefer the TANSO_PACT_SECRET environment variable).
+    #[arg(long, env = "TANSO_PACT_SECRET", hide_env_values = true)]
+    client_secret: String,
+}
+
+/// Arguments of `tanso pact request`.
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// The node's home directory.
+    #[arg(long, env = "TANSO_HOME", default_value = ".tanso")]
+    home: PathBuf,
+    /// The host's base URL (https://host:port).
+    #[arg(long)]
+    url: String,
+    #[command(flatten)]
+    pin: Pin,
+    #[arg(long)]
+    client_id: String,
+    /// The client secret (prefer the TANSO_PACT_SECRET environment variable).
+    #[arg(long, env = "TANSO_PACT_SECRET", hide_env_values = true)]
+    client_secret: String,
+    /// The supplier's company id: only its PACT client on this node may answer. Without it,
+    /// any PACT client of this node that knows the request's event id may.
+    #[arg(long)]
+    company_id: Option<String>,
+    /// productId asked for (repeatable).
+    #[arg(long = "product-id")]
+    product_ids: Vec<String>,
+    /// classification asked for (repeatable).
+    #[arg(long = "classification")]
+    classifications: Vec<String>,
+    /// Free-text comment for the supplier.
+    #[arg(long, default_value = "")]
+    comment: String,
 }
 
 /// Arguments of `tanso pact pull`.
@@ -26,13 +114,8 @@ pub(crate) struct PullArgs {
     /// The host's base URL (https://host:port).
     #[arg(long)]
     url: String,
-    /// SHA-256 fingerprint (hex) of the host's TLS certificate, pinned.
-    #[arg(long, required_unless_present = "partner")]
-    fingerprint: Option<String>,
-    /// Pin the TLS certificate on this partner's card instead (a tanso host serves PACT with
-    /// its node certificate).
-    #[arg(long, conflicts_with = "fingerprint")]
-    partner: Option<String>,
+    #[command(flatten)]
+    pin: Pin,
     #[arg(long)]
     client_id: String,
     /// The client secret (prefer the TANSO_PACT_SECRET environment variable).
@@ -86,15 +169,49 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
             println!("client_secret={secret}");
             Ok(ExitCode::SUCCESS)
         }
+        PactCmd::Host(HostCmd::Add(args)) => {
+            let fingerprint = pinned(&args.home, args.pin)?;
+            let home = Home::new(&args.home);
+            let record = node::pact_api::hosts::add_host(
+                &home,
+                &args.company_id,
+                &args.url,
+                &args.client_id,
+                &args.client_secret,
+                &fingerprint,
+            )
+            .with_context(|| format!("adding the pact host of {:?}", args.company_id))?;
+            eprintln!("pact host of {} is {}", record.company_id, record.url);
+            Ok(ExitCode::SUCCESS)
+        }
+        PactCmd::Host(HostCmd::List { home }) => {
+            let hosts = node::pact_api::hosts::list_hosts(&Home::new(&home))?;
+            let out: Vec<serde_json::Value> = hosts
+                .into_iter()
+                .map(|h| {
+                    serde_json::json!({
+                        "companyId": h.company_id,
+                        "url": h.url,
+                        "clientId": h.client_id,
+                        "fingerprint": h.fingerprint,
+                        "createdAt": h.created_at,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
         PactCmd::Pull(args) => pull(args),
+        PactCmd::Request(args) => request(args),
     }
 }
 
-fn pull(args: PullArgs) -> Result<ExitCode> {
-    let fingerprint = match (args.fingerprint, &args.partner) {
+/// The pinned fingerprint: given, or from a partner's card.
+fn pinned(home: &std::path::Path, pin: Pin) -> Result<String> {
+    Ok(match (pin.fingerprint, &pin.partner) {
         (Some(f), _) => f,
         (None, Some(partner)) => {
-            let cards = crate::cmd::call(&args.home, node::admin::Command::PartnerList)?;
+            let cards = crate::cmd::call(home, node::admin::Command::PartnerList)?;
             cards
                 .as_array()
                 .into_iter()
@@ -104,7 +221,30 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
                 .with_context(|| format!("no partner {partner:?} with a tls fingerprint"))?
         }
         (None, None) => anyhow::bail!("--fingerprint or --partner is required"),
-    };
+    })
+}
+
+fn request(args: RequestArgs) -> Result<ExitCode> {
+    let fingerprint = pinned(&args.home, args.pin)?;
+    let out = crate::cmd::call(
+        &args.home,
+        node::admin::Command::PactRequest {
+            base: args.url,
+            fingerprint,
+            client_id: args.client_id,
+            client_secret: args.client_secret,
+            company_id: args.company_id,
+            product_ids: args.product_ids,
+            classifications: args.classifications,
+            comment: args.comment,
+        },
+    )?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pull(args: PullArgs) -> Result<ExitCode> {
+    let fingerprint = pinned(&args.home, args.pin)?;
     let mut query: Vec<(String, String)> = Vec::new();
     query.extend(
         args.product_ids

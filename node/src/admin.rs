@@ -79,6 +79,18 @@ pub enum Command {
         client_secret: String,
         query: Vec<(String, String)>,
     },
+    /// `tanso pact request`: a RequestCreated event to a PACT host; the answer comes back on
+    /// this node's `/3/events`.
+    PactRequest {
+        base: String,
+        fingerprint: String,
+        client_id: String,
+        client_secret: String,
+        company_id: Option<String>,
+        product_ids: Vec<String>,
+        classifications: Vec<String>,
+        comment: String,
+    },
     InboxList,
     InboxShow {
         id: String,
@@ -190,6 +202,30 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
             })?;
         return serde_json::to_value(report).map_err(|e| NodeError::Internal(e.to_string()));
     }
+    if let Command::PactRequest {
+        base,
+        fingerprint,
+        client_id,
+        client_secret,
+        company_id,
+        product_ids,
+        classifications,
+        comment,
+    } = command
+    {
+        let args = crate::pact_api::events::RequestArgs {
+            base,
+            fingerprint,
+            client_id,
+            client_secret,
+            company_id,
+            product_ids,
+            classifications,
+            comment,
+        };
+        let request = crate::pact_api::events::send_request(node, args).await?;
+        return serde_json::to_value(request).map_err(|e| NodeError::Internal(e.to_string()));
+    }
     if let Command::Subscribe {
         to,
         product_ids,
@@ -280,7 +316,7 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             &product_id,
             purpose.as_deref(),
         )?)),
-        Command::Fetch { .. } | Command::PactPull { .. } => {
+        Command::Fetch { .. } | Command::PactPull { .. } | Command::PactRequest { .. } => {
             Err(NodeError::Internal("this command is asynchronous".into()))
         }
         Command::InboxList => Ok(Value::Array(

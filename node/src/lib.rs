@@ -26,6 +26,8 @@ pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod exchange;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod home;
 mod https;
 pub mod ids;

@@ -681,3 +681,519 @@ async fn cli_client_add_and_pull() {
     oem.stop().await;
     steel.stop().await;
 }
+
+// === PACT events between two nodes: RequestCreated out, RequestFulfilled/Rejected back ===
+
+/// A node with the PACT API on `listen` (token lifetime one hour), and its bound address.
+async fn start_on(slug: &str, listen: &str) -> (TestNode, SocketAddr) {
+    let listen = listen.to_string();
+    let tn = TestNode::start_with(slug, move |raw| {
+        raw.pact.listen = Some(listen);
+    })
+    .await;
+    let addr = pact_addr(&Home::new(&tn.home)).await;
+    (tn, addr)
+}
+
+async fn pact_addr(home: &Home) -> SocketAddr {
+    for _ in 0..1200 {
+        if let Some(addr) = node::pact_api::bound_addr(home) {
+            return addr;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the pact api never wrote its address file");
+}
+
+/// Polls `check` every 50 ms until it yields a value, for at most `secs` seconds.
+async fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The audit entries of `tn` (parsed).
+fn audit(tn: &TestNode) -> Vec<Value> {
+    let mut out = Vec::new();
+    tn.node.audit_export(&mut out).expect("audit export");
+    String::from_utf8(out)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit json"))
+        .collect()
+}
+
+/// Supplier `steel` and requester `oem`, both PACT hosts, each a PACT client of the other,
+/// and steel knowing oem's host. Returns (steel, oem, oem's credentials at steel).
+struct Pair {
+    steel: TestNode,
+    steel_api: Api,
+    oem: TestNode,
+    oem_api: Api,
+    /// oem's client at steel.
+    oem_client: (String, String),
+    /// steel's client at oem.
+    steel_client: (String, String),
+}
+
+async fn pair(oem_listen: &str) -> Pair {
+    let (steel, steel_addr) = start_on("steel", "127.0.0.1:0").await;
+    let (oem, oem_addr) = start_on("oem", oem_listen).await;
+    // Each knows the other's card, so owner signatures verify against a known key.
+    tests::befriend(&steel, &oem, &["customer"]);
+    tests::befriend(&oem, &steel, &[]);
+    steel
+        .node
+        .add_policy("share.json", &policy_template("share-with-customers"))
+        .expect("policy");
+    let oem_client =
+        node::pact_api::add_client(&Home::new(&steel.home), &company("oem"), Vec::new())
+            .expect("client");
+    let steel_client =
+        node::pact_api::add_client(&Home::new(&oem.home), &company("steel"), Vec::new())
+            .expect("client");
+    node::pact_api::hosts::add_host(
+        &Home::new(&steel.home),
+        &company("oem"),
+        &format!("https://{oem_addr}"),
+        &steel_client.0,
+        &steel_client.1,
+        &oem.node.identity().fingerprint,
+    )
+    .expect("host");
+    let steel_api = Api::of(&steel, steel_addr);
+    let oem_api = Api::of(&oem, oem_addr);
+    Pair {
+        steel,
+        steel_api,
+        oem,
+        oem_api,
+        oem_client,
+        steel_client,
+    }
+}
+
+impl Pair {
+    /// oem asks steel for `product` over PACT (as `tanso pact request` does).
+    async fn request(&self, product: &str) -> node::store::OutgoingRequest {
+        let args = node::pact_api::events::RequestArgs {
+            base: format!("https://{}", self.steel_api.addr),
+            fingerprint: self.steel_api.fingerprint.clone(),
+            client_id: self.oem_client.0.clone(),
+            client_secret: self.oem_client.1.clone(),
+            company_id: Some(company("steel")),
+            product_ids: vec![product.to_string()],
+            classifications: Vec::new(),
+            comment: "for our LCA".into(),
+        };
+        node::pact_api::events::send_request(&self.oem.node, args)
+            .await
+            .expect("pact request")
+    }
+
+    async fn wait_answered(&self, id: &str) -> node::store::OutgoingRequest {
+        let store = self.oem.node.store().clone();
+        wait_for(60, "the answer at oem", || {
+            store
+                .outgoing_request(id)
+                .expect("read")
+                .filter(|r| r.status == "fulfilled" || r.status == "rejected")
+        })
+        .await
+    }
+
+    /// steel's outbox is empty (the answer was delivered and is never sent again).
+    async fn wait_outbox_empty(&self) {
+        let store = self.steel.node.store().clone();
+        wait_for(30, "steel's outbox to drain", || {
+            store.outbox().expect("outbox").is_empty().then_some(())
+        })
+        .await;
+    }
+
+    fn answers_accepted(&self) -> (usize, usize) {
+        answers_accepted(&self.oem)
+    }
+}
+
+/// How many answer events `requester` accepted (and how many repeats it saw).
+fn answers_accepted(requester: &TestNode) -> (usize, usize) {
+    let entries = audit(requester);
+    let count = |rule: &str| {
+        entries
+            .iter()
+            .filter(|e| e["method"] == "POST /3/events" && e["rule"] == rule)
+            .count()
+    };
+    (
+        count("answer accepted"),
+        count("repeated answer; nothing changed"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pact_request_is_fulfilled_with_a_signed_footprint() {
+    let p = pair("127.0.0.1:0").await;
+    let id = uuid();
+    p.steel
+        .node
+        .publish(&footprint("steel", &id, "urn:tanso:steel:product:p0").to_string())
+        .expect("publish");
+
+    // The command line: `tanso pact request` against the running oem node.
+    let oem_home = p.oem.home.display().to_string();
+    let url = format!("https://{}", p.steel_api.addr);
+    let args: Vec<String> = [
+        "pact",
+        "request",
+        "--home",
+        &oem_home,
+        "--url",
+        &url,
+        "--partner",
+        &company("steel"),
+        "--client-id",
+        &p.oem_client.0,
+        "--client-secret",
+        &p.oem_client.1,
+        "--company-id",
+        &company("steel"),
+        "--product-id",
+        "urn:tanso:steel:product:p0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tanso"))
+            .env_remove("TANSO_HOME")
+            .env("TANSO_LOG", "warn")
+            .args(&args)
+            .output()
+            .expect("run tanso")
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Value = serde_json::from_slice(&out.stdout).expect("request json");
+    let request_id = sent["id"].as_str().expect("id").to_string();
+    assert_eq!(sent["to"], company("steel"));
+    assert_eq!(sent["pactUrl"], url.as_str());
+
+    // steel stored it as a lifecycle request carrying the event id, and fulfilled it.
+    let incoming = p.steel.node.store().incoming_requests().expect("incoming");
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].from, company("oem"));
+    assert_eq!(
+        incoming[0].pact_event_id.as_deref(),
+        Some(request_id.as_str())
+    );
+
+    let answered = p.wait_answered(&request_id).await;
+    assert_eq!(answered.status, "fulfilled", "{answered:?}");
+    assert_eq!(answered.footprint_ids, vec![id.clone()]);
+    let entry = p
+        .oem
+        .node
+        .store()
+        .inbox_entry(&id)
+        .expect("read")
+        .expect("in the inbox");
+    assert_eq!(entry.provenance, format!("pact:{url}"));
+    assert_eq!(entry.signature_status, "verified");
+    assert_eq!(entry.from_company, company("steel"));
+    assert_footprint(&entry.document);
+
+    // Exactly one answer: delivered once, never again.
+    p.wait_outbox_empty().await;
+    assert_eq!(p.answers_accepted(), (1, 0));
+
+    // `tanso request show` lists it with its footprint.
+    let shown = node::admin::execute(
+        &p.oem.node,
+        node::admin::Command::RequestShow {
+            id: request_id.clone(),
+        },
+    )
+    .await
+    .expect("show");
+    assert_eq!(shown["outgoing"]["status"], "fulfilled");
+    assert_eq!(shown["outgoing"]["footprintIds"][0], id.as_str());
+    p.oem.stop().await;
+    p.steel.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pact_request_rejected_by_the_operator() {
+    let p = pair("127.0.0.1:0").await;
+    // Nothing matches yet: the request waits at steel until the operator rejects it.
+    let sent = p.request("urn:tanso:steel:product:unknown").await;
+    assert_eq!(sent.status, "pending");
+    let incoming = p.steel.node.store().incoming_requests().expect("incoming");
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].status, "pending");
+    p.steel
+        .node
+        .reject_request(&incoming[0].id, "we do not make that product")
+        .expect("reject");
+    let answered = p.wait_answered(&sent.id).await;
+    assert_eq!(answered.status, "rejected");
+    assert_eq!(
+        answered.reason.as_deref(),
+        Some("NotFound: we do not make that product")
+    );
+    assert!(p.oem.node.inbox().expect("inbox").is_empty());
+    p.wait_outbox_empty().await;
+    assert_eq!(p.answers_accepted(), (1, 0));
+
+    // A requester steel's policy does not serve is rejected at once, with AccessDenied.
+    let stranger =
+        node::pact_api::add_client(&Home::new(&p.steel.home), &company("stranger"), Vec::new())
+            .expect("client");
+    let token = p.steel_api.token(&stranger.0, &stranger.1).await;
+    let r = p
+        .steel_api
+        .event(
+            &token,
+            EVENTS_CT,
+            request_event(&["urn:tanso:steel:product:p0"])
+                .to_string()
+                .as_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let refused = p
+        .steel
+        .node
+        .store()
+        .incoming_requests()
+        .expect("incoming")
+        .into_iter()
+        .find(|r| r.from == company("stranger"))
+        .expect("stored");
+    assert_eq!(refused.status, "rejected");
+    p.oem.stop().await;
+    p.steel.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pact_answer_is_retried_until_the_requester_is_back() {
+    // oem's PACT port is fixed, so it comes back where steel knows it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let p = pair(&format!("127.0.0.1:{port}")).await;
+    let sent = p.request("urn:tanso:steel:product:later").await;
+    assert_eq!(sent.status, "pending");
+
+    // oem goes down; steel publishes a matching footprint, so its answer is due now.
+    let Pair { steel, oem, .. } = p;
+    let oem_home = Home::new(&oem.home);
+    let dir = oem.stop().await;
+    let id = uuid();
+    steel
+        .node
+        .publish(&footprint("steel", &id, "urn:tanso:steel:product:later").to_string())
+        .expect("publish");
+    let store = steel.node.store().clone();
+    let item = wait_for(60, "two failed delivery attempts", || {
+        store
+            .outbox()
+            .expect("outbox")
+            .into_iter()
+            .find(|i| i.attempts >= 2)
+    })
+    .await;
+    assert!(item.last_error.is_some(), "{item:?}");
+
+    // oem comes back on the same port; the next attempt delivers the answer once.
+    let oem = TestNode::serve(&oem_home).await;
+    assert_eq!(pact_addr(&oem_home).await.port(), port);
+    let oem_store = oem.node.store().clone();
+    let answered = wait_for(120, "the retried answer", || {
+        oem_store
+            .outgoing_request(&sent.id)
+            .expect("read")
+            .filter(|r| r.status == "fulfilled")
+    })
+    .await;
+    assert_eq!(answered.footprint_ids, vec![id.clone()]);
+    let entry = oem_store.inbox_entry(&id).expect("read").expect("stored");
+    assert_eq!(entry.signature_status, "verified");
+    wait_for(30, "steel's outbox to drain", || {
+        store.outbox().expect("outbox").is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(answers_accepted(&oem), (1, 0));
+    oem.stop().await;
+    steel.stop().await;
+    drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_answer_events_get_400_and_store_nothing() {
+    let p = pair("127.0.0.1:0").await;
+    let sent = p.request("urn:tanso:steel:product:none").await;
+    assert_eq!(sent.status, "pending");
+    let token = p.oem_api.token(&p.steel_client.0, &p.steel_client.1).await;
+    let answer = |kind: &str, data: Value| {
+        json!({
+            "specversion": "1.0",
+            "id": uuid(),
+            "source": "https://steel.example",
+            "time": "2026-03-01T00:00:00Z",
+            "type": kind,
+            "data": data,
+        })
+        .to_string()
+    };
+    const FULFILLED: &str = "org.wbcsd.pact.ProductFootprint.RequestFulfilledEvent.3";
+    const REJECTED: &str = "org.wbcsd.pact.ProductFootprint.RequestRejectedEvent.3";
+    let good_pf = {
+        let id = uuid();
+        p.steel
+            .node
+            .publish(&footprint("steel", &id, "urn:tanso:steel:product:x").to_string())
+            .expect("publish");
+        let own = p
+            .steel
+            .node
+            .store()
+            .own_footprint(&id)
+            .expect("read")
+            .expect("own");
+        let json = node::signed::view_json(&own.footprint, node::signed::VIEW_FULL).expect("view");
+        node::signed::attach(json, &own.sig_full)
+    };
+    let mut tampered = good_pf.clone();
+    tampered["productDescription"] = json!("changed in transit");
+    let mut invalid = footprint("steel", &uuid(), "urn:tanso:steel:product:x");
+    invalid["pcf"]["declaredUnitOfMeasurement"] = json!("furlong");
+    let cases: Vec<(&str, &str, String)> = vec![
+        (
+            "unknown type",
+            EVENTS_CT,
+            answer("org.wbcsd.pact.ProductFootprint.Nonsense.3", json!({})),
+        ),
+        (
+            "malformed requestEventId",
+            EVENTS_CT,
+            answer(
+                FULFILLED,
+                json!({"requestEventId": "not-a-uuid", "pfs": [good_pf]}),
+            ),
+        ),
+        (
+            "unknown requestEventId",
+            EVENTS_CT,
+            answer(
+                FULFILLED,
+                json!({"requestEventId": uuid(), "pfs": [good_pf]}),
+            ),
+        ),
+        (
+            "empty pfs",
+            EVENTS_CT,
+            answer(FULFILLED, json!({"requestEventId": sent.id, "pfs": []})),
+        ),
+        (
+            "tampered footprint",
+            EVENTS_CT,
+            answer(
+                FULFILLED,
+                json!({"requestEventId": sent.id, "pfs": [tampered]}),
+            ),
+        ),
+        (
+            "invalid footprint",
+            EVENTS_CT,
+            answer(
+                FULFILLED,
+                json!({"requestEventId": sent.id, "pfs": [invalid]}),
+            ),
+        ),
+        (
+            "unknown error code",
+            EVENTS_CT,
+            answer(
+                REJECTED,
+                json!({"requestEventId": sent.id, "error": {"code": "Nope", "message": "x"}}),
+            ),
+        ),
+        (
+            "wrong content type",
+            "application/json",
+            answer(
+                FULFILLED,
+                json!({"requestEventId": sent.id, "pfs": [good_pf]}),
+            ),
+        ),
+        ("not json", EVENTS_CT, "{\"specversion\": ".to_string()),
+    ];
+    for (what, ct, body) in &cases {
+        let r = p.oem_api.event(&token, ct, body.as_bytes()).await;
+        assert_error(&r, 400, "BadRequest");
+        eprintln!("{what}: {}", r.text());
+    }
+    // Oversized: 413.
+    let mut big = good_pf.clone();
+    big["comment"] = json!("x".repeat(300 * 1024));
+    let body = answer(FULFILLED, json!({"requestEventId": sent.id, "pfs": [big]}));
+    let r = p.oem_api.event(&token, EVENTS_CT, body.as_bytes()).await;
+    assert_error(&r, 413, "BadRequest");
+
+    // An answer from a client of another company is not taken either.
+    let other = node::pact_api::add_client(&Home::new(&p.oem.home), &company("other"), Vec::new())
+        .expect("client");
+    let other_token = p.oem_api.token(&other.0, &other.1).await;
+    let body = answer(
+        FULFILLED,
+        json!({"requestEventId": sent.id, "pfs": [good_pf]}),
+    );
+    let r = p
+        .oem_api
+        .event(&other_token, EVENTS_CT, body.as_bytes())
+        .await;
+    assert_error(&r, 400, "BadRequest");
+
+    // Nothing was stored.
+    let request = p
+        .oem
+        .node
+        .store()
+        .outgoing_request(&sent.id)
+        .expect("read")
+        .expect("stored");
+    assert_eq!(request.status, "pending");
+    assert!(p.oem.node.inbox().expect("inbox").is_empty());
+    assert_eq!(p.answers_accepted(), (0, 0));
+
+    // A good answer is taken once; its repeat changes nothing and still gets 200.
+    let body = answer(
+        FULFILLED,
+        json!({"requestEventId": sent.id, "pfs": [good_pf]}),
+    );
+    for _ in 0..2 {
+        let r = p.oem_api.event(&token, EVENTS_CT, body.as_bytes()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.body.is_empty());
+    }
+    assert_eq!(p.answers_accepted(), (1, 1));
+    assert_eq!(p.oem.node.inbox().expect("inbox").len(), 1);
+    p.oem.stop().await;
+    p.steel.stop().await;
+}

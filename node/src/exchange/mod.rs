@@ -149,6 +149,7 @@ impl Node {
             reason: None,
             created_at: now.clone(),
             updated_at: now,
+            pact_url: None,
         };
         let item = new_item(
             &request.to,

@@ -128,6 +128,7 @@ async fn attempt(node: &Node, item: OutboxItem) {
                 "delivery given up after 72 hours"
             );
             let reason = format!("not delivered within 72 hours: {e}");
+            give_up_audit(node, &item, &reason).await;
             tokio::task::spawn_blocking(move || {
                 store.outbox_give_up(&item, &reason, &now_rfc3339())
             })
@@ -149,6 +150,38 @@ async fn attempt(node: &Node, item: OutboxItem) {
     }
 }
 
+/// The audit entry of a delivery given up (written before the item is dropped).
+async fn give_up_audit(node: &Node, item: &OutboxItem, reason: &str) {
+    let target = match &item.delivery {
+        Delivery::SendRequest { request_id } | Delivery::Answer { request_id } => {
+            format!("request:{request_id}")
+        }
+        Delivery::Notify { event_id, .. } | Delivery::Fetch { event_id, .. } => {
+            format!("event:{event_id}")
+        }
+    };
+    let kind = match &item.delivery {
+        Delivery::SendRequest { .. } => "request",
+        Delivery::Answer { .. } => "answer",
+        Delivery::Notify { .. } => "notify",
+        Delivery::Fetch { .. } => "fetch",
+    };
+    let record = crate::journal::Record {
+        audit: Some(crate::audit::AuditDraft {
+            caller: item.target.clone(),
+            method: format!("outbox/{kind}"),
+            targets: vec![target],
+            decision: "error".into(),
+            rule: None,
+            reason: Some(reason.to_string()),
+        }),
+        ..crate::journal::Record::default()
+    };
+    if let Err(e) = node.journal().write(record).await {
+        tracing::error!(error = %e, "audit of a given-up delivery failed");
+    }
+}
+
 /// Sends one item (or runs one fetch job).
 async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
     match &item.delivery {
@@ -164,6 +197,10 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
             let Some(request) = node.store().incoming_request(request_id)? else {
                 return Ok(());
             };
+            if let Some(event_id) = &request.pact_event_id {
+                // It came in as a PACT event: the answer is a PACT event too.
+                return crate::pact_api::events::deliver_answer(node, &request, event_id).await;
+            }
             let mut client = PeerClient::for_partner(node, &item.target, None)?;
             match &request.answer {
                 None => Ok(()),

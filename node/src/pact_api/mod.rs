@@ -10,6 +10,8 @@
 //! - Errors become HTTP responses in one place: [`ApiError`]'s `IntoResponse`.
 
 pub mod clients;
+pub mod events;
+pub mod hosts;
 pub mod pull;
 
 use std::net::SocketAddr;
@@ -740,6 +742,7 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
                 answer: None,
                 created_at: now.clone(),
                 updated_at: now,
+                pact_event_id: Some(event_id.clone()),
             };
             let node = state.node.clone();
             let p = partner.clone();
@@ -757,13 +760,119 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
             let counted = (new && decision.is_permit()).then_some(counter);
             record(state, &partner, M_EVENTS, targets, &decision, counted).await
         }
+        Event::Answer {
+            event_id,
+            request_id,
+            pfs,
+            error,
+        } => {
+            let node = state.node.clone();
+            let p = partner.clone();
+            let rid = request_id.clone();
+            let result = blocking(move || receive_answer(&node, &p, &rid, pfs, error)).await;
+            let mut targets = vec![format!("request:{request_id}"), format!("event:{event_id}")];
+            match result {
+                Ok((ids, new)) => {
+                    targets.extend(ids);
+                    let d = Decision::Permit {
+                        policy: String::new(),
+                        rule: if new {
+                            "answer accepted".into()
+                        } else {
+                            "repeated answer; nothing changed".into()
+                        },
+                        view: View::Summary,
+                    };
+                    record(state, &partner, M_EVENTS, targets, &d, None).await
+                }
+                Err(e) => Err(refuse(state, &partner, M_EVENTS, e).await),
+            }
+        }
     }
+}
+
+/// Applies a PACT answer to the outgoing request `request_id`: it must be a request this node
+/// sent over PACT, to the answering client's company (or to a host whose company was not
+/// named); every footprint must be valid and any owner signature must verify, else nothing
+/// is stored. Returns the stored footprint ids and whether the request changed.
+fn receive_answer(
+    node: &Node,
+    partner: &Partner,
+    request_id: &str,
+    pfs: Option<Vec<Value>>,
+    error: Option<(String, String)>,
+) -> Result<(Vec<String>, bool), ApiError> {
+    let unknown = || {
+        ApiError::BadRequest(format!(
+            "data.requestEventId {request_id} names no pact request this node sent to you"
+        ))
+    };
+    let request = node
+        .store()
+        .outgoing_request(request_id)?
+        .ok_or_else(unknown)?;
+    let Some(url) = &request.pact_url else {
+        return Err(unknown());
+    };
+    let answerer_ok = if request.to.starts_with("pact:") {
+        true
+    } else {
+        request.to.eq_ignore_ascii_case(&partner.company_id)
+    };
+    if !answerer_ok {
+        return Err(unknown());
+    }
+    let provenance = format!("pact:{url}");
+    let (entries, reason) = match (pfs, error) {
+        (Some(pfs), _) => {
+            let mut entries = Vec::with_capacity(pfs.len());
+            for (n, doc) in pfs.into_iter().enumerate() {
+                let e = pull::entry(node, doc, &provenance)
+                    .map_err(|reason| ApiError::BadRequest(format!("data.pfs[{n}]: {reason}")))?;
+                entries.push(e);
+            }
+            (Some(entries), None)
+        }
+        (None, Some((code, message))) => (
+            None,
+            Some(if message.is_empty() {
+                code
+            } else {
+                format!("{code}: {message}")
+            }),
+        ),
+        (None, None) => return Err(ApiError::Internal("an answer without outcome".into())),
+    };
+    let ids = entries
+        .iter()
+        .flatten()
+        .map(|e| e.id.clone())
+        .collect::<Vec<_>>();
+    let new = node
+        .store()
+        .answer_outgoing(
+            request_id,
+            &request.to,
+            entries.as_deref(),
+            reason.as_deref(),
+            &crate::node::now_rfc3339(),
+        )
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound(_) => unknown(),
+            other => other.into(),
+        })?;
+    Ok((ids, new))
 }
 
 /// The lifecycle request id of a PACT RequestCreated event: a uuid derived from the requester
 /// and the event id, so a repeated delivery of the same event is recognised.
 fn request_id(company_id: &str, event_id: &str) -> String {
-    let digest = Sha256::digest(format!("{}\n{event_id}", company_id.to_ascii_lowercase()));
+    derived_uuid(&company_id.to_ascii_lowercase(), event_id)
+}
+
+/// A uuid (version 8 layout) derived from two strings.
+fn derived_uuid(a: &str, b: &str) -> String {
+    let digest = Sha256::digest(format!("{a}\n{b}"));
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
     b[6] = (b[6] & 0x0f) | 0x80;
@@ -779,7 +888,7 @@ fn request_id(company_id: &str, event_id: &str) -> String {
     )
 }
 
-enum Event {
+pub(crate) enum Event {
     Published {
         event_id: String,
         pf_ids: Vec<String>,
@@ -789,6 +898,14 @@ enum Event {
         product_ids: Vec<String>,
         classifications: Vec<String>,
         comment: String,
+    },
+    /// A RequestFulfilled (`pfs`) or RequestRejected (`error`) event answering a request
+    /// this node sent with `tanso pact request`.
+    Answer {
+        event_id: String,
+        request_id: String,
+        pfs: Option<Vec<Value>>,
+        error: Option<(String, String)>,
     },
 }
 
@@ -805,7 +922,13 @@ async fn parse_event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<
         )));
     }
     let body = read_body(state, body).await?;
-    let ev: Value = serde_json::from_slice(&body)
+    parse_event_body(&body)
+}
+
+/// A structured-mode CloudEvent (the body of `POST /3/events`), checked attribute by
+/// attribute; no IO.
+pub(crate) fn parse_event_body(body: &[u8]) -> Result<Event, ApiError> {
+    let ev: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("body is not json: {e}")))?;
     let Some(obj) = ev.as_object() else {
         return Err(ApiError::BadRequest(
@@ -919,9 +1042,78 @@ async fn parse_event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<
                 comment,
             })
         }
-        EV_REQUEST_FULFILLED | EV_REQUEST_REJECTED => Err(ApiError::BadRequest(format!(
-            "this node sent no pact request that {kind} could answer"
-        ))),
+        EV_REQUEST_FULFILLED | EV_REQUEST_REJECTED => {
+            let request_id = data
+                .get("requestEventId")
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_ascii_lowercase())
+                .filter(|s| crate::ids::is_uuid(s))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "data.requestEventId must be the uuid of a request this node sent".into(),
+                    )
+                })?;
+            if kind == EV_REQUEST_FULFILLED {
+                let pfs = data
+                    .get("pfs")
+                    .and_then(Value::as_array)
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest("data.pfs must be a non-empty array".into())
+                    })?;
+                if let Some(n) = pfs.iter().position(|p| !p.is_object()) {
+                    return Err(ApiError::BadRequest(format!(
+                        "data.pfs[{n}] is not a footprint object"
+                    )));
+                }
+                Ok(Event::Answer {
+                    event_id,
+                    request_id,
+                    pfs: Some(pfs.clone()),
+                    error: None,
+                })
+            } else {
+                const CODES: &[&str] = &[
+                    "BadRequest",
+                    "AccessDenied",
+                    "TokenExpired",
+                    "NotFound",
+                    "InternalError",
+                    "NotImplemented",
+                ];
+                let err = data
+                    .get("error")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| {
+                        ApiError::BadRequest("data.error must be an object {code, message}".into())
+                    })?;
+                let code = err
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .filter(|c| CODES.contains(c))
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "data.error.code must be one of {}",
+                            CODES.join(", ")
+                        ))
+                    })?;
+                let message = match err.get("message") {
+                    None => String::new(),
+                    Some(Value::String(m)) => m.clone(),
+                    Some(_) => {
+                        return Err(ApiError::BadRequest(
+                            "data.error.message must be a string".into(),
+                        ));
+                    }
+                };
+                Ok(Event::Answer {
+                    event_id,
+                    request_id,
+                    pfs: None,
+                    error: Some((code.to_string(), message)),
+                })
+            }
+        }
         other => Err(ApiError::BadRequest(format!(
             "unknown event type {other:?}"
         ))),

@@ -63,14 +63,14 @@ pub struct PullReport {
     pub pages: usize,
 }
 
-struct Host {
+pub(crate) struct Host {
     addr: SocketAddr,
     base: String,
     fingerprint: String,
 }
 
 impl Host {
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -104,25 +104,28 @@ fn b64_basic(id: &str, secret: &str) -> String {
     )
 }
 
-/// Pulls footprints from a PACT host into `node`'s inbox.
-pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> {
-    let base = args.base.trim_end_matches('/').to_string();
+/// A PACT host reached at `base` (`https://host:port`), its certificate pinned.
+pub(crate) async fn connect(base: &str, fingerprint: &str) -> Result<Host, PullError> {
+    let base = base.trim_end_matches('/').to_string();
     let authority = base
         .strip_prefix("https://")
         .filter(|a| !a.is_empty() && !a.contains('/'))
-        .ok_or_else(|| PullError::BadUrl(args.base.clone()))?;
+        .ok_or_else(|| PullError::BadUrl(base.clone()))?;
     let addr = tokio::net::lookup_host(authority)
         .await
         .ok()
         .and_then(|mut a| a.next())
         .ok_or_else(|| PullError::Resolve(authority.to_string()))?;
-    let host = Host {
+    Ok(Host {
         addr,
         base: base.clone(),
-        fingerprint: args.fingerprint.clone(),
-    };
+        fingerprint: fingerprint.to_string(),
+    })
+}
 
-    // Discovery, falling back to $base/auth/token as the spec says.
+/// An access token from `host` for the client credentials: the token endpoint is discovered
+/// through `/.well-known/openid-configuration`, falling back to `/auth/token` as the spec says.
+pub(crate) async fn token(host: &Host, client_id: &str, secret: &str) -> Result<String, PullError> {
     let conf = host
         .send("GET", "/.well-known/openid-configuration", &[], b"")
         .await?;
@@ -134,7 +137,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
         Some(url) if conf.status == 200 => host.path_of(url)?,
         _ => "/auth/token".to_string(),
     };
-    let basic = b64_basic(&args.client_id, &args.client_secret);
+    let basic = b64_basic(client_id, secret);
     let r = host
         .send(
             "POST",
@@ -153,10 +156,16 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
             body: r.text(),
         });
     }
-    let token = r
-        .json()
+    r.json()
         .and_then(|v| v["access_token"].as_str().map(str::to_string))
-        .ok_or_else(|| PullError::Protocol("token response has no access_token".into()))?;
+        .ok_or_else(|| PullError::Protocol("token response has no access_token".into()))
+}
+
+/// Pulls footprints from a PACT host into `node`'s inbox.
+pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> {
+    let host = connect(&args.base, &args.fingerprint).await?;
+    let base = host.base.clone();
+    let token = token(&host, &args.client_id, &args.client_secret).await?;
     let bearer = format!("Bearer {token}");
 
     let query: Vec<String> = args
@@ -220,7 +229,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
 }
 
 /// One received footprint as an inbox entry, or why it is refused.
-fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, String> {
+pub(crate) fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, String> {
     let id = doc
         .get("id")
         .and_then(Value::as_str)

@@ -96,7 +96,7 @@
 
 mod eval;
 mod model;
-mod parse;
+pub(crate) mod parse;
 
 #[cfg(test)]
 mod tests;

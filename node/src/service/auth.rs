@@ -138,7 +138,7 @@ async fn authenticate_with(
     }
 }
 
-fn check(
+pub(crate) fn check(
     node: &Node,
     envelope: &pb::Envelope,
     method: &'static str,

@@ -419,6 +419,7 @@ impl pb::connector_server::Connector for ConnectorService {
             answer: None,
             created_at: now.clone(),
             updated_at: now,
+            pact_event_id: None,
         };
         let partner = caller.partner.clone();
         let purpose = caller.purpose.clone();

@@ -42,6 +42,11 @@ pub struct OutgoingRequest {
     pub reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// For a request sent over PACT (`tanso pact request`): the host's base URL. The request
+    /// id is then the RequestCreated event id, and received footprints get provenance
+    /// `pact:<url>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pact_url: Option<String>,
 }
 
 /// One footprint of a Fulfilled answer and the view policy granted.
@@ -79,6 +84,10 @@ pub struct IncomingRequest {
     pub answer: Option<Answer>,
     pub created_at: String,
     pub updated_at: String,
+    /// For a request that came in as a PACT RequestCreated event: that event's id. Its answer
+    /// is then a RequestFulfilled/RequestRejected event to the requester's PACT host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pact_event_id: Option<String>,
 }
 
 /// What an outbox item delivers.
@@ -210,6 +219,48 @@ impl Store {
             tx.put(Table::OutgoingRequests, key.into_bytes(), encode(request)?);
             tx.put(Table::Outbox, item.id.clone().into_bytes(), encode(item)?);
             Ok(())
+        })
+    }
+
+    /// Stores a new outgoing request sent outside the outbox (a PACT RequestCreated event,
+    /// posted by the command itself); `Conflict` when the id exists.
+    pub fn put_outgoing(&self, request: &OutgoingRequest) -> Result<(), StoreError> {
+        let key = request.id.to_ascii_lowercase();
+        self.update(|tx| {
+            if tx.get(Table::OutgoingRequests, key.as_bytes())?.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "request {} already exists",
+                    request.id
+                )));
+            }
+            tx.put(Table::OutgoingRequests, key.into_bytes(), encode(request)?);
+            Ok(())
+        })
+    }
+
+    /// Moves a queued outgoing request to `status` (pending once sent, undeliverable with a
+    /// reason when sending failed); an answer that already arrived is left as it is.
+    pub fn outgoing_sent(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+        now: &str,
+    ) -> Result<OutgoingRequest, StoreError> {
+        let key = id.to_ascii_lowercase();
+        self.update(|tx| {
+            let mut request: OutgoingRequest =
+                match tx.get(Table::OutgoingRequests, key.as_bytes())? {
+                    Some(b) => decode(Table::OutgoingRequests, &b)?,
+                    None => return Err(StoreError::NotFound(format!("request {id}"))),
+                };
+            if request.status == OUT_QUEUED {
+                request.status = status.to_string();
+                request.reason = reason.map(str::to_string);
+                request.updated_at = now.to_string();
+                tx.put(Table::OutgoingRequests, key.into_bytes(), encode(&request)?);
+            }
+            Ok(request)
         })
     }
 
