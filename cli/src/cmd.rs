@@ -109,6 +109,12 @@ struct InitArgs {
     /// Where to serve the PACT v3 REST API over HTTPS (ip:port; its own port, not gRPC's).
     #[arg(long)]
     pact_listen: Option<String>,
+    /// Where to serve /metrics, /healthz and /readyz over plain HTTP (ip:port).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Log format: text (default) or json.
+    #[arg(long, default_value = "text")]
+    log_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -525,16 +531,8 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 }
 
 fn init_logging(json: bool, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TANSO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    // Without an OTLP endpoint this cannot fail, and the guard holds nothing.
+    let _ = crate::telemetry::init(json, default, None);
 }
 
 fn init(args: InitArgs) -> Result<ExitCode> {
@@ -551,12 +549,18 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             insecure_h2c: args.insecure_h2c,
             ..RawTls::default()
         },
-        log: RawLog::default(),
+        log: RawLog {
+            format: args.log_format,
+            ..RawLog::default()
+        },
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: node::config::RawPact {
             listen: args.pact_listen,
             ..Default::default()
+        },
+        metrics: node::config::RawMetrics {
+            listen: args.metrics_listen,
         },
     };
     let home = Home::new(&args.home.home);
@@ -587,8 +591,12 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    init_logging(config.log_json, "info");
     let rt = runtime()?;
+    // The OTLP exporter (feature `otel`) spawns its channel on the runtime.
+    let _telemetry = {
+        let _entered = rt.enter();
+        crate::telemetry::init(config.log_json, "info", config.otlp_endpoint.as_deref())?
+    };
     rt.block_on(async move {
         let node = node::Node::open(&home)?;
         let listener = match node.config().listen {

@@ -5,6 +5,7 @@ mod dashboard;
 mod envelope;
 mod exchange;
 mod lifecycle;
+mod ops;
 mod pact_api;
 mod scope3;
 mod transport;
