@@ -82,6 +82,19 @@ enum Top {
     Pact(crate::pact::PactCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
+    /// Probe a node's ops listener (plain HTTP): exit 0 when the path answers 200. For
+    /// container health checks in images without curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// The `[metrics] listen` address to probe (ip:port).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    addr: std::net::SocketAddr,
+    /// The path to GET: /readyz (default) or /healthz.
+    #[arg(long, default_value = "/readyz")]
+    path: String,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +128,10 @@ struct InitArgs {
     /// Log format: text (default) or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Use this ed25519 node key (PKCS#8 PEM, e.g. mounted from a secret) instead of
+    /// generating one.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -336,6 +353,7 @@ enum KpiCmd {
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Top::Init(args) => init(args),
+        Top::Healthcheck(args) => healthcheck(&args),
         Top::Serve(h) => serve(&h.home),
         Top::Demo => {
             init_logging(false, "warn");
@@ -564,12 +582,25 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         },
     };
     let home = Home::new(&args.home.home);
+    // An imported key is checked before anything is written.
+    let imported = match &args.key_file {
+        None => None,
+        Some(path) => {
+            let pem = read(path)?;
+            node::crypto::NodeKey::from_pem(&pem)
+                .with_context(|| format!("{} is not an ed25519 PKCS#8 PEM key", path.display()))?;
+            Some(pem)
+        }
+    };
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
     home.init(&raw, &seed).map_err(|e| match e {
         node::home::HomeError::Config(c) => anyhow::Error::new(ConfigInvalid(c.to_string())),
         other => other.into(),
     })?;
+    if let Some(pem) = imported {
+        write_private(&home.key_path(), pem.as_bytes())?;
+    }
     // Create the store now so a fresh home is complete.
     drop(node::Node::open(&home)?);
     println!(
@@ -579,6 +610,42 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         args.home.home.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces `path` with `bytes` (mode 0600) through a temporary file and a rename.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn healthcheck(args: &HealthcheckArgs) -> Result<ExitCode> {
+    use std::io::Read;
+    let timeout = std::time::Duration::from_secs(3);
+    let mut tcp = std::net::TcpStream::connect_timeout(&args.addr, timeout)
+        .with_context(|| format!("connecting to {}", args.addr))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    write!(
+        tcp,
+        "GET {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+        args.path, args.addr
+    )?;
+    let mut response = String::new();
+    tcp.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).unwrap_or("none");
+    if status == "200" {
+        return Ok(ExitCode::SUCCESS);
+    }
+    bail!("{}{} answered {status}", args.addr, args.path)
 }
 
 fn serve(home_dir: &Path) -> Result<ExitCode> {
