@@ -5,6 +5,7 @@ mod dashboard;
 mod deploy;
 mod envelope;
 mod exchange;
+mod faults;
 mod lifecycle;
 mod ops;
 mod pact_api;
