@@ -270,8 +270,9 @@ async fn drive(
             let addr = format!("127.0.0.1:{metrics_port}");
             while Instant::now() < end {
                 match scrape(&addr).await {
-                    Ok(body) if body.contains("tanso_peer_requests_total") => tally.ok(5),
-                    Ok(_) => tally.err(5, "scrape without peer request series"),
+                    // Peer request series appear with the first request; the gauges always.
+                    Ok(body) if body.contains("tanso_store_size_bytes") => tally.ok(5),
+                    Ok(_) => tally.err(5, "scrape without the store gauge"),
                     Err(e) => tally.err(5, e),
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -283,6 +284,15 @@ async fn drive(
     let rss_start = rss_kib(pid).ok_or("cannot read the node's RSS")?;
     let warm_at = Instant::now();
     println!("  RSS at start (after warm-up): {:.1} MiB", mib(rss_start));
+    // The store grows with every audited request and publish; its size puts RSS in context.
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    for line in scrape(&metrics_addr)
+        .await?
+        .lines()
+        .filter(|l| l.starts_with("tanso_store_size_bytes"))
+    {
+        println!("  at start: {line}");
+    }
     let mut rss_peak = rss_start;
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now().min(end))).await;
