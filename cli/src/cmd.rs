@@ -118,6 +118,9 @@ enum Top {
     /// The node's signing key: rotation and passphrase protection.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Probe a node's ops listener (plain HTTP): exit 0 when the path answers 200. For
+    /// container health checks in images without curl.
+    Healthcheck(HealthcheckArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +133,16 @@ enum KeyCmd {
     Encrypt(HomeArg),
     /// The current key id, whether the key file is encrypted, and the retired keys.
     Show(HomeArg),
+}
+
+#[derive(Debug, Args)]
+struct HealthcheckArgs {
+    /// The `[metrics] listen` address to probe (ip:port).
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    addr: std::net::SocketAddr,
+    /// The path to GET: /readyz (default) or /healthz.
+    #[arg(long, default_value = "/readyz")]
+    path: String,
 }
 
 #[derive(Debug, Args)]
@@ -160,6 +173,16 @@ struct InitArgs {
     /// Encrypt the node key with a passphrase (TANSO_KEY_PASSPHRASE or --passphrase-file).
     #[arg(long)]
     encrypt_key: bool,
+    /// Where to serve /metrics, /healthz and /readyz over plain HTTP (ip:port).
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Log format: text (default) or json.
+    #[arg(long, default_value = "text")]
+    log_format: String,
+    /// Use this ed25519 node key (PKCS#8 PEM, e.g. mounted from a secret) instead of
+    /// generating one.
+    #[arg(long, conflicts_with = "encrypt_key")]
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -397,6 +420,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
 fn run_command(command: Top) -> Result<ExitCode> {
     match command {
         Top::Init(args) => init(args),
+        Top::Healthcheck(args) => healthcheck(&args),
         Top::Serve(h) => serve(&h.home),
         Top::Demo => {
             init_logging(false, "warn");
@@ -617,16 +641,8 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 }
 
 fn init_logging(json: bool, default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TANSO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    // Without an OTLP endpoint this cannot fail, and the guard holds nothing.
+    let _ = crate::telemetry::init(json, default, None);
 }
 
 fn init(args: InitArgs) -> Result<ExitCode> {
@@ -643,15 +659,31 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             insecure_h2c: args.insecure_h2c,
             ..RawTls::default()
         },
-        log: RawLog::default(),
+        log: RawLog {
+            format: args.log_format,
+            ..RawLog::default()
+        },
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: node::config::RawPact {
             listen: args.pact_listen,
             ..Default::default()
         },
+        metrics: node::config::RawMetrics {
+            listen: args.metrics_listen,
+        },
     };
     let home = open_home(&args.home.home);
+    // An imported key is checked before anything is written.
+    let imported = match &args.key_file {
+        None => None,
+        Some(path) => {
+            let pem = read(path)?;
+            node::crypto::NodeKey::from_pem(&pem)
+                .with_context(|| format!("{} is not an ed25519 PKCS#8 PEM key", path.display()))?;
+            Some(pem)
+        }
+    };
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("reading OS randomness: {e}"))?;
     home.init_with(&raw, &seed, args.encrypt_key)
@@ -659,6 +691,9 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             node::home::HomeError::Config(c) => anyhow::Error::new(ConfigInvalid(c.to_string())),
             other => other.into(),
         })?;
+    if let Some(pem) = imported {
+        write_private(&home.key_path(), pem.as_bytes())?;
+    }
     // Create the store now so a fresh home is complete.
     drop(node::Node::open(&home)?);
     println!(
@@ -668,6 +703,42 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         args.home.home.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Replaces `path` with `bytes` (mode 0600) through a temporary file and a rename.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+fn healthcheck(args: &HealthcheckArgs) -> Result<ExitCode> {
+    use std::io::Read;
+    let timeout = std::time::Duration::from_secs(3);
+    let mut tcp = std::net::TcpStream::connect_timeout(&args.addr, timeout)
+        .with_context(|| format!("connecting to {}", args.addr))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    write!(
+        tcp,
+        "GET {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+        args.path, args.addr
+    )?;
+    let mut response = String::new();
+    tcp.read_to_string(&mut response)?;
+    let status = response.split_whitespace().nth(1).unwrap_or("none");
+    if status == "200" {
+        return Ok(ExitCode::SUCCESS);
+    }
+    bail!("{}{} answered {status}", args.addr, args.path)
 }
 
 fn serve(home_dir: &Path) -> Result<ExitCode> {
@@ -680,8 +751,12 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    init_logging(config.log_json, "info");
     let rt = runtime()?;
+    // The OTLP exporter (feature `otel`) spawns its channel on the runtime.
+    let _telemetry = {
+        let _entered = rt.enter();
+        crate::telemetry::init(config.log_json, "info", config.otlp_endpoint.as_deref())?
+    };
     rt.block_on(async move {
         let node = node::Node::open(&home)?;
         let listener = match node.config().listen {

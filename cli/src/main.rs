@@ -8,6 +8,7 @@ mod calc;
 mod cmd;
 mod dashboard;
 mod pact;
+mod telemetry;
 
 use std::process::ExitCode;
 

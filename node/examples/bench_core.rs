@@ -829,6 +829,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: Default::default(),
+        metrics: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

@@ -39,6 +39,25 @@ pub struct RawConfig {
     pub exchange: RawExchange,
     #[serde(default, skip_serializing_if = "RawPact::is_default")]
     pub pact: RawPact,
+    #[serde(default, skip_serializing_if = "RawMetrics::is_unset")]
+    pub metrics: RawMetrics,
+}
+
+/// `[metrics]`: the plain-HTTP ops listener (`/metrics`, `/healthz`, `/readyz`). It carries
+/// counts and latencies only, never footprint data, so it is not behind TLS; bind it to a
+/// private interface.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Where the ops listener is served ("ip:port"); absent: no ops listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+}
+
+impl RawMetrics {
+    fn is_unset(&self) -> bool {
+        self.listen.is_none()
+    }
 }
 
 /// `[store]`
@@ -129,12 +148,17 @@ pub struct RawLog {
     /// "text" (default) or "json".
     #[serde(default = "default_log_format")]
     pub format: String,
+    /// OTLP/gRPC collector for trace export (e.g. "http://127.0.0.1:4317"); honoured by a
+    /// binary built with the `otel` feature, refused at start-up by one built without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for RawLog {
     fn default() -> Self {
         RawLog {
             format: default_log_format(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -252,6 +276,10 @@ pub struct Config {
     pub pact_token_ttl: Duration,
     /// `[pact] max_body_bytes`.
     pub pact_max_body_bytes: usize,
+    /// `[metrics] listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// `[log] otlp_endpoint`.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A configuration problem, naming the key.
@@ -392,6 +420,23 @@ impl RawConfig {
                 format!("{} is outside 1024..=67108864", self.pact.max_body_bytes),
             ));
         }
+        let metrics_listen = match &self.metrics.listen {
+            None => None,
+            Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics.listen",
+                    format!("{l:?} is not host:port with an ip address"),
+                )
+            })?),
+        };
+        if let Some(endpoint) = &self.log.otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(invalid(
+                "log.otlp_endpoint",
+                format!("{endpoint:?} is not an http:// or https:// url"),
+            ));
+        }
         Ok(Config {
             company_id: self.company_id.clone(),
             name: self.name.clone(),
@@ -414,6 +459,8 @@ impl RawConfig {
             pact_listen,
             pact_token_ttl: Duration::from_secs(self.pact.token_ttl_secs),
             pact_max_body_bytes: self.pact.max_body_bytes,
+            metrics_listen,
+            otlp_endpoint: self.log.otlp_endpoint.clone(),
         })
     }
 
@@ -474,6 +521,14 @@ mod tests {
             (
                 &format!("{base}[pact]\ntoken_ttl_secs = 0\n"),
                 "key `pact.token_ttl_secs`",
+            ),
+            (
+                &format!("{base}[metrics]\nlisten = \"9464\"\n"),
+                "key `metrics.listen`",
+            ),
+            (
+                &format!("{base}[log]\notlp_endpoint = \"collector:4317\"\n"),
+                "key `log.otlp_endpoint`",
             ),
         ];
         for (text, expect) in cases {

@@ -13,6 +13,7 @@
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
 //! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
+//! - [`metrics`]: Prometheus metrics and the plain-HTTP ops listener (`/metrics`, health).
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
 //! - [`demo`]: a whole local data space on loopback.
@@ -34,6 +35,7 @@ pub mod ids;
 pub mod journal;
 pub mod keys;
 pub mod kpi;
+pub mod metrics;
 pub mod node;
 pub mod pact;
 pub mod pact_api;

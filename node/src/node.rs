@@ -48,6 +48,8 @@ struct Inner {
     peers: crate::service::client::PeerPool,
     /// Outbox wake-ups and the items this process enqueued (see `crate::exchange`).
     exchange: crate::exchange::ExchangeState,
+    /// Prometheus metrics (served on `[metrics] listen`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What `publish` did.
@@ -115,6 +117,7 @@ impl Node {
                 endpoint: RwLock::new(endpoint),
                 peers: crate::service::client::PeerPool::default(),
                 exchange: crate::exchange::ExchangeState::default(),
+                metrics: Arc::new(crate::metrics::Metrics::new()),
             }),
         })
     }
@@ -146,6 +149,9 @@ impl Node {
     }
     pub fn client_identity(&self) -> Option<&Identity> {
         self.inner.client_identity.as_ref()
+    }
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
     pub fn journal(&self) -> &Journal {
         &self.inner.journal

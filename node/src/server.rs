@@ -42,6 +42,14 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("metrics listen {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("grpc reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("grpc server: {0}")]
@@ -86,6 +94,23 @@ pub async fn run(
         };
         tracing::info!(addr = ?listener.local_addr().ok(), "dashboard bound");
         tasks.spawn(crate::dashboard::serve(
+            node.clone(),
+            listener,
+            cancel.clone(),
+        ));
+    }
+
+    // The ops listener (/metrics, /healthz, /readyz), when configured (plain HTTP).
+    if let Some(addr) = node.config().metrics_listen {
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(source) => {
+                cancel.cancel();
+                let _ = std::fs::remove_file(&admin_path);
+                return Err(ServeError::Metrics { addr, source });
+            }
+        };
+        tasks.spawn(crate::metrics::serve(
             node.clone(),
             listener,
             cancel.clone(),
@@ -145,6 +170,16 @@ pub async fn run(
             health_reporter
                 .set_serving::<proto::pb::connector_server::ConnectorServer<ConnectorService>>()
                 .await;
+            // Reflection lets grpcurl list and call without the .proto files.
+            let reflection = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()?;
+            let reflection_alpha = tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1alpha()?;
+            node.metrics().set_peer_port_bound(true);
             tracing::info!(
                 addr = ?addr,
                 company = node.company_id(),
@@ -154,7 +189,12 @@ pub async fn run(
             );
             Server::builder()
                 .tcp_nodelay(true)
+                .layer(crate::metrics::PeerLatencyLayer {
+                    metrics: node.metrics().clone(),
+                })
                 .add_service(health)
+                .add_service(reflection)
+                .add_service(reflection_alpha)
                 .add_service(ConnectorService::new(node.clone()).into_server())
                 .serve_with_incoming_shutdown(incoming, signal)
                 .await

@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tests::{company, footprint, uuid};
 
-fn tanso() -> Command {
+pub(crate) fn tanso() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanso"));
     cmd.env_remove("TANSO_HOME").env("TANSO_LOG", "warn");
     cmd
 }
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     tanso().args(args).output().expect("run tanso")
 }
 
-fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let out = run(args);
     assert!(
         out.status.success(),
@@ -27,17 +27,17 @@ fn ok(args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
-fn fails(args: &[&str]) -> String {
+pub(crate) fn fails(args: &[&str]) -> String {
     let out = run(args);
     assert!(!out.status.success(), "tanso {args:?} should fail");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn home(dir: &Path, slug: &str) -> String {
+pub(crate) fn home(dir: &Path, slug: &str) -> String {
     dir.join(slug).display().to_string()
 }
 
-fn init(dir: &Path, slug: &str) -> String {
+pub(crate) fn init(dir: &Path, slug: &str) -> String {
     let h = home(dir, slug);
     ok(&[
         "init",
@@ -54,8 +54,8 @@ fn init(dir: &Path, slug: &str) -> String {
 }
 
 /// A running `tanso serve`, killed on drop.
-struct Served {
-    child: Child,
+pub(crate) struct Served {
+    pub(crate) child: Child,
 }
 
 impl Drop for Served {
@@ -66,7 +66,7 @@ impl Drop for Served {
 }
 
 /// Starts `tanso serve` and waits until its admin socket answers.
-fn serve(home: &str) -> Served {
+pub(crate) fn serve(home: &str) -> Served {
     let child = tanso()
         .args(["serve", "--home", home])
         .stdout(Stdio::null())
@@ -83,13 +83,13 @@ fn serve(home: &str) -> Served {
     served
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
 
-fn repo(path: &str) -> String {
+pub(crate) fn repo(path: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")
         .join(path)
@@ -489,7 +489,7 @@ fn sigkill_during_publishing_loses_no_acknowledged_footprint() {
 }
 
 /// Serves both homes and exchanges their (new) cards; the supplier lists the OEM as a customer.
-fn serve_pair(dir: &Path, steel: &str, oem: &str) -> (Served, Served) {
+pub(crate) fn serve_pair(dir: &Path, steel: &str, oem: &str) -> (Served, Served) {
     let (s, o) = (serve(steel), serve(oem));
     let steel_card = write(dir, "steel.card.json", &ok(&["id", "--home", steel]));
     let oem_card = write(dir, "oem.card.json", &ok(&["id", "--home", oem]));
@@ -500,7 +500,7 @@ fn serve_pair(dir: &Path, steel: &str, oem: &str) -> (Served, Served) {
     (s, o)
 }
 
-fn request_status(home: &str, id: &str) -> String {
+pub(crate) fn request_status(home: &str, id: &str) -> String {
     ok(&["request", "status", "--home", home, id])
         .trim()
         .to_string()

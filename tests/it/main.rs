@@ -2,10 +2,13 @@
 
 mod cli;
 mod dashboard;
+mod deploy;
 mod envelope;
 mod exchange;
 mod keys;
+mod faults;
 mod lifecycle;
+mod ops;
 mod pact_api;
 mod scope3;
 mod transport;

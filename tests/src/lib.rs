@@ -39,6 +39,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: Default::default(),
+        metrics: Default::default(),
     }
 }
 
@@ -233,5 +234,42 @@ impl TestCa {
         std::fs::write(&key_path, key.serialize_pem()).expect("write key");
         std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         (cert_path, key_path)
+    }
+}
+
+/// A plain-HTTP GET (HTTP/1.1, `Connection: close`) on `addr`: the status and the body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an http response: {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Waits (polling, 20 s deadline) for the ops listener of `home` to write its address.
+pub async fn metrics_addr(home: &Path) -> SocketAddr {
+    let home = Home::new(home);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(addr) = node::metrics::bound_addr(&home) {
+            return addr;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the metrics listener never wrote its address file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -201,6 +201,7 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
 }
 
 fn router(state: Shared) -> Router {
+    let metrics = state.node.metrics().clone();
     Router::new()
         .route("/auth/token", post(token))
         .route(
@@ -211,6 +212,10 @@ fn router(state: Shared) -> Router {
         .route("/3/footprints/{id}", get(get_footprint))
         .route("/3/events", post(events))
         .fallback(|| async { ApiError::BadRequest("no such endpoint".into()) })
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::pact_layer,
+        ))
         .with_state(state)
 }
 

@@ -102,6 +102,7 @@ impl ConnectorService {
             }
             Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
         };
+        self.node.metrics().peer_request(method, decision_str);
         let daily = counter.map(|key| {
             let n = self.node.daily().increment(&key, day);
             (key, day.to_string(), n)

@@ -147,12 +147,26 @@ pub enum StoreError {
     Locked(String),
     #[error("storage engine: {0}")]
     Engine(String),
+    #[error(
+        "disk full: no space left on device for the store ({0}); nothing was stored, free space and retry"
+    )]
+    DiskFull(String),
     #[error("stored record in {table} is corrupt: {reason}")]
     Corrupt { table: &'static str, reason: String },
     #[error("{0}")]
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+}
+
+/// An engine failure; ENOSPC (os error 28) becomes [`StoreError::DiskFull`] so callers can
+/// tell the operator what to do.
+pub(crate) fn engine_error(message: String) -> StoreError {
+    if message.contains("os error 28") || message.contains("No space left on device") {
+        StoreError::DiskFull(message)
+    } else {
+        StoreError::Engine(message)
+    }
 }
 
 /// A key and its value.
@@ -192,7 +206,16 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
     kind: EngineKind,
     pub(crate) cache: Arc<cache::Decoded>,
+    /// Fault injection for tests and drills: while this file exists, every write fails as a
+    /// full disk would (see [`FAULT_DISK_FULL_ENV`]).
+    disk_full_trigger: Option<Arc<std::path::PathBuf>>,
 }
+
+/// Environment variable naming a trigger file: while the file exists, every store write
+/// fails with [`StoreError::DiskFull`] before reaching the engine, exactly as ENOSPC from the
+/// engine does. Used by the fault-tolerance tests and for operator drills; unset in
+/// production, where it costs nothing.
+pub const FAULT_DISK_FULL_ENV: &str = "TANSO_FAULT_DISK_FULL";
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,7 +236,23 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
             kind,
             cache: Arc::new(cache::Decoded::default()),
+            disk_full_trigger: std::env::var_os(FAULT_DISK_FULL_ENV)
+                .filter(|v| !v.is_empty())
+                .map(|v| Arc::new(std::path::PathBuf::from(v))),
         })
+    }
+
+    /// Applies `ops` through the engine, honouring the disk-full fault trigger.
+    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+        if let Some(trigger) = &self.disk_full_trigger
+            && trigger.exists()
+        {
+            return Err(StoreError::DiskFull(format!(
+                "injected by {FAULT_DISK_FULL_ENV}={}",
+                trigger.display()
+            )));
+        }
+        self.engine.apply(ops)
     }
 
     pub fn engine_kind(&self) -> EngineKind {
@@ -249,7 +288,7 @@ impl Store {
     /// Applies blind writes atomically and durably.
     pub(crate) fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let _guard = self.lock();
-        self.engine.apply(&ops)?;
+        self.apply(&ops)?;
         self.cache.invalidate(&ops);
         Ok(())
     }
@@ -268,7 +307,7 @@ impl Store {
         };
         let out = f(&mut tx)?;
         if !tx.ops.is_empty() {
-            self.engine.apply(&tx.ops)?;
+            self.apply(&tx.ops)?;
             self.cache.invalidate(&tx.ops);
         }
         Ok(out)

@@ -16,7 +16,7 @@ fn def(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
 }
 
 fn engine_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine(e.to_string())
+    super::engine_error(e.to_string())
 }
 
 impl RedbEngine {

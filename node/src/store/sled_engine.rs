@@ -15,7 +15,7 @@ pub(super) struct SledEngine {
 }
 
 fn engine_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine(e.to_string())
+    super::engine_error(e.to_string())
 }
 
 fn full_key(table: Table, key: &[u8]) -> Vec<u8> {

@@ -1,0 +1,67 @@
+#!/bin/sh
+# Container entrypoint for every tanso role. On the first start of an empty home it runs the
+# role's `init` once (the config is the marker of a complete home), then execs the server so
+# it receives SIGTERM directly.
+#
+# TANSO_ROLE       node (default) | directory | relay
+# TANSO_HOME       the home directory (a persistent volume)
+# TANSO_CONFIG     node: a config.toml managed by the deployment; installed on every start
+# TANSO_COMPANY_ID node: the company's urn;  TANSO_NAME: its display name
+# TANSO_KEY_FILE   node: an existing node key (PKCS#8 PEM, e.g. from a secret) to import
+# TANSO_LISTEN     directory / relay: where to serve (ip:port)
+# TANSO_CARD_OUT   directory / relay: where to write the card for the nodes
+# TANSO_DIRECTORY_CARD  node: trust this directory and join it
+# TANSO_RELAY_CARD      node: reach partners and be reached through this relay
+set -eu
+
+role="${TANSO_ROLE:-node}"
+home="${TANSO_HOME:?TANSO_HOME must be set}"
+
+case "$role" in
+node)
+    if [ ! -f "$home/config.toml" ]; then
+        if [ -n "${TANSO_KEY_FILE:-}" ]; then
+            tanso init --home "$home" --company-id "${TANSO_COMPANY_ID:?}" --name "${TANSO_NAME:?}" --key-file "$TANSO_KEY_FILE"
+        else
+            tanso init --home "$home" --company-id "${TANSO_COMPANY_ID:?}" --name "${TANSO_NAME:?}"
+        fi
+        first_start=1
+    else
+        first_start=0
+    fi
+    if [ -n "${TANSO_CONFIG:-}" ]; then
+        # The deployment owns the config: the mounted file wins on every start.
+        cp "$TANSO_CONFIG" "$home/config.toml"
+    fi
+    if [ "$first_start" = 1 ] && [ -n "${TANSO_DIRECTORY_CARD:-}" ]; then
+        tanso directory trust --home "$home" "$TANSO_DIRECTORY_CARD"
+    fi
+    if [ "$first_start" = 1 ] && [ -n "${TANSO_RELAY_CARD:-}" ]; then
+        tanso relay use --home "$home" "$TANSO_RELAY_CARD"
+    fi
+    if [ -n "${TANSO_DIRECTORY_CARD:-}" ]; then
+        # Announce the current card on every start; a directory that is still starting is
+        # retried by the next start, not fatal.
+        tanso directory join --home "$home" || echo "tanso: directory join failed; continuing" >&2
+    fi
+    exec tanso serve --home "$home"
+    ;;
+directory)
+    if [ ! -f "$home/config.toml" ]; then
+        tanso directory init --home "$home" --name "${TANSO_NAME:?}" --listen "${TANSO_LISTEN:?}"
+    fi
+    tanso directory card --home "$home" > "${TANSO_CARD_OUT:?}"
+    exec tanso directory serve --home "$home"
+    ;;
+relay)
+    if [ ! -f "$home/config.toml" ]; then
+        tanso relay init --home "$home" --listen "${TANSO_LISTEN:?}"
+    fi
+    tanso relay card --home "$home" > "${TANSO_CARD_OUT:?}"
+    exec tanso relay serve --home "$home"
+    ;;
+*)
+    echo "tanso: unknown TANSO_ROLE $role (node, directory, relay)" >&2
+    exit 64
+    ;;
+esac

@@ -1,0 +1,491 @@
+//! Soak: mixed load against one `tanso serve` process for a configurable time, printing
+//! errors and the node's RSS at the start, the end and the growth in per cent.
+//!
+//! The supplier runs as its own process (the release `tanso` binary, so its RSS is the
+//! node's alone); a buyer and an outsider run in this process and drive, concurrently:
+//! permitted GetFootprint and ListFootprints, denied GetFootprint, publishes through the
+//! supplier's admin socket, footprint requests answered through both outboxes, and
+//! Prometheus scrapes. Budget (issue #8): 0 errors and RSS growth < 10 % over 10 minutes.
+//!
+//! ```text
+//! cargo build --release --locked -p cli
+//! cargo run --release --locked -p node --example soak -- [SECONDS]   # default 600
+//! ```
+//! The load is bounded (a fixed number of workers, each one request at a time) and targets
+//! 127.0.0.1 only; the run stops by itself.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use node::Node;
+use node::admin;
+use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
+use node::home::Home;
+use node::service::client::{self, FetchWhat};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const SUPPLIER: &str = "urn:tanso:company:soak-supplier";
+const BUYER: &str = "urn:tanso:company:soak-buyer";
+const OUTSIDER: &str = "urn:tanso:company:soak-outsider";
+/// Products the supplier serves (and re-publishes versions of).
+const PRODUCTS: usize = 20;
+/// When the start RSS is read: after this much load, so caches and pools are warm.
+const WARMUP: Duration = Duration::from_secs(20);
+/// Pause between publishes and between requests (fetch workers run back to back).
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+const REQUEST_EVERY: Duration = Duration::from_millis(250);
+
+/// Counts per operation kind, and the errors (the first few kept for the report).
+#[derive(Default)]
+struct Tally {
+    ops: [AtomicU64; 6],
+    errors: AtomicU64,
+    first_errors: std::sync::Mutex<Vec<String>>,
+}
+
+const KINDS: [&str; 6] = [
+    "get (permit)",
+    "list (permit)",
+    "get (deny)",
+    "publish",
+    "request",
+    "scrape",
+];
+
+impl Tally {
+    fn ok(&self, kind: usize) {
+        self.ops[kind].fetch_add(1, Ordering::Relaxed);
+    }
+    fn err(&self, kind: usize, e: impl std::fmt::Display) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_errors.lock().unwrap_or_else(|p| p.into_inner());
+        if first.len() < 10 {
+            first.push(format!("{}: {e}", KINDS[kind]));
+        }
+    }
+}
+
+fn main() -> Res<()> {
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(600);
+    let duration = Duration::from_secs(seconds);
+    let tanso = tanso_binary().ok_or(
+        "no release `tanso` binary; build it with `cargo build --release --locked -p cli`",
+    )?;
+    let scratch = tempfile::tempdir()?;
+    println!(
+        "soak: {} s of mixed load against {}",
+        seconds,
+        tanso.display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(&tanso, scratch.path(), duration))
+}
+
+async fn run(tanso: &Path, dir: &Path, duration: Duration) -> Res<()> {
+    // The supplier: `tanso init` + a policy + products, then `tanso serve`.
+    let home = dir.join("supplier");
+    let port = free_port()?;
+    let metrics_port = free_port()?;
+    let status = Command::new(tanso)
+        .args(["init", "--home"])
+        .arg(&home)
+        .args(["--company-id", SUPPLIER, "--name", "soak supplier"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err("tanso init failed".into());
+    }
+    let policy =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/share-with-customers.json");
+    let status = Command::new(tanso)
+        .args(["policy", "add", "--home"])
+        .arg(&home)
+        .arg(&policy)
+        .stdout(Stdio::null())
+        .status()?;
+    if !status.success() {
+        return Err("tanso policy add failed".into());
+    }
+    let mut child = Command::new(tanso)
+        .args(["serve", "--home"])
+        .arg(&home)
+        .env("TANSO_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let result = drive(&mut child, &home, dir, metrics_port, duration).await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    result
+}
+
+async fn drive(
+    child: &mut Child,
+    home: &Path,
+    dir: &Path,
+    metrics_port: u16,
+    duration: Duration,
+) -> Res<()> {
+    let socket = home.join("admin.sock");
+    let t0 = Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("tanso serve exited: {status}").into());
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            return Err("tanso serve not ready after 20 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id();
+    let supplier_card = admin_call(&socket, admin::Command::Id).await?;
+
+    // The buyer (a customer) and the outsider (no policy shares with it), in this process.
+    let buyer = local_node(dir, "buyer", BUYER).await?;
+    let outsider = local_node(dir, "outsider", OUTSIDER).await?;
+    let card_text = supplier_card.to_string();
+    buyer.0.add_partner(&card_text, Vec::new())?;
+    outsider.0.add_partner(&card_text, Vec::new())?;
+    for (node, groups) in [
+        (&buyer.0, vec!["customer".to_string()]),
+        (&outsider.0, vec![]),
+    ] {
+        let card = serde_json::to_string(&node.card()?)?;
+        admin_call(&socket, admin::Command::PartnerAdd { card, groups }).await?;
+    }
+    let mut ids = Vec::new();
+    for n in 0..PRODUCTS {
+        let id = uuid::Uuid::new_v4().to_string();
+        let text = footprint(&id, &product(n)).to_string();
+        admin_call(&socket, admin::Command::Publish { text }).await?;
+        ids.push(id);
+    }
+    let ids = Arc::new(ids);
+    let tally = Arc::new(Tally::default());
+    let end = Instant::now() + duration;
+    let mut workers = tokio::task::JoinSet::new();
+    // Two permitted fetchers, one for Get and one for List.
+    for kind in [0usize, 1] {
+        let (buyer, ids, tally) = (buyer.0.clone(), ids.clone(), tally.clone());
+        workers.spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() < end {
+                let what = if kind == 0 {
+                    FetchWhat::Id(ids[n % ids.len()].clone())
+                } else {
+                    FetchWhat::Products(vec![product(n % PRODUCTS)])
+                };
+                match client::fetch(&buyer, SUPPLIER, what, None).await {
+                    Ok(docs) if !docs.is_empty() => tally.ok(kind),
+                    Ok(_) => tally.err(kind, "empty answer"),
+                    Err(e) => tally.err(kind, e),
+                }
+                n += 1;
+            }
+        });
+    }
+    // The outsider is denied (a denial is the expected outcome, not an error).
+    {
+        let (outsider, ids, tally) = (outsider.0.clone(), ids.clone(), tally.clone());
+        workers.spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() < end {
+                let what = FetchWhat::Id(ids[n % ids.len()].clone());
+                match client::fetch(&outsider, SUPPLIER, what, None).await {
+                    Err(node::NodeError::PeerDenied { .. }) => tally.ok(2),
+                    Err(e) if e.to_string().contains("not found") => tally.ok(2),
+                    Err(e) => tally.err(2, e),
+                    Ok(_) => tally.err(2, "an outsider was served"),
+                }
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    // Publishes: new versions of the products, through the admin socket.
+    {
+        let (socket, tally) = (socket.clone(), tally.clone());
+        workers.spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() < end {
+                let text = footprint(&uuid::Uuid::new_v4().to_string(), &product(n % PRODUCTS));
+                match admin_call(
+                    &socket,
+                    admin::Command::Publish {
+                        text: text.to_string(),
+                    },
+                )
+                .await
+                {
+                    Ok(_) => tally.ok(3),
+                    Err(e) => tally.err(3, e),
+                }
+                n += 1;
+                tokio::time::sleep(PUBLISH_EVERY).await;
+            }
+        });
+    }
+    // Footprint requests from the buyer; answered through the supplier's outbox.
+    {
+        let (buyer, tally) = (buyer.0.clone(), tally.clone());
+        workers.spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() < end {
+                match buyer.send_request(
+                    SUPPLIER,
+                    vec![product(n % PRODUCTS)],
+                    Vec::new(),
+                    "soak".into(),
+                    None,
+                ) {
+                    Ok(_) => tally.ok(4),
+                    Err(e) => tally.err(4, e),
+                }
+                n += 1;
+                tokio::time::sleep(REQUEST_EVERY).await;
+            }
+        });
+    }
+    // Prometheus scrapes.
+    {
+        let tally = tally.clone();
+        workers.spawn(async move {
+            let addr = format!("127.0.0.1:{metrics_port}");
+            while Instant::now() < end {
+                match scrape(&addr).await {
+                    // Peer request series appear with the first request; the gauges always.
+                    Ok(body) if body.contains("tanso_store_size_bytes") => tally.ok(5),
+                    Ok(_) => tally.err(5, "scrape without the store gauge"),
+                    Err(e) => tally.err(5, e),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    tokio::time::sleep(WARMUP.min(duration / 4)).await;
+    let rss_start = rss_kib(pid).ok_or("cannot read the node's RSS")?;
+    let warm_at = Instant::now();
+    println!("  RSS at start (after warm-up): {:.1} MiB", mib(rss_start));
+    // The store grows with every audited request and publish; its size puts RSS in context.
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    for line in scrape(&metrics_addr)
+        .await?
+        .lines()
+        .filter(|l| l.starts_with("tanso_store_size_bytes"))
+    {
+        println!("  at start: {line}");
+    }
+    let mut rss_peak = rss_start;
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(1).min(end - Instant::now().min(end))).await;
+        if let Some(rss) = rss_kib(pid) {
+            rss_peak = rss_peak.max(rss);
+        }
+        if child.try_wait()?.is_some() {
+            return Err("the node exited during the soak".into());
+        }
+    }
+    while workers.join_next().await.is_some() {}
+    let rss_end = rss_kib(pid).ok_or("cannot read the node's RSS")?;
+    // Every request must have been answered once the load stops (outboxes drained).
+    let drained_by = Instant::now() + Duration::from_secs(60);
+    let (mut fulfilled, mut total);
+    loop {
+        let requests = buyer.0.store().outgoing_requests()?;
+        total = requests.len();
+        fulfilled = requests.iter().filter(|r| r.status == "fulfilled").count();
+        if fulfilled == total || Instant::now() > drained_by {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if fulfilled != total {
+        tally.err(
+            4,
+            format!("{} of {total} requests unanswered", total - fulfilled),
+        );
+    }
+
+    let measured = warm_at.elapsed().as_secs_f64();
+    println!(
+        "  RSS at end:   {:.1} MiB (peak {:.1} MiB)",
+        mib(rss_end),
+        mib(rss_peak)
+    );
+    let growth = (rss_end as f64 - rss_start as f64) / rss_start as f64 * 100.0;
+    println!(
+        "  RSS growth:   {growth:+.1} % over {measured:.0} s after warm-up (budget < 10 % over 600 s)"
+    );
+    let total_ops: u64 = tally.ops.iter().map(|o| o.load(Ordering::Relaxed)).sum();
+    for (kind, name) in KINDS.iter().enumerate() {
+        println!(
+            "  {name:<14} {:>9}",
+            tally.ops[kind].load(Ordering::Relaxed)
+        );
+    }
+    println!("  requests answered: {fulfilled} of {total}");
+    println!(
+        "  operations: {total_ops}, errors: {}",
+        tally.errors.load(Ordering::Relaxed)
+    );
+    for e in tally
+        .first_errors
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        println!("    error: {e}");
+    }
+    let metrics = scrape(&format!("127.0.0.1:{metrics_port}")).await?;
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("tanso_store_size_bytes") || l.starts_with("tanso_outbox_depth"))
+    {
+        println!("  {line}");
+    }
+    buyer.1.send(()).ok();
+    outsider.1.send(()).ok();
+    Ok(())
+}
+
+/// A node in this process serving on 127.0.0.1:0 (the buyer receives answers there).
+async fn local_node(
+    dir: &Path,
+    slug: &str,
+    company_id: &str,
+) -> Res<(Node, tokio::sync::oneshot::Sender<()>)> {
+    let raw = RawConfig {
+        company_id: company_id.into(),
+        name: slug.into(),
+        listen: Some("127.0.0.1:0".into()),
+        advertise: None,
+        store: RawStore::default(),
+        limits: RawLimits::default(),
+        tls: RawTls::default(),
+        log: RawLog::default(),
+        dashboard: Default::default(),
+        exchange: Default::default(),
+        pact: Default::default(),
+        metrics: Default::default(),
+    };
+    let home = Home::new(dir.join(slug));
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("randomness: {e}"))?;
+    home.init(&raw, &seed)?;
+    let node = Node::open(&home)?;
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    node.set_bound_endpoint(listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = node.clone();
+    tokio::spawn(async move {
+        let _ = node::server::run(served, Some(listener), async move {
+            let _ = stopped.await;
+        })
+        .await;
+    });
+    Ok((node, stop))
+}
+
+async fn admin_call(socket: &Path, command: admin::Command) -> Res<Value> {
+    match admin::call(socket, &command).await {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(e.into()),
+        None => Err("the node's admin socket does not answer".into()),
+    }
+}
+
+async fn scrape(addr: &str) -> Res<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    tcp.read_to_string(&mut text).await?;
+    if !text.starts_with("HTTP/1.1 200") {
+        return Err(format!("scrape: {}", text.lines().next().unwrap_or("")).into());
+    }
+    Ok(text)
+}
+
+fn product(n: usize) -> String {
+    format!("urn:tanso:soak:product:p{n}")
+}
+
+/// A valid PACT v3 footprint of the supplier.
+fn footprint(id: &str, product: &str) -> Value {
+    json!({
+        "id": id,
+        "specVersion": "3.0.3",
+        "created": "2026-02-01T00:00:00Z",
+        "status": "Active",
+        "companyName": "soak supplier",
+        "companyIds": [SUPPLIER],
+        "productDescription": "hot-rolled steel coil",
+        "productIds": [product],
+        "productClassifications": ["urn:hs:7208"],
+        "productNameCompany": "Coil",
+        "pcf": {
+            "declaredUnitOfMeasurement": "kilogram",
+            "declaredUnitAmount": "1",
+            "productMassPerDeclaredUnit": "1",
+            "referencePeriodStart": "2025-01-01T00:00:00Z",
+            "referencePeriodEnd": "2026-01-01T00:00:00Z",
+            "geographyCountry": "KR",
+            "pcfExcludingBiogenicUptake": "2.1",
+            "pcfIncludingBiogenicUptake": "2.1",
+            "fossilCarbonContent": "0",
+            "fossilGhgEmissions": "2.1",
+            "packagingEmissionsIncluded": false,
+            "ccsTechnologicalCO2CaptureIncluded": false,
+            "ipccCharacterizationFactors": ["AR6"],
+            "crossSectoralStandards": ["ISO14067"],
+            "exemptedEmissionsPercent": "0",
+            "primaryDataShare": "60",
+            "dqi": {"technologicalDQR": "2", "geographicalDQR": "1", "temporalDQR": "1"}
+        }
+    })
+}
+
+fn free_port() -> Res<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// `tanso` beside this example's directory (`target/release/examples/..`), else in the
+/// workspace's `target/release`.
+fn tanso_binary() -> Option<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("tanso")));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/tanso");
+    beside.into_iter().chain([workspace]).find(|p| p.is_file())
+}

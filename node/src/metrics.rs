@@ -1,0 +1,324 @@
+//! Prometheus metrics and the plain-HTTP ops listener (`[metrics] listen`): `/metrics`,
+//! `/healthz` (the process serves) and `/readyz` (the store answers and the peer port is bound).
+//!
+//! The listener is plain HTTP on its own port because it carries no footprint data: only
+//! counts, latencies and sizes. Labels are bounded sets (gRPC method names, policy decisions,
+//! PACT route templates and HTTP status codes), never ids, so the series count stays small.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::node::Node;
+use crate::store::Table;
+
+/// Label set of a series: (name, value) pairs.
+type Labels = Vec<(&'static str, String)>;
+
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The node's metrics; one per `Node`, shared by every edge that counts.
+pub struct Metrics {
+    registry: Registry,
+    peer_requests: Family<Labels, Counter>,
+    peer_latency: HistogramFamily,
+    pact_requests: Family<Labels, Counter>,
+    pact_latency: HistogramFamily,
+    store_bytes: Gauge,
+    outbox_depth: Gauge,
+    relay_sessions: Gauge,
+    peer_port_bound: AtomicBool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~1.6 s: peer requests are answered from the local store.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tanso");
+        let peer_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "peer_requests",
+            "Authenticated peer gRPC requests by method and policy decision",
+            peer_requests.clone(),
+        );
+        let peer_latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "peer_request_duration_seconds",
+            "Peer gRPC request latency by method, from the first byte to the response",
+            peer_latency.clone(),
+        );
+        let pact_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "pact_api_requests",
+            "PACT v3 REST API requests by route template and HTTP status",
+            pact_requests.clone(),
+        );
+        let pact_latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "pact_api_request_duration_seconds",
+            "PACT v3 REST API request latency by route template",
+            pact_latency.clone(),
+        );
+        let store_bytes = Gauge::default();
+        registry.register(
+            "store_size_bytes",
+            "Bytes the store's files take on disk",
+            store_bytes.clone(),
+        );
+        let outbox_depth = Gauge::default();
+        registry.register(
+            "outbox_depth",
+            "Items waiting in the durable outbox (requests, answers, notifications, fetches)",
+            outbox_depth.clone(),
+        );
+        let relay_sessions = Gauge::default();
+        registry.register(
+            "relay_sessions",
+            "Open relay sessions (set by the relay role through Metrics::set_relay_sessions)",
+            relay_sessions.clone(),
+        );
+        Metrics {
+            registry,
+            peer_requests,
+            peer_latency,
+            pact_requests,
+            pact_latency,
+            store_bytes,
+            outbox_depth,
+            relay_sessions,
+            peer_port_bound: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts one authenticated peer request and the decision it got ("permit" or "deny");
+    /// `method` may be the full gRPC path, only its last segment is kept.
+    pub fn peer_request(&self, method: &str, decision: &str) {
+        let method = method.rsplit('/').next().unwrap_or(method);
+        self.peer_requests
+            .get_or_create(&vec![
+                ("method", method.to_string()),
+                ("decision", decision.to_string()),
+            ])
+            .inc();
+    }
+
+    /// Records the latency of one peer gRPC call (`method` is the last path segment).
+    pub fn peer_latency(&self, method: &str, seconds: f64) {
+        self.peer_latency
+            .get_or_create(&vec![("method", method.to_string())])
+            .observe(seconds);
+    }
+
+    /// Counts one PACT API request by its route template (e.g. `/3/footprints/{id}`).
+    pub fn pact_request(&self, route: &str, status: u16, seconds: f64) {
+        self.pact_requests
+            .get_or_create(&vec![
+                ("route", route.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        self.pact_latency
+            .get_or_create(&vec![("route", route.to_string())])
+            .observe(seconds);
+    }
+
+    /// The hook for the relay role: the number of sessions it holds open right now.
+    pub fn set_relay_sessions(&self, open: i64) {
+        self.relay_sessions.set(open);
+    }
+
+    /// Marks the peer gRPC port as bound (readiness).
+    pub fn set_peer_port_bound(&self, bound: bool) {
+        self.peer_port_bound.store(bound, Ordering::Relaxed);
+    }
+
+    /// The exposition text, with the store gauges read now.
+    pub fn render(&self, node: &Node) -> String {
+        self.store_bytes
+            .set(i64::try_from(node.store().disk_bytes()).unwrap_or(i64::MAX));
+        match node.store().count(Table::Outbox) {
+            Ok(n) => {
+                self.outbox_depth.set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::warn!(error = %e, "metrics: counting the outbox failed"),
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The file in the home where `serve` writes the address it bound (for port 0 binds).
+pub const ADDR_FILE: &str = "metrics.addr";
+
+/// The address the ops listener of the node in `home` bound, once it has.
+pub fn bound_addr(home: &crate::home::Home) -> Option<std::net::SocketAddr> {
+    std::fs::read_to_string(home.dir.join(ADDR_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP until `cancel`.
+pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
+    let addr_file = node.home().dir.join(ADDR_FILE);
+    if let Ok(addr) = listener.local_addr() {
+        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
+            tracing::warn!(error = %e, "cannot write {}", addr_file.display());
+        }
+        tracing::info!(%addr, "serving metrics (http)");
+    }
+    let app = Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(node);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "metrics listener failed");
+    }
+    let _ = std::fs::remove_file(&addr_file);
+}
+
+async fn scrape(State(node): State<Node>) -> impl IntoResponse {
+    let body = tokio::task::spawn_blocking(move || node.metrics().render(&node))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// Ready when the store answers a read and, for a node with a listen address, the peer
+/// port is bound.
+async fn ready(State(node): State<Node>) -> (StatusCode, &'static str) {
+    let store_ok = tokio::task::spawn_blocking({
+        let node = node.clone();
+        move || node.store().count(Table::Meta).is_ok()
+    })
+    .await
+    .unwrap_or(false);
+    if !store_ok {
+        return (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n");
+    }
+    let needs_port = node.config().listen.is_some();
+    if needs_port && !node.metrics().peer_port_bound.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "peer port not bound\n");
+    }
+    (StatusCode::OK, "ready\n")
+}
+
+/// axum middleware for the PACT API: counts each request by matched route and status.
+pub(crate) async fn pact_layer(
+    State(metrics): State<Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.pact_request(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// A tower layer timing every peer gRPC call by method.
+#[derive(Clone)]
+pub(crate) struct PeerLatencyLayer {
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl<S> tower::Layer<S> for PeerLatencyLayer {
+    type Service = PeerLatency<S>;
+    fn layer(&self, inner: S) -> PeerLatency<S> {
+        PeerLatency {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct PeerLatency<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for PeerLatency<S>
+where
+    S: tower::Service<axum::http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = futures::future::BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+        // Only our own service's methods are timed; health and reflection are not peer calls.
+        let method = request
+            .uri()
+            .path()
+            .strip_prefix("/tanso.v1.")
+            .and_then(|rest| rest.rsplit('/').next())
+            .map(str::to_string);
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let out = future.await;
+            if let Some(method) = method {
+                metrics.peer_latency(&method, started.elapsed().as_secs_f64());
+            }
+            out
+        })
+    }
+}
