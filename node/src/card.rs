@@ -19,6 +19,9 @@ pub struct NodeCard {
     pub endpoint: String,
     /// Lowercase hex SHA-256 of the node's TLS certificate (DER), pinned by partners.
     pub tls_fingerprint: String,
+    /// "host:port" of the relay the node keeps an outbound connection to, when it uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
     /// base64url signature over the JCS form of the card without this field.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signature: String,
@@ -53,6 +56,7 @@ impl NodeCard {
             key_id: key.key_id().to_string(),
             endpoint: endpoint.to_string(),
             tls_fingerprint: tls_fingerprint.to_string(),
+            relay: None,
             signature: String::new(),
         };
         let bytes = card.signing_bytes()?;

@@ -13,6 +13,7 @@
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
+//! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`demo`]: a whole local data space on loopback.
 
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod crypto;
 pub mod dashboard;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod exchange;
 pub mod home;

@@ -1,0 +1,11 @@
+//! The association's discovery directory: membership credentials, status lists, discovery.
+//!
+//! The directory holds identifiers only (company ids, keys, endpoints, product ids,
+//! classification codes); it never stores a footprint value and never carries footprint traffic.
+
+pub mod credential;
+
+#[cfg(test)]
+mod tests;
+
+pub use credential::{CredentialError, DirectoryCard, MembershipCredential, StatusList};
