@@ -80,6 +80,9 @@ enum Top {
     /// The PACT v3 REST API: its OAuth clients.
     #[command(subcommand)]
     Pact(crate::pact::PactCmd),
+    /// The blind relay for nodes with no inbound port.
+    #[command(subcommand)]
+    Relay(crate::relay::RelayCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
 }
@@ -339,6 +342,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Top::Verify(args) => verify(args),
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
+        Top::Relay(cmd) => crate::relay::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
@@ -524,7 +528,7 @@ pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn init_logging(json: bool, default: &str) {
+pub(crate) fn init_logging(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TANSO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

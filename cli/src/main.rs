@@ -7,6 +7,7 @@ mod calc;
 mod cmd;
 mod dashboard;
 mod pact;
+mod relay;
 
 use std::process::ExitCode;
 

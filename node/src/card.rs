@@ -64,6 +64,19 @@ impl NodeCard {
         Ok(card)
     }
 
+    /// The same card advertising `relay` (re-signed with `key`, which must be the card's).
+    pub fn with_relay(
+        mut self,
+        key: &NodeKey,
+        relay: Option<String>,
+    ) -> Result<NodeCard, CryptoError> {
+        self.relay = relay;
+        self.signature = String::new();
+        let bytes = self.signing_bytes()?;
+        self.signature = B64.encode(key.sign(crypto::DOMAIN_CARD, &bytes));
+        Ok(self)
+    }
+
     /// Parses and checks a card: fields well-formed, key id matches the key, signature valid.
     pub fn parse(text: &str) -> Result<NodeCard, CardError> {
         let card: NodeCard =

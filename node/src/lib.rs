@@ -14,6 +14,7 @@
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
+//! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
 
 pub mod admin;
@@ -35,6 +36,7 @@ pub mod node;
 pub mod pact;
 pub mod pact_api;
 pub mod policy;
+pub mod relay;
 pub mod scope3;
 pub mod server;
 pub mod service;

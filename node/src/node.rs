@@ -169,14 +169,23 @@ impl Node {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        NodeCard::issue(
+        let card = NodeCard::issue(
             &self.inner.key,
             &self.inner.config.company_id,
             &self.inner.config.name,
             &endpoint,
             &self.inner.identity.fingerprint,
         )
-        .map_err(|e| NodeError::Internal(e.to_string()))
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        // A node that uses a relay advertises it (`tanso relay use`).
+        match crate::relay::keeper::relay_card(self.home())
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+        {
+            None => Ok(card),
+            Some(relay) => card
+                .with_relay(&self.inner.key, Some(relay.endpoint))
+                .map_err(|e| NodeError::Internal(e.to_string())),
+        }
     }
 
     // === footprints ===

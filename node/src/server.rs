@@ -44,6 +44,8 @@ pub enum ServeError {
     },
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("relay: {0}")]
+    Relay(#[source] crate::relay::RelayError),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("client ca {path}: {source}")]
@@ -117,9 +119,34 @@ pub async fn run(
         }
     };
 
-    let result = match listener {
-        Some(listener) => {
-            let addr = listener.local_addr().ok();
+    // A node that uses a relay keeps a registered connection to it; relayed sessions join
+    // the same TLS accept path as direct connections.
+    let relayed = match crate::relay::keeper::relay_card(node.home()) {
+        Ok(Some(card)) => Some(crate::relay::keeper::spawn(
+            &tasks,
+            node.clone(),
+            card,
+            cancel.clone(),
+        )),
+        Ok(None) => None,
+        Err(e) => {
+            cancel.cancel();
+            let _ = std::fs::remove_file(&admin_path);
+            return Err(ServeError::Relay(e));
+        }
+    };
+
+    let result = match (listener, relayed) {
+        (None, None) => {
+            tracing::info!(
+                company = node.company_id(),
+                "no listen address and no relay: serving no peers"
+            );
+            signal.await;
+            Ok(())
+        }
+        (listener, relayed) => {
+            let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
             if let Some(addr) = addr {
                 node.set_bound_endpoint(addr);
             }
@@ -134,8 +161,10 @@ pub async fn run(
                     })?),
                 };
             let tls = crate::tls::server_config(node.identity(), client_ca.as_deref())?;
+            let relay_used = relayed.is_some();
             let incoming = accept_loop(
                 listener,
+                relayed,
                 (!node.config().insecure_h2c).then_some(tls),
                 node.config().max_connections,
                 &tasks,
@@ -150,6 +179,7 @@ pub async fn run(
                 company = node.company_id(),
                 key_id = node.key().key_id(),
                 tls = !node.config().insecure_h2c,
+                relay = relay_used,
                 "serving peers"
             );
             Server::builder()
@@ -159,14 +189,6 @@ pub async fn run(
                 .serve_with_incoming_shutdown(incoming, signal)
                 .await
                 .map_err(ServeError::from)
-        }
-        None => {
-            tracing::info!(
-                company = node.company_id(),
-                "no listen address: serving no peers"
-            );
-            signal.await;
-            Ok(())
         }
     };
 
@@ -180,10 +202,12 @@ pub async fn run(
     result
 }
 
-/// Accepts TCP connections and completes TLS handshakes off the accept path, with a cap on
-/// concurrent connections; yields ready streams for tonic.
+/// Accepts TCP connections (from the listener and, for a relayed node, the relay keeper)
+/// and completes TLS handshakes off the accept path, with a cap on concurrent connections;
+/// yields ready streams for tonic.
 fn accept_loop(
-    listener: TcpListener,
+    listener: Option<TcpListener>,
+    mut relayed: Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>,
     tls: Option<Arc<rustls::ServerConfig>>,
     max_connections: usize,
     tasks: &TaskTracker,
@@ -202,7 +226,17 @@ fn accept_loop(
             };
             let accepted = tokio::select! {
                 () = cancel.cancelled() => return,
-                a = listener.accept() => a,
+                a = accept_direct(listener.as_ref()) => a.map(|(tcp, peer)| (tcp, Some(peer))),
+                r = next_relayed(&mut relayed) => match r {
+                    Some(tcp) => Ok((tcp, None)),
+                    None => {
+                        relayed = None;
+                        if listener.is_none() {
+                            return;
+                        }
+                        continue;
+                    }
+                },
             };
             let (tcp, peer) = match accepted {
                 Ok(ok) => {
@@ -226,11 +260,11 @@ fn accept_loop(
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                             Ok(Ok(tls)) => PeerStream::Tls(Box::new(tls)),
                             Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "tls handshake failed");
+                                tracing::debug!(?peer, error = %e, "tls handshake failed");
                                 return;
                             }
                             Err(_) => {
-                                tracing::debug!(%peer, "tls handshake timed out");
+                                tracing::debug!(?peer, "tls handshake timed out");
                                 return;
                             }
                         }
@@ -244,4 +278,22 @@ fn accept_loop(
         }
     });
     ReceiverStream::new(rx)
+}
+
+async fn accept_direct(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_relayed(
+    relayed: &mut Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>,
+) -> Option<tokio::net::TcpStream> {
+    match relayed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -6,5 +6,6 @@ mod envelope;
 mod exchange;
 mod lifecycle;
 mod pact_api;
+mod relay;
 mod scope3;
 mod transport;

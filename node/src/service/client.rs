@@ -49,35 +49,40 @@ impl PeerPool {
     fn channel(&self, node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
         let key = card.company_id.to_ascii_lowercase();
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((endpoint, fingerprint, channel)) = channels.get(&key)
-            && *endpoint == card.endpoint
+        // A relayed partner is reached through its relay: the route is part of the cache key.
+        let route = match &card.relay {
+            Some(relay) if card.endpoint.is_empty() => format!("relay {relay}"),
+            _ => card.endpoint.clone(),
+        };
+        if let Some((cached_route, fingerprint, channel)) = channels.get(&key)
+            && *cached_route == route
             && *fingerprint == card.tls_fingerprint
         {
             return Ok(channel.clone());
         }
         let channel = connect_lazy(node, card)?;
-        channels.insert(
-            key,
-            (
-                card.endpoint.clone(),
-                card.tls_fingerprint.clone(),
-                channel.clone(),
-            ),
-        );
+        channels.insert(key, (route, card.tls_fingerprint.clone(), channel.clone()));
         Ok(channel)
     }
 }
 
 /// A channel to `card`'s endpoint: TCP with nodelay, then TLS pinned to the card's
 /// fingerprint (or h2c when this node is configured insecure). Connects on first use.
+/// A card with no endpoint but a relay is reached through the relay: the same pinned TLS
+/// handshake then runs end to end over the relayed connection.
 pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
-    if card.endpoint.is_empty() {
-        return Err(NodeError::Peer {
-            peer: card.company_id.clone(),
-            reason: "its card has no endpoint".into(),
-        });
-    }
-    let addr = card.endpoint.clone();
+    let relay = match (&card.relay, card.endpoint.is_empty()) {
+        (Some(relay), true) => Some(relay.clone()),
+        (None, true) => {
+            return Err(NodeError::Peer {
+                peer: card.company_id.clone(),
+                reason: "its card has no endpoint and no relay".into(),
+            });
+        }
+        _ => None,
+    };
+    let target = card.company_id.clone();
+    let addr = relay.clone().unwrap_or_else(|| card.endpoint.clone());
     let insecure = node.config().insecure_h2c;
     let tls = crate::tls::pinned_client_config(&card.tls_fingerprint, node.client_identity())
         .map_err(|e| NodeError::Internal(e.to_string()))?;
@@ -89,8 +94,14 @@ pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> 
     let connector = tower::service_fn(move |_uri: tonic::transport::Uri| {
         let addr = addr.clone();
         let tls = tls.clone();
+        let relayed = relay.is_some();
+        let target = target.clone();
         async move {
-            let tcp = TcpStream::connect(&addr).await?;
+            let tcp = if relayed {
+                crate::relay::dialer::connect(&addr, &target).await?
+            } else {
+                TcpStream::connect(&addr).await?
+            };
             tcp.set_nodelay(true)?;
             if insecure {
                 return Ok::<_, std::io::Error>(TokioIo::new(PeerIo::Plain(tcp)));
