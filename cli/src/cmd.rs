@@ -80,6 +80,9 @@ enum Top {
     /// The PACT v3 REST API: its OAuth clients.
     #[command(subcommand)]
     Pact(crate::pact::PactCmd),
+    /// An association's discovery directory, and a node's membership in directories.
+    #[command(subcommand)]
+    Directory(crate::directory::DirectoryCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
 }
@@ -339,6 +342,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Top::Verify(args) => verify(args),
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
+        Top::Directory(cmd) => crate::directory::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
@@ -524,7 +528,7 @@ pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn init_logging(json: bool, default: &str) {
+pub(crate) fn init_logging(json: bool, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TANSO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
@@ -558,6 +562,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             listen: args.pact_listen,
             ..Default::default()
         },
+        directory: Default::default(),
     };
     let home = Home::new(&args.home.home);
     let mut seed = [0u8; 32];

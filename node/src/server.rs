@@ -74,6 +74,9 @@ pub async fn run(
     // The outbox worker: requests, answers and notifications to partners, retried.
     crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
 
+    // Trusted directories: status lists pulled every TTL and pushed by Watch.
+    crate::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
+
     // The web dashboard, when configured (HTTPS with the node's TLS identity).
     if let Some(addr) = node.config().dashboard_listen {
         let listener = match TcpListener::bind(addr).await {
@@ -182,7 +185,7 @@ pub async fn run(
 
 /// Accepts TCP connections and completes TLS handshakes off the accept path, with a cap on
 /// concurrent connections; yields ready streams for tonic.
-fn accept_loop(
+pub(crate) fn accept_loop(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     max_connections: usize,

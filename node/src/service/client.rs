@@ -71,15 +71,32 @@ impl PeerPool {
 /// A channel to `card`'s endpoint: TCP with nodelay, then TLS pinned to the card's
 /// fingerprint (or h2c when this node is configured insecure). Connects on first use.
 pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
-    if card.endpoint.is_empty() {
+    connect_pinned(
+        &card.company_id,
+        &card.endpoint,
+        &card.tls_fingerprint,
+        node.client_identity(),
+        node.config().insecure_h2c,
+    )
+}
+
+/// A lazily connecting channel to `endpoint` ("host:port"), TLS pinned to `fingerprint`
+/// (or h2c when `insecure`); `peer` names it in errors. Also used for directories.
+pub fn connect_pinned(
+    peer: &str,
+    endpoint: &str,
+    fingerprint: &str,
+    client_identity: Option<&crate::tls::Identity>,
+    insecure: bool,
+) -> Result<Channel, NodeError> {
+    if endpoint.is_empty() {
         return Err(NodeError::Peer {
-            peer: card.company_id.clone(),
+            peer: peer.to_string(),
             reason: "its card has no endpoint".into(),
         });
     }
-    let addr = card.endpoint.clone();
-    let insecure = node.config().insecure_h2c;
-    let tls = crate::tls::pinned_client_config(&card.tls_fingerprint, node.client_identity())
+    let addr = endpoint.to_string();
+    let tls = crate::tls::pinned_client_config(fingerprint, client_identity)
         .map_err(|e| NodeError::Internal(e.to_string()))?;
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| NodeError::BadRequest(format!("endpoint {addr:?}: {e}")))?
@@ -171,14 +188,14 @@ impl PeerClient {
         company_id: &str,
         purpose: Option<&str>,
     ) -> Result<PeerClient, NodeError> {
-        let partner = node
-            .partner(company_id)?
+        let card = node
+            .peer_card(company_id)?
             .ok_or_else(|| NodeError::UnknownPartner(company_id.to_string()))?;
-        let channel = node.peers().channel(node, &partner.card)?;
+        let channel = node.peers().channel(node, &card)?;
         let max = node.config().max_message_bytes;
         Ok(PeerClient {
             node: node.clone(),
-            card: partner.card,
+            card,
             client: pb::connector_client::ConnectorClient::new(channel)
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
@@ -484,6 +501,11 @@ pub async fn fetch(
     what: FetchWhat,
     purpose: Option<&str>,
 ) -> Result<Vec<Value>, NodeError> {
+    if node.partner(from)?.is_none() {
+        // Not a partner: discover it through the trusted directories (fresh within the TTL,
+        // or the stale cache while a directory is down).
+        node.directories().resolve(node, from).await?;
+    }
     let mut client = PeerClient::for_partner(node, from, purpose)?;
     let wire = match &what {
         FetchWhat::Id(id) => vec![client.get(id).await?],
