@@ -83,6 +83,9 @@ enum Top {
     /// The blind relay for nodes with no inbound port.
     #[command(subcommand)]
     Relay(crate::relay::RelayCmd),
+    /// An association's discovery directory, and a node's membership in directories.
+    #[command(subcommand)]
+    Directory(crate::directory::DirectoryCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
 }
@@ -343,6 +346,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
         Top::Relay(cmd) => crate::relay::run(cmd),
+        Top::Directory(cmd) => crate::directory::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
@@ -562,6 +566,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             listen: args.pact_listen,
             ..Default::default()
         },
+        directory: Default::default(),
     };
     let home = Home::new(&args.home.home);
     let mut seed = [0u8; 32];

@@ -6,6 +6,7 @@
 mod calc;
 mod cmd;
 mod dashboard;
+mod directory;
 mod pact;
 mod relay;
 

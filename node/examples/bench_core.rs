@@ -811,6 +811,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: Default::default(),
+        directory: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

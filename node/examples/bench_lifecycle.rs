@@ -34,6 +34,7 @@ async fn start(dir: &std::path::Path, slug: &str) -> Result<(Node, oneshot::Send
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: Default::default(),
+        directory: Default::default(),
     };
     let home = Home::new(dir.join(slug));
     let mut seed = [0u8; 32];

@@ -44,6 +44,8 @@ struct Inner {
     peers: crate::service::client::PeerPool,
     /// Outbox wake-ups and the items this process enqueued (see `crate::exchange`).
     exchange: crate::exchange::ExchangeState,
+    /// Trusted directories, their status lists and the member credentials learnt from them.
+    directories: crate::directory::Directories,
 }
 
 /// What `publish` did.
@@ -83,6 +85,7 @@ impl Node {
             }
         };
         let store = Store::open(&home.store_dir(), config.engine)?;
+        let config_ttl = config.directory_ttl;
         let mut set = PolicySet::new();
         for record in store.policies()? {
             set.add(Policy::parse(&record.source_name, &record.source)?);
@@ -109,6 +112,7 @@ impl Node {
                 endpoint: RwLock::new(endpoint),
                 peers: crate::service::client::PeerPool::default(),
                 exchange: crate::exchange::ExchangeState::default(),
+                directories: crate::directory::Directories::new(config_ttl),
             }),
         })
     }
@@ -131,6 +135,20 @@ impl Node {
     pub fn client_identity(&self) -> Option<&Identity> {
         self.inner.client_identity.as_ref()
     }
+    /// The directories this node trusts (see `crate::directory::client`).
+    pub fn directories(&self) -> &crate::directory::Directories {
+        &self.inner.directories
+    }
+
+    /// The card of a company to connect to and verify against: a partner's card, or one
+    /// built from a valid, unrevoked membership credential of a trusted directory.
+    pub fn peer_card(&self, company_id: &str) -> Result<Option<NodeCard>, NodeError> {
+        if let Some(p) = self.partner(company_id)? {
+            return Ok(Some(p.card));
+        }
+        Ok(self.directories().member_card(self, company_id))
+    }
+
     pub fn journal(&self) -> &Journal {
         &self.inner.journal
     }
@@ -548,12 +566,39 @@ impl Node {
     /// The policy view of a partner (groups from the partner record).
     pub fn policy_partner(&self, company_id: &str) -> Result<Partner, NodeError> {
         let record = self.inner.store.partner(company_id)?;
+        let (memberships, buys_classifications) =
+            self.directory_facts(company_id, record.as_ref().map(|r| r.card.key_id.as_str()));
         Ok(Partner {
             company_id: company_id.to_string(),
             groups: record.map(|r| r.groups).unwrap_or_default(),
-            memberships: Vec::new(),
-            buys_classifications: Vec::new(),
+            memberships,
+            buys_classifications,
         })
+    }
+
+    /// Directory facts of a company for policies: the associations it is a valid member of
+    /// (with `key_id`, when given, matching its credential) and the classifications it buys.
+    pub fn directory_facts(
+        &self,
+        company_id: &str,
+        key_id: Option<&str>,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut memberships = Vec::new();
+        let mut buys = Vec::new();
+        for m in self.directories().memberships(self, company_id) {
+            if key_id.is_some_and(|k| k != m.credential.key_id) {
+                continue;
+            }
+            if !memberships.contains(&m.association_id) {
+                memberships.push(m.association_id.clone());
+            }
+            for c in m.credential.buys_classifications {
+                if !buys.contains(&c) {
+                    buys.push(c);
+                }
+            }
+        }
+        (memberships, buys)
     }
 
     /// Evaluates the policies for one footprint (or product) and a partner.

@@ -76,6 +76,9 @@ pub async fn run(
     // The outbox worker: requests, answers and notifications to partners, retried.
     crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
 
+    // Trusted directories: status lists pulled every TTL and pushed by Watch.
+    crate::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
+
     // The web dashboard, when configured (HTTPS with the node's TLS identity).
     if let Some(addr) = node.config().dashboard_listen {
         let listener = match TcpListener::bind(addr).await {
@@ -205,7 +208,7 @@ pub async fn run(
 /// Accepts TCP connections (from the listener and, for a relayed node, the relay keeper)
 /// and completes TLS handshakes off the accept path, with a cap on concurrent connections;
 /// yields ready streams for tonic.
-fn accept_loop(
+pub(crate) fn accept_loop(
     listener: Option<TcpListener>,
     mut relayed: Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>,
     tls: Option<Arc<rustls::ServerConfig>>,

@@ -39,6 +39,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         dashboard: Default::default(),
         exchange: Default::default(),
         pact: Default::default(),
+        directory: Default::default(),
     }
 }
 

@@ -53,6 +53,7 @@ impl Company {
             dashboard: Default::default(),
             exchange: Default::default(),
             pact: Default::default(),
+            directory: Default::default(),
         };
         let home = Home::new(dir.join(slug));
         let mut seed = [0u8; 32];

@@ -53,6 +53,18 @@ pub enum CredentialError {
         company_id: String,
         expires_at: String,
     },
+    #[error(
+        "directory answer is signed by key {stated}, not the pinned key {pinned} of {association_id}"
+    )]
+    UnknownDirectoryKey {
+        association_id: String,
+        stated: String,
+        pinned: String,
+    },
+    #[error("directory answer is for query {got:?}, not {expected:?}")]
+    QueryMismatch { got: String, expected: String },
+    #[error("status list serial {got} is older than the {known} already seen")]
+    StatusRollback { got: u64, known: u64 },
     #[error("membership credential of {company_id} is not valid before {issued_at}")]
     NotYetValid {
         company_id: String,

@@ -3,7 +3,8 @@
 //! node's TLS accept path (the same one direct connections take).
 //!
 //! A node uses a relay when its home holds `relay/card.json` (`tanso relay use`). It
-//! registers with its membership credential: `relay/credential.json` when present.
+//! registers with its membership credential: `relay/credential.json` when present, else
+//! the one its trusted directory issued (`tanso directory join`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -90,14 +91,36 @@ pub fn use_relay(
     Ok(card)
 }
 
-fn credential_text(home: &Home) -> Result<String, RelayError> {
-    let path = credential_path(home);
-    std::fs::read_to_string(&path).map_err(|e| {
-        RelayError::NoCredential(format!(
-            "{}: {e} (pass --credential to `tanso relay use`)",
-            path.display()
-        ))
-    })
+/// The credential the node registers with: `relay/credential.json` when `tanso relay use`
+/// was given one, else the newest credential a trusted directory issued to this node.
+fn credential_text(node: &Node) -> Result<String, RelayError> {
+    let path = credential_path(node.home());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(RelayError::NoCredential(format!("{}: {e}", path.display())));
+        }
+    }
+    let trusted = node
+        .directories()
+        .trusted(node)
+        .map_err(|e| RelayError::NoCredential(e.to_string()))?;
+    let newest = trusted
+        .into_iter()
+        .filter_map(|d| d.credential)
+        .filter(|c| c.key_id == node.key().key_id())
+        .max_by(|a, b| a.issued_at.cmp(&b.issued_at));
+    match newest {
+        Some(credential) => {
+            serde_json::to_string(&credential).map_err(|e| RelayError::NoCredential(e.to_string()))
+        }
+        None => Err(RelayError::NoCredential(
+            "no directory has approved this node yet (`tanso directory join`), and no \
+             --credential was given to `tanso relay use`"
+                .into(),
+        )),
+    }
 }
 
 /// Spawns the keeper: relayed sessions arrive on the returned receiver as TCP streams
@@ -155,7 +178,7 @@ async fn session(
     tasks: &TaskTracker,
     cancel: &CancellationToken,
 ) -> Result<(), RelayError> {
-    let credential = credential_text(node.home())?;
+    let credential = credential_text(node)?;
     let relay_key = card.verifying_key()?;
     let mut tcp = step(TcpStream::connect(&card.endpoint))
         .await?

@@ -199,6 +199,38 @@ impl Relay {
         Ok(())
     }
 
+    /// Follows one trusted directory's status list (the Watch stream pushes every change;
+    /// reconnects with capped backoff while the directory is down, keeping the last list).
+    async fn watch_status(self, directory: DirectoryCard, cancel: CancellationToken) {
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let outcome = match crate::directory::DirectoryClient::connect_lazy(&directory) {
+                Err(e) => Err(e.to_string()),
+                Ok(mut client) => {
+                    let relay = self.clone();
+                    let watch = client.watch(|list| {
+                        backoff = Duration::from_millis(500);
+                        if let Err(e) = relay.apply_status_list(list) {
+                            tracing::warn!(error = %e, "status list not applied");
+                        }
+                    });
+                    tokio::select! {
+                        () = cancel.cancelled() => return,
+                        r = watch => r.map_err(|e| e.to_string()),
+                    }
+                }
+            };
+            if let Err(reason) = outcome {
+                tracing::debug!(directory = %directory.association_id, %reason, "status watch ended");
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(backoff.min(self.inner.config.status_refresh)) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+
     /// Checks a membership credential: issued by a trusted directory, valid now, not revoked.
     fn admit(&self, credential_text: &str) -> Result<MembershipCredential, String> {
         let credential = MembershipCredential::parse(credential_text)
@@ -260,6 +292,9 @@ impl Relay {
             tap = self.inner.tap.is_some(),
             "relay serving"
         );
+        for directory in self.directories() {
+            tasks.spawn(self.clone().watch_status(directory, cancel.clone()));
+        }
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(10);
         loop {
