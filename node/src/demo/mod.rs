@@ -5,7 +5,8 @@
 //! publishes sample footprints; the OEM fetches and verifies them; the third company is
 //! refused; the OEM requests a product the supplier has not published yet, which is fulfilled
 //! automatically once it is; the supplier's later update reaches the OEM as a Published
-//! notification; the audit log verifies. Every wait polls the nodes' state, bounded.
+//! notification; the audit log verifies; a supplier with no inbound port is reached through
+//! a blind relay. Every wait polls the nodes' state, bounded.
 
 use std::io::Write;
 
@@ -18,6 +19,8 @@ use crate::home::Home;
 use crate::node::Node;
 use crate::service::client::{self, FetchWhat};
 use crate::signed;
+
+mod relay;
 
 const STEEL: &str = include_str!("steel.jsonl");
 const SHARE_WITH_CUSTOMERS: &str = include_str!("../../../policies/share-with-customers.json");
@@ -299,6 +302,14 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
             report.problems
         )));
     }
+    relay::run(
+        out,
+        dir.path(),
+        &oem.node,
+        STEEL.lines().next().unwrap_or("{}"),
+        13,
+    )
+    .await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what."

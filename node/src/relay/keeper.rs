@@ -140,6 +140,9 @@ pub fn spawn(
                 () = cancel.cancelled() => return,
                 o = session(&node, &card, &relayed, &inner_tasks, &cancel) => o,
             };
+            if cancel.is_cancelled() {
+                return;
+            }
             match outcome {
                 Ok(()) => {
                     // Registered, then lost: start again from the shortest wait.
