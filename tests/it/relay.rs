@@ -700,3 +700,221 @@ async fn a_relay_restart_fails_requests_in_flight_promptly_and_nodes_come_back()
     assert!(fetched.is_ok(), "served after the restart: {fetched:?}");
     drop(steel);
 }
+
+// === the `tanso` binary ===
+
+fn tanso() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tanso"));
+    cmd.env_remove("TANSO_HOME").env("TANSO_LOG", "warn");
+    cmd
+}
+
+fn tanso_ok(args: &[&str]) -> String {
+    let out = tanso().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tanso {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A running `tanso` process, killed on drop.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `tanso args` and waits until `ready` exists.
+fn spawn_until(args: &[&str], ready: &Path) -> Running {
+    let child = tanso()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = Running(child);
+    let deadline = std::time::Instant::now() + WAIT;
+    while !ready.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{args:?} did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    running
+}
+
+#[test]
+fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).unwrap();
+        path(name)
+    };
+
+    // The association's directory, approving every application.
+    let directory = path("directory");
+    tanso_ok(&[
+        "directory",
+        "init",
+        "--home",
+        &directory,
+        "--name",
+        "kapa",
+        "--listen",
+        "127.0.0.1:0",
+        "--auto-approve",
+    ]);
+    let _directory = spawn_until(
+        &["directory", "serve", "--home", &directory],
+        &dir.path().join("directory").join("bound.addr"),
+    );
+    let directory_card = write(
+        "directory.json",
+        &tanso_ok(&["directory", "card", "--home", &directory]),
+    );
+
+    // The relay trusts it.
+    let relay = path("relay");
+    let out = tanso()
+        .args([
+            "relay",
+            "init",
+            "--home",
+            &relay,
+            "--listen",
+            "not-an-address",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "bad config exits 64");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+    tanso_ok(&[
+        "relay",
+        "init",
+        "--home",
+        &relay,
+        "--listen",
+        "127.0.0.1:0",
+        "--max-sessions-per-node",
+        "8",
+    ]);
+    tanso_ok(&[
+        "relay",
+        "trust-directory",
+        "--home",
+        &relay,
+        &directory_card,
+    ]);
+    let _relay = spawn_until(
+        &["relay", "serve", "--home", &relay],
+        &dir.path().join("relay").join("bound-address"),
+    );
+    let relay_card = write(
+        "relay.json",
+        &tanso_ok(&["relay", "card", "--home", &relay]),
+    );
+    let relay_addr =
+        std::fs::read_to_string(dir.path().join("relay").join("bound-address")).unwrap();
+    assert!(relay_card.ends_with("relay.json"));
+
+    // Steel: no --listen, reachable only through the relay; joins the directory.
+    let steel = path("steel");
+    tanso_ok(&[
+        "init",
+        "--home",
+        &steel,
+        "--company-id",
+        &company("steel"),
+        "--name",
+        "steel",
+    ]);
+    tanso_ok(&["relay", "use", "--home", &steel, &relay_card]);
+    tanso_ok(&["directory", "trust", "--home", &steel, &directory_card]);
+    tanso_ok(&["directory", "join", "--home", &steel]);
+    let steel_card: serde_json::Value =
+        serde_json::from_str(&tanso_ok(&["id", "--home", &steel])).unwrap();
+    assert_eq!(steel_card["endpoint"], "");
+    assert_eq!(steel_card["relay"], relay_addr.trim());
+    let id = uuid();
+    let fp = write(
+        "fp.json",
+        &footprint("steel", &id, "urn:tanso:steel:product:coil").to_string(),
+    );
+    tanso_ok(&["footprint", "publish", "--home", &steel, &fp]);
+    tanso_ok(&[
+        "policy",
+        "add",
+        "--home",
+        &steel,
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../policies/share-with-customers.json")
+            .display()
+            .to_string(),
+    ]);
+    let oem = path("oem");
+    tanso_ok(&[
+        "init",
+        "--home",
+        &oem,
+        "--company-id",
+        &company("oem"),
+        "--name",
+        "oem",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let oem_card = write("oem.json", &tanso_ok(&["id", "--home", &oem]));
+    let steel_card = write("steel.json", &serde_json::to_string(&steel_card).unwrap());
+    tanso_ok(&[
+        "partner", "add", "--home", &steel, "--group", "customer", &oem_card,
+    ]);
+    tanso_ok(&["partner", "add", "--home", &oem, &steel_card]);
+    let _steel = spawn_until(
+        &["serve", "--home", &steel],
+        &dir.path().join("steel").join("admin.sock"),
+    );
+
+    // The OEM (no node running: the CLI dials directly) fetches through the relay once the
+    // supplier has registered.
+    let deadline = std::time::Instant::now() + WAIT;
+    let fetched = loop {
+        let out = tanso()
+            .args([
+                "fetch",
+                "--home",
+                &oem,
+                "--from",
+                &company("steel"),
+                "--id",
+                &id,
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fetch through the relay: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(fetched.contains(&id), "{fetched}");
+
+    for file in files(&dir.path().join("relay")) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_string();
+        assert!(
+            !text.contains(&id),
+            "{} holds the footprint id",
+            file.display()
+        );
+    }
+}
