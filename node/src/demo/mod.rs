@@ -5,7 +5,11 @@
 //! publishes sample footprints; the OEM fetches and verifies them; the third company is
 //! refused; the OEM requests a product the supplier has not published yet, which is fulfilled
 //! automatically once it is; the supplier's later update reaches the OEM as a Published
-//! notification; the audit log verifies. Every wait polls the nodes' state, bounded.
+//! notification; the audit log verifies. Then (`directory`) an association directory: a parts
+//! maker joins, the OEM discovers it by product id and fetches with no partner card, and a
+//! revoked member is refused. Every wait polls the nodes' state, bounded.
+
+mod directory;
 
 use std::io::Write;
 
@@ -299,6 +303,7 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
             report.problems
         )));
     }
+    directory::run(dir.path(), out, &steel, &oem, &other).await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what."
