@@ -158,7 +158,7 @@ impl Node {
     pub fn daily(&self) -> &DailyCounter {
         &self.inner.daily
     }
-    pub(crate) fn peers(&self) -> &crate::service::client::PeerPool {
+    pub fn peers(&self) -> &crate::service::client::PeerPool {
         &self.inner.peers
     }
     pub(crate) fn exchange_state(&self) -> &crate::exchange::ExchangeState {

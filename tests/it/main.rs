@@ -2,6 +2,7 @@
 
 mod cli;
 mod dashboard;
+mod directory;
 mod envelope;
 mod exchange;
 mod lifecycle;

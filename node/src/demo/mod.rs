@@ -5,8 +5,12 @@
 //! publishes sample footprints; the OEM fetches and verifies them; the third company is
 //! refused; the OEM requests a product the supplier has not published yet, which is fulfilled
 //! automatically once it is; the supplier's later update reaches the OEM as a Published
-//! notification; the audit log verifies; a supplier with no inbound port is reached through
-//! a blind relay. Every wait polls the nodes' state, bounded.
+//! notification; the audit log verifies. Then (`directory`) an association directory: a parts
+//! maker joins, the OEM discovers it by product id and fetches with no partner card, and a
+//! revoked member is refused; a supplier with no inbound port is reached through a blind
+//! relay. Every wait polls the nodes' state, bounded.
+
+mod directory;
 
 use std::io::Write;
 
@@ -302,12 +306,13 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
             report.problems
         )));
     }
+    directory::run(dir.path(), out, &steel, &oem, &other).await?;
     relay::run(
         out,
         dir.path(),
         &oem.node,
         STEEL.lines().next().unwrap_or("{}"),
-        13,
+        20,
     )
     .await?;
     writeln!(

@@ -451,7 +451,7 @@ impl Directories {
                 supplies_products: facts.supplies_products.clone(),
                 supplies_classifications: facts.supplies_classifications.clone(),
                 buys_classifications: facts.buys_classifications.clone(),
-                issued_at: rfc3339(Utc::now()),
+                issued_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             };
             let mut client = self.client(&dir.card)?;
             let joined = client.join(node.key(), &application).await?;

@@ -447,9 +447,12 @@ impl Directory {
                         },
                     ));
                 }
-                if old.applied_at.as_str() >= app.issued_at.as_str() {
+                let previous = DateTime::parse_from_rfc3339(&old.applied_at)
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or(issued);
+                if previous > issued {
                     return Err(DirectoryError::Refused(format!(
-                        "application of {company} is not newer than the one of {}",
+                        "application of {company} is older than the one of {}",
                         old.applied_at
                     )));
                 }
@@ -1018,6 +1021,8 @@ pub async fn run(
             () = shutdown => {}
             () = stop.cancelled() => {}
         }
+        // Watch streams stay open until cancelled; end them so the drain can finish.
+        stop.cancel();
     };
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)

@@ -124,6 +124,12 @@ fn check(
             header.nonce.len()
         ))));
     }
+    if let Some(association) = node.directories().revoked_in(node, &header.caller) {
+        return Err(fail(AuthError::Revoked {
+            caller: header.caller.clone(),
+            association,
+        }));
+    }
     // A partner (its card, its groups), or a member of a trusted directory (the card built
     // from its verified credential, no groups).
     let (card, groups) = match node
@@ -138,12 +144,6 @@ fn check(
             Vec::new(),
         ),
     };
-    if let Some(association) = node.directories().revoked_in(node, &header.caller) {
-        return Err(fail(AuthError::Revoked {
-            caller: header.caller.clone(),
-            association,
-        }));
-    }
     let partner = PartnerView { card, groups };
     if partner.card.key_id != header.key_id {
         return Err(fail(AuthError::UnknownKey {
