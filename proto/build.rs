@@ -1,7 +1,11 @@
 //! Compiles `proto/tanso/v1/*.proto` with protox (pure Rust, no protoc) and generates tonic code.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/tanso/v1/pact.proto", "proto/tanso/v1/node.proto"];
+    let files = [
+        "proto/tanso/v1/pact.proto",
+        "proto/tanso/v1/node.proto",
+        "proto/tanso/v1/directory.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

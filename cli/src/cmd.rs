@@ -113,6 +113,12 @@ enum Top {
     /// The PACT v3 REST API: its OAuth clients.
     #[command(subcommand)]
     Pact(crate::pact::PactCmd),
+    /// The blind relay for nodes with no inbound port.
+    #[command(subcommand)]
+    Relay(crate::relay::RelayCmd),
+    /// An association's discovery directory, and a node's membership in directories.
+    #[command(subcommand)]
+    Directory(crate::directory::DirectoryCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
     Demo,
     /// The node's signing key: rotation and passphrase protection.
@@ -430,6 +436,8 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Verify(args) => verify(args),
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
+        Top::Relay(cmd) => crate::relay::run(cmd),
+        Top::Directory(cmd) => crate::directory::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
@@ -640,7 +648,7 @@ pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn init_logging(json: bool, default: &str) {
+pub(crate) fn init_logging(json: bool, default: &str) {
     // Without an OTLP endpoint this cannot fail, and the guard holds nothing.
     let _ = crate::telemetry::init(json, default, None);
 }
@@ -672,6 +680,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         metrics: node::config::RawMetrics {
             listen: args.metrics_listen,
         },
+        directory: Default::default(),
     };
     let home = open_home(&args.home.home);
     // An imported key is checked before anything is written.

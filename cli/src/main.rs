@@ -7,7 +7,9 @@
 mod calc;
 mod cmd;
 mod dashboard;
+mod directory;
 mod pact;
+mod relay;
 mod telemetry;
 
 use std::process::ExitCode;

@@ -830,6 +830,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         exchange: Default::default(),
         pact: Default::default(),
         metrics: Default::default(),
+        directory: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

@@ -35,6 +35,7 @@ async fn start(dir: &std::path::Path, slug: &str) -> Result<(Node, oneshot::Send
         exchange: Default::default(),
         pact: Default::default(),
         metrics: Default::default(),
+        directory: Default::default(),
     };
     let home = Home::new(dir.join(slug));
     let mut seed = [0u8; 32];

@@ -322,6 +322,8 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
             listen: listen.then(|| "127.0.0.1:0".into()),
             ..Default::default()
         },
+        metrics: Default::default(),
+        directory: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

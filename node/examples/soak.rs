@@ -168,7 +168,15 @@ async fn drive(
         (&outsider.0, vec![]),
     ] {
         let card = serde_json::to_string(&node.card()?)?;
-        admin_call(&socket, admin::Command::PartnerAdd { card, groups }).await?;
+        admin_call(
+            &socket,
+            admin::Command::PartnerAdd {
+                card,
+                groups,
+                replace: false,
+            },
+        )
+        .await?;
     }
     let mut ids = Vec::new();
     for n in 0..PRODUCTS {
@@ -385,6 +393,7 @@ async fn local_node(
         exchange: Default::default(),
         pact: Default::default(),
         metrics: Default::default(),
+        directory: Default::default(),
     };
     let home = Home::new(dir.join(slug));
     let mut seed = [0u8; 32];

@@ -141,6 +141,22 @@ pub enum Command {
         product_ids: Vec<String>,
         unsubscribe: bool,
     },
+    /// Pin a directory card (`tanso directory trust`).
+    DirectoryTrust {
+        card: String,
+    },
+    /// Apply (again) to every trusted directory; `None` re-sends the last facts.
+    DirectoryJoin {
+        facts: Option<crate::directory::client::JoinFacts>,
+    },
+    /// Trusted directories, this node's credentials and status lists.
+    DirectoryList,
+    /// Discover members through the trusted directories.
+    DirectoryFind {
+        company_id: Option<String>,
+        product_id: Option<String>,
+        classification: Option<String>,
+    },
 }
 
 impl Command {
@@ -238,6 +254,17 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
             if unsubscribe { "unsubscribed" } else { "subscribed" }: product_ids,
             "to": to,
         }));
+    }
+    match command {
+        Command::DirectoryJoin { facts } => {
+            return to_json(&node.directories().join(node, facts).await?);
+        }
+        Command::DirectoryFind {
+            company_id,
+            product_id,
+            classification,
+        } => return directory_find(node, company_id, product_id, classification).await,
+        _ => {}
     }
     let node = node.clone();
     tokio::task::spawn_blocking(move || execute_blocking(&node, command))
@@ -384,7 +411,16 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             to_json(&node.fulfil_request(&id, &footprint_ids)?)
         }
         Command::RequestReject { id, reason } => to_json(&node.reject_request(&id, &reason)?),
-        Command::Subscribe { .. } => Err(NodeError::Internal("subscribe is asynchronous".into())),
+        Command::Subscribe { .. }
+        | Command::DirectoryJoin { .. }
+        | Command::DirectoryFind { .. } => {
+            Err(NodeError::Internal("this command is asynchronous".into()))
+        }
+        Command::DirectoryTrust { card } => {
+            let card = node.directories().trust(node, &card)?;
+            Ok(json!({"trusted": card.association_id, "name": card.name, "keyId": card.key_id}))
+        }
+        Command::DirectoryList => to_json(&node.directories().trusted(node)?),
         Command::AuditVerify => to_json(&node.audit_verify()?),
         Command::KeyRotate => to_json(&node.rotate_key()?),
         Command::KeyShow => {
@@ -404,6 +440,32 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             Ok(Value::String(String::from_utf8_lossy(&out).into_owned()))
         }
     }
+}
+
+/// Members found through the trusted directories (verified credentials, revoked ones left out).
+async fn directory_find(
+    node: &Node,
+    company_id: Option<String>,
+    product_id: Option<String>,
+    classification: Option<String>,
+) -> Result<Value, NodeError> {
+    let directories = node.directories();
+    let found = match (company_id, product_id, classification) {
+        (Some(c), None, None) => directories.resolve(node, &c).await?,
+        (None, Some(p), None) => directories.find_product(node, &p).await?,
+        (None, None, Some(c)) => directories.find_classification(node, &c).await?,
+        _ => {
+            return Err(NodeError::BadRequest(
+                "give exactly one of --company, --product, --classification".into(),
+            ));
+        }
+    };
+    Ok(Value::Array(
+        found
+            .into_iter()
+            .map(|m| json!({"associationId": m.association_id, "credential": m.credential}))
+            .collect(),
+    ))
 }
 
 /// The status of a request on either side: `{side, status, footprintIds, reason}`.
@@ -488,7 +550,56 @@ pub async fn call(path: &Path, command: &Command) -> Option<Result<Value, String
     Some(call_on(stream, command).await)
 }
 
-async fn call_on(stream: UnixStream, command: &Command) -> Result<Value, String> {
+/// Sends any serialisable command (the directory's and the relay's use this socket protocol
+/// too). `None` when nothing listens on the socket.
+pub async fn call_json<C: Serialize>(path: &Path, command: &C) -> Option<Result<Value, String>> {
+    let stream = UnixStream::connect(path).await.ok()?;
+    Some(call_on(stream, command).await)
+}
+
+/// Serves admin connections with `handle` until cancelled (same framing as [`serve`]).
+pub async fn serve_json<C, F, Fut>(listener: UnixListener, cancel: CancellationToken, handle: F)
+where
+    C: serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(C) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<Value, String>> + Send + 'static,
+{
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => return,
+            s = listener.accept() => match s {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    continue;
+                }
+            },
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut reader =
+                BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let answer = match serde_json::from_str::<C>(&line) {
+                Err(e) => json!({"error": format!("bad admin request: {e}")}),
+                Ok(command) => match handle(command).await {
+                    Ok(value) => json!({"ok": value}),
+                    Err(e) => json!({"error": e}),
+                },
+            };
+            let mut bytes = serde_json::to_vec(&answer).unwrap_or_default();
+            bytes.push(b'\n');
+            let _ = write.write_all(&bytes).await;
+            let _ = write.shutdown().await;
+        });
+    }
+}
+
+async fn call_on<C: Serialize>(stream: UnixStream, command: &C) -> Result<Value, String> {
     let (read, mut write) = stream.into_split();
     let mut bytes = serde_json::to_vec(command).map_err(|e| e.to_string())?;
     bytes.push(b'\n');

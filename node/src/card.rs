@@ -24,6 +24,9 @@ pub struct NodeCard {
     /// successor; the last names `public_key`. Absent on cards that never rotated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub previous_keys: Vec<PreviousKey>,
+    /// "host:port" of the relay the node keeps an outbound connection to, when it uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
     /// base64url signature over the JCS form of the card without this field.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signature: String,
@@ -63,11 +66,25 @@ impl NodeCard {
             endpoint: endpoint.to_string(),
             tls_fingerprint: tls_fingerprint.to_string(),
             previous_keys: Vec::new(),
+            relay: None,
             signature: String::new(),
         };
         let bytes = card.signing_bytes()?;
         card.signature = B64.encode(key.sign(crypto::DOMAIN_CARD, &bytes));
         Ok(card)
+    }
+
+    /// The same card advertising `relay` (re-signed with `key`, which must be the card's).
+    pub fn with_relay(
+        mut self,
+        key: &NodeKey,
+        relay: Option<String>,
+    ) -> Result<NodeCard, CryptoError> {
+        self.relay = relay;
+        self.signature = String::new();
+        let bytes = self.signing_bytes()?;
+        self.signature = B64.encode(key.sign(crypto::DOMAIN_CARD, &bytes));
+        Ok(self)
     }
 
     /// Parses and checks a card: fields well-formed, key id matches the key, signature valid.

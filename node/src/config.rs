@@ -41,6 +41,8 @@ pub struct RawConfig {
     pub pact: RawPact,
     #[serde(default, skip_serializing_if = "RawMetrics::is_unset")]
     pub metrics: RawMetrics,
+    #[serde(default, skip_serializing_if = "RawNodeDirectory::is_default")]
+    pub directory: RawNodeDirectory,
 }
 
 /// `[metrics]`: the plain-HTTP ops listener (`/metrics`, `/healthz`, `/readyz`). It carries
@@ -248,6 +250,27 @@ impl RawPact {
     }
 }
 
+/// `[directory]`: how this node uses the directories it trusts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawNodeDirectory {
+    /// How long a directory answer (member credential, status list) is fresh, in seconds
+    /// (default 300). Stale answers are still used, with a warning, while a directory is down.
+    pub ttl_secs: u64,
+}
+
+impl Default for RawNodeDirectory {
+    fn default() -> Self {
+        RawNodeDirectory { ttl_secs: 300 }
+    }
+}
+
+impl RawNodeDirectory {
+    fn is_default(&self) -> bool {
+        self.ttl_secs == 300
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -280,6 +303,8 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] otlp_endpoint`.
     pub otlp_endpoint: Option<String>,
+    /// `[directory] ttl_secs`.
+    pub directory_ttl: Duration,
 }
 
 /// A configuration problem, naming the key.
@@ -408,6 +433,12 @@ impl RawConfig {
                 )
             })?),
         };
+        if self.directory.ttl_secs == 0 || self.directory.ttl_secs > 86_400 {
+            return Err(invalid(
+                "directory.ttl_secs",
+                format!("{} is outside 1..=86400", self.directory.ttl_secs),
+            ));
+        }
         if self.pact.token_ttl_secs == 0 || self.pact.token_ttl_secs > 86_400 {
             return Err(invalid(
                 "pact.token_ttl_secs",
@@ -461,6 +492,7 @@ impl RawConfig {
             pact_max_body_bytes: self.pact.max_body_bytes,
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
+            directory_ttl: Duration::from_secs(self.directory.ttl_secs),
         })
     }
 

@@ -30,7 +30,7 @@ pub fn envelope_bytes(node: &Node, bytes: &[u8], method: &'static str) -> Result
 
 /// Authenticates a decoded envelope for `method` on `node`.
 pub fn envelope(node: &Node, envelope: &pb::Envelope, method: &'static str) -> Result<(), String> {
-    crate::service::auth::check(node, envelope, method)
+    crate::service::auth::check(node, envelope, method, None)
         .map(|_| ())
         .map_err(|(_, e)| e.to_string())
 }

@@ -16,6 +16,8 @@
 //! - [`metrics`]: Prometheus metrics and the plain-HTTP ops listener (`/metrics`, health).
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
+//! - [`directory`]: the association's discovery directory (credentials, status lists).
+//! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
 
 pub mod admin;
@@ -25,6 +27,7 @@ pub mod config;
 pub mod crypto;
 pub mod dashboard;
 pub mod demo;
+pub mod directory;
 pub mod error;
 pub mod exchange;
 #[doc(hidden)]
@@ -40,6 +43,7 @@ pub mod node;
 pub mod pact;
 pub mod pact_api;
 pub mod policy;
+pub mod relay;
 pub mod rotation;
 pub mod scope3;
 pub mod server;

@@ -50,6 +50,8 @@ struct Inner {
     exchange: crate::exchange::ExchangeState,
     /// Prometheus metrics (served on `[metrics] listen`).
     metrics: Arc<crate::metrics::Metrics>,
+    /// Trusted directories, their status lists and the member credentials learnt from them.
+    directories: crate::directory::Directories,
 }
 
 /// What `publish` did.
@@ -90,6 +92,7 @@ impl Node {
             }
         };
         let store = Store::open(&home.store_dir(), config.engine)?;
+        let config_ttl = config.directory_ttl;
         let mut set = PolicySet::new();
         for record in store.policies()? {
             set.add(Policy::parse(&record.source_name, &record.source)?);
@@ -118,6 +121,7 @@ impl Node {
                 peers: crate::service::client::PeerPool::default(),
                 exchange: crate::exchange::ExchangeState::default(),
                 metrics: Arc::new(crate::metrics::Metrics::new()),
+                directories: crate::directory::Directories::new(config_ttl),
             }),
         })
     }
@@ -153,6 +157,20 @@ impl Node {
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
     }
+    /// The directories this node trusts (see `crate::directory::client`).
+    pub fn directories(&self) -> &crate::directory::Directories {
+        &self.inner.directories
+    }
+
+    /// The card of a company to connect to and verify against: a partner's card, or one
+    /// built from a valid, unrevoked membership credential of a trusted directory.
+    pub fn peer_card(&self, company_id: &str) -> Result<Option<NodeCard>, NodeError> {
+        if let Some(p) = self.partner(company_id)? {
+            return Ok(Some(p.card));
+        }
+        Ok(self.directories().member_card(self, company_id))
+    }
+
     pub fn journal(&self) -> &Journal {
         &self.inner.journal
     }
@@ -162,7 +180,7 @@ impl Node {
     pub fn daily(&self) -> &DailyCounter {
         &self.inner.daily
     }
-    pub(crate) fn peers(&self) -> &crate::service::client::PeerPool {
+    pub fn peers(&self) -> &crate::service::client::PeerPool {
         &self.inner.peers
     }
     pub(crate) fn exchange_state(&self) -> &crate::exchange::ExchangeState {
@@ -192,7 +210,7 @@ impl Node {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let (key, history) = self.inner.keys.snapshot();
-        NodeCard::issue(
+        let card = NodeCard::issue(
             &key,
             &self.inner.config.company_id,
             &self.inner.config.name,
@@ -200,7 +218,16 @@ impl Node {
             &self.inner.identity.fingerprint,
         )
         .and_then(|card| card.with_history(&key, &history))
-        .map_err(|e| NodeError::Internal(e.to_string()))
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        // A node that uses a relay advertises it (`tanso relay use`).
+        match crate::relay::keeper::relay_card(self.home())
+            .map_err(|e| NodeError::Internal(e.to_string()))?
+        {
+            None => Ok(card),
+            Some(relay) => card
+                .with_relay(&key, Some(relay.endpoint))
+                .map_err(|e| NodeError::Internal(e.to_string())),
+        }
     }
 
     // === footprints ===
@@ -586,12 +613,39 @@ impl Node {
     /// The policy view of a partner (groups from the partner record).
     pub fn policy_partner(&self, company_id: &str) -> Result<Partner, NodeError> {
         let record = self.inner.store.partner(company_id)?;
+        let (memberships, buys_classifications) =
+            self.directory_facts(company_id, record.as_ref().map(|r| r.card.key_id.as_str()));
         Ok(Partner {
             company_id: company_id.to_string(),
             groups: record.map(|r| r.groups).unwrap_or_default(),
-            memberships: Vec::new(),
-            buys_classifications: Vec::new(),
+            memberships,
+            buys_classifications,
         })
+    }
+
+    /// Directory facts of a company for policies: the associations it is a valid member of
+    /// (with `key_id`, when given, matching its credential) and the classifications it buys.
+    pub fn directory_facts(
+        &self,
+        company_id: &str,
+        key_id: Option<&str>,
+    ) -> (Vec<String>, Vec<String>) {
+        let mut memberships = Vec::new();
+        let mut buys = Vec::new();
+        for m in self.directories().memberships(self, company_id) {
+            if key_id.is_some_and(|k| k != m.credential.key_id) {
+                continue;
+            }
+            if !memberships.contains(&m.association_id) {
+                memberships.push(m.association_id.clone());
+            }
+            for c in m.credential.buys_classifications {
+                if !buys.contains(&c) {
+                    buys.push(c);
+                }
+            }
+        }
+        (memberships, buys)
     }
 
     /// Evaluates the policies for one footprint (or product) and a partner.

@@ -52,6 +52,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("relay: {0}")]
+    Relay(#[source] crate::relay::RelayError),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("client ca {path}: {source}")]
@@ -81,6 +83,9 @@ pub async fn run(
 
     // The outbox worker: requests, answers and notifications to partners, retried.
     crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
+
+    // Trusted directories: status lists pulled every TTL and pushed by Watch.
+    crate::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
 
     // The web dashboard, when configured (HTTPS with the node's TLS identity).
     if let Some(addr) = node.config().dashboard_listen {
@@ -142,9 +147,34 @@ pub async fn run(
         }
     };
 
-    let result = match listener {
-        Some(listener) => {
-            let addr = listener.local_addr().ok();
+    // A node that uses a relay keeps a registered connection to it; relayed sessions join
+    // the same TLS accept path as direct connections.
+    let relayed = match crate::relay::keeper::relay_card(node.home()) {
+        Ok(Some(card)) => Some(crate::relay::keeper::spawn(
+            &tasks,
+            node.clone(),
+            card,
+            cancel.clone(),
+        )),
+        Ok(None) => None,
+        Err(e) => {
+            cancel.cancel();
+            let _ = std::fs::remove_file(&admin_path);
+            return Err(ServeError::Relay(e));
+        }
+    };
+
+    let result = match (listener, relayed) {
+        (None, None) => {
+            tracing::info!(
+                company = node.company_id(),
+                "no listen address and no relay: serving no peers"
+            );
+            signal.await;
+            Ok(())
+        }
+        (listener, relayed) => {
+            let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
             if let Some(addr) = addr {
                 node.set_bound_endpoint(addr);
             }
@@ -159,8 +189,10 @@ pub async fn run(
                     })?),
                 };
             let tls = crate::tls::server_config(node.identity(), client_ca.as_deref())?;
+            let relay_used = relayed.is_some();
             let incoming = accept_loop(
                 listener,
+                relayed,
                 (!node.config().insecure_h2c).then_some(tls),
                 node.config().max_connections,
                 &tasks,
@@ -185,6 +217,7 @@ pub async fn run(
                 company = node.company_id(),
                 key_id = node.key().key_id(),
                 tls = !node.config().insecure_h2c,
+                relay = relay_used,
                 "serving peers"
             );
             Server::builder()
@@ -200,14 +233,6 @@ pub async fn run(
                 .await
                 .map_err(ServeError::from)
         }
-        None => {
-            tracing::info!(
-                company = node.company_id(),
-                "no listen address: serving no peers"
-            );
-            signal.await;
-            Ok(())
-        }
     };
 
     cancel.cancel();
@@ -220,10 +245,12 @@ pub async fn run(
     result
 }
 
-/// Accepts TCP connections and completes TLS handshakes off the accept path, with a cap on
-/// concurrent connections; yields ready streams for tonic.
-fn accept_loop(
-    listener: TcpListener,
+/// Accepts TCP connections (from the listener and, for a relayed node, the relay keeper)
+/// and completes TLS handshakes off the accept path, with a cap on concurrent connections;
+/// yields ready streams for tonic.
+pub(crate) fn accept_loop(
+    listener: Option<TcpListener>,
+    mut relayed: Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>,
     tls: Option<Arc<rustls::ServerConfig>>,
     max_connections: usize,
     tasks: &TaskTracker,
@@ -242,7 +269,17 @@ fn accept_loop(
             };
             let accepted = tokio::select! {
                 () = cancel.cancelled() => return,
-                a = listener.accept() => a,
+                a = accept_direct(listener.as_ref()) => a.map(|(tcp, peer)| (tcp, Some(peer))),
+                r = next_relayed(&mut relayed) => match r {
+                    Some(tcp) => Ok((tcp, None)),
+                    None => {
+                        relayed = None;
+                        if listener.is_none() {
+                            return;
+                        }
+                        continue;
+                    }
+                },
             };
             let (tcp, peer) = match accepted {
                 Ok(ok) => {
@@ -266,11 +303,11 @@ fn accept_loop(
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                             Ok(Ok(tls)) => PeerStream::Tls(Box::new(tls)),
                             Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "tls handshake failed");
+                                tracing::debug!(?peer, error = %e, "tls handshake failed");
                                 return;
                             }
                             Err(_) => {
-                                tracing::debug!(%peer, "tls handshake timed out");
+                                tracing::debug!(?peer, "tls handshake timed out");
                                 return;
                             }
                         }
@@ -284,4 +321,22 @@ fn accept_loop(
         }
     });
     ReceiverStream::new(rx)
+}
+
+async fn accept_direct(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_relayed(
+    relayed: &mut Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>,
+) -> Option<tokio::net::TcpStream> {
+    match relayed {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }

@@ -3,12 +3,14 @@
 mod cli;
 mod dashboard;
 mod deploy;
+mod directory;
 mod envelope;
 mod exchange;
-mod keys;
 mod faults;
+mod keys;
 mod lifecycle;
 mod ops;
 mod pact_api;
+mod relay;
 mod scope3;
 mod transport;

@@ -40,6 +40,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         exchange: Default::default(),
         pact: Default::default(),
         metrics: Default::default(),
+        directory: Default::default(),
     }
 }
 

@@ -18,6 +18,16 @@ pub const DOMAIN_REQUEST: &str = "tanso/v1/request";
 pub const DOMAIN_CARD: &str = "tanso/v1/card";
 /// Domain of a key rotation statement (signed by the retiring key).
 pub const DOMAIN_KEY_ROTATION: &str = "tanso/v1/key-rotation";
+/// Domain of a directory (association) card signature.
+pub const DOMAIN_DIRECTORY_CARD: &str = "tanso/v1/directory/card";
+/// Domain of a membership credential signature (by the association key).
+pub const DOMAIN_MEMBERSHIP: &str = "tanso/v1/directory/membership";
+/// Domain of a status (revocation) list signature (by the association key).
+pub const DOMAIN_STATUS_LIST: &str = "tanso/v1/directory/status-list";
+/// Domain of a signed discovery answer (by the association key).
+pub const DOMAIN_DIRECTORY_ANSWER: &str = "tanso/v1/directory/answer";
+/// Domain of a membership application (by the applying node's key).
+pub const DOMAIN_JOIN: &str = "tanso/v1/directory/join";
 
 /// Domain of a footprint view signature (`full` or `summary`).
 pub fn footprint_domain(view: &str) -> String {

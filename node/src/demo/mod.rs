@@ -5,7 +5,12 @@
 //! publishes sample footprints; the OEM fetches and verifies them; the third company is
 //! refused; the OEM requests a product the supplier has not published yet, which is fulfilled
 //! automatically once it is; the supplier's later update reaches the OEM as a Published
-//! notification; the audit log verifies. Every wait polls the nodes' state, bounded.
+//! notification; the audit log verifies. Then (`directory`) an association directory: a parts
+//! maker joins, the OEM discovers it by product id and fetches with no partner card, and a
+//! revoked member is refused; a supplier with no inbound port is reached through a blind
+//! relay. Every wait polls the nodes' state, bounded.
+
+mod directory;
 
 use std::io::Write;
 
@@ -18,6 +23,8 @@ use crate::home::Home;
 use crate::node::Node;
 use crate::service::client::{self, FetchWhat};
 use crate::signed;
+
+mod relay;
 
 const STEEL: &str = include_str!("steel.jsonl");
 const SHARE_WITH_CUSTOMERS: &str = include_str!("../../../policies/share-with-customers.json");
@@ -54,6 +61,7 @@ impl Company {
             exchange: Default::default(),
             pact: Default::default(),
             metrics: Default::default(),
+            directory: Default::default(),
         };
         let home = Home::new(dir.join(slug));
         let mut seed = [0u8; 32];
@@ -299,6 +307,15 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
             report.problems
         )));
     }
+    directory::run(dir.path(), out, &steel, &oem, &other).await?;
+    relay::run(
+        out,
+        dir.path(),
+        &oem.node,
+        STEEL.lines().next().unwrap_or("{}"),
+        20,
+    )
+    .await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what."

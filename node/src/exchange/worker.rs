@@ -159,12 +159,14 @@ async fn give_up_audit(node: &Node, item: &OutboxItem, reason: &str) {
         Delivery::Notify { event_id, .. } | Delivery::Fetch { event_id, .. } => {
             format!("event:{event_id}")
         }
+        Delivery::CardUpdate { key_id } => format!("key:{key_id}"),
     };
     let kind = match &item.delivery {
         Delivery::SendRequest { .. } => "request",
         Delivery::Answer { .. } => "answer",
         Delivery::Notify { .. } => "notify",
         Delivery::Fetch { .. } => "fetch",
+        Delivery::CardUpdate { .. } => "card-update",
     };
     let record = crate::journal::Record {
         audit: Some(crate::audit::AuditDraft {

@@ -57,6 +57,8 @@ pub enum AuthError {
     BodyHash,
     #[error("nonce already used (replay)")]
     Replay,
+    #[error("caller {caller} is revoked by directory {association}")]
+    Revoked { caller: String, association: String },
 }
 
 /// Verifies `envelope` for `method`; returns the caller and the body bytes to decode.
@@ -128,6 +130,15 @@ async fn authenticate_with(
     method: &'static str,
     introduced: Option<&NodeCard>,
 ) -> Result<(Caller, Vec<u8>), Status> {
+    // A caller who is not a partner may be a member of a trusted directory: make sure its
+    // membership is known (fresh within the TTL, misses cached too) before the checks.
+    if let Ok(header) = pb::RequestHeader::decode(envelope.header.as_slice())
+        && crate::ids::is_urn(&header.caller)
+        && matches!(node.partner(&header.caller), Ok(None))
+        && let Err(e) = node.directories().resolve(node, &header.caller).await
+    {
+        tracing::debug!(caller = %header.caller, error = %e, "directory lookup failed");
+    }
     match check(node, envelope, method, introduced) {
         Ok(ok) => Ok(ok),
         Err((claimed, err)) => {
@@ -172,10 +183,27 @@ pub(crate) fn check(
             header.nonce.len()
         ))));
     }
-    let partner = node
+    if let Some(association) = node.directories().revoked_in(node, &header.caller) {
+        return Err(fail(AuthError::Revoked {
+            caller: header.caller.clone(),
+            association,
+        }));
+    }
+    // A partner (its card, its groups), or a member of a trusted directory (the card built
+    // from its verified credential, no groups).
+    let (card, groups) = match node
         .partner(&header.caller)
         .map_err(|e| fail(AuthError::Malformed(e.to_string())))?
-        .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?;
+    {
+        Some(p) => (p.card, p.groups),
+        None => (
+            node.directories()
+                .member_card(node, &header.caller)
+                .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?,
+            Vec::new(),
+        ),
+    };
+    let partner = PartnerView { card, groups };
     // The pinned key; or the key of a card the caller introduces (UpdateCard), when that
     // card's history chains from the pinned key. A retired key is refused, with no grace.
     let signer = match introduced {
@@ -218,13 +246,15 @@ pub(crate) fn check(
         .check_and_insert(&header.key_id, &nonce_hex, header.issued_at_ms, now_ms)
         .map_err(|_| fail(AuthError::Replay))?;
     let purpose = (!header.purpose.is_empty()).then(|| header.purpose.clone());
+    let (memberships, buys_classifications) =
+        node.directory_facts(&partner.card.company_id, Some(&partner.card.key_id));
     Ok((
         Caller {
             partner: crate::policy::Partner {
                 company_id: partner.card.company_id.clone(),
-                groups: partner.groups.clone(),
-                memberships: Vec::new(),
-                buys_classifications: Vec::new(),
+                groups: partner.groups,
+                memberships,
+                buys_classifications,
             },
             purpose,
             nonce: (header.key_id, nonce_hex, header.issued_at_ms),
@@ -232,6 +262,12 @@ pub(crate) fn check(
         },
         envelope.body.clone(),
     ))
+}
+
+/// The caller as known locally: its card and the operator's groups.
+struct PartnerView {
+    card: crate::card::NodeCard,
+    groups: Vec<String>,
 }
 
 /// What a caller puts in a request header (everything but the body hash).

@@ -49,37 +49,86 @@ impl PeerPool {
     fn channel(&self, node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
         let key = card.company_id.to_ascii_lowercase();
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((endpoint, fingerprint, channel)) = channels.get(&key)
-            && *endpoint == card.endpoint
+        // A relayed partner is reached through its relay: the route is part of the cache key.
+        let route = match &card.relay {
+            Some(relay) if card.endpoint.is_empty() => format!("relay {relay}"),
+            _ => card.endpoint.clone(),
+        };
+        if let Some((cached_route, fingerprint, channel)) = channels.get(&key)
+            && *cached_route == route
             && *fingerprint == card.tls_fingerprint
         {
             return Ok(channel.clone());
         }
         let channel = connect_lazy(node, card)?;
-        channels.insert(
-            key,
-            (
-                card.endpoint.clone(),
-                card.tls_fingerprint.clone(),
-                channel.clone(),
-            ),
-        );
+        channels.insert(key, (route, card.tls_fingerprint.clone(), channel.clone()));
         Ok(channel)
     }
 }
 
 /// A channel to `card`'s endpoint: TCP with nodelay, then TLS pinned to the card's
 /// fingerprint (or h2c when this node is configured insecure). Connects on first use.
+/// A card with no endpoint but a relay is reached through the relay: the same pinned TLS
+/// handshake then runs end to end over the relayed connection.
 pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> {
-    if card.endpoint.is_empty() {
+    let relay = match (&card.relay, card.endpoint.is_empty()) {
+        (Some(relay), true) => Some(relay.as_str()),
+        (None, true) => {
+            return Err(NodeError::Peer {
+                peer: card.company_id.clone(),
+                reason: "its card has no endpoint and no relay".into(),
+            });
+        }
+        _ => None,
+    };
+    connect_route(
+        &card.company_id,
+        relay.unwrap_or(&card.endpoint),
+        relay.is_some(),
+        &card.tls_fingerprint,
+        node.client_identity(),
+        node.config().insecure_h2c,
+    )
+}
+
+/// A lazily connecting channel to `endpoint` ("host:port"), TLS pinned to `fingerprint`
+/// (or h2c when `insecure`); `peer` names it in errors. Also used for directories.
+pub fn connect_pinned(
+    peer: &str,
+    endpoint: &str,
+    fingerprint: &str,
+    client_identity: Option<&crate::tls::Identity>,
+    insecure: bool,
+) -> Result<Channel, NodeError> {
+    if endpoint.is_empty() {
         return Err(NodeError::Peer {
-            peer: card.company_id.clone(),
+            peer: peer.to_string(),
             reason: "its card has no endpoint".into(),
         });
     }
-    let addr = card.endpoint.clone();
-    let insecure = node.config().insecure_h2c;
-    let tls = crate::tls::pinned_client_config(&card.tls_fingerprint, node.client_identity())
+    connect_route(
+        peer,
+        endpoint,
+        false,
+        fingerprint,
+        client_identity,
+        insecure,
+    )
+}
+
+/// A lazily connecting channel to `addr`: directly, or (when `relayed`) through the relay
+/// at `addr` to the company `peer`; either way TLS pinned to `fingerprint` end to end.
+fn connect_route(
+    peer: &str,
+    addr: &str,
+    relayed: bool,
+    fingerprint: &str,
+    client_identity: Option<&crate::tls::Identity>,
+    insecure: bool,
+) -> Result<Channel, NodeError> {
+    let target = peer.to_string();
+    let addr = addr.to_string();
+    let tls = crate::tls::pinned_client_config(fingerprint, client_identity)
         .map_err(|e| NodeError::Internal(e.to_string()))?;
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| NodeError::BadRequest(format!("endpoint {addr:?}: {e}")))?
@@ -89,8 +138,13 @@ pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> 
     let connector = tower::service_fn(move |_uri: tonic::transport::Uri| {
         let addr = addr.clone();
         let tls = tls.clone();
+        let target = target.clone();
         async move {
-            let tcp = TcpStream::connect(&addr).await?;
+            let tcp = if relayed {
+                crate::relay::dialer::connect(&addr, &target).await?
+            } else {
+                TcpStream::connect(&addr).await?
+            };
             tcp.set_nodelay(true)?;
             if insecure {
                 return Ok::<_, std::io::Error>(TokioIo::new(PeerIo::Plain(tcp)));
@@ -171,14 +225,14 @@ impl PeerClient {
         company_id: &str,
         purpose: Option<&str>,
     ) -> Result<PeerClient, NodeError> {
-        let partner = node
-            .partner(company_id)?
+        let card = node
+            .peer_card(company_id)?
             .ok_or_else(|| NodeError::UnknownPartner(company_id.to_string()))?;
-        let channel = node.peers().channel(node, &partner.card)?;
+        let channel = node.peers().channel(node, &card)?;
         let max = node.config().max_message_bytes;
         Ok(PeerClient {
             node: node.clone(),
-            card: partner.card,
+            card,
             client: pb::connector_client::ConnectorClient::new(channel)
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
@@ -570,6 +624,11 @@ pub async fn fetch(
     what: FetchWhat,
     purpose: Option<&str>,
 ) -> Result<Vec<Value>, NodeError> {
+    if node.partner(from)?.is_none() {
+        // Not a partner: discover it through the trusted directories (fresh within the TTL,
+        // or the stale cache while a directory is down).
+        node.directories().resolve(node, from).await?;
+    }
     let mut client = PeerClient::for_partner(node, from, purpose)?;
     let wire = match &what {
         FetchWhat::Id(id) => vec![client.get(id).await?],

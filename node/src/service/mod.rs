@@ -456,8 +456,8 @@ impl pb::connector_server::Connector for ConnectorService {
             Err(s) => return Err(self.refuse(&caller, M, s).await),
         };
         let from = caller.partner.company_id.clone();
-        let card = match self.node.partner(&from) {
-            Ok(Some(p)) => p.card,
+        let card = match self.node.peer_card(&from) {
+            Ok(Some(card)) => card,
             Ok(None) => return Err(Status::unauthenticated("unknown caller")),
             Err(e) => return Err(Status::from(e)),
         };

@@ -46,3 +46,19 @@ impl From<NodeError> for Status {
         }
     }
 }
+
+impl From<crate::directory::DirectoryError> for Status {
+    fn from(err: crate::directory::DirectoryError) -> Status {
+        use crate::directory::DirectoryError as E;
+        match &err {
+            E::Credential(_) | E::BadRequest(_) => Status::invalid_argument(err.to_string()),
+            E::UnknownCompany(_) => Status::not_found(err.to_string()),
+            E::Refused(_) => Status::failed_precondition(err.to_string()),
+            E::Store(e) => from_store(e),
+            _ => {
+                tracing::error!(error = %err, "directory failure");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

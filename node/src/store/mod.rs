@@ -7,6 +7,7 @@
 //! engines need no transactions of their own beyond the atomic batch.
 
 mod cache;
+mod directory;
 mod domain;
 mod exchange;
 mod redb_engine;
@@ -19,6 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+pub use directory::*;
 pub use domain::*;
 pub use exchange::*;
 
@@ -84,10 +86,20 @@ pub enum Table {
     Recipients,
     /// Notification events received: lowercase sender id, 0, event id.
     SeenEvents,
+    /// Directory: members and applicants by lowercase company id.
+    DirMembers,
+    /// Directory index of approved members: lowercase product id, 0, lowercase company id.
+    DirMembersByProduct,
+    /// Directory index of approved members: lowercase classification, 0, lowercase company id.
+    DirMembersByClassification,
+    /// Node: directories this node trusts, by lowercase association id.
+    TrustedDirectories,
+    /// Node: member credentials learnt from directories: association id, 0, company id.
+    DirectoryCache,
 }
 
 impl Table {
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 24] = [
         Table::Footprints,
         Table::FootprintsByProduct,
         Table::FootprintsByCompany,
@@ -107,6 +119,11 @@ impl Table {
         Table::Subscriptions,
         Table::Recipients,
         Table::SeenEvents,
+        Table::DirMembers,
+        Table::DirMembersByProduct,
+        Table::DirMembersByClassification,
+        Table::TrustedDirectories,
+        Table::DirectoryCache,
     ];
 
     pub fn name(self) -> &'static str {
@@ -130,6 +147,11 @@ impl Table {
             Table::Subscriptions => "subscriptions",
             Table::Recipients => "recipients",
             Table::SeenEvents => "seen_events",
+            Table::DirMembers => "dir_members",
+            Table::DirMembersByProduct => "dir_members_by_product",
+            Table::DirMembersByClassification => "dir_members_by_classification",
+            Table::TrustedDirectories => "trusted_directories",
+            Table::DirectoryCache => "directory_cache",
         }
     }
 

@@ -133,6 +133,7 @@ fn partner(company_id: &str, name: &str, groups: &[&str]) -> PartnerRecord {
             key_id: format!("key-{name}"),
             endpoint: "127.0.0.1:7443".to_string(),
             tls_fingerprint: "00".repeat(32),
+            relay: None,
             signature: String::new(),
         },
         groups: strings(groups),
