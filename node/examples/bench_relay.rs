@@ -99,6 +99,7 @@ async fn run(scratch: &Path) -> Res<()> {
         endpoint: String::new(),
         relay: Some(relay_addr.to_string()),
         tls_fingerprint: owner_identity.fingerprint.clone(),
+        previous_keys: Vec::new(),
         supplies_products: Vec::new(),
         supplies_classifications: Vec::new(),
         buys_classifications: Vec::new(),

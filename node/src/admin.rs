@@ -178,6 +178,26 @@ impl Command {
 
 /// Runs a command against an open node.
 pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> {
+    if let Command::KeyRotate = command {
+        // Rotate, then re-apply to every trusted directory so members that find this node
+        // there learn the new key (the application carries the chained card). The rotation
+        // stands even when a directory cannot be reached; the outcome says so.
+        let node2 = node.clone();
+        let outcome = tokio::task::spawn_blocking(move || node2.rotate_key())
+            .await
+            .map_err(|e| NodeError::Internal(e.to_string()))??;
+        let mut value = to_json(&outcome)?;
+        if !node.directories().trusted(node)?.is_empty() {
+            let joined = match node.directories().join(node, None).await {
+                Ok(joined) => json!({ "rejoined": joined.len() }),
+                Err(e) => json!({ "error": e.to_string() }),
+            };
+            if let Value::Object(map) = &mut value {
+                map.insert("directories".into(), joined);
+            }
+        }
+        return Ok(value);
+    }
     if let Command::Fetch {
         from,
         product_ids,

@@ -154,6 +154,19 @@ impl NodeCard {
     pub fn succeeds(&self, known: &NodeCard) -> Result<(), CardError> {
         self.check()?;
         known.check()?;
+        self.chains_from(known)
+    }
+
+    /// The key part of [`NodeCard::succeeds`] for cards vouched for by someone else (built
+    /// from association-signed membership credentials, so not self-signed): same company, and
+    /// the current key is `known`'s key or a verified key history leads from it to here.
+    pub fn chains_from(&self, known: &NodeCard) -> Result<(), CardError> {
+        crate::keys::check_chain(
+            &self.company_id,
+            &self.previous_keys,
+            &self.public_key,
+            &self.key_id,
+        )?;
         let not = |reason: String| CardError::NotSuccessor {
             company: known.company_id.clone(),
             reason,
@@ -164,7 +177,7 @@ impl NodeCard {
         if self.key_id == known.key_id && self.public_key == known.public_key {
             return Ok(());
         }
-        // `check` verified the whole chain; the known key must be a link of it.
+        // The whole chain is verified; the known key must be a link of it.
         match self.previous_keys.iter().find(|p| p.key_id == known.key_id) {
             Some(p) if p.public_key == known.public_key => Ok(()),
             _ => Err(not(format!(

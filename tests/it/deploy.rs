@@ -151,9 +151,7 @@ fn node_commands_and_flags_in_deploy_files_exist() {
     }
 }
 
-// un-ignore after the platform merge
 #[test]
-#[ignore = "the directory and relay commands land with the platform branch"]
 fn directory_and_relay_commands_in_deploy_files_exist() {
     let all = invocations();
     let platform: Vec<&Invocation> = all.iter().filter(|i| is_platform(i)).collect();

@@ -662,3 +662,91 @@ fn directory_cli_init_card_and_errors() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
 }
+
+#[tokio::test]
+async fn member_rotates_its_key_and_buyers_follow_through_the_directory() {
+    let directory = TestDirectory::start(ASSOCIATION, true).await;
+    let (supplier, buyer, id) = members(&directory, 300).await;
+    let steel = company("steel");
+    // The buyer finds the supplier through the directory and caches its credential.
+    let docs = client::fetch(&buyer.node, &steel, FetchWhat::Id(id.clone()), None)
+        .await
+        .expect("fetch before the rotation");
+    assert_eq!(docs.len(), 1);
+    let old_key = supplier.node.key().key_id().to_string();
+
+    // `tanso key rotate` (the admin command): the supplier re-applies with its chained card.
+    let out = node::admin::execute(&supplier.node, node::admin::Command::KeyRotate)
+        .await
+        .expect("rotate");
+    assert_eq!(out["directories"]["rejoined"], 1, "{out}");
+    let new_key = supplier.node.key().key_id().to_string();
+    assert_ne!(old_key, new_key);
+    let record = directory
+        .directory
+        .store()
+        .dir_member(&steel)
+        .unwrap()
+        .expect("member");
+    assert_eq!(record.state, "approved");
+    let credential = record.credential.expect("credential");
+    assert_eq!(credential.key_id, new_key);
+    assert_eq!(credential.previous_keys.len(), 1);
+    assert_eq!(credential.previous_keys[0].key_id, old_key);
+
+    // A footprint signed by the new key: the buyer's cached credential lacks that key, so it
+    // asks the directory again, checks the chain, and verifies both footprints.
+    let id2 = uuid();
+    supplier
+        .node
+        .publish(&distinctive_footprint("steel", &id2).to_string())
+        .expect("publish after rotation");
+    let docs = client::fetch(
+        &buyer.node,
+        &steel,
+        FetchWhat::Products(vec![PRODUCT.into()]),
+        None,
+    )
+    .await
+    .expect("fetch after the rotation");
+    let mut signers: Vec<(String, String)> = docs
+        .iter()
+        .map(|d| {
+            let sig = signed::verify_document(d).expect("owner signature");
+            (d["id"].as_str().unwrap().to_string(), sig.key_id)
+        })
+        .collect();
+    signers.sort();
+    let mut expected = vec![
+        (id.clone(), old_key.clone()),
+        (id2.clone(), new_key.clone()),
+    ];
+    expected.sort();
+    assert_eq!(signers, expected);
+
+    // An application for the same company with an unrelated key (no statement signed by the
+    // registered key) is refused, and the registered key stays.
+    let intruder = NodeKey::from_seed(&[9; 32]);
+    let forged_card =
+        node::card::NodeCard::issue(&intruder, &steel, "Steel", "127.0.0.1:9", &"cd".repeat(32))
+            .unwrap();
+    let app = Application {
+        association_id: ASSOCIATION.into(),
+        card: forged_card,
+        supplies_products: vec![PRODUCT.into()],
+        supplies_classifications: vec![],
+        buys_classifications: vec![],
+        // Later than the supplier's re-join (which has millisecond precision).
+        issued_at: rfc3339(Utc::now() + chrono::Duration::seconds(1)),
+    };
+    let (bytes, sig) = app.sign(&intruder).unwrap();
+    let err = directory.directory.join(&bytes, &sig).unwrap_err();
+    assert!(err.to_string().contains("rotation statement"), "{err}");
+    let record = directory
+        .directory
+        .store()
+        .dir_member(&steel)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.card.key_id, new_key);
+}

@@ -55,6 +55,7 @@ impl Association {
             endpoint: String::new(),
             relay: Some(relay.to_string()),
             tls_fingerprint: "cd".repeat(32),
+            previous_keys: Vec::new(),
             supplies_products: Vec::new(),
             supplies_classifications: Vec::new(),
             buys_classifications: Vec::new(),

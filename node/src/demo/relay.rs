@@ -114,6 +114,7 @@ pub(super) async fn run(
         endpoint: String::new(),
         relay: Some(relay_addr.to_string()),
         tls_fingerprint: identity.fingerprint.clone(),
+        previous_keys: Vec::new(),
         supplies_products: vec!["urn:tanso:sejin-metals:product:wire-07".into()],
         supplies_classifications: Vec::new(),
         buys_classifications: Vec::new(),

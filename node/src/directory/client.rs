@@ -523,6 +523,27 @@ impl Directories {
             .map(|m| card_of(&m.credential))
     }
 
+    /// Marks what is known of `company_id` as stale, so the next [`Directories::resolve`] asks
+    /// the directories again (used when the member signed with a key its credential lacks:
+    /// it rotated, and re-joined with the chained card).
+    pub fn invalidate(&self, company_id: &str) {
+        let company = company_id.to_ascii_lowercase();
+        if let Some(list) = self
+            .members
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&company)
+        {
+            for m in list {
+                m.fetched_at_ms = i64::MIN / 2;
+            }
+        }
+        self.misses
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&company);
+    }
+
     /// Makes sure the memberships of `company_id` are fresh (within the TTL): asks every
     /// trusted directory whose answer is stale. An unreachable directory leaves the stale
     /// entry in use, with a warning.
@@ -794,7 +815,7 @@ pub fn card_of(credential: &MembershipCredential) -> NodeCard {
         endpoint: credential.endpoint.clone(),
         tls_fingerprint: credential.tls_fingerprint.clone(),
         relay: credential.relay.clone(),
-        previous_keys: Vec::new(),
+        previous_keys: credential.previous_keys.clone(),
         signature: String::new(),
     }
 }

@@ -179,6 +179,10 @@ pub struct MembershipCredential {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay: Option<String>,
     pub tls_fingerprint: String,
+    /// The member's retired keys with their rotation statements (as on its card), so that
+    /// footprints it signed before a rotation still verify for whoever found it here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous_keys: Vec<crate::keys::PreviousKey>,
     /// Product ids (urns) the member supplies.
     #[serde(default)]
     pub supplies_products: Vec<String>,

@@ -456,9 +456,14 @@ impl Directory {
                         old.applied_at
                     )));
                 }
-                if old.state == "approved" && old.card.public_key != app.card.public_key {
+                // A new key is accepted only with the member's rotation chain from the key
+                // registered here (each statement signed by the key it retires).
+                if old.state == "approved"
+                    && old.card.public_key != app.card.public_key
+                    && let Err(e) = app.card.succeeds(&old.card)
+                {
                     return Err(DirectoryError::Refused(format!(
-                        "application of {company} carries a new key; a key change needs a rotation statement signed by the old key"
+                        "application of {company} carries a new key without a rotation statement signed by the registered key: {e}"
                     )));
                 }
             }
@@ -672,6 +677,7 @@ impl Directory {
             endpoint: record.card.endpoint.clone(),
             relay: record.card.relay.clone(),
             tls_fingerprint: record.card.tls_fingerprint.clone(),
+            previous_keys: record.card.previous_keys.clone(),
             supplies_products: record.supplies_products.clone(),
             supplies_classifications: record.supplies_classifications.clone(),
             buys_classifications: record.buys_classifications.clone(),
@@ -765,6 +771,7 @@ fn same_facts(old: &MemberRecord, new: &MemberRecord) -> bool {
         && old.card.endpoint == new.card.endpoint
         && old.card.relay == new.card.relay
         && old.card.tls_fingerprint == new.card.tls_fingerprint
+        && old.card.previous_keys == new.card.previous_keys
         && old.supplies_products == new.supplies_products
         && old.supplies_classifications == new.supplies_classifications
         && old.buys_classifications == new.buys_classifications

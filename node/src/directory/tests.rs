@@ -37,6 +37,7 @@ fn credential(directory: &NodeKey, member: &NodeKey, days: i64) -> MembershipCre
         endpoint: "127.0.0.1:7443".into(),
         relay: None,
         tls_fingerprint: "cd".repeat(32),
+        previous_keys: Vec::new(),
         supplies_products: vec!["urn:tanso:product:bolt".into()],
         supplies_classifications: vec!["CPC:4291".into()],
         buys_classifications: vec![],

@@ -309,6 +309,24 @@ impl PeerClient {
     /// pinned card (see [`Node::accept_card_update`]); used when the partner signed something
     /// with a key its pinned card does not list.
     pub async fn refresh_card(&mut self) -> Result<(), NodeError> {
+        // A directory member (no pinned partner card): ask the directories again; the new
+        // credential must carry a key history that chains from the key known so far.
+        let company = self.card.company_id.clone();
+        if self.node.partner(&company)?.is_none() {
+            let directories = self.node.directories();
+            directories.invalidate(&company);
+            directories.resolve(&self.node, &company).await?;
+            let card = self
+                .node
+                .peer_card(&company)?
+                .ok_or_else(|| NodeError::UnknownPartner(company.clone()))?;
+            card.chains_from(&self.card).map_err(|e| NodeError::Peer {
+                peer: company.clone(),
+                reason: format!("its directory entry does not succeed the key known here: {e}"),
+            })?;
+            self.card = card;
+            return Ok(());
+        }
         let body = pb::CardRequest {}.encode_to_vec();
         let answer = self
             .rpc(METHOD_GET_CARD, body, |mut c, e| async move {
