@@ -64,7 +64,8 @@ fn step(e: impl std::fmt::Display) -> DemoError {
 }
 
 /// Steel supplier, parts maker and OEM join the association; the OEM finds the parts maker by
-/// product id and fetches from it with no partner card; a revoked member is refused.
+/// product id and fetches from it with no partner card; a revoked member is refused; then the
+/// relay act (a steel supplier with no port, reached by the parts maker).
 pub(super) async fn run(
     dir: &std::path::Path,
     out: &mut dyn Write,
@@ -217,6 +218,15 @@ pub(super) async fn run(
         "19. The directory holds {} member entries: company ids, keys, endpoints, product ids, classification codes; no footprint",
         members.len()
     )?;
+    super::relay::run(
+        out,
+        dir,
+        &association,
+        &parts.node,
+        super::STEEL.lines().next().unwrap_or("{}"),
+        20,
+    )
+    .await?;
     parts.stop().await;
     association.stop().await;
     Ok(())

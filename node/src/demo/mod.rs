@@ -308,14 +308,6 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         )));
     }
     directory::run(dir.path(), out, &steel, &oem, &other).await?;
-    relay::run(
-        out,
-        dir.path(),
-        &oem.node,
-        STEEL.lines().next().unwrap_or("{}"),
-        20,
-    )
-    .await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what."
