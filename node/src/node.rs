@@ -372,7 +372,8 @@ impl Node {
         }
         let signed_new = self.sign_all(footprints)?;
         let signed_old = self.sign_all(deprecated)?;
-        let notices = self.notifications_for(&signed_new, &signed_old)?;
+        let mut notices = self.notifications_for(&signed_new, &signed_old)?;
+        notices.extend(crate::pact_api::events::published_items(self, &signed_new)?);
         self.inner
             .store
             .publish_batch_notify(&signed_new, &signed_old, &notices)

@@ -1197,3 +1197,92 @@ async fn bad_answer_events_get_400_and_store_nothing() {
     p.oem.stop().await;
     p.steel.stop().await;
 }
+
+// === PublishedEvent out: a publish batch is announced to the PACT hosts allowed to read it ===
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_event_reaches_only_hosts_policy_lets_read() {
+    let p = pair("127.0.0.1:0").await;
+    let steel_url = format!("https://{}", p.steel_api.addr);
+    // oem registers steel's host, so it fetches what steel announces.
+    node::pact_api::hosts::add_host(
+        &Home::new(&p.oem.home),
+        &company("steel"),
+        &steel_url,
+        &p.oem_client.0,
+        &p.oem_client.1,
+        &p.steel_api.fingerprint,
+    )
+    .expect("host");
+    // A host whose company steel's policy serves nothing: it must get no event. Its address
+    // answers nothing, so an item queued for it would stay in steel's outbox.
+    node::pact_api::hosts::add_host(
+        &Home::new(&p.steel.home),
+        &company("stranger"),
+        "https://127.0.0.1:9",
+        "stranger-id",
+        "stranger-secret",
+        &"ab".repeat(32),
+    )
+    .expect("host");
+
+    let id = uuid();
+    p.steel
+        .node
+        .publish(&footprint("steel", &id, "urn:tanso:steel:product:p0").to_string())
+        .expect("publish");
+    let outbox = p.steel.node.store().outbox().expect("outbox");
+    assert!(
+        outbox.iter().all(|i| i.target != company("stranger")),
+        "{outbox:?}"
+    );
+
+    // oem's /3/events got the event, and oem fetched the footprint into its inbox.
+    let store = p.oem.node.store().clone();
+    let entry = wait_for(60, "the announced footprint in oem's inbox", || {
+        store.inbox_entry(&id).expect("read")
+    })
+    .await;
+    assert_eq!(entry.provenance, format!("pact:{steel_url}"));
+    assert_eq!(entry.signature_status, "verified");
+    assert_eq!(entry.from_company, company("steel"));
+    let announced = |id: &str| {
+        audit(&p.oem)
+            .iter()
+            .filter(|e| {
+                e["method"] == "POST /3/events"
+                    && e["caller"] == company("steel").as_str()
+                    && e["rule"] == "published event accepted; fetch queued"
+                    && e["targets"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|t| t == id))
+            })
+            .count()
+    };
+    assert_eq!(announced(&id), 1);
+
+    // An update is announced too, naming the new version.
+    let next = footprint("steel", &uuid(), "urn:tanso:steel:product:p0");
+    let updated = p.steel.node.update(&id, &next.to_string()).expect("update");
+    let new_id = updated.ids[0].clone();
+    wait_for(60, "the new version in oem's inbox", || {
+        store.inbox_entry(&new_id).expect("read")
+    })
+    .await;
+    assert_eq!(announced(&new_id), 1);
+
+    // Everything steel queued was delivered: nothing waits for the stranger's host.
+    p.wait_outbox_empty().await;
+    let oem_store = p.oem.node.store().clone();
+    wait_for(30, "oem's fetch jobs to finish", || {
+        oem_store.outbox().expect("outbox").is_empty().then_some(())
+    })
+    .await;
+    assert!(
+        audit(&p.steel)
+            .iter()
+            .all(|e| e["caller"] != company("stranger").as_str())
+    );
+    p.oem.stop().await;
+    p.steel.stop().await;
+}

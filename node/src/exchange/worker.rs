@@ -156,9 +156,10 @@ async fn give_up_audit(node: &Node, item: &OutboxItem, reason: &str) {
         Delivery::SendRequest { request_id } | Delivery::Answer { request_id } => {
             format!("request:{request_id}")
         }
-        Delivery::Notify { event_id, .. } | Delivery::Fetch { event_id, .. } => {
-            format!("event:{event_id}")
-        }
+        Delivery::Notify { event_id, .. }
+        | Delivery::Fetch { event_id, .. }
+        | Delivery::PactPublished { event_id, .. }
+        | Delivery::PactFetch { event_id, .. } => format!("event:{event_id}"),
         Delivery::CardUpdate { key_id } => format!("key:{key_id}"),
     };
     let kind = match &item.delivery {
@@ -167,6 +168,8 @@ async fn give_up_audit(node: &Node, item: &OutboxItem, reason: &str) {
         Delivery::Notify { .. } => "notify",
         Delivery::Fetch { .. } => "fetch",
         Delivery::CardUpdate { .. } => "card-update",
+        Delivery::PactPublished { .. } => "pact-published",
+        Delivery::PactFetch { .. } => "pact-fetch",
     };
     let record = crate::journal::Record {
         audit: Some(crate::audit::AuditDraft {
@@ -236,6 +239,23 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
         Delivery::CardUpdate { .. } => {
             let client = PeerClient::for_partner(node, &item.target, None)?;
             client.update_card().await
+        }
+        Delivery::PactPublished {
+            event_id,
+            footprint_ids,
+        } => {
+            crate::pact_api::events::deliver_published(node, &item.target, event_id, footprint_ids)
+                .await
+        }
+        Delivery::PactFetch { footprint_ids, .. } => {
+            let entries =
+                crate::pact_api::events::fetch_published(node, &item.target, footprint_ids).await?;
+            let store = node.store().clone();
+            let id = item.id.clone();
+            tokio::task::spawn_blocking(move || store.complete_fetch(&entries, &id))
+                .await
+                .map_err(|_| NodeError::Internal("inbox write task failed".into()))??;
+            Ok(())
         }
         Delivery::Fetch { footprint_ids, .. } => {
             let mut client = PeerClient::for_partner(node, &item.target, None)?;

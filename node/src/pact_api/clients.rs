@@ -95,6 +95,22 @@ fn load(home: &Home) -> Result<ClientsFile, ClientsError> {
     }
 }
 
+/// The policy groups of every client issued to `company_id` (for decisions about a company
+/// that is not calling right now, e.g. which footprints its PACT host is told about).
+pub(crate) fn groups_of(home: &Home, company_id: &str) -> Result<Vec<String>, ClientsError> {
+    let mut groups: Vec<String> = Vec::new();
+    for c in load(home)?.clients {
+        if c.company_id.eq_ignore_ascii_case(company_id) {
+            for g in c.groups {
+                if !groups.contains(&g) {
+                    groups.push(g);
+                }
+            }
+        }
+    }
+    Ok(groups)
+}
+
 /// Writes the clients file atomically (temporary file + rename), mode 0600.
 fn save(home: &Home, clients: &ClientsFile) -> Result<(), ClientsError> {
     let path = clients_path(home);

@@ -1,20 +1,27 @@
 //! PACT events this node sends as a client: the one RequestFulfilled/RequestRejected answer
 //! to a RequestCreated event that came in over PACT (delivered by the outbox worker to the
-//! requester's host registered with `tanso pact host add`), and `tanso pact request`'s
+//! requester's host registered with `tanso pact host add`), the PublishedEvent of a publish
+//! batch to every registered host whose company may read one of its footprints, the fetch of
+//! footprints a host announced with a PublishedEvent, and `tanso pact request`'s
 //! RequestCreated event, whose answer comes back on this node's own `/3/events`.
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
 use super::pull::{self, PullError};
-use super::{EV_REQUEST_CREATED, EV_REQUEST_FULFILLED, EV_REQUEST_REJECTED, EVENTS_CONTENT_TYPE};
+use super::{
+    EV_PUBLISHED, EV_REQUEST_CREATED, EV_REQUEST_FULFILLED, EV_REQUEST_REJECTED,
+    EVENTS_CONTENT_TYPE,
+};
 use crate::error::NodeError;
 use crate::exchange::POLICY_REJECTION;
+use crate::exchange::new_item;
 use crate::node::{Node, now_rfc3339};
-use crate::policy::View;
+use crate::policy::{Partner, View};
 use crate::signed::VIEW_SUMMARY;
 use crate::store::{
-    Answer, IncomingRequest, OUT_PENDING, OUT_QUEUED, OUT_UNDELIVERABLE, OutgoingRequest,
+    Answer, Delivery, InboxEntry, IncomingRequest, OUT_PENDING, OUT_QUEUED, OUT_UNDELIVERABLE,
+    OutboxItem, OutgoingRequest, OwnFootprint,
 };
 
 /// Longest part of a host's error body kept in an error message.
@@ -173,6 +180,162 @@ pub(crate) async fn deliver_answer(
     post_event(&host, &format!("Bearer {token}"), &event)
         .await
         .map_err(|e| peer_err(&request.from, e))
+}
+
+/// The partner a registered PACT host's company is to policy: the groups of its partner
+/// record and of the PACT clients issued to it, as when it calls with a token.
+fn host_partner(node: &Node, company_id: &str) -> Result<Partner, NodeError> {
+    let mut groups = super::clients::groups_of(node.home(), company_id)
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+    if let Some(record) = node.store().partner(company_id)? {
+        for g in record.groups {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
+    }
+    Ok(Partner {
+        company_id: company_id.to_string(),
+        groups,
+        memberships: Vec::new(),
+        buys_classifications: Vec::new(),
+    })
+}
+
+/// PublishedEvent items for a publish batch: one per registered PACT host whose company
+/// policy lets read at least one of `new` (the decision of `GET /3/footprints/{id}`), listing
+/// only those ids. A host that may read none of them gets nothing, so it learns nothing.
+pub(crate) fn published_items(
+    node: &Node,
+    new: &[OwnFootprint],
+) -> Result<Vec<OutboxItem>, NodeError> {
+    if new.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hosts =
+        super::hosts::list_hosts(node.home()).map_err(|e| NodeError::Internal(e.to_string()))?;
+    let day = super::today();
+    let mut items = Vec::new();
+    for host in hosts {
+        if host.company_id.eq_ignore_ascii_case(node.company_id()) {
+            continue;
+        }
+        let partner = host_partner(node, &host.company_id)?;
+        let requests_today = node.daily().get(node.store(), &partner.company_id, &day)?;
+        let ids: Vec<String> = new
+            .iter()
+            .filter(|own| super::decide(node, &partner, own, requests_today).is_permit())
+            .map(|own| own.footprint.id.clone())
+            .collect();
+        if !ids.is_empty() {
+            items.push(new_item(
+                &host.company_id,
+                Delivery::PactPublished {
+                    event_id: uuid::Uuid::new_v4().to_string(),
+                    footprint_ids: ids,
+                },
+            ));
+        }
+    }
+    Ok(items)
+}
+
+/// The registered PACT host of `company`, connected, and a bearer token from it.
+async fn host_session(node: &Node, company: &str) -> Result<(pull::Host, String), NodeError> {
+    let home = node.home().clone();
+    let c = company.to_string();
+    let record = tokio::task::spawn_blocking(move || super::hosts::host_for(&home, &c))
+        .await
+        .map_err(|e| NodeError::Internal(format!("task: {e}")))?
+        .map_err(|e| NodeError::Internal(e.to_string()))?
+        .ok_or_else(|| NodeError::Peer {
+            peer: company.to_string(),
+            reason: "no PACT host registered for this company (tanso pact host add)".into(),
+        })?;
+    let host = pull::connect(&record.url, &record.fingerprint)
+        .await
+        .map_err(|e| peer_err(company, e))?;
+    let token = pull::token(&host, &record.client_id, &record.client_secret)
+        .await
+        .map_err(|e| peer_err(company, e))?;
+    Ok((host, format!("Bearer {token}")))
+}
+
+/// Delivers a PublishedEvent naming `footprint_ids` to the registered PACT host of `company`.
+pub(crate) async fn deliver_published(
+    node: &Node,
+    company: &str,
+    event_id: &str,
+    footprint_ids: &[String],
+) -> Result<(), NodeError> {
+    let (host, bearer) = host_session(node, company).await?;
+    let event = json!({
+        "type": EV_PUBLISHED,
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source(node),
+        "time": now(),
+        "data": {"pfIds": footprint_ids},
+    });
+    post_event(&host, &bearer, &event)
+        .await
+        .map_err(|e| peer_err(company, e))
+}
+
+/// Fetches the footprints a PublishedEvent of `company` named from its registered PACT host,
+/// one `GET /3/footprints/{id}` each. An id the host no longer serves (404) is skipped; a
+/// footprint that fails validation or its owner signature fails the whole job (retried).
+/// Received footprints get provenance `pact:<url>`, as with `tanso pact pull`.
+pub(crate) async fn fetch_published(
+    node: &Node,
+    company: &str,
+    footprint_ids: &[String],
+) -> Result<Vec<InboxEntry>, NodeError> {
+    let (host, bearer) = host_session(node, company).await?;
+    let provenance = format!("pact:{}", host.base);
+    let mut entries = Vec::with_capacity(footprint_ids.len());
+    for id in footprint_ids {
+        let r = host
+            .send(
+                "GET",
+                &format!("/3/footprints/{id}"),
+                &[("authorization", &bearer)],
+                b"",
+            )
+            .await
+            .map_err(|e| peer_err(company, e))?;
+        if r.status == 404 {
+            continue;
+        }
+        if r.status != 200 {
+            return Err(peer_err(
+                company,
+                PullError::Status {
+                    what: "get footprint",
+                    status: r.status,
+                    body: r.text(),
+                },
+            ));
+        }
+        let doc = r.json().map(|mut v| v["data"].take()).ok_or_else(|| {
+            peer_err(
+                company,
+                PullError::Protocol("footprint response is not json".into()),
+            )
+        })?;
+        let e = pull::entry(node, doc, &provenance).map_err(|reason| NodeError::Peer {
+            peer: company.to_string(),
+            reason: format!("footprint {id}: {reason}"),
+        })?;
+        if !e.id.eq_ignore_ascii_case(id) {
+            return Err(NodeError::Peer {
+                peer: company.to_string(),
+                reason: format!("asked for footprint {id}, got {}", e.id),
+            });
+        }
+        entries.push(e);
+    }
+    Ok(entries)
 }
 
 /// What `tanso pact request` sends and where.

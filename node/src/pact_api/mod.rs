@@ -714,11 +714,39 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
     };
     match parsed {
         Event::Published { event_id, pf_ids } => {
+            // From a company whose PACT host is registered here, the footprints are fetched
+            // into the inbox (a durable job); from others the event is only recorded.
+            let node = state.node.clone();
+            let company = partner.company_id.clone();
+            let (eid, ids) = (event_id.clone(), pf_ids.clone());
+            let job = blocking(move || {
+                let known = hosts::host_for(node.home(), &company)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?
+                    .is_some();
+                if !known {
+                    return Ok(None);
+                }
+                let item = crate::exchange::new_item(
+                    &company,
+                    crate::store::Delivery::PactFetch {
+                        event_id: eid,
+                        footprint_ids: ids,
+                    },
+                );
+                node.store().enqueue(std::slice::from_ref(&item))?;
+                node.enqueued(std::slice::from_ref(&item));
+                Ok(Some(item.id))
+            })
+            .await?;
             let mut targets = vec![format!("event:{event_id}")];
             targets.extend(pf_ids);
             let d = Decision::Permit {
                 policy: String::new(),
-                rule: "published event accepted".into(),
+                rule: if job.is_some() {
+                    "published event accepted; fetch queued".into()
+                } else {
+                    "published event accepted".into()
+                },
                 view: View::Summary,
             };
             record(state, &partner, M_EVENTS, targets, &d, None).await

@@ -65,7 +65,7 @@ pub struct PullReport {
 
 pub(crate) struct Host {
     addr: SocketAddr,
-    base: String,
+    pub(crate) base: String,
     fingerprint: String,
 }
 

@@ -114,6 +114,20 @@ pub enum Delivery {
         event_id: String,
         footprint_ids: Vec<String>,
     },
+    /// A PACT PublishedEvent to the registered PACT host of company `target`: the ids of a
+    /// publish batch that company may read.
+    #[serde(rename_all = "camelCase")]
+    PactPublished {
+        event_id: String,
+        footprint_ids: Vec<String>,
+    },
+    /// A local job: fetch footprints named by a PACT PublishedEvent from the registered PACT
+    /// host of company `target` into the inbox.
+    #[serde(rename_all = "camelCase")]
+    PactFetch {
+        event_id: String,
+        footprint_ids: Vec<String>,
+    },
 }
 
 /// A durable delivery item, retried until delivered or given up.
