@@ -9,8 +9,12 @@
 # TANSO_COMPANY_ID node: the company's urn;  TANSO_NAME: its display name
 # TANSO_KEY_FILE   node: an existing node key (PKCS#8 PEM, e.g. from a secret) to import
 # TANSO_LISTEN     directory / relay: where to serve (ip:port)
+# TANSO_ADVERTISE  directory / relay: the host:port nodes dial, put on the card (default
+#                  TANSO_LISTEN, which is only right when that is a reachable address)
 # TANSO_CARD_OUT   directory / relay: where to write the card for the nodes
-# TANSO_DIRECTORY_CARD  node: trust this directory and join it
+# TANSO_METRICS_LISTEN  relay: its /metrics /healthz /readyz listener (default 127.0.0.1:9464,
+#                  where the image's HEALTHCHECK probes)
+# TANSO_DIRECTORY_CARD  node: trust this directory and join it; relay: admit its members
 # TANSO_RELAY_CARD      node: reach partners and be reached through this relay
 set -eu
 
@@ -48,14 +52,20 @@ node)
     ;;
 directory)
     if [ ! -f "$home/config.toml" ]; then
-        tanso directory init --home "$home" --name "${TANSO_NAME:?}" --listen "${TANSO_LISTEN:?}"
+        tanso directory init --home "$home" --name "${TANSO_NAME:?}" --listen "${TANSO_LISTEN:?}" \
+            --advertise "${TANSO_ADVERTISE:-$TANSO_LISTEN}"
     fi
     tanso directory card --home "$home" > "${TANSO_CARD_OUT:?}"
     exec tanso directory serve --home "$home"
     ;;
 relay)
     if [ ! -f "$home/config.toml" ]; then
-        tanso relay init --home "$home" --listen "${TANSO_LISTEN:?}"
+        tanso relay init --home "$home" --listen "${TANSO_LISTEN:?}" \
+            --advertise "${TANSO_ADVERTISE:-$TANSO_LISTEN}" \
+            --metrics-listen "${TANSO_METRICS_LISTEN:-127.0.0.1:9464}"
+    fi
+    if [ -n "${TANSO_DIRECTORY_CARD:-}" ]; then
+        tanso relay trust-directory --home "$home" "$TANSO_DIRECTORY_CARD"
     fi
     tanso relay card --home "$home" > "${TANSO_CARD_OUT:?}"
     exec tanso relay serve --home "$home"

@@ -70,6 +70,9 @@ pub(crate) struct InitArgs {
     /// Most concurrent TCP connections to the relay.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` over plain HTTP here (ip:port).
+    #[arg(long)]
+    metrics_listen: Option<String>,
 }
 
 fn config_error(e: RelayError) -> anyhow::Error {
@@ -96,6 +99,7 @@ pub(crate) fn run(cmd: RelayCmd) -> Result<ExitCode> {
             if let Some(n) = args.max_connections {
                 raw.max_connections = n;
             }
+            raw.metrics_listen = args.metrics_listen;
             let home = RelayHome::new(&args.home.home);
             let mut seed = [0u8; 32];
             getrandom::fill(&mut seed)
@@ -121,7 +125,28 @@ pub(crate) fn run(cmd: RelayCmd) -> Result<ExitCode> {
                     .await
                     .with_context(|| format!("binding {}", config.listen))?;
                 home.write_bound(listener.local_addr()?)?;
+                let (stop_ops, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+                let ops = match config.metrics_listen {
+                    None => None,
+                    Some(addr) => {
+                        let ops = tokio::net::TcpListener::bind(addr)
+                            .await
+                            .with_context(|| format!("binding metrics_listen {addr}"))?;
+                        Some(tokio::spawn(node::relay::metrics::serve(
+                            relay.clone(),
+                            ops,
+                            home.dir.clone(),
+                            async move {
+                                let _ = ops_stopped.await;
+                            },
+                        )))
+                    }
+                };
                 relay.run(listener, node::shutdown::signal()).await?;
+                let _ = stop_ops.send(());
+                if let Some(ops) = ops {
+                    let _ = ops.await;
+                }
                 Ok::<_, anyhow::Error>(())
             })?;
             Ok(ExitCode::SUCCESS)

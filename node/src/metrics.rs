@@ -41,7 +41,6 @@ pub struct Metrics {
     pact_latency: HistogramFamily,
     store_bytes: Gauge,
     outbox_depth: Gauge,
-    relay_sessions: Gauge,
     peer_port_bound: AtomicBool,
 }
 
@@ -101,12 +100,6 @@ impl Metrics {
             "Items waiting in the durable outbox (requests, answers, notifications, fetches)",
             outbox_depth.clone(),
         );
-        let relay_sessions = Gauge::default();
-        registry.register(
-            "relay_sessions",
-            "Open relay sessions (set by the relay role through Metrics::set_relay_sessions)",
-            relay_sessions.clone(),
-        );
         Metrics {
             registry,
             peer_requests,
@@ -115,7 +108,6 @@ impl Metrics {
             pact_latency,
             store_bytes,
             outbox_depth,
-            relay_sessions,
             peer_port_bound: AtomicBool::new(false),
         }
     }
@@ -150,11 +142,6 @@ impl Metrics {
         self.pact_latency
             .get_or_create(&vec![("route", route.to_string())])
             .observe(seconds);
-    }
-
-    /// The hook for the relay role: the number of sessions it holds open right now.
-    pub fn set_relay_sessions(&self, open: i64) {
-        self.relay_sessions.set(open);
     }
 
     /// Marks the peer gRPC port as bound (readiness).

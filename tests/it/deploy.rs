@@ -166,6 +166,7 @@ fn directory_and_relay_commands_in_deploy_files_exist() {
         "relay card",
         "relay serve",
         "relay use",
+        "relay trust-directory",
     ] {
         assert!(used.contains(expected), "{expected} not used: {used:?}");
     }
@@ -265,6 +266,40 @@ fn compose_configs_parse_and_ports_match() {
         assert_eq!(port_of(addr), metrics, "{name}: HEALTHCHECK port");
     }
     assert_eq!(behind_relay, 1, "exactly one node is behind the relay");
+
+    // The directory and the relay put a name the nodes can dial on their cards (a card with
+    // 0.0.0.0 would send every node to itself), and the relay admits the directory's members.
+    for name in ["directory", "relay"] {
+        let env = &compose["services"][name]["environment"];
+        let advertise = str_of(env, &["TANSO_ADVERTISE"]);
+        assert_eq!(
+            advertise.split(':').next(),
+            Some(name),
+            "{name}: {advertise}"
+        );
+        assert_eq!(
+            port_of(advertise),
+            port_of(str_of(env, &["TANSO_LISTEN"])),
+            "{name}"
+        );
+    }
+    let relay = &compose["services"]["relay"];
+    assert_eq!(
+        str_of(&relay["environment"], &["TANSO_DIRECTORY_CARD"]),
+        str_of(
+            &compose["services"]["directory"]["environment"],
+            &["TANSO_CARD_OUT"]
+        )
+    );
+    // Its healthcheck is the image's: `tanso healthcheck` on the relay's default ops port.
+    let test: Vec<&str> = relay["healthcheck"]["test"]
+        .as_sequence()
+        .expect("relay healthcheck")
+        .iter()
+        .filter_map(|w| w.as_str())
+        .collect();
+    assert_eq!(test[0], "CMD");
+    assert_eq!(test[1..], dockerfile_healthcheck()[..]);
 }
 
 #[test]
@@ -509,12 +544,105 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
     }
     // A failed probe fails the HEALTHCHECK (nothing listens any more).
     let health = dockerfile_healthcheck();
-    assert!(
-        !tanso()
+    let healthy = || {
+        tanso()
             .args(&health[1..])
             .output()
             .unwrap()
             .status
             .success()
+    };
+    assert!(!healthy());
+
+    // The relay role (on the same fixed ops port, so in this test, after the node): not
+    // ready, and unhealthy for the image's HEALTHCHECK, until the status list of the
+    // directory it trusts has arrived; then ready, with the advertised name on its card.
+    let directory = dir.path().join("directory");
+    let directory_home = directory.display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let init = tanso()
+        .args(["directory", "init", "--home", &directory_home])
+        .args(["--name", "assoc", "--listen", &listen])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
     );
+    let out = tanso()
+        .args(["directory", "card", "--home", &directory_home])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let directory_card = dir.path().join("directory.json");
+    std::fs::write(&directory_card, &out.stdout).unwrap();
+    let relay_home = dir.path().join("relay");
+    let relay_card = dir.path().join("relay.json");
+    let env: Vec<(&str, std::path::PathBuf)> = vec![
+        ("TANSO_ROLE", "relay".into()),
+        ("TANSO_LISTEN", "127.0.0.1:0".into()),
+        ("TANSO_ADVERTISE", "relay:50070".into()),
+        ("TANSO_CARD_OUT", relay_card.clone()),
+        ("TANSO_DIRECTORY_CARD", directory_card.clone()),
+    ];
+    let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    // The directory is not serving yet.
+    let mut relay = entrypoint(&env, &relay_home);
+    let exited = |relay: &mut std::process::Child| {
+        if let Some(status) = relay.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(relay.stderr.as_mut().unwrap(), &mut err).ok();
+            panic!("the relay entrypoint exited {status}: {err}");
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let unready = loop {
+        if let Some((status, body)) = get("127.0.0.1:9464", "/readyz") {
+            break (status, body);
+        }
+        exited(&mut relay);
+        assert!(
+            Instant::now() < deadline,
+            "relay ops listener never came up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(unready.0, 503, "{unready:?}");
+    assert!(unready.1.contains("status list"), "{unready:?}");
+    assert_eq!(get("127.0.0.1:9464", "/healthz").map(|r| r.0), Some(200));
+    assert!(!healthy(), "HEALTHCHECK fails while the relay is not ready");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&relay_card).unwrap()).unwrap();
+    assert_eq!(card["endpoint"], "relay:50070");
+
+    // The directory comes up: the relay fetches its status list by itself and is ready.
+    let mut serving = tanso()
+        .args(["directory", "serve", "--home", &directory_home])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some((200, body)) = get("127.0.0.1:9464", "/readyz") {
+            assert_eq!(body.trim(), "ready");
+            break;
+        }
+        exited(&mut relay);
+        assert!(Instant::now() < deadline, "relay never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(healthy(), "HEALTHCHECK passes once the relay is ready");
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &relay.id().to_string()])
+        .status();
+    assert!(relay.wait().unwrap().success());
+    let _ = serving.kill();
+    let _ = serving.wait();
 }

@@ -796,6 +796,22 @@ fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64), "bad config exits 64");
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+    let out = tanso()
+        .args([
+            "relay",
+            "init",
+            "--home",
+            &relay,
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "localhost:metrics",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64), "bad metrics_listen exits 64");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("metrics_listen"));
+    assert!(!dir.path().join("relay").exists(), "nothing created");
     tanso_ok(&[
         "relay",
         "init",
@@ -805,6 +821,8 @@ fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
         "127.0.0.1:0",
         "--max-sessions-per-node",
         "8",
+        "--metrics-listen",
+        "127.0.0.1:0",
     ]);
     tanso_ok(&[
         "relay",
@@ -909,6 +927,51 @@ fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(fetched.contains(&id), "{fetched}");
+
+    // The relay's ops listener: ready once the directory's status list has arrived; the
+    // member, the session and its bytes are counted, with no company id in any label.
+    let ops = node::relay::metrics::bound_addr(&dir.path().join("relay")).expect("metrics.addr");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) = rt.block_on(tests::http_get(ops, "/readyz")).unwrap();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "relay not ready: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        rt.block_on(tests::http_get(ops, "/healthz")).unwrap().0,
+        200
+    );
+    let (status, scrape) = rt.block_on(tests::http_get(ops, "/metrics")).unwrap();
+    assert_eq!(status, 200);
+    let value = |name: &str, labels: &[&str]| {
+        tests::series(&scrape, name, labels).unwrap_or_else(|| panic!("{name}: {scrape}"))
+    };
+    assert_eq!(value("tanso_relay_registered_nodes", &[]), 1.0, "{scrape}");
+    assert!(
+        value("tanso_relay_sessions_paired_total", &[]) >= 1.0,
+        "{scrape}"
+    );
+    assert!(value("tanso_relay_connections", &[]) >= 1.0, "{scrape}");
+    for direction in ["direction=\"to_node\"", "direction=\"to_client\""] {
+        assert!(
+            value("tanso_relay_relayed_bytes_total", &[direction]) > 0.0,
+            "{direction}: {scrape}"
+        );
+    }
+    assert!(
+        !scrape.contains("steel") && !scrape.contains(&id),
+        "{scrape}"
+    );
 
     for file in files(&dir.path().join("relay")) {
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).to_string();

@@ -274,3 +274,18 @@ pub async fn metrics_addr(home: &Path) -> SocketAddr {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// The value of the series `name` whose labels include every `labels` pair.
+pub fn series(scrape: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.split(['{', ' '])
+                .next()
+                .is_some_and(|series_name| series_name == name)
+        })
+        .find(|l| labels.iter().all(|pair| l.contains(pair)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}

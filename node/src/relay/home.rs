@@ -37,6 +37,10 @@ pub struct RawRelayConfig {
     /// "text" (default) or "json".
     #[serde(default = "default_log_format")]
     pub log_format: String,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz` over plain HTTP ("ip:port");
+    /// unset: not served. Counts only, no company ids: bind it to a private interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
 }
 
 fn default_max_sessions_per_node() -> usize {
@@ -67,6 +71,7 @@ impl RawRelayConfig {
             max_connections: default_max_connections(),
             status_refresh_secs: default_status_refresh_secs(),
             log_format: default_log_format(),
+            metrics_listen: None,
         }
     }
 
@@ -107,6 +112,21 @@ impl RawRelayConfig {
                 ));
             }
         };
+        let metrics_listen = match &self.metrics_listen {
+            None => None,
+            Some(m) => Some(
+                m.parse::<SocketAddr>()
+                    .map_err(|e| invalid("metrics_listen", format!("{m:?} is not ip:port: {e}")))?,
+            ),
+        };
+        if metrics_listen
+            .is_some_and(|m| m.port() != 0 && m.port() == listen.port() && m.ip() == listen.ip())
+        {
+            return Err(invalid(
+                "metrics_listen",
+                format!("{} is the relay's own listen address", self.listen),
+            ));
+        }
         Ok(RelayConfig {
             name: self.name.clone(),
             listen,
@@ -116,6 +136,7 @@ impl RawRelayConfig {
             max_connections: self.max_connections,
             status_refresh: std::time::Duration::from_secs(self.status_refresh_secs),
             log_json,
+            metrics_listen,
         })
     }
 }
@@ -131,6 +152,7 @@ pub struct RelayConfig {
     pub max_connections: usize,
     pub status_refresh: std::time::Duration,
     pub log_json: bool,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Paths inside a relay home.

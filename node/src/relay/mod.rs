@@ -7,10 +7,12 @@
 //! - [`keeper`]: the node side: keeps a registered control connection to the relay, dials a
 //!   data connection per relayed session and hands it to the node's TLS accept path.
 //! - [`dialer`]: the client side: reaches a relayed node through its relay.
+//! - [`metrics`]: the relay's Prometheus metrics and `/metrics`, `/healthz`, `/readyz`.
 
 pub mod dialer;
 pub mod home;
 pub mod keeper;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 

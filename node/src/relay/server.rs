@@ -12,7 +12,7 @@ use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use crate::directory::{DirectoryCard, MembershipCredential, StatusList};
 
 use super::RelayError;
 use super::home::{RelayConfig, RelayHome};
+use super::metrics::{GaugeGuard, Refusal, RelayMetrics};
 use super::protocol::{self, Message, ProtocolError, RelayCard};
 
 /// How long a new connection may take to send its first frame (and a node its proof).
@@ -61,6 +62,8 @@ struct Inner {
     next_id: AtomicU64,
     tap: Option<PathBuf>,
     registered: tokio::sync::Notify,
+    metrics: RelayMetrics,
+    bound: AtomicBool,
 }
 
 /// A member's live control connection.
@@ -113,12 +116,39 @@ impl Relay {
                 next_id: AtomicU64::new(1),
                 tap,
                 registered: tokio::sync::Notify::new(),
+                metrics: RelayMetrics::new(),
+                bound: AtomicBool::new(false),
             }),
         })
     }
 
     pub fn config(&self) -> &RelayConfig {
         &self.inner.config
+    }
+
+    /// The relay's counters and gauges (served by [`super::metrics::serve`]).
+    pub fn metrics(&self) -> &RelayMetrics {
+        &self.inner.metrics
+    }
+
+    /// Why the relay is not ready yet: its port is not bound, or a trusted directory's
+    /// status list has not arrived (until it has, revocations of that directory are unknown).
+    pub fn unready_reason(&self) -> Option<String> {
+        if !self.inner.bound.load(Ordering::Relaxed) {
+            return Some("relay port not bound".into());
+        }
+        let status = read_lock(&self.inner.status);
+        read_lock(&self.inner.directories)
+            .iter()
+            .find(|d| !status.contains_key(&d.association_id))
+            .map(|d| format!("waiting for the status list of {}", d.association_id))
+    }
+
+    fn count_registered(&self, nodes: &HashMap<String, Registration>) {
+        self.inner
+            .metrics
+            .registered
+            .set(i64::try_from(nodes.len()).unwrap_or(i64::MAX));
     }
 
     /// The relay's signed card.
@@ -196,6 +226,7 @@ impl Relay {
             }
             !revoked
         });
+        self.count_registered(&nodes);
         Ok(())
     }
 
@@ -295,6 +326,7 @@ impl Relay {
         for directory in self.directories() {
             tasks.spawn(self.clone().watch_status(directory, cancel.clone()));
         }
+        self.inner.bound.store(true, Ordering::Relaxed);
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(10);
         loop {
@@ -318,6 +350,7 @@ impl Relay {
             // in the backlog, so a flood cannot hold the accept path.
             let Ok(permit) = connections.clone().try_acquire_owned() else {
                 tracing::warn!(%peer, "connection cap reached: closed");
+                self.inner.metrics.refused(Refusal::ConnectionCap);
                 drop(tcp);
                 continue;
             };
@@ -325,10 +358,13 @@ impl Relay {
             let relay = self.clone();
             let cancel = cancel.clone();
             tasks.spawn(async move {
+                let open = GaugeGuard::new(&relay.inner.metrics.connections);
                 relay.connection(tcp, peer, cancel).await;
+                drop(open);
                 drop(permit);
             });
         }
+        self.inner.bound.store(false, Ordering::Relaxed);
         cancel.cancel();
         tasks.close();
         tasks.wait().await;
@@ -341,11 +377,13 @@ impl Relay {
             match tokio::time::timeout(PREAMBLE_TIMEOUT, protocol::read_frame(&mut tcp)).await {
                 Err(_) => {
                     tracing::debug!(%peer, "no frame in time: closed");
+                    self.inner.metrics.refused(Refusal::BadFrame);
                     return;
                 }
                 Ok(Err(ProtocolError::Closed)) => return,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "bad first frame");
+                    self.inner.metrics.refused(Refusal::BadFrame);
                     refuse(&mut tcp, &e.to_string()).await;
                     return;
                 }
@@ -362,6 +400,7 @@ impl Relay {
             Message::Connect { target } => self.client(tcp, peer, &target, cancel).await,
             other => {
                 let reason = format!("expected register, data or connect, got {}", other.name());
+                self.inner.metrics.refused(Refusal::BadFrame);
                 refuse(&mut tcp, &reason).await;
             }
         }
@@ -380,6 +419,7 @@ impl Relay {
             Ok(c) => c,
             Err(reason) => {
                 tracing::warn!(%peer, %reason, "registration refused");
+                self.inner.metrics.refused(Refusal::Registration);
                 refuse(&mut tcp, &reason).await;
                 return;
             }
@@ -404,6 +444,7 @@ impl Relay {
             match tokio::time::timeout(PREAMBLE_TIMEOUT, protocol::read_frame(&mut tcp)).await {
                 Ok(Ok(Message::Proof { signature })) => signature,
                 _ => {
+                    self.inner.metrics.refused(Refusal::Registration);
                     refuse(&mut tcp, "expected a proof in time").await;
                     return;
                 }
@@ -427,6 +468,7 @@ impl Relay {
             });
         if let Err(reason) = verified {
             tracing::warn!(%peer, company = %company, %reason, "registration proof refused");
+            self.inner.metrics.refused(Refusal::Registration);
             refuse(
                 &mut tcp,
                 &format!("proof is not signed by the credential's key: {reason}"),
@@ -452,6 +494,7 @@ impl Relay {
             ) {
                 old.kick.cancel();
             }
+            self.count_registered(&nodes);
         }
         let registered = Message::Registered {
             company_id: credential.company_id.clone(),
@@ -487,6 +530,7 @@ impl Relay {
         let mut nodes = lock(&self.inner.nodes);
         if nodes.get(&company).is_some_and(|r| r.id == id) {
             nodes.remove(&company);
+            self.count_registered(&nodes);
             tracing::info!(company = %company, "member disconnected");
         }
     }
@@ -515,6 +559,7 @@ impl Relay {
             .get(&company)
             .map(|r| (r.dial.clone(), r.kick.clone()));
         let Some((dial, kick)) = registration else {
+            self.inner.metrics.refused(Refusal::NotConnected);
             refuse(
                 &mut tcp,
                 &format!("{target} is not connected to this relay"),
@@ -525,6 +570,7 @@ impl Relay {
         let limits = self.limits_for(&company);
         let Ok(permit) = limits.sessions.clone().try_acquire_owned() else {
             tracing::warn!(%peer, company = %company, "session limit reached");
+            self.inner.metrics.refused(Refusal::SessionLimit);
             refuse(
                 &mut tcp,
                 &format!(
@@ -548,6 +594,7 @@ impl Relay {
         );
         if dial.try_send(session.clone()).is_err() {
             lock(&self.inner.pending).remove(&session);
+            self.inner.metrics.refused(Refusal::NoAnswer);
             refuse(&mut tcp, &format!("{target} is busy")).await;
             return;
         }
@@ -557,6 +604,7 @@ impl Relay {
         };
         let Some(data) = data else {
             lock(&self.inner.pending).remove(&session);
+            self.inner.metrics.refused(Refusal::NoAnswer);
             refuse(&mut tcp, &format!("{target} did not answer in time")).await;
             return;
         };
@@ -567,6 +615,7 @@ impl Relay {
             return;
         }
         let session_id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let open = self.inner.metrics.session();
         tracing::debug!(%peer, company = %company, session = session_id, "paired");
         let taps = self.inner.tap.as_ref().map(|dir| {
             (
@@ -580,8 +629,21 @@ impl Relay {
         };
         let (client_read, client_write) = tcp.into_split();
         let (node_read, node_write) = data.into_split();
-        let up = copy(client_read, node_write, &limits.bucket, tap_up);
-        let down = copy(node_read, client_write, &limits.bucket, tap_down);
+        let metrics = &self.inner.metrics;
+        let up = copy(
+            client_read,
+            node_write,
+            &limits.bucket,
+            &metrics.to_node,
+            tap_up,
+        );
+        let down = copy(
+            node_read,
+            client_write,
+            &limits.bucket,
+            &metrics.to_client,
+            tap_down,
+        );
         tokio::select! {
             () = kick.cancelled() => {}
             () = cancel.cancelled() => {}
@@ -591,6 +653,7 @@ impl Relay {
                 }
             }
         }
+        drop(open);
         drop(permit);
     }
 }
@@ -600,6 +663,7 @@ async fn copy<R, W>(
     mut reader: R,
     mut writer: W,
     bucket: &Bucket,
+    copied: &prometheus_client::metrics::counter::Counter,
     mut tap: Option<Tap>,
 ) -> std::io::Result<()>
 where
@@ -614,6 +678,7 @@ where
             return Ok(());
         }
         bucket.take(n).await;
+        copied.inc_by(n as u64);
         if let Some(t) = tap.as_mut() {
             t.record(&buffer[..n]);
         }
