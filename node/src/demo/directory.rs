@@ -115,6 +115,10 @@ pub(super) async fn run(
         (oem, facts(&[], &[], &["HS:7326"])),
         (other, facts(&[], &[], &[])),
     ];
+    writeln!(
+        out,
+        "15. Each company applies with its signed card and the identifiers it supplies and buys; the operator approves:"
+    )?;
     for (company, facts) in &members {
         company
             .node
@@ -130,7 +134,7 @@ pub(super) async fn run(
         let joined_again = company.node.directories().join(&company.node, None).await?;
         writeln!(
             out,
-            "15. {} applies with its signed card ({}), the operator approves, and it holds credential #{}",
+            "    - {}: application {} until approved, then membership credential #{}",
             company.node.config().name,
             joined.first().map(|j| j.state.as_str()).unwrap_or("?"),
             joined_again
