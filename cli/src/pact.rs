@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use node::home::Home;
+use node::pact_api::trust::TrustSpec;
 
 /// `tanso pact …`
 #[derive(Debug, Subcommand)]
@@ -26,16 +27,20 @@ pub(crate) enum PactCmd {
     Request(RequestArgs),
 }
 
-/// How a host's TLS certificate is pinned.
+/// How a host's TLS certificate is checked. Without any of these: against the web PKI
+/// roots (the Mozilla root programme, built in), with the URL's host name.
 #[derive(Debug, Args)]
 pub(crate) struct Pin {
-    /// SHA-256 fingerprint (hex) of the host's TLS certificate, pinned.
-    #[arg(long, required_unless_present = "partner")]
+    /// SHA-256 fingerprint (hex) of the host's TLS certificate, pinned (name not checked).
+    #[arg(long, conflicts_with_all = ["partner", "ca"])]
     fingerprint: Option<String>,
     /// Pin the TLS certificate on this partner's card instead (a tanso host serves PACT with
-    /// its node certificate).
-    #[arg(long, conflicts_with = "fingerprint")]
+    /// its node certificate unless it has `[pact] tls_cert`).
+    #[arg(long, conflicts_with = "ca")]
     partner: Option<String>,
+    /// PEM file of a private CA the host's certificate chains to (name checked).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
 }
 
 /// `tanso pact host …`
@@ -170,7 +175,9 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PactCmd::Host(HostCmd::Add(args)) => {
-            let fingerprint = pinned(&args.home, args.pin)?;
+            let trust = trust(&args.home, args.pin)?
+                .resolve()
+                .context("the host's tls trust")?;
             let home = Home::new(&args.home);
             let record = node::pact_api::hosts::add_host(
                 &home,
@@ -178,10 +185,15 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
                 &args.url,
                 &args.client_id,
                 &args.client_secret,
-                &fingerprint,
+                &trust,
             )
             .with_context(|| format!("adding the pact host of {:?}", args.company_id))?;
-            eprintln!("pact host of {} is {}", record.company_id, record.url);
+            eprintln!(
+                "pact host of {} is {} ({})",
+                record.company_id,
+                record.url,
+                trust.describe()
+            );
             Ok(ExitCode::SUCCESS)
         }
         PactCmd::Host(HostCmd::List { home }) => {
@@ -189,11 +201,16 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
             let out: Vec<serde_json::Value> = hosts
                 .into_iter()
                 .map(|h| {
+                    let trust = match h.trust() {
+                        Ok(t) => t.describe(),
+                        Err(e) => format!("unusable: {e}"),
+                    };
                     serde_json::json!({
                         "companyId": h.company_id,
                         "url": h.url,
                         "clientId": h.client_id,
                         "fingerprint": h.fingerprint,
+                        "tls": trust,
                         "createdAt": h.created_at,
                     })
                 })
@@ -206,10 +223,19 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
     }
 }
 
-/// The pinned fingerprint: given, or from a partner's card.
-fn pinned(home: &std::path::Path, pin: Pin) -> Result<String> {
-    Ok(match (pin.fingerprint, &pin.partner) {
-        (Some(f), _) => f,
+/// How the host's certificate is checked: a fingerprint given or taken from a partner's
+/// card, a CA file, or (none of them) the web PKI.
+fn trust(home: &std::path::Path, pin: Pin) -> Result<TrustSpec> {
+    if let Some(path) = &pin.ca {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the ca file {}", path.display()))?;
+        return Ok(TrustSpec {
+            fingerprint: None,
+            ca_pem: Some(pem),
+        });
+    }
+    let fingerprint = match (pin.fingerprint, &pin.partner) {
+        (Some(f), _) => Some(f),
         (None, Some(partner)) => {
             let cards = crate::cmd::call(home, node::admin::Command::PartnerList)?;
             cards
@@ -218,19 +244,24 @@ fn pinned(home: &std::path::Path, pin: Pin) -> Result<String> {
                 .flatten()
                 .find(|p| p["card"]["companyId"].as_str() == Some(partner.as_str()))
                 .and_then(|p| p["card"]["tlsFingerprint"].as_str().map(str::to_string))
+                .map(Some)
                 .with_context(|| format!("no partner {partner:?} with a tls fingerprint"))?
         }
-        (None, None) => anyhow::bail!("--fingerprint or --partner is required"),
+        (None, None) => None,
+    };
+    Ok(TrustSpec {
+        fingerprint,
+        ca_pem: None,
     })
 }
 
 fn request(args: RequestArgs) -> Result<ExitCode> {
-    let fingerprint = pinned(&args.home, args.pin)?;
+    let trust = trust(&args.home, args.pin)?;
     let out = crate::cmd::call(
         &args.home,
         node::admin::Command::PactRequest {
             base: args.url,
-            fingerprint,
+            trust,
             client_id: args.client_id,
             client_secret: args.client_secret,
             company_id: args.company_id,
@@ -244,7 +275,7 @@ fn request(args: RequestArgs) -> Result<ExitCode> {
 }
 
 fn pull(args: PullArgs) -> Result<ExitCode> {
-    let fingerprint = pinned(&args.home, args.pin)?;
+    let trust = trust(&args.home, args.pin)?;
     let mut query: Vec<(String, String)> = Vec::new();
     query.extend(
         args.product_ids
@@ -263,7 +294,7 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
         &args.home,
         node::admin::Command::PactPull {
             base: args.url,
-            fingerprint,
+            trust,
             client_id: args.client_id,
             client_secret: args.client_secret,
             query,

@@ -74,7 +74,7 @@ pub enum Command {
     /// `tanso pact pull`: footprints from a PACT v3 host into the inbox.
     PactPull {
         base: String,
-        fingerprint: String,
+        trust: crate::pact_api::trust::TrustSpec,
         client_id: String,
         client_secret: String,
         query: Vec<(String, String)>,
@@ -83,7 +83,7 @@ pub enum Command {
     /// this node's `/3/events`.
     PactRequest {
         base: String,
-        fingerprint: String,
+        trust: crate::pact_api::trust::TrustSpec,
         client_id: String,
         client_secret: String,
         company_id: Option<String>,
@@ -214,15 +214,18 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
     }
     if let Command::PactPull {
         base,
-        fingerprint,
+        trust,
         client_id,
         client_secret,
         query,
     } = command
     {
+        let trust = trust
+            .resolve()
+            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
         let args = crate::pact_api::pull::PullArgs {
             base,
-            fingerprint,
+            trust,
             client_id,
             client_secret,
             query,
@@ -240,7 +243,7 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
     }
     if let Command::PactRequest {
         base,
-        fingerprint,
+        trust,
         client_id,
         client_secret,
         company_id,
@@ -249,9 +252,12 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
         comment,
     } = command
     {
+        let trust = trust
+            .resolve()
+            .map_err(|e| NodeError::BadRequest(e.to_string()))?;
         let args = crate::pact_api::events::RequestArgs {
             base,
-            fingerprint,
+            trust,
             client_id,
             client_secret,
             company_id,

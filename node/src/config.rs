@@ -229,6 +229,13 @@ pub struct RawPact {
     pub token_ttl_secs: u64,
     /// Largest accepted request body (`POST /3/events`, `/auth/token`) in bytes.
     pub max_body_bytes: usize,
+    /// PEM certificate chain the PACT API presents instead of the node's self-signed
+    /// certificate (one a PACT tool's usual CA checks accept, e.g. from the web PKI).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for RawPact {
@@ -237,6 +244,8 @@ impl Default for RawPact {
             listen: None,
             token_ttl_secs: 3600,
             max_body_bytes: 256 * 1024,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -247,6 +256,8 @@ impl RawPact {
         self.listen.is_none()
             && self.token_ttl_secs == d.token_ttl_secs
             && self.max_body_bytes == d.max_body_bytes
+            && self.tls_cert.is_none()
+            && self.tls_key.is_none()
     }
 }
 
@@ -299,6 +310,8 @@ pub struct Config {
     pub pact_token_ttl: Duration,
     /// `[pact] max_body_bytes`.
     pub pact_max_body_bytes: usize,
+    /// `[pact] tls_cert` and `tls_key`.
+    pub pact_tls: Option<(PathBuf, PathBuf)>,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] otlp_endpoint`.
@@ -409,6 +422,16 @@ impl RawConfig {
                 ));
             }
         };
+        let pact_tls = match (&self.pact.tls_cert, &self.pact.tls_key) {
+            (None, None) => None,
+            (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+            _ => {
+                return Err(invalid(
+                    "pact.tls_cert",
+                    "tls_cert and tls_key must be set together".into(),
+                ));
+            }
+        };
         let dashboard_listen = match &self.dashboard.listen {
             None => None,
             Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
@@ -490,6 +513,7 @@ impl RawConfig {
             pact_listen,
             pact_token_ttl: Duration::from_secs(self.pact.token_ttl_secs),
             pact_max_body_bytes: self.pact.max_body_bytes,
+            pact_tls,
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
             directory_ttl: Duration::from_secs(self.directory.ttl_secs),
@@ -553,6 +577,10 @@ mod tests {
             (
                 &format!("{base}[pact]\ntoken_ttl_secs = 0\n"),
                 "key `pact.token_ttl_secs`",
+            ),
+            (
+                &format!("{base}[pact]\ntls_cert = \"pact.pem\"\n"),
+                "key `pact.tls_cert`",
             ),
             (
                 &format!("{base}[metrics]\nlisten = \"9464\"\n"),

@@ -84,9 +84,9 @@ pub(crate) async fn serve(
 
 /// The node's TLS identity for browsers and HTTP clients: ALPN h2 and http/1.1.
 pub(crate) fn server_config(
-    node: &crate::node::Node,
+    identity: &crate::tls::Identity,
 ) -> Result<Arc<rustls::ServerConfig>, crate::tls::TlsError> {
-    let base = crate::tls::server_config(node.identity(), None)?;
+    let base = crate::tls::server_config(identity, None)?;
     let mut config = (*base).clone();
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))

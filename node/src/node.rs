@@ -38,6 +38,8 @@ struct Inner {
     rotating: std::sync::Mutex<()>,
     identity: Identity,
     client_identity: Option<Identity>,
+    /// `[pact] tls_cert`/`tls_key`, when the PACT API presents its own certificate.
+    pact_identity: Option<Identity>,
     store: Store,
     policies: RwLock<PolicySet>,
     journal: Journal,
@@ -77,20 +79,20 @@ impl Node {
         let (key, history) = home.load_keys(&config.company_id)?;
         let keys = Arc::new(KeyRing::new(key, history));
         let identity = home.load_identity()?;
-        let client_identity = match &config.client_cert {
-            None => None,
-            Some((cert, key_path)) => {
-                let read = |p: &std::path::Path| {
-                    std::fs::read_to_string(p).map_err(|e| {
-                        NodeError::BadRequest(format!("tls client file {}: {e}", p.display()))
-                    })
-                };
-                Some(
-                    Identity::from_pem(&read(cert)?, &read(key_path)?)
-                        .map_err(|e| NodeError::BadRequest(e.to_string()))?,
-                )
-            }
+        let load_pair = |pair: &Option<(std::path::PathBuf, std::path::PathBuf)>, what: &str| {
+            let Some((cert, key_path)) = pair else {
+                return Ok(None);
+            };
+            let read = |p: &std::path::Path| {
+                std::fs::read_to_string(p)
+                    .map_err(|e| NodeError::BadRequest(format!("{what} file {}: {e}", p.display())))
+            };
+            Identity::from_pem(&read(cert)?, &read(key_path)?)
+                .map(Some)
+                .map_err(|e| NodeError::BadRequest(format!("{what}: {e}")))
         };
+        let client_identity = load_pair(&config.client_cert, "tls client")?;
+        let pact_identity = load_pair(&config.pact_tls, "pact tls")?;
         let store = Store::open(&home.store_dir(), config.engine)?;
         let config_ttl = config.directory_ttl;
         let mut set = PolicySet::new();
@@ -112,6 +114,7 @@ impl Node {
                 rotating: std::sync::Mutex::new(()),
                 identity,
                 client_identity,
+                pact_identity,
                 store,
                 policies: RwLock::new(set),
                 journal,
@@ -153,6 +156,13 @@ impl Node {
     }
     pub fn client_identity(&self) -> Option<&Identity> {
         self.inner.client_identity.as_ref()
+    }
+    /// The identity the PACT API presents: `[pact] tls_cert` when set, else the node's.
+    pub fn pact_identity(&self) -> &Identity {
+        self.inner
+            .pact_identity
+            .as_ref()
+            .unwrap_or(&self.inner.identity)
     }
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
@@ -334,7 +344,7 @@ impl Node {
     fn publish_validated(
         &self,
         footprints: Vec<ProductFootprint>,
-        notes: Vec<String>,
+        mut notes: Vec<String>,
         replaces: Option<&str>,
     ) -> Result<PublishOutcome, NodeError> {
         let mut deprecated = Vec::new();
@@ -373,7 +383,11 @@ impl Node {
         let signed_new = self.sign_all(footprints)?;
         let signed_old = self.sign_all(deprecated)?;
         let mut notices = self.notifications_for(&signed_new, &signed_old)?;
-        notices.extend(crate::pact_api::events::published_items(self, &signed_new)?);
+        notices.extend(crate::pact_api::events::published_items(
+            self,
+            &signed_new,
+            &mut notes,
+        )?);
         self.inner
             .store
             .publish_batch_notify(&signed_new, &signed_old, &notices)

@@ -151,6 +151,52 @@ pub fn pinned_client_config(
     Ok(Arc::new(config))
 }
 
+/// PEM certificates (a CA bundle, or a chain), at least one; `what` names the file in errors.
+pub fn certs_from_pem(
+    pem: &str,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            what,
+            reason: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            what,
+            reason: "no CERTIFICATE block".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Client config that verifies the server's chain and name the usual way (RFC 5280 path
+/// building, hostname check): against `roots` when given (a private CA), otherwise against
+/// the Mozilla root programme's roots (the `webpki-roots` crate, so the result does not
+/// depend on the machine's trust store).
+pub fn ca_client_config(
+    roots: Option<&[CertificateDer<'static>]>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        Some(certs) => {
+            for cert in certs {
+                store
+                    .add(cert.clone())
+                    .map_err(|e| TlsError::Config(format!("ca certificate: {e}")))?;
+            }
+        }
+        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// Accepts exactly one certificate, by SHA-256 fingerprint; checks handshake signatures normally.
 #[derive(Debug)]
 struct PinnedVerifier {

@@ -11,6 +11,7 @@ mod keys;
 mod lifecycle;
 mod ops;
 mod pact_api;
+mod pact_trust;
 mod relay;
 mod scope3;
 mod transport;

@@ -100,6 +100,11 @@ impl Api {
     }
 }
 
+/// Trust in exactly the certificate with this fingerprint.
+fn pinned(fingerprint: &str) -> node::pact_api::trust::ServerTrust {
+    node::pact_api::trust::ServerTrust::pinned(fingerprint).expect("fingerprint")
+}
+
 /// A PACT error body: exactly `code` (of the OpenAPI enum) and a non-empty `message`.
 fn assert_error(r: &HttpResponse, status: u16, code: &str) {
     assert_eq!(r.status, status, "{}", r.text());
@@ -766,7 +771,7 @@ async fn pair(oem_listen: &str) -> Pair {
         &format!("https://{oem_addr}"),
         &steel_client.0,
         &steel_client.1,
-        &oem.node.identity().fingerprint,
+        &pinned(&oem.node.identity().fingerprint),
     )
     .expect("host");
     let steel_api = Api::of(&steel, steel_addr);
@@ -786,7 +791,7 @@ impl Pair {
     async fn request(&self, product: &str) -> node::store::OutgoingRequest {
         let args = node::pact_api::events::RequestArgs {
             base: format!("https://{}", self.steel_api.addr),
-            fingerprint: self.steel_api.fingerprint.clone(),
+            trust: pinned(&self.steel_api.fingerprint),
             client_id: self.oem_client.0.clone(),
             client_secret: self.oem_client.1.clone(),
             company_id: Some(company("steel")),
@@ -1047,8 +1052,19 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_answer_events_get_400_and_store_nothing() {
     let p = pair("127.0.0.1:0").await;
-    let sent = p.request("urn:tanso:steel:product:none").await;
+    let sent = p.request("urn:tanso:steel:product:x").await;
     assert_eq!(sent.status, "pending");
+    // steel's own answer (it fulfils automatically once product x is published below) must
+    // not reach oem during this test: point steel's record of oem's host at a dead port.
+    node::pact_api::hosts::add_host(
+        &Home::new(&p.steel.home),
+        &company("oem"),
+        "https://127.0.0.1:9",
+        &p.steel_client.0,
+        &p.steel_client.1,
+        &pinned(&p.oem_api.fingerprint),
+    )
+    .expect("host");
     let token = p.oem_api.token(&p.steel_client.0, &p.steel_client.1).await;
     let answer = |kind: &str, data: Value| {
         json!({
@@ -1079,6 +1095,25 @@ async fn bad_answer_events_get_400_and_store_nothing() {
         let json = node::signed::view_json(&own.footprint, node::signed::VIEW_FULL).expect("view");
         node::signed::attach(json, &own.sig_full)
     };
+    // A valid, signed footprint of steel, but for a product oem did not ask for.
+    let other_product = {
+        let id = uuid();
+        p.steel
+            .node
+            .publish(&footprint("steel", &id, "urn:tanso:steel:product:y").to_string())
+            .expect("publish");
+        let own = p
+            .steel
+            .node
+            .store()
+            .own_footprint(&id)
+            .expect("read")
+            .expect("own");
+        let json = node::signed::view_json(&own.footprint, node::signed::VIEW_FULL).expect("view");
+        node::signed::attach(json, &own.sig_full)
+    };
+    // A valid (unsigned) footprint of the asked-for product, but owned by another company.
+    let other_owner = footprint("other", &uuid(), "urn:tanso:steel:product:x");
     let mut tampered = good_pf.clone();
     tampered["productDescription"] = json!("changed in transit");
     let mut invalid = footprint("steel", &uuid(), "urn:tanso:steel:product:x");
@@ -1127,6 +1162,22 @@ async fn bad_answer_events_get_400_and_store_nothing() {
             ),
         ),
         (
+            "a footprint for a product not asked for",
+            EVENTS_CT,
+            answer(
+                FULFILLED,
+                json!({"requestEventId": sent.id, "pfs": [good_pf, other_product]}),
+            ),
+        ),
+        (
+            "a footprint of another company",
+            EVENTS_CT,
+            answer(
+                FULFILLED,
+                json!({"requestEventId": sent.id, "pfs": [other_owner]}),
+            ),
+        ),
+        (
             "unknown error code",
             EVENTS_CT,
             answer(
@@ -1148,6 +1199,13 @@ async fn bad_answer_events_get_400_and_store_nothing() {
         let r = p.oem_api.event(&token, ct, body.as_bytes()).await;
         assert_error(&r, 400, "BadRequest");
         eprintln!("{what}: {}", r.text());
+        if what.starts_with("a footprint") {
+            let message = r.json().expect("json")["message"].to_string();
+            assert!(
+                message.contains("none of the products") || message.contains("not owned by"),
+                "{what}: {message}"
+            );
+        }
     }
     // Oversized: 413.
     let mut big = good_pf.clone();
@@ -1211,7 +1269,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
         &steel_url,
         &p.oem_client.0,
         &p.oem_client.1,
-        &p.steel_api.fingerprint,
+        &pinned(&p.steel_api.fingerprint),
     )
     .expect("host");
     // A host whose company steel's policy serves nothing: it must get no event. Its address
@@ -1222,7 +1280,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
         "https://127.0.0.1:9",
         "stranger-id",
         "stranger-secret",
-        &"ab".repeat(32),
+        &pinned(&"ab".repeat(32)),
     )
     .expect("host");
 

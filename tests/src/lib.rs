@@ -222,6 +222,22 @@ impl TestCa {
         }
     }
 
+    /// (cert path, key path) of a new server certificate for the host names and ip addresses
+    /// `sans`, signed by the CA (`name` names the files).
+    pub fn server(&self, name: &str, sans: &[&str]) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+        let params = rcgen::CertificateParams::new(sans).expect("server params");
+        let key = rcgen::KeyPair::generate().expect("server key");
+        let cert = params.signed_by(&key, &self.issuer).expect("server cert");
+        let cert_path = self.dir.join(format!("{name}.pem"));
+        let key_path = self.dir.join(format!("{name}.key"));
+        std::fs::write(&cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        (cert_path, key_path)
+    }
+
     /// (cert path, key path) of a new client certificate for `name`, signed by the CA.
     pub fn client(&self, name: &str) -> (PathBuf, PathBuf) {
         use std::os::unix::fs::PermissionsExt;

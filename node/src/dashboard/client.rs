@@ -1,5 +1,6 @@
 //! A minimal HTTPS/1.1 client for the dashboard's tests and benchmark: one request per
-//! connection, the server's certificate pinned by fingerprint (the node's self-signed one).
+//! connection, the server's certificate pinned by fingerprint (the node's self-signed one) or
+//! checked by whatever rustls config the caller hands in (the PACT client).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,14 +72,43 @@ pub async fn request(
 ) -> Result<HttpResponse, ClientError> {
     let mut config = (*crate::tls::pinned_client_config(fingerprint, None)?).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let start = Instant::now();
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
     let name = ServerName::try_from("localhost").map_err(|_| ClientError::Malformed("name"))?;
-    let mut tls = connector.connect(name, tcp).await?;
+    let authority = addr.to_string();
+    let target = Target {
+        addr,
+        authority: &authority,
+        name,
+    };
+    request_tls(target, Arc::new(config), method, path, headers, body).await
+}
+
+/// Where a request goes.
+pub struct Target<'a> {
+    pub addr: SocketAddr,
+    /// The `Host` header (`host:port` from the URL).
+    pub authority: &'a str,
+    /// The name the server's certificate is checked against.
+    pub name: ServerName<'static>,
+}
+
+/// Sends one request to `target` over TLS with `config` (which decides how the server's
+/// certificate is checked) and reads the response.
+pub async fn request_tls(
+    target: Target<'_>,
+    config: Arc<rustls::ClientConfig>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<HttpResponse, ClientError> {
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let start = Instant::now();
+    let tcp = TcpStream::connect(target.addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut tls = connector.connect(target.name, tcp).await?;
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        target.authority,
         body.len()
     );
     for (k, v) in headers {

@@ -101,7 +101,7 @@ type Shared = Arc<AppState>;
 
 /// Serves the dashboard on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
-    let tls = match crate::https::server_config(&node) {
+    let tls = match crate::https::server_config(node.identity()) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "dashboard: tls configuration failed; not serving");

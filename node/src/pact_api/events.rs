@@ -171,7 +171,10 @@ pub(crate) async fn deliver_answer(
             reason: "no PACT host registered for this requester (tanso pact host add)".into(),
         })?;
     let event = answer_event(node, request, request_event_id)?;
-    let host = pull::connect(&record.url, &record.fingerprint)
+    let trust = record
+        .trust()
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+    let host = pull::connect(&record.url, &trust)
         .await
         .map_err(|e| peer_err(&request.from, e))?;
     let token = pull::token(&host, &record.client_id, &record.client_secret)
@@ -205,15 +208,28 @@ fn host_partner(node: &Node, company_id: &str) -> Result<Partner, NodeError> {
 /// PublishedEvent items for a publish batch: one per registered PACT host whose company
 /// policy lets read at least one of `new` (the decision of `GET /3/footprints/{id}`), listing
 /// only those ids. A host that may read none of them gets nothing, so it learns nothing.
+///
+/// An unreadable hosts file does not stop the publish (the footprints are the owner's; the
+/// announcement is a courtesy PACT hosts can also learn by pulling): the publish result gets
+/// a note saying no PACT host was told, and the error is logged.
 pub(crate) fn published_items(
     node: &Node,
     new: &[OwnFootprint],
+    notes: &mut Vec<String>,
 ) -> Result<Vec<OutboxItem>, NodeError> {
     if new.is_empty() {
         return Ok(Vec::new());
     }
-    let hosts =
-        super::hosts::list_hosts(node.home()).map_err(|e| NodeError::Internal(e.to_string()))?;
+    let hosts = match super::hosts::list_hosts(node.home()) {
+        Ok(hosts) => hosts,
+        Err(e) => {
+            tracing::error!(error = %e, "pact hosts file unreadable; no PublishedEvent queued");
+            notes.push(format!(
+                "no PACT host was sent a PublishedEvent for this publish: {e}"
+            ));
+            return Ok(Vec::new());
+        }
+    };
     let day = super::today();
     let mut items = Vec::new();
     for host in hosts {
@@ -252,7 +268,10 @@ async fn host_session(node: &Node, company: &str) -> Result<(pull::Host, String)
             peer: company.to_string(),
             reason: "no PACT host registered for this company (tanso pact host add)".into(),
         })?;
-    let host = pull::connect(&record.url, &record.fingerprint)
+    let trust = record
+        .trust()
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+    let host = pull::connect(&record.url, &trust)
         .await
         .map_err(|e| peer_err(company, e))?;
     let token = pull::token(&host, &record.client_id, &record.client_secret)
@@ -343,8 +362,8 @@ pub(crate) async fn fetch_published(
 pub struct RequestArgs {
     /// `https://host:port`.
     pub base: String,
-    /// SHA-256 fingerprint of the host's certificate.
-    pub fingerprint: String,
+    /// How the host's certificate is checked.
+    pub trust: super::trust::ServerTrust,
     pub client_id: String,
     pub client_secret: String,
     /// The supplier's company id, when known: only its PACT client may answer.
@@ -378,7 +397,7 @@ pub async fn send_request(node: &Node, args: RequestArgs) -> Result<OutgoingRequ
     }
     let base = super::hosts::canonical_url(&args.base)
         .map_err(|e| NodeError::BadRequest(e.to_string()))?;
-    let host = pull::connect(&base, &args.fingerprint)
+    let host = pull::connect(&base, &args.trust)
         .await
         .map_err(|e| peer_err(&base, e))?;
     let token = pull::token(&host, &args.client_id, &args.client_secret)

@@ -1,6 +1,6 @@
 //! PACT hosts this node calls as a client (`<home>/pact-hosts.json`, mode 0600): a company's
-//! PACT base URL, the client credentials that company issued to this node, and the pinned
-//! TLS certificate. The answer to a RequestCreated event that came in over PACT goes to the
+//! PACT base URL, the client credentials that company issued to this node, and how its TLS
+//! certificate is checked (a pinned fingerprint, a private CA's PEM, or neither: web PKI). The answer to a RequestCreated event that came in over PACT goes to the
 //! requester's host registered here (`tanso pact host add`).
 //!
 //! The secret must be kept usable (it is sent to the host to obtain tokens), so unlike
@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::trust::{ServerTrust, TrustError};
 use crate::home::Home;
 
 /// File name of the hosts file in the home.
@@ -24,8 +25,12 @@ pub enum HostsError {
     BadCompany(String),
     #[error("{0:?} is not an https://host:port base url")]
     BadUrl(String),
-    #[error("{0:?} is not a sha-256 certificate fingerprint (64 hex digits)")]
-    BadFingerprint(String),
+    #[error("host {company}: {source}")]
+    BadTrust {
+        company: String,
+        #[source]
+        source: TrustError,
+    },
     #[error("client id and secret must be non-empty and printable")]
     BadCredentials,
     #[error("{0} is not a tanso home (no config.toml); run `tanso init` first")]
@@ -43,8 +48,29 @@ pub struct HostRecord {
     pub client_id: String,
     pub client_secret: String,
     /// SHA-256 fingerprint (lowercase hex) of the host's TLS certificate, pinned.
-    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// PEM of the private CA the host's certificate chains to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
     pub created_at: String,
+}
+
+impl HostRecord {
+    /// How this host's certificate is checked: the pinned fingerprint, or the private CA, or
+    /// (neither) the web PKI roots.
+    pub fn trust(&self) -> Result<ServerTrust, HostsError> {
+        let bad = |source| HostsError::BadTrust {
+            company: self.company_id.clone(),
+            source,
+        };
+        super::trust::TrustSpec {
+            fingerprint: self.fingerprint.clone(),
+            ca_pem: self.ca_pem.clone(),
+        }
+        .resolve()
+        .map_err(bad)
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -94,7 +120,7 @@ pub fn add_host(
     url: &str,
     client_id: &str,
     client_secret: &str,
-    fingerprint: &str,
+    trust: &ServerTrust,
 ) -> Result<HostRecord, HostsError> {
     if !crate::ids::is_urn(company_id) {
         return Err(HostsError::BadCompany(company_id.to_string()));
@@ -105,10 +131,10 @@ pub fn add_host(
     if !printable(client_id) || !printable(client_secret) {
         return Err(HostsError::BadCredentials);
     }
-    let fingerprint = fingerprint.trim().to_ascii_lowercase().replace(':', "");
-    if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(HostsError::BadFingerprint(fingerprint));
-    }
+    let super::trust::TrustSpec {
+        fingerprint,
+        ca_pem,
+    } = trust.spec();
     if !home.exists() {
         return Err(HostsError::NoHome(home.dir.display().to_string()));
     }
@@ -121,6 +147,7 @@ pub fn add_host(
         client_id: client_id.to_string(),
         client_secret: client_secret.to_string(),
         fingerprint,
+        ca_pem,
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     file.hosts.push(record.clone());

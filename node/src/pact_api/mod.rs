@@ -13,6 +13,7 @@ pub mod clients;
 pub mod events;
 pub mod hosts;
 pub mod pull;
+pub mod trust;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ use crate::node::Node;
 use crate::pact::FootprintFilter;
 use crate::policy::{Action, Decision, Partner, View};
 use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
-use crate::store::OwnFootprint;
+use crate::store::{InboxEntry, OutgoingRequest, OwnFootprint};
 
 /// Name of the file holding the bound PACT API address.
 pub const ADDR_FILE: &str = "pact.addr";
@@ -172,7 +173,7 @@ type Shared = Arc<AppState>;
 
 /// Serves the PACT API on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
-    let tls = match crate::https::server_config(&node) {
+    let tls = match crate::https::server_config(node.pact_identity()) {
         Ok(config) => config,
         Err(e) => {
             tracing::error!(error = %e, "pact api: tls configuration failed; not serving");
@@ -862,6 +863,8 @@ fn receive_answer(
             for (n, doc) in pfs.into_iter().enumerate() {
                 let e = pull::entry(node, doc, &provenance)
                     .map_err(|reason| ApiError::BadRequest(format!("data.pfs[{n}]: {reason}")))?;
+                answers_request(&request, &e)
+                    .map_err(|reason| ApiError::BadRequest(format!("data.pfs[{n}]: {reason}")))?;
                 entries.push(e);
             }
             (Some(entries), None)
@@ -895,6 +898,46 @@ fn receive_answer(
             other => other.into(),
         })?;
     Ok((ids, new))
+}
+
+/// Whether a footprint in a RequestFulfilled event is an answer to `request`: it is for one of
+/// the products (or classifications) asked for, and, when the request named the supplier's
+/// company, that company owns it. An answer that brings anything else is refused whole, so
+/// a host cannot slip unrelated footprints into the inbox.
+fn answers_request(request: &OutgoingRequest, entry: &InboxEntry) -> Result<(), String> {
+    let doc = &entry.document;
+    let strings = |field: &str| -> Vec<String> {
+        doc.get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let has = |asked: &[String], got: &[String]| {
+        asked
+            .iter()
+            .any(|a| got.iter().any(|g| g.eq_ignore_ascii_case(a)))
+    };
+    let classifications = strings("productClassifications");
+    if !has(&request.product_ids, &entry.product_ids)
+        && !has(&request.classifications, &classifications)
+    {
+        return Err(format!(
+            "footprint {} is for none of the products or classifications requested",
+            entry.id
+        ));
+    }
+    if !request.to.starts_with("pact:")
+        && !has(std::slice::from_ref(&request.to), &strings("companyIds"))
+    {
+        return Err(format!(
+            "footprint {} is not owned by {}, the company the request went to",
+            entry.id, request.to
+        ));
+    }
+    Ok(())
 }
 
 /// The lifecycle request id of a PACT RequestCreated event: a uuid derived from the requester

@@ -2,14 +2,16 @@
 //! credentials, pages through `GET /3/footprints`, validates every footprint and keeps it in
 //! the inbox with provenance `pact:<base>` and what its owner signature showed.
 //!
-//! The host's certificate is pinned by SHA-256 fingerprint (a tanso host presents its node
-//! certificate, whose fingerprint is on its card); CA-verified hosts are not supported yet.
+//! The host's certificate is checked as [`ServerTrust`] says: pinned by SHA-256 fingerprint (a
+//! tanso host presents its node certificate, whose fingerprint is on its card), against a
+//! private CA, or against the web PKI roots.
 
 use std::net::SocketAddr;
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 
+use super::trust::{ServerTrust, TrustError};
 use crate::dashboard::client::{self, HttpResponse};
 use crate::node::Node;
 use crate::pact::{self, ValidationContext};
@@ -26,6 +28,8 @@ pub enum PullError {
     BadUrl(String),
     #[error("cannot resolve {0}")]
     Resolve(String),
+    #[error("tls trust: {0}")]
+    Trust(#[from] TrustError),
     #[error("{0}")]
     Http(String),
     #[error("{what}: http {status}: {body}")]
@@ -45,8 +49,8 @@ pub enum PullError {
 pub struct PullArgs {
     /// `https://host:port` (no path).
     pub base: String,
-    /// SHA-256 fingerprint of the host's certificate.
-    pub fingerprint: String,
+    /// How the host's certificate is checked.
+    pub trust: ServerTrust,
     pub client_id: String,
     pub client_secret: String,
     /// ListFootprints query pairs (filters and `limit`).
@@ -66,7 +70,9 @@ pub struct PullReport {
 pub(crate) struct Host {
     addr: SocketAddr,
     pub(crate) base: String,
-    fingerprint: String,
+    authority: String,
+    name: rustls::pki_types::ServerName<'static>,
+    tls: std::sync::Arc<rustls::ClientConfig>,
 }
 
 impl Host {
@@ -77,7 +83,12 @@ impl Host {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<HttpResponse, PullError> {
-        client::request(self.addr, &self.fingerprint, method, path, headers, body)
+        let target = client::Target {
+            addr: self.addr,
+            authority: &self.authority,
+            name: self.name.clone(),
+        };
+        client::request_tls(target, self.tls.clone(), method, path, headers, body)
             .await
             .map_err(|e| PullError::Http(format!("{method} {}{path}: {e}", self.base)))
     }
@@ -104,14 +115,20 @@ fn b64_basic(id: &str, secret: &str) -> String {
     )
 }
 
-/// A PACT host reached at `base` (`https://host:port`), its certificate pinned.
-pub(crate) async fn connect(base: &str, fingerprint: &str) -> Result<Host, PullError> {
+/// A PACT host reached at `base` (`https://host:port`), its certificate checked per `trust`.
+pub(crate) async fn connect(base: &str, trust: &ServerTrust) -> Result<Host, PullError> {
     let base = base.trim_end_matches('/').to_string();
     let authority = base
         .strip_prefix("https://")
         .filter(|a| !a.is_empty() && !a.contains('/'))
         .ok_or_else(|| PullError::BadUrl(base.clone()))?;
-    let addr = tokio::net::lookup_host(authority)
+    // `https://host` without a port means 443.
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:443")
+    } else {
+        authority.to_string()
+    };
+    let addr = tokio::net::lookup_host(&with_port)
         .await
         .ok()
         .and_then(|mut a| a.next())
@@ -119,7 +136,9 @@ pub(crate) async fn connect(base: &str, fingerprint: &str) -> Result<Host, PullE
     Ok(Host {
         addr,
         base: base.clone(),
-        fingerprint: fingerprint.to_string(),
+        authority: authority.to_string(),
+        name: trust.server_name(authority)?,
+        tls: trust.client_config()?,
     })
 }
 
@@ -163,7 +182,7 @@ pub(crate) async fn token(host: &Host, client_id: &str, secret: &str) -> Result<
 
 /// Pulls footprints from a PACT host into `node`'s inbox.
 pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> {
-    let host = connect(&args.base, &args.fingerprint).await?;
+    let host = connect(&args.base, &args.trust).await?;
     let base = host.base.clone();
     let token = token(&host, &args.client_id, &args.client_secret).await?;
     let bearer = format!("Bearer {token}");
