@@ -171,32 +171,48 @@ pub const ADDR_FILE: &str = "metrics.addr";
 
 /// The address the ops listener of the node in `home` bound, once it has.
 pub fn bound_addr(home: &crate::home::Home) -> Option<std::net::SocketAddr> {
-    std::fs::read_to_string(home.dir.join(ADDR_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    read_addr_file(&home.dir.join(ADDR_FILE))
+}
+
+/// The address in an ops listener's address file, once it is written.
+pub(crate) fn read_addr_file(path: &std::path::Path) -> Option<std::net::SocketAddr> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
     let addr_file = node.home().dir.join(ADDR_FILE);
-    if let Ok(addr) = listener.local_addr() {
-        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
-            tracing::warn!(error = %e, "cannot write {}", addr_file.display());
-        }
-        tracing::info!(%addr, "serving metrics (http)");
-    }
     let app = Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(node);
+    serve_ops("metrics", app, listener, addr_file, async move {
+        cancel.cancelled().await
+    })
+    .await;
+}
+
+/// Serves an ops router (node or relay) over plain HTTP until `shutdown`, with the bound
+/// address in `addr_file` while it runs (how tests and operators find a port-0 bind).
+pub(crate) async fn serve_ops(
+    what: &'static str,
+    app: Router,
+    listener: TcpListener,
+    addr_file: std::path::PathBuf,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    if let Ok(addr) = listener.local_addr() {
+        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
+            tracing::warn!(error = %e, "cannot write {}", addr_file.display());
+        }
+        tracing::info!(%addr, "serving {what} (http)");
+    }
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .with_graceful_shutdown(shutdown)
         .await;
     if let Err(e) = served {
-        tracing::error!(error = %e, "metrics listener failed");
+        tracing::error!(error = %e, "{what} listener failed");
     }
     let _ = std::fs::remove_file(&addr_file);
 }

@@ -176,11 +176,7 @@ pub const ADDR_FILE: &str = "metrics.addr";
 
 /// The address the ops listener of the relay in `dir` bound, once it has.
 pub fn bound_addr(dir: &std::path::Path) -> Option<SocketAddr> {
-    std::fs::read_to_string(dir.join(ADDR_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    crate::metrics::read_addr_file(&dir.join(ADDR_FILE))
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` for `relay` over plain HTTP until `shutdown`
@@ -191,25 +187,19 @@ pub async fn serve(
     home: PathBuf,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let addr_file = home.join(ADDR_FILE);
-    if let Ok(addr) = listener.local_addr() {
-        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
-            tracing::warn!(error = %e, "cannot write {}", addr_file.display());
-        }
-        tracing::info!(%addr, "serving relay metrics (http)");
-    }
     let app = Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(relay);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "relay metrics listener failed");
-    }
-    let _ = std::fs::remove_file(&addr_file);
+    crate::metrics::serve_ops(
+        "relay metrics",
+        app,
+        listener,
+        home.join(ADDR_FILE),
+        shutdown,
+    )
+    .await;
 }
 
 async fn scrape(State(relay): State<Relay>) -> impl IntoResponse {
