@@ -41,6 +41,7 @@ pub struct Metrics {
     pact_latency: HistogramFamily,
     store_bytes: Gauge,
     outbox_depth: Gauge,
+    directory_lookups: Family<Labels, Counter>,
     peer_port_bound: AtomicBool,
 }
 
@@ -100,8 +101,15 @@ impl Metrics {
             "Items waiting in the durable outbox (requests, answers, notifications, fetches)",
             outbox_depth.clone(),
         );
+        let directory_lookups = Family::<Labels, Counter>::default();
+        registry.register(
+            "directory_lookups",
+            "Membership lookups for callers that are not partners, by outcome (cached, fetched, throttled, no_directory)",
+            directory_lookups.clone(),
+        );
         Metrics {
             registry,
+            directory_lookups,
             peer_requests,
             peer_latency,
             pact_requests,
@@ -142,6 +150,13 @@ impl Metrics {
         self.pact_latency
             .get_or_create(&vec![("route", route.to_string())])
             .observe(seconds);
+    }
+
+    /// Counts one membership lookup for an unknown caller by its outcome.
+    pub fn directory_lookup(&self, outcome: &'static str) {
+        self.directory_lookups
+            .get_or_create(&vec![("outcome", outcome.to_string())])
+            .inc();
     }
 
     /// Marks the peer gRPC port as bound (readiness).

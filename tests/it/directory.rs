@@ -750,3 +750,111 @@ async fn member_rotates_its_key_and_buyers_follow_through_the_directory() {
         .unwrap();
     assert_eq!(record.card.key_id, new_key);
 }
+
+/// Envelopes from callers nobody knows (made-up company ids, well-formed headers, signed by
+/// some key) make the supplier ask its directory at most `CALLER_LOOKUPS_PER_SEC` times a
+/// second; the rest are refused without a lookup, counted as throttled, and a member the
+/// supplier already knows is still served during and after the flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_callers_cannot_turn_requests_into_directory_lookups() {
+    use node::directory::client::CALLER_LOOKUPS_PER_SEC;
+    use node::service::METHOD_GET_FOOTPRINT;
+    use node::service::auth::Seal;
+    use prost::Message;
+    use proto::pb;
+
+    let directory = TestDirectory::start(ASSOCIATION, true).await;
+    let (supplier, buyer, id) = members(&directory, 300).await;
+    for c in ["steel", "oem"] {
+        directory.directory.approve(&company(c)).expect("approve");
+    }
+    for n in [&supplier, &buyer] {
+        n.node
+            .directories()
+            .join(&n.node, None)
+            .await
+            .expect("join");
+    }
+    let fetch = || {
+        let node = buyer.node.clone();
+        let id = id.clone();
+        async move { client::fetch(&node, &company("steel"), FetchWhat::Id(id), None).await }
+    };
+    fetch().await.expect("member fetch before the flood");
+
+    let series = |outcome: &str| -> u64 {
+        let text = supplier.node.metrics().render(&supplier.node);
+        let name = format!("tanso_directory_lookups_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&name))
+            .map_or(0, |v| v.trim().parse().expect("counter value"))
+    };
+    let fetched_before = series("fetched");
+
+    // The flood: one connection, 16 in flight, many made-up callers, each header otherwise
+    // valid (right method and audience, fresh, a 16-byte nonce), signed by the buyer's key.
+    let card = supplier.node.card().expect("card");
+    let channel = node::service::client::connect_lazy(&buyer.node, &card).expect("channel");
+    let grpc = pb::connector_client::ConnectorClient::new(channel);
+    let flood = 400u64;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for lane in 0..16u64 {
+        let mut grpc = grpc.clone();
+        let key = buyer.node.key();
+        let body = pb::GetFootprintRequest { id: id.clone() }.encode_to_vec();
+        tasks.push(tokio::spawn(async move {
+            for n in (lane..flood).step_by(16) {
+                let caller = format!("urn:tanso:company:ghost-{n}");
+                let mut nonce = [0u8; 16];
+                getrandom::fill(&mut nonce).expect("randomness");
+                let envelope = Seal {
+                    key: &key,
+                    caller: &caller,
+                    audience: &company("steel"),
+                    method: METHOD_GET_FOOTPRINT,
+                    purpose: None,
+                    nonce,
+                    issued_at_ms: Utc::now().timestamp_millis(),
+                }
+                .envelope(body.clone());
+                let refused = grpc
+                    .get_footprint(envelope)
+                    .await
+                    .expect_err("a ghost is refused");
+                assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("flood lane");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // A member the supplier knows is still served.
+    fetch().await.expect("member fetch after the flood");
+
+    let fetched = series("fetched") - fetched_before;
+    let throttled = series("throttled");
+    // `elapsed` seconds touch at most ceil(elapsed) + 1 one-second windows.
+    let cap = u64::from(CALLER_LOOKUPS_PER_SEC);
+    let allowed = cap * (elapsed.ceil() as u64 + 1);
+    assert!(
+        fetched <= allowed,
+        "{fetched} directory lookups in {elapsed:.2} s (cap {cap}/s)"
+    );
+    assert!(fetched >= 1, "the first ghosts were looked up");
+    assert_eq!(
+        fetched + throttled,
+        flood,
+        "every ghost is either looked up or throttled (fetched {fetched}, throttled {throttled})"
+    );
+    if flood > allowed {
+        assert!(
+            throttled >= flood - allowed,
+            "{flood} ghosts in {elapsed:.2} s, only {throttled} throttled"
+        );
+    }
+    eprintln!("{flood} ghosts in {elapsed:.2} s: {fetched} looked up, {throttled} throttled");
+    supplier.stop().await;
+    buyer.stop().await;
+}

@@ -29,6 +29,12 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cache TTL when the node's config has no `[directory]` section.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
+/// Most directory lookups per second on behalf of callers this node does not know yet
+/// (`resolve_caller`). Anyone can put any company id in an envelope header, and the
+/// signature can only be checked once the caller's key is known, so without a cap a flood
+/// of made-up callers would turn each request into a call to the directories.
+pub const CALLER_LOOKUPS_PER_SEC: u32 = 50;
+
 /// Why a directory call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -315,6 +321,33 @@ pub struct Directories {
     clients: Mutex<HashMap<String, DirectoryClient>>,
     /// Poked after `trust` so the sync task picks the new directory up at once.
     poke: Notify,
+    /// (unix second, lookups made in it) for [`CALLER_LOOKUPS_PER_SEC`].
+    caller_lookups: Mutex<(i64, u32)>,
+}
+
+/// What [`Directories::resolve`] did, for the `tanso_directory_lookups_total` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupOutcome {
+    /// Answered from memory: memberships fresh within the TTL, or a remembered miss.
+    Cached,
+    /// At least one directory was asked.
+    Fetched,
+    /// A lookup was due but the per-second cap for unknown callers was spent: the stale
+    /// memberships (if any) are used and nothing is remembered.
+    Throttled,
+    /// No directory is trusted.
+    NoDirectory,
+}
+
+impl LookupOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            LookupOutcome::Cached => "cached",
+            LookupOutcome::Fetched => "fetched",
+            LookupOutcome::Throttled => "throttled",
+            LookupOutcome::NoDirectory => "no_directory",
+        }
+    }
 }
 
 impl Directories {
@@ -327,7 +360,25 @@ impl Directories {
             misses: RwLock::new(HashMap::new()),
             clients: Mutex::new(HashMap::new()),
             poke: Notify::new(),
+            caller_lookups: Mutex::new((0, 0)),
         }
+    }
+
+    /// Takes one lookup from this second's allowance for unknown callers.
+    fn take_caller_lookup(&self, now_ms: i64) -> bool {
+        let second = now_ms.div_euclid(1000);
+        let mut window = self
+            .caller_lookups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if window.0 != second {
+            *window = (second, 0);
+        }
+        if window.1 >= CALLER_LOOKUPS_PER_SEC {
+            return false;
+        }
+        window.1 += 1;
+        true
     }
 
     pub fn ttl(&self) -> Duration {
@@ -552,11 +603,33 @@ impl Directories {
         node: &Node,
         company_id: &str,
     ) -> Result<Vec<Membership>, NodeError> {
+        Ok(self.resolve_with(node, company_id, false).await?.0)
+    }
+
+    /// [`Directories::resolve`] for the caller named in an envelope that is not a partner:
+    /// the lookups it may cause are capped at [`CALLER_LOOKUPS_PER_SEC`] across all such
+    /// callers, and counted in the node's metrics by outcome.
+    pub async fn resolve_caller(
+        &self,
+        node: &Node,
+        company_id: &str,
+    ) -> Result<Vec<Membership>, NodeError> {
+        let (found, outcome) = self.resolve_with(node, company_id, true).await?;
+        node.metrics().directory_lookup(outcome.label());
+        Ok(found)
+    }
+
+    async fn resolve_with(
+        &self,
+        node: &Node,
+        company_id: &str,
+        capped: bool,
+    ) -> Result<(Vec<Membership>, LookupOutcome), NodeError> {
         let trusted = self.trusted(node)?;
         let now_ms = Utc::now().timestamp_millis();
         let ttl_ms = self.ttl.as_millis() as i64;
         if trusted.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), LookupOutcome::NoDirectory));
         }
         let company = company_id.to_ascii_lowercase();
         let known = {
@@ -566,15 +639,24 @@ impl Directories {
         if known.is_empty() {
             let misses = self.misses.read().unwrap_or_else(|p| p.into_inner());
             if misses.get(&company).is_some_and(|at| now_ms - at < ttl_ms) {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), LookupOutcome::Cached));
             }
+        }
+        let is_fresh = |assoc: &str| {
+            known
+                .iter()
+                .any(|m| m.association_id == assoc && now_ms - m.fetched_at_ms < ttl_ms)
+        };
+        if trusted.iter().all(|d| is_fresh(&d.card.association_id)) {
+            return Ok((self.memberships(node, company_id), LookupOutcome::Cached));
+        }
+        if capped && !self.take_caller_lookup(now_ms) {
+            tracing::debug!(company = %company_id, "directory lookup for an unknown caller throttled");
+            return Ok((self.memberships(node, company_id), LookupOutcome::Throttled));
         }
         for dir in &trusted {
             let assoc = &dir.card.association_id;
-            let fresh = known
-                .iter()
-                .any(|m| &m.association_id == assoc && now_ms - m.fetched_at_ms < ttl_ms);
-            if fresh {
+            if is_fresh(assoc) {
                 continue;
             }
             let mut client = self.client(&dir.card)?;
@@ -604,7 +686,7 @@ impl Directories {
         } else {
             misses.remove(&company);
         }
-        Ok(found)
+        Ok((found, LookupOutcome::Fetched))
     }
 
     /// Members supplying `product_id`, across trusted directories (verified, not revoked).

@@ -131,11 +131,18 @@ async fn authenticate_with(
     introduced: Option<&NodeCard>,
 ) -> Result<(Caller, Vec<u8>), Status> {
     // A caller who is not a partner may be a member of a trusted directory: make sure its
-    // membership is known (fresh within the TTL, misses cached too) before the checks.
+    // membership is known (fresh within the TTL, misses cached too) before the checks. Only
+    // for a header that passes every check that needs no key (so a malformed, stale,
+    // misaddressed or replayed-shape envelope never makes the node call out), and within the
+    // node's cap on such lookups.
     if let Ok(header) = pb::RequestHeader::decode(envelope.header.as_slice())
         && crate::ids::is_urn(&header.caller)
+        && precheck(node, &header, method).is_ok()
         && matches!(node.partner(&header.caller), Ok(None))
-        && let Err(e) = node.directories().resolve(node, &header.caller).await
+        && let Err(e) = node
+            .directories()
+            .resolve_caller(node, &header.caller)
+            .await
     {
         tracing::debug!(caller = %header.caller, error = %e, "directory lookup failed");
     }
@@ -149,6 +156,40 @@ async fn authenticate_with(
     }
 }
 
+/// The checks of a header that need no key: method, audience, clock skew, nonce length.
+/// Returns the time (unix ms) the skew was judged at.
+fn precheck(
+    node: &Node,
+    header: &pb::RequestHeader,
+    method: &'static str,
+) -> Result<i64, AuthError> {
+    if header.method != method {
+        return Err(AuthError::WrongMethod {
+            got: header.method.clone(),
+            expected: method,
+        });
+    }
+    if !header.audience.eq_ignore_ascii_case(node.company_id()) {
+        return Err(AuthError::WrongAudience {
+            got: header.audience.clone(),
+            expected: node.company_id().to_string(),
+        });
+    }
+    let now_ms = Utc::now().timestamp_millis();
+    let limit_ms = node.config().clock_skew.as_millis() as i64;
+    let skew_ms = (now_ms - header.issued_at_ms).abs();
+    if skew_ms > limit_ms {
+        return Err(AuthError::Stale { skew_ms, limit_ms });
+    }
+    if header.nonce.len() != 16 {
+        return Err(AuthError::Malformed(format!(
+            "nonce must be 16 bytes, got {}",
+            header.nonce.len()
+        )));
+    }
+    Ok(now_ms)
+}
+
 pub(crate) fn check(
     node: &Node,
     envelope: &pb::Envelope,
@@ -159,30 +200,7 @@ pub(crate) fn check(
         .map_err(|e| (String::new(), AuthError::Malformed(format!("header: {e}"))))?;
     let claimed = header.caller.clone();
     let fail = |e: AuthError| (claimed.clone(), e);
-    if header.method != method {
-        return Err(fail(AuthError::WrongMethod {
-            got: header.method.clone(),
-            expected: method,
-        }));
-    }
-    if !header.audience.eq_ignore_ascii_case(node.company_id()) {
-        return Err(fail(AuthError::WrongAudience {
-            got: header.audience.clone(),
-            expected: node.company_id().to_string(),
-        }));
-    }
-    let now_ms = Utc::now().timestamp_millis();
-    let limit_ms = node.config().clock_skew.as_millis() as i64;
-    let skew_ms = (now_ms - header.issued_at_ms).abs();
-    if skew_ms > limit_ms {
-        return Err(fail(AuthError::Stale { skew_ms, limit_ms }));
-    }
-    if header.nonce.len() != 16 {
-        return Err(fail(AuthError::Malformed(format!(
-            "nonce must be 16 bytes, got {}",
-            header.nonce.len()
-        ))));
-    }
+    let now_ms = precheck(node, &header, method).map_err(fail)?;
     if let Some(association) = node.directories().revoked_in(node, &header.caller) {
         return Err(fail(AuthError::Revoked {
             caller: header.caller.clone(),
