@@ -8,7 +8,8 @@
 //! notification; the audit log verifies. Then (`directory`) an association directory: a parts
 //! maker joins, the OEM discovers it by product id and fetches with no partner card, and a
 //! revoked member is refused; a supplier with no inbound port is reached through a blind
-//! relay. Every wait polls the nodes' state, bounded.
+//! relay; finally a PACT v3 client pulls over the REST API. Every wait polls the nodes'
+//! state, bounded.
 
 mod directory;
 
@@ -48,6 +49,16 @@ struct Company {
 
 impl Company {
     async fn start(dir: &std::path::Path, slug: &str, name: &str) -> Result<Company, DemoError> {
+        Company::start_with(dir, slug, name, Default::default()).await
+    }
+
+    /// A company whose node also serves the PACT v3 REST API (`pact` config).
+    async fn start_with(
+        dir: &std::path::Path,
+        slug: &str,
+        name: &str,
+        pact: crate::config::RawPact,
+    ) -> Result<Company, DemoError> {
         let raw = RawConfig {
             company_id: format!("urn:tanso:company:{slug}"),
             name: name.to_string(),
@@ -59,7 +70,7 @@ impl Company {
             log: RawLog::default(),
             dashboard: Default::default(),
             exchange: Default::default(),
-            pact: Default::default(),
+            pact,
             metrics: Default::default(),
             directory: Default::default(),
         };
@@ -115,6 +126,60 @@ async fn wait_for(
     Ok(())
 }
 
+/// The PACT v3 side: Daehan Motors' PACT-conformant tooling, with client credentials Hanbit
+/// Steel issued, pulls over HTTPS REST what the same policy lets it read.
+async fn pact_step(out: &mut dyn Write, steel: &Company, oem: &Company) -> Result<(), DemoError> {
+    let home = steel.node.home().clone();
+    let mut addr = None;
+    for _ in 0..400 {
+        addr = crate::pact_api::bound_addr(&home);
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let addr = addr.ok_or_else(|| DemoError::Step("the PACT API did not bind".into()))?;
+    let (client_id, client_secret) = crate::pact_api::add_client(
+        &home,
+        "urn:tanso:company:daehan-motors",
+        vec!["customer".into()],
+    )
+    .map_err(|e| DemoError::Step(e.to_string()))?;
+    let base = format!("https://{addr}");
+    let trust = crate::pact_api::trust::ServerTrust::pinned(&steel.node.identity().fingerprint)
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    let report = crate::pact_api::pull::pull(
+        &oem.node,
+        crate::pact_api::pull::PullArgs {
+            base: base.clone(),
+            trust,
+            client_id,
+            client_secret,
+            query: vec![("limit".into(), "2".into())],
+        },
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("pact pull: {e}")))?;
+    let verified = report
+        .stored
+        .iter()
+        .filter(|(_, status)| status == "verified")
+        .count();
+    if report.stored.is_empty() || verified != report.stored.len() {
+        return Err(DemoError::Step(format!(
+            "pact pull stored {} footprints, {verified} verified",
+            report.stored.len()
+        )));
+    }
+    writeln!(
+        out,
+        "23. Hanbit Steel also serves the PACT v3.0.3 REST API at {base}: with OAuth client credentials it issued to Daehan Motors, a PACT client pages through /3/footprints ({} pages of 2) and gets the {} footprints the same policy discloses, each owner signature carried in `extensions` and verified",
+        report.pages,
+        report.stored.len()
+    )?;
+    Ok(())
+}
+
 /// Runs the demo, narrating to `out`.
 pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
     let dir = tempfile::tempdir()?;
@@ -124,7 +189,11 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         dir.path().display()
     )?;
 
-    let steel = Company::start(dir.path(), "hanbit-steel", "Hanbit Steel").await?;
+    let pact = crate::config::RawPact {
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let steel = Company::start_with(dir.path(), "hanbit-steel", "Hanbit Steel", pact).await?;
     let oem = Company::start(dir.path(), "daehan-motors", "Daehan Motors").await?;
     let other = Company::start(dir.path(), "other-co", "Other Co").await?;
     for c in [&steel, &oem, &other] {
@@ -308,6 +377,7 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         )));
     }
     directory::run(dir.path(), out, &steel, &oem, &other).await?;
+    pact_step(out, &steel, &oem).await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what."
