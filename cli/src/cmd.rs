@@ -661,6 +661,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         advertise: args.advertise,
         store: RawStore {
             engine: args.engine,
+            ..RawStore::default()
         },
         limits: RawLimits::default(),
         tls: RawTls {

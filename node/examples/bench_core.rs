@@ -695,8 +695,26 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
         };
         println!("  {figure:<40} {measured:>10} {baseline:>10} {budget:>8}  {verdict}");
     };
+    // `BUDGET <name> <figure> <budget> PASS|MISS` lines for benches/run-all.sh.
+    let mut budgets = Vec::new();
+    let mut budget = |name: &str, figure: String, limit: &str, ok: bool| {
+        let verdict = if ok { "PASS" } else { "MISS" };
+        budgets.push(format!("BUDGET {name} {figure} {limit} {verdict}"));
+    };
     let (real, base) = (&get.real, &get.base);
     let ratio = real.rps / base.rps;
+    budget(
+        "core_get_ratio",
+        format!("{ratio:.2}"),
+        ">=0.6",
+        ratio >= 0.6,
+    );
+    budget(
+        "core_get_p99_ms",
+        ms(real.p99),
+        "<3",
+        real.p99 < Duration::from_millis(3),
+    );
     row(
         &format!("GetFootprint req/s, {IN_FLIGHT} in flight"),
         format!("{:.0}", real.rps),
@@ -746,6 +764,18 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
                 Some(worst < Duration::from_millis(200)),
             );
             let rss = starts.iter().filter_map(|s| s.rss_kib).max();
+            budget(
+                "core_startup_ms",
+                ms(worst),
+                "<200",
+                worst < Duration::from_millis(200),
+            );
+            budget(
+                "core_idle_rss_mib",
+                rss.map_or_else(|| "?".into(), |k| format!("{:.1}", mib(k * 1024))),
+                "<30",
+                rss.is_some_and(|k| k < 30 * 1024),
+            );
             row(
                 &format!("serve idle RSS MiB, largest of {}", ready.len()),
                 rss.map_or_else(|| "?".into(), |k| format!("{:.1}", mib(k * 1024))),
@@ -764,6 +794,12 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
     }
     let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
     let publish_ratio = bulk.sign.as_secs_f64() / bulk.publish.as_secs_f64();
+    budget(
+        "core_publish_ratio",
+        format!("{publish_ratio:.2}"),
+        ">=0.5",
+        publish_ratio >= 0.5,
+    );
     row(
         &format!("publish footprints/s, {} thread(s)", bulk.threads),
         format!("{:.0}", rate(bulk.publish)),
@@ -809,6 +845,9 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
             "  note: publish reported {} ids, not {BULK}",
             bulk.published
         );
+    }
+    for line in budgets {
+        println!("{line}");
     }
     let _ = std::io::stdout().flush();
 }

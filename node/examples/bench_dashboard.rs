@@ -182,6 +182,11 @@ fn print_view(title: &str, view: &[Fetched]) {
         view.iter().map(|f| f.r.total.as_secs_f64()).sum::<f64>() * 1e3,
         slowest.as_secs_f64() * 1e3
     );
+    let kb = bytes as f64 / 1024.0;
+    println!(
+        "BUDGET dashboard_first_view_kb {kb:.1} <300 {}",
+        if kb < 300.0 { "PASS" } else { "MISS" }
+    );
 }
 
 fn chromium(url: &str, profile: &std::path::Path) -> Res<(Duration, String)> {

@@ -194,6 +194,14 @@ async fn main() -> Result<()> {
             n as f64 / LOOKUP_SECS as f64,
             errors.load(Ordering::Relaxed)
         );
+        if !verify {
+            // The budget is the directory's own rate (answers received, not verified).
+            let rate = n as f64 / LOOKUP_SECS as f64;
+            println!(
+                "BUDGET directory_lookups_per_s {rate:.0} >=20000 {}",
+                if rate >= 20_000.0 { "PASS" } else { "MISS" }
+            );
+        }
     }
 
     // Cold PCF of product X from company Y.
@@ -266,6 +274,18 @@ async fn main() -> Result<()> {
         ms(pct(&times, 0.5)),
         ms(pct(&times, 0.99))
     );
+    for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+        let t = pct(&times, q);
+        println!(
+            "BUDGET directory_cold_pcf_{name}_ms {} <10 {}",
+            ms(t),
+            if t < Duration::from_millis(10) {
+                "PASS"
+            } else {
+                "MISS"
+            }
+        );
+    }
     let _ = stop_supplier.send(());
     let _ = stop_buyer.send(());
     let _ = stop_dir.send(());

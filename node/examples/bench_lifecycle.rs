@@ -131,6 +131,12 @@ async fn main() -> Result<()> {
             "OVER BUDGET"
         }
     );
+    println!(
+        "BUDGET lifecycle_p99_ms {:.2} <{} {}",
+        p99.as_secs_f64() * 1e3,
+        BUDGET.as_millis(),
+        if p99 < BUDGET { "PASS" } else { "MISS" }
+    );
     let _ = stop_steel.send(());
     let _ = stop_oem.send(());
     Ok(())

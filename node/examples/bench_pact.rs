@@ -300,6 +300,10 @@ async fn run(scratch: &Path) -> Res<()> {
         "  PACT / gRPC = {ratio:.2} (budget >= 0.50: {})",
         if ratio >= 0.5 { "met" } else { "MISSED" }
     );
+    println!(
+        "BUDGET pact_grpc_ratio {ratio:.2} >=0.5 {}",
+        if ratio >= 0.5 { "PASS" } else { "MISS" }
+    );
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;

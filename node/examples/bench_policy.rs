@@ -76,9 +76,14 @@ fn main() {
         total_ns += ns;
         println!("  {ns:.1} ns/eval");
     }
+    let mean_ns = total_ns / partners.len() as f64;
     println!(
-        "mean over cases: {:.1} ns/eval ({} policies)",
-        total_ns / partners.len() as f64,
+        "mean over cases: {mean_ns:.1} ns/eval ({} policies)",
         set.len()
+    );
+    // "Well under 1 µs" per decision.
+    println!(
+        "BUDGET policy_eval_ns {mean_ns:.1} <1000 {}",
+        if mean_ns < 1000.0 { "PASS" } else { "MISS" }
     );
 }

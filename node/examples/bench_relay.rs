@@ -200,6 +200,10 @@ async fn run(scratch: &Path) -> Res<()> {
         "budget: relayed throughput ≥ 0.7 × direct: {ratio:.2} × → {}",
         if ratio >= 0.7 { "met" } else { "NOT met" }
     );
+    println!(
+        "BUDGET relay_direct_ratio {ratio:.2} >=0.7 {}",
+        if ratio >= 0.7 { "PASS" } else { "MISS" }
+    );
 
     drop(direct);
     drop(relayed);

@@ -15,14 +15,18 @@ const LINES: usize = 1_000_000;
 const PCFS: usize = 100_000;
 
 fn vm_hwm() -> String {
+    vm_hwm_kib().map_or_else(|| "n/a".into(), |k| format!("{k} kB"))
+}
+
+fn vm_hwm_kib() -> Option<u64> {
     std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("?").to_string() + " kB")
-        })
-        .unwrap_or_else(|| "n/a".into())
 }
 
 fn main() {
@@ -101,5 +105,17 @@ fn main() {
     );
     println!("seconds (index+parse+compute): {:.3}", t_all.as_secs_f64());
     println!("peak RSS (VmHWM): {}", vm_hwm());
+    let verdict = |ok: bool| if ok { "PASS" } else { "MISS" };
+    let seconds = t_all.as_secs_f64();
+    println!(
+        "BUDGET scope3_seconds {seconds:.3} <2 {}",
+        verdict(seconds < 2.0)
+    );
+    let peak_mib = vm_hwm_kib().map(|k| k as f64 / 1024.0);
+    println!(
+        "BUDGET scope3_peak_rss_mib {} <1024 {}",
+        peak_mib.map_or_else(|| "?".into(), |m| format!("{m:.0}")),
+        verdict(peak_mib.is_some_and(|m| m < 1024.0))
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

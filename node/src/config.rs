@@ -69,18 +69,29 @@ pub struct RawStore {
     /// "redb" (default) or "sled".
     #[serde(default = "default_engine")]
     pub engine: String,
+    /// The engine's page cache in MiB (redb's cache size, sled's cache capacity). The
+    /// engines' own defaults (1 GiB for redb) let the cache grow with the store file, so a
+    /// long-running node's memory followed its audit log; 16 MiB holds the hot pages of a
+    /// typical node.
+    #[serde(default = "default_cache_mib")]
+    pub cache_mib: u32,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         RawStore {
             engine: default_engine(),
+            cache_mib: default_cache_mib(),
         }
     }
 }
 
 fn default_engine() -> String {
     "redb".into()
+}
+
+fn default_cache_mib() -> u32 {
+    crate::store::DEFAULT_CACHE_MIB
 }
 
 /// `[limits]`
@@ -290,6 +301,8 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     pub advertise: Option<String>,
     pub engine: EngineKind,
+    /// `[store] cache_mib`.
+    pub store_cache_mib: u32,
     pub max_message_bytes: usize,
     pub clock_skew: Duration,
     pub page_max: u32,
@@ -375,6 +388,12 @@ impl RawConfig {
             .engine
             .parse::<EngineKind>()
             .map_err(|e| invalid("store.engine", e.to_string()))?;
+        if self.store.cache_mib == 0 || self.store.cache_mib > 65_536 {
+            return Err(invalid(
+                "store.cache_mib",
+                format!("{} is outside 1..=65536", self.store.cache_mib),
+            ));
+        }
         if self.limits.max_message_bytes < 1024 || self.limits.max_message_bytes > 64 << 20 {
             return Err(invalid(
                 "limits.max_message_bytes",
@@ -497,6 +516,7 @@ impl RawConfig {
             listen,
             advertise: self.advertise.clone(),
             engine,
+            store_cache_mib: self.store.cache_mib,
             max_message_bytes: self.limits.max_message_bytes,
             clock_skew: Duration::from_secs(self.limits.clock_skew_secs),
             page_max: self.limits.page_max,
@@ -539,6 +559,7 @@ mod tests {
     fn minimal_config_gets_defaults() {
         let c = check("company_id = \"urn:tanso:company:a\"\nname = \"A\"\n").unwrap();
         assert_eq!(c.engine, EngineKind::Redb);
+        assert_eq!(c.store_cache_mib, 16);
         assert_eq!(c.clock_skew, Duration::from_secs(60));
         assert!(c.listen.is_none());
     }
@@ -552,6 +573,14 @@ mod tests {
             (
                 &format!("{base}[store]\nengine = \"rocks\"\n"),
                 "key `store.engine`",
+            ),
+            (
+                &format!("{base}[store]\ncache_mib = 0\n"),
+                "key `store.cache_mib`",
+            ),
+            (
+                &format!("{base}[store]\ncache_mib = 100000\n"),
+                "key `store.cache_mib`",
             ),
             (
                 &format!("{base}[limits]\nclock_skew_secs = 0\n"),

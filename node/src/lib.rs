@@ -7,7 +7,8 @@
 //!   [`rotation`]: `tanso key rotate` and partners' card updates.
 //! - [`policy`]: the ODRL-subset usage-policy evaluator (no IO).
 //! - [`store`]: the only module that touches the storage engine (redb or sled).
-//! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters.
+//! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters;
+//!   [`nonces`]: the seen-nonce memory, forgotten as the replay window passes.
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
 //!   over the home's unix socket while the node runs.
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
@@ -40,6 +41,7 @@ pub mod keys;
 pub mod kpi;
 pub mod metrics;
 pub mod node;
+pub mod nonces;
 pub mod pact;
 pub mod pact_api;
 pub mod policy;

@@ -15,8 +15,9 @@ use crate::config::Config;
 use crate::crypto::NodeKey;
 use crate::error::NodeError;
 use crate::home::Home;
-use crate::journal::{DailyCounter, Journal, NonceCache};
+use crate::journal::{DailyCounter, Journal};
 use crate::keys::KeyRing;
+use crate::nonces::NonceCache;
 use crate::pact::{self, ProductFootprint, Status, ValidationContext};
 use crate::policy::{AccessRequest, Action, Partner, Policy, PolicySet};
 use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
@@ -93,7 +94,8 @@ impl Node {
         };
         let client_identity = load_pair(&config.client_cert, "tls client")?;
         let pact_identity = load_pair(&config.pact_tls, "pact tls")?;
-        let store = Store::open(&home.store_dir(), config.engine)?;
+        let store =
+            Store::open_with_cache(&home.store_dir(), config.engine, config.store_cache_mib)?;
         let config_ttl = config.directory_ttl;
         let mut set = PolicySet::new();
         for record in store.policies()? {

@@ -287,7 +287,7 @@ fn bad_config_keys_exit_64_naming_the_key_before_binding() {
     let config = home.join("config.toml");
     let good = std::fs::read_to_string(&config).unwrap();
     // (what is changed, the text the error must contain)
-    let cases: [(&str, String, &str); 8] = [
+    let cases: [(&str, String, &str); 9] = [
         (
             "bad listen address",
             good.replace(
@@ -300,6 +300,11 @@ fn bad_config_keys_exit_64_naming_the_key_before_binding() {
             "unknown engine",
             good.replace("engine = \"redb\"", "engine = \"rocks\""),
             "key `store.engine`",
+        ),
+        (
+            "store cache of zero MiB",
+            good.replace("cache_mib = 16", "cache_mib = 0"),
+            "key `store.cache_mib`",
         ),
         (
             "bad token ttl",

@@ -12,6 +12,7 @@ pub mod worker;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 
@@ -31,7 +32,28 @@ pub const POLICY_REJECTION: &str = "not accepted under the owner's usage policy"
 #[derive(Default)]
 pub struct ExchangeState {
     pub(crate) poke: tokio::sync::Notify,
+    /// Ids enqueued while no worker runs, for the CLI's one inline attempt.
     recent: Mutex<Vec<String>>,
+    /// Set while the outbox worker runs: it scans the whole outbox, so nothing needs to
+    /// remember ids then (a serving node enqueues all day, and nothing would take them).
+    worker_running: AtomicBool,
+}
+
+impl ExchangeState {
+    /// The worker took over delivery: ids are no longer remembered, and those that were are
+    /// dropped (the worker's scan finds their items in the store).
+    pub(crate) fn worker_started(&self) {
+        self.worker_running.store(true, Ordering::SeqCst);
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// The worker stopped: ids are remembered again for an inline attempt.
+    pub(crate) fn worker_stopped(&self) {
+        self.worker_running.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Milliseconds since the epoch.
@@ -66,17 +88,20 @@ fn lower_set<'a>(items: impl IntoIterator<Item = &'a String>) -> BTreeSet<String
 }
 
 impl Node {
-    /// Remembers enqueued items (for the CLI's inline attempt) and wakes the worker.
+    /// Remembers enqueued items (for the CLI's inline attempt) unless a worker runs, and
+    /// wakes the worker.
     pub(crate) fn enqueued(&self, items: &[OutboxItem]) {
         if items.is_empty() {
             return;
         }
         let state = self.exchange_state();
-        state
-            .recent
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(items.iter().map(|i| i.id.clone()));
+        if !state.worker_running.load(Ordering::SeqCst) {
+            state
+                .recent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(items.iter().map(|i| i.id.clone()));
+        }
         state.poke.notify_one();
     }
 
@@ -598,4 +623,65 @@ fn answer_item(request: &IncomingRequest) -> OutboxItem {
             request_id: request.id.clone(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RawConfig;
+    use crate::home::Home;
+
+    fn open(dir: &std::path::Path, slug: &str, company: &str) -> Node {
+        // Port 1 on loopback refuses connections: deliveries fail fast and stay queued.
+        let text =
+            format!("company_id = \"{company}\"\nname = \"{slug}\"\nlisten = \"127.0.0.1:1\"\n");
+        let raw = RawConfig::parse(&text, "test.toml").unwrap();
+        let home = Home::new(dir.join(slug));
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        home.init(&raw, &seed).unwrap();
+        Node::open(&home).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_serving_node_does_not_remember_enqueued_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let buyer = open(dir.path(), "buyer", "urn:tanso:company:buyer");
+        let supplier = open(dir.path(), "supplier", "urn:tanso:company:supplier");
+        let card = serde_json::to_string(&supplier.card().unwrap()).unwrap();
+        buyer.add_partner(&card, Vec::new()).unwrap();
+        let request = |n: usize| {
+            buyer
+                .send_request(
+                    "urn:tanso:company:supplier",
+                    vec![format!("urn:tanso:test:product:p{n}")],
+                    Vec::new(),
+                    String::new(),
+                    None,
+                )
+                .unwrap()
+        };
+
+        // Without a worker (the CLI), enqueued ids are kept for the inline attempt.
+        request(0);
+        assert_eq!(buyer.take_enqueued().len(), 1);
+        request(1);
+
+        // With the worker running (`tanso serve`), nothing accumulates, and what was kept is
+        // dropped: the worker delivers from the store.
+        let tasks = tokio_util::task::TaskTracker::new();
+        let cancel = tokio_util::sync::CancellationToken::new();
+        worker::spawn(&tasks, buyer.clone(), cancel.clone());
+        for n in 2..100 {
+            request(n);
+        }
+        assert!(buyer.take_enqueued().is_empty());
+        assert_eq!(buyer.store().outbox().unwrap().len(), 100);
+
+        cancel.cancel();
+        tasks.close();
+        tasks.wait().await;
+        request(100);
+        assert_eq!(buyer.take_enqueued().len(), 1);
+    }
 }

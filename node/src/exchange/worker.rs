@@ -29,7 +29,13 @@ const IDLE_SCAN: Duration = Duration::from_secs(5);
 
 /// Spawns the worker on `tasks`; it stops when `cancel` fires.
 pub fn spawn(tasks: &TaskTracker, node: Node, cancel: CancellationToken) {
-    tasks.spawn(run(node, tasks.clone(), cancel));
+    // Before the task starts, so no enqueued id is remembered once this returns.
+    node.exchange_state().worker_started();
+    let tracker = tasks.clone();
+    tasks.spawn(async move {
+        run(node.clone(), tracker, cancel).await;
+        node.exchange_state().worker_stopped();
+    });
 }
 
 async fn run(node: Node, tasks: TaskTracker, cancel: CancellationToken) {

@@ -245,13 +245,35 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The engine page cache, in MiB, when the configuration does not set `[store] cache_mib`.
+/// The engines' own defaults (1 GiB) let the cache follow the file's growth, which on a node
+/// that appends audit entries and nonces all day reads as a memory leak.
+pub const DEFAULT_CACHE_MIB: u32 = 16;
+
 impl Store {
-    /// Opens (creating if needed) the store in directory `dir`.
+    /// Opens (creating if needed) the store in directory `dir`, with the default page cache.
     pub fn open(dir: &Path, kind: EngineKind) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, kind, DEFAULT_CACHE_MIB)
+    }
+
+    /// Opens (creating if needed) the store in directory `dir`; the engine caches at most
+    /// `cache_mib` MiB of pages.
+    pub fn open_with_cache(
+        dir: &Path,
+        kind: EngineKind,
+        cache_mib: u32,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
+        let cache_bytes = cache_mib as usize * 1024 * 1024;
         let engine: Arc<dyn Engine> = match kind {
-            EngineKind::Redb => Arc::new(redb_engine::RedbEngine::open(&dir.join("tanso.redb"))?),
-            EngineKind::Sled => Arc::new(sled_engine::SledEngine::open(&dir.join("sled"))?),
+            EngineKind::Redb => Arc::new(redb_engine::RedbEngine::open(
+                &dir.join("tanso.redb"),
+                cache_bytes,
+            )?),
+            EngineKind::Sled => Arc::new(sled_engine::SledEngine::open(
+                &dir.join("sled"),
+                cache_bytes,
+            )?),
         };
         Ok(Store {
             engine,

@@ -20,13 +20,17 @@ fn engine_err(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl RedbEngine {
-    pub(super) fn open(path: &Path) -> Result<RedbEngine, StoreError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                StoreError::Locked(path.display().to_string())
-            }
-            other => engine_err(other),
-        })?;
+    /// Opens (creating if needed) the file at `path`, caching at most `cache_bytes` of pages.
+    pub(super) fn open(path: &Path, cache_bytes: usize) -> Result<RedbEngine, StoreError> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::Locked(path.display().to_string())
+                }
+                other => engine_err(other),
+            })?;
         // Create every table up front so readers never meet a missing one.
         let tx = db.begin_write().map_err(engine_err)?;
         for table in Table::ALL {

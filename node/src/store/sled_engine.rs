@@ -26,14 +26,19 @@ fn full_key(table: Table, key: &[u8]) -> Vec<u8> {
 }
 
 impl SledEngine {
-    pub(super) fn open(path: &Path) -> Result<SledEngine, StoreError> {
+    /// Opens (creating if needed) the tree at `path`, caching at most `cache_bytes`.
+    pub(super) fn open(path: &Path, cache_bytes: usize) -> Result<SledEngine, StoreError> {
         // sled releases its file lock from background threads a moment after the last
         // handle is dropped, so a reopen in the same process (restart, tests) may briefly
         // see the lock: retry for up to a second before reporting the store as in use.
         let mut wait = std::time::Duration::from_millis(5);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
         let db = loop {
-            match sled::open(path) {
+            match sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes as u64)
+                .open()
+            {
                 Ok(db) => break db,
                 Err(sled::Error::Io(io))
                     if io.kind() == std::io::ErrorKind::WouldBlock

@@ -52,6 +52,7 @@ engine_tests! {
     empty_store_reads,
     counts_and_everything_survive_reopen,
     second_open_while_open_fails,
+    a_store_larger_than_its_cache_reads_back_whole,
 }
 
 // === helpers ===
@@ -857,4 +858,25 @@ fn second_open_while_open_fails(kind: EngineKind) {
     drop(store);
     let store = open(dir.path(), kind);
     assert_eq!(store.policies().unwrap().len(), 1);
+}
+
+fn a_store_larger_than_its_cache_reads_back_whole(kind: EngineKind) {
+    // 1 MiB of cache under about 3 MiB of records: every read past the cache goes to disk.
+    let dir = tempfile::tempdir().unwrap();
+    let body = |n: usize| format!("# policy {n}\n{}", "x".repeat(10_000 + n));
+    {
+        let store = Store::open_with_cache(dir.path(), kind, 1).unwrap();
+        for n in 0..300 {
+            store
+                .put_policy(&policy(&format!("policy-{n:03}"), &body(n)))
+                .unwrap();
+        }
+        let all = store.policies().unwrap();
+        assert_eq!(all.len(), 300);
+        assert!(all.iter().enumerate().all(|(n, p)| p.source == body(n)));
+    }
+    let store = Store::open_with_cache(dir.path(), kind, 1).unwrap();
+    let all = store.policies().unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(all.iter().enumerate().all(|(n, p)| p.source == body(n)));
 }

@@ -1,0 +1,201 @@
+//! Request nonces seen within the replay window, in memory (persisted through the journal).
+//!
+//! A request is refused unless its issued-at is within the clock skew of now, so a nonce
+//! older than twice the skew can never be replayed and need not be remembered. The cache
+//! forgets by time: at most every quarter window it drops what has left the window (and the
+//! store forgets the same nonces through the journal), and it gives back map capacity once a
+//! burst has passed, so its memory follows the request rate of the last window instead of
+//! the node's uptime.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::store::{Store, StoreError};
+
+/// A request nonce seen before.
+#[derive(Debug, thiserror::Error)]
+#[error("nonce was already used (replay)")]
+pub struct Replay;
+
+/// Nonces seen within the replay window: (key id, nonce hex) → issued-at ms.
+pub struct NonceCache {
+    window_ms: i64,
+    seen: Mutex<Seen>,
+}
+
+struct Seen {
+    nonces: HashMap<(String, String), i64>,
+    /// When expired nonces were last dropped.
+    swept_ms: i64,
+}
+
+impl NonceCache {
+    /// An empty cache for a clock skew of `skew` (the window is twice the skew).
+    pub fn new(skew: Duration) -> NonceCache {
+        NonceCache {
+            window_ms: window_ms(skew),
+            seen: Mutex::new(Seen {
+                nonces: HashMap::new(),
+                swept_ms: Utc::now().timestamp_millis(),
+            }),
+        }
+    }
+
+    /// Loads the nonces still inside the window from the store.
+    pub fn load(store: &Store, skew: Duration) -> Result<NonceCache, StoreError> {
+        let cache = NonceCache::new(skew);
+        let now = Utc::now().timestamp_millis();
+        let nonces = store
+            .nonces()?
+            .into_iter()
+            .filter(|(_, _, at)| now - at <= cache.window_ms)
+            .map(|(k, n, at)| ((k, n), at))
+            .collect();
+        cache.lock().nonces = nonces;
+        Ok(cache)
+    }
+
+    /// Records a nonce; `Err(Replay)` when it was seen. Returns the nonces that left the
+    /// window since the last sweep, for the store to forget.
+    pub fn check_and_insert(
+        &self,
+        key_id: &str,
+        nonce_hex: &str,
+        issued_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, Replay> {
+        let mut seen = self.lock();
+        let key = (key_id.to_string(), nonce_hex.to_string());
+        if seen.nonces.contains_key(&key) {
+            return Err(Replay);
+        }
+        seen.nonces.insert(key, issued_at_ms);
+        let mut forget = Vec::new();
+        if now_ms - seen.swept_ms >= self.window_ms / 4 {
+            seen.swept_ms = now_ms;
+            let window = self.window_ms;
+            seen.nonces.retain(|key, at| {
+                let keep = now_ms - *at <= window;
+                if !keep {
+                    forget.push(key.clone());
+                }
+                keep
+            });
+            // A burst leaves a large table behind; give the memory back once it is mostly
+            // empty (keeping room to double, so a steady rate does not reallocate).
+            let len = seen.nonces.len();
+            if seen.nonces.capacity() > 4 * len.max(256) {
+                seen.nonces.shrink_to(2 * len);
+            }
+        }
+        Ok(forget)
+    }
+
+    /// Nonces held now.
+    pub fn len(&self) -> usize {
+        self.lock().nonces.len()
+    }
+
+    /// Whether no nonce is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn window_ms(skew: Duration) -> i64 {
+    2 * skew.as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SKEW: Duration = Duration::from_secs(60);
+    const WINDOW_MS: i64 = 120_000;
+
+    #[test]
+    fn a_nonce_is_accepted_once() {
+        let cache = NonceCache::new(SKEW);
+        let now = Utc::now().timestamp_millis();
+        assert!(cache.check_and_insert("k1", "aa", now, now).is_ok());
+        assert!(cache.check_and_insert("k1", "aa", now, now + 1).is_err());
+        // The same nonce under another key is another nonce.
+        assert!(cache.check_and_insert("k2", "aa", now, now + 2).is_ok());
+    }
+
+    #[test]
+    fn nonces_expire_with_the_window_not_with_a_count() {
+        let cache = NonceCache::new(SKEW);
+        let start = Utc::now().timestamp_millis();
+        // A slow trickle: 1,000 nonces over the first window (far fewer than any size trigger).
+        for n in 0..1000i64 {
+            let at = start + n * (WINDOW_MS / 1000);
+            cache
+                .check_and_insert("k1", &format!("{n:032x}"), at, at)
+                .unwrap();
+        }
+        // Three windows later only the newest nonce is held, and every older one is
+        // handed to the store to forget.
+        let later = start + 3 * WINDOW_MS;
+        let forget = cache.check_and_insert("k1", "late", later, later).unwrap();
+        assert_eq!(forget.len(), 1000);
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn memory_follows_the_rate_of_the_last_window() {
+        let cache = NonceCache::new(SKEW);
+        let start = Utc::now().timestamp_millis();
+        // A burst of 50,000 requests in one second ...
+        for n in 0..50_000i64 {
+            let at = start + n / 50;
+            cache
+                .check_and_insert("k1", &format!("b{n}"), at, at)
+                .unwrap();
+        }
+        assert_eq!(cache.len(), 50_000);
+        // ... then one request a second for ten minutes.
+        for s in 1..=600i64 {
+            let at = start + s * 1000;
+            cache
+                .check_and_insert("k1", &format!("s{s}"), at, at)
+                .unwrap();
+        }
+        let held = cache.len() as i64;
+        assert!(
+            held <= WINDOW_MS / 1000 * 5 / 4 + 1,
+            "{held} nonces held at one request a second"
+        );
+        let capacity = cache.lock().nonces.capacity();
+        assert!(
+            capacity < 4096,
+            "capacity {capacity} after the burst passed"
+        );
+    }
+
+    #[test]
+    fn a_nonce_inside_the_window_survives_a_sweep() {
+        let cache = NonceCache::new(SKEW);
+        let start = Utc::now().timestamp_millis();
+        cache.check_and_insert("k1", "old", start, start).unwrap();
+        let later = start + WINDOW_MS / 2;
+        assert!(
+            cache
+                .check_and_insert("k1", "new", later, later)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            cache
+                .check_and_insert("k1", "old", start, later + 1)
+                .is_err()
+        );
+    }
+}
