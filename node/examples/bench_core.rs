@@ -65,21 +65,38 @@ fn main() -> Res<()> {
     println!("load average at start: {}", load_average());
     println!();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let get = rt.block_on(get_footprint(scratch.path()))?;
-    rt.shutdown_timeout(Duration::from_secs(2));
+    // `TANSO_BENCH_FIGURES=1,3` runs only those figures (default: all three).
+    let figures = std::env::var("TANSO_BENCH_FIGURES").unwrap_or_else(|_| "1,2,3".into());
+    let wanted = |n: &str| figures.split(',').any(|f| f.trim() == n);
 
-    let starts = serve_startup(scratch.path());
+    let get = if wanted("1") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let get = rt.block_on(get_footprint(scratch.path()))?;
+        rt.shutdown_timeout(Duration::from_secs(2));
+        Some(get)
+    } else {
+        None
+    };
+
+    let starts = if wanted("2") {
+        serve_startup(scratch.path())
+    } else {
+        Err("not selected (TANSO_BENCH_FIGURES)".into())
+    };
     if let Err(e) = &starts {
-        println!("  skipped: {e}");
+        println!("{}skipped: {e}", if wanted("2") { "  " } else { "2. " });
         println!();
     }
 
-    let bulk = bulk_publish(scratch.path(), cores)?;
+    let bulk = if wanted("3") {
+        Some(bulk_publish(scratch.path(), cores)?)
+    } else {
+        None
+    };
 
-    summary(&get, starts.as_ref().ok(), &bulk);
+    summary(get.as_ref(), starts.as_ref().ok(), bulk.as_ref());
     println!("load average at end: {}", load_average());
     Ok(())
 }
@@ -681,7 +698,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
 
 // === summary ===
 
-fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
+fn summary(get: Option<&GetFigures>, starts: Option<&Vec<Start>>, bulk: Option<&Bulk>) {
     println!("Summary (budgets from the issue; figures only, nothing is asserted)");
     println!(
         "  {:<40} {:>10} {:>10} {:>8}  within",
@@ -695,36 +712,38 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
         };
         println!("  {figure:<40} {measured:>10} {baseline:>10} {budget:>8}  {verdict}");
     };
-    let (real, base) = (&get.real, &get.base);
-    let ratio = real.rps / base.rps;
-    row(
-        &format!("GetFootprint req/s, {IN_FLIGHT} in flight"),
-        format!("{:.0}", real.rps),
-        format!("{:.0}", base.rps),
-        "",
-        None,
-    );
-    row(
-        "  ratio tanso / baseline",
-        format!("{ratio:.2}"),
-        String::new(),
-        ">= 0.6",
-        Some(ratio >= 0.6),
-    );
-    row(
-        &format!("GetFootprint p99 ms, {IN_FLIGHT} in flight"),
-        ms(real.p99),
-        ms(base.p99),
-        "< 3",
-        Some(real.p99 < Duration::from_millis(3)),
-    );
-    row(
-        "GetFootprint p99 ms, 1 in flight (info)",
-        ms(get.real_one.p99),
-        ms(get.base_one.p99),
-        "",
-        None,
-    );
+    if let Some(get) = get {
+        let (real, base) = (&get.real, &get.base);
+        let ratio = real.rps / base.rps;
+        row(
+            &format!("GetFootprint req/s, {IN_FLIGHT} in flight"),
+            format!("{:.0}", real.rps),
+            format!("{:.0}", base.rps),
+            "",
+            None,
+        );
+        row(
+            "  ratio tanso / baseline",
+            format!("{ratio:.2}"),
+            String::new(),
+            ">= 0.6",
+            Some(ratio >= 0.6),
+        );
+        row(
+            &format!("GetFootprint p99 ms, {IN_FLIGHT} in flight"),
+            ms(real.p99),
+            ms(base.p99),
+            "< 3",
+            Some(real.p99 < Duration::from_millis(3)),
+        );
+        row(
+            "GetFootprint p99 ms, 1 in flight (info)",
+            ms(get.real_one.p99),
+            ms(get.base_one.p99),
+            "",
+            None,
+        );
+    }
     match starts {
         Some(starts) if !starts.is_empty() => {
             let mut ready: Vec<Duration> = starts.iter().map(|s| s.ready).collect();
@@ -762,55 +781,57 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
             None,
         ),
     }
-    let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
-    let publish_ratio = bulk.sign.as_secs_f64() / bulk.publish.as_secs_f64();
-    row(
-        &format!("publish footprints/s, {} thread(s)", bulk.threads),
-        format!("{:.0}", rate(bulk.publish)),
-        format!("{:.0}", rate(bulk.sign)),
-        "",
-        None,
-    );
-    row(
-        "  ratio publish / signing",
-        format!("{publish_ratio:.2}"),
-        String::new(),
-        ">= 0.5",
-        Some(publish_ratio >= 0.5),
-    );
-    row(
-        "  parse + validate alone, s (info)",
-        format!("{:.2}", bulk.parse_validate.as_secs_f64()),
-        String::new(),
-        "",
-        None,
-    );
-    row(
-        "store on disk MiB after publish",
-        format!("{:.1}", mib(bulk.disk_bytes)),
-        String::new(),
-        "",
-        None,
-    );
-    row(
-        if bulk.peak_reset {
-            "peak RSS MiB during publish"
-        } else {
-            "peak RSS MiB, whole process"
-        },
-        bulk.peak_kib
-            .map_or_else(|| "?".into(), |k| format!("{:.0}", mib(k * 1024))),
-        String::new(),
-        "",
-        None,
-    );
-    if bulk.published != BULK {
-        println!(
-            "  note: publish reported {} ids, not {BULK}",
-            bulk.published
+    if let Some(bulk) = bulk {
+        let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
+        let publish_ratio = bulk.sign.as_secs_f64() / bulk.publish.as_secs_f64();
+        row(
+            &format!("publish footprints/s, {} thread(s)", bulk.threads),
+            format!("{:.0}", rate(bulk.publish)),
+            format!("{:.0}", rate(bulk.sign)),
+            "",
+            None,
         );
+        row(
+            "  ratio publish / signing",
+            format!("{publish_ratio:.2}"),
+            String::new(),
+            ">= 0.5",
+            Some(publish_ratio >= 0.5),
+        );
+        row(
+            "  parse + validate alone, s (info)",
+            format!("{:.2}", bulk.parse_validate.as_secs_f64()),
+            String::new(),
+            "",
+            None,
+        );
+        row(
+            "store on disk MiB after publish",
+            format!("{:.1}", mib(bulk.disk_bytes)),
+            String::new(),
+            "",
+            None,
+        );
+        row(
+            if bulk.peak_reset {
+                "peak RSS MiB during publish"
+            } else {
+                "peak RSS MiB, whole process"
+            },
+            bulk.peak_kib
+                .map_or_else(|| "?".into(), |k| format!("{:.0}", mib(k * 1024))),
+            String::new(),
+            "",
+            None,
+        );
+        if bulk.published != BULK {
+            println!(
+                "  note: publish reported {} ids, not {BULK}",
+                bulk.published
+            );
+        }
+        let _ = std::io::stdout().flush();
     }
-    let _ = std::io::stdout().flush();
 }
 
 // === helpers ===

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use directory::*;
 pub use domain::*;
 pub use exchange::*;
@@ -212,6 +213,16 @@ pub(crate) trait Engine: Send + Sync {
         start: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
+    /// The index of the first of `keys` present in `table`, read in one snapshot where the
+    /// engine can.
+    fn first_present(&self, table: Table, keys: &[&[u8]]) -> Result<Option<usize>, StoreError> {
+        for (i, key) in keys.iter().enumerate() {
+            if self.get(table, key)?.is_some() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
     /// The last entry of a table (largest key).
     fn last(&self, table: Table) -> Result<Option<Entry>, StoreError>;
     /// Applies all ops atomically; durable when it returns.
@@ -246,8 +257,19 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in directory `dir`.
+    /// Opens (creating if needed) the store in directory `dir`, with decoded caches of
+    /// [`DEFAULT_CACHE_BYTES`].
     pub fn open(dir: &Path, kind: EngineKind) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, kind, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store with decoded caches (hot footprints and partners) holding about
+    /// `cache_bytes` together.
+    pub fn open_with_cache(
+        dir: &Path,
+        kind: EngineKind,
+        cache_bytes: usize,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
         let engine: Arc<dyn Engine> = match kind {
             EngineKind::Redb => Arc::new(redb_engine::RedbEngine::open(&dir.join("tanso.redb"))?),
@@ -257,7 +279,7 @@ impl Store {
             engine,
             write_lock: Arc::new(Mutex::new(())),
             kind,
-            cache: Arc::new(cache::Decoded::default()),
+            cache: Arc::new(cache::Decoded::new(cache_bytes)),
             disk_full_trigger: std::env::var_os(FAULT_DISK_FULL_ENV)
                 .filter(|v| !v.is_empty())
                 .map(|v| Arc::new(std::path::PathBuf::from(v))),
@@ -361,6 +383,20 @@ impl Tx<'_> {
             });
         }
         self.engine.get(table, key)
+    }
+
+    /// The first of `keys` stored in the engine (this transaction's writes not considered).
+    pub(crate) fn first_stored(
+        &self,
+        table: Table,
+        keys: &[&[u8]],
+    ) -> Result<Option<usize>, StoreError> {
+        self.engine.first_present(table, keys)
+    }
+
+    /// Whether this transaction wrote (put or deleted) `key`.
+    pub(crate) fn has_write(&self, table: Table, key: &[u8]) -> bool {
+        self.writes.contains_key(&(table.tag(), key.to_vec()))
     }
 
     pub(crate) fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
