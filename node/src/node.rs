@@ -830,12 +830,14 @@ fn sign_one(
     published_at: &str,
 ) -> Result<OwnFootprint, NodeError> {
     let internal = |e: crate::crypto::CryptoError| NodeError::Internal(e.to_string());
-    let full = signed::view_json(&fp, VIEW_FULL).map_err(internal)?;
-    let summary = signed::view_json(&fp, VIEW_SUMMARY).map_err(internal)?;
+    // The views' JCS bytes straight from the typed footprint: the same bytes as JCS of
+    // `signed::view_json`, without building two `Value` trees per footprint.
+    let full = signed::view_canonical(&fp, VIEW_FULL).map_err(internal)?;
+    let summary = signed::view_canonical(&fp, VIEW_SUMMARY).map_err(internal)?;
     Ok(OwnFootprint {
+        sig_full: signed::sign_canonical(key, company, VIEW_FULL, &full),
+        sig_summary: signed::sign_canonical(key, company, VIEW_SUMMARY, &summary),
         footprint: fp,
-        sig_full: signed::sign_view(key, company, VIEW_FULL, &full).map_err(internal)?,
-        sig_summary: signed::sign_view(key, company, VIEW_SUMMARY, &summary).map_err(internal)?,
         published_at: published_at.to_string(),
     })
 }

@@ -213,6 +213,12 @@ pub fn canonical_json(value: &serde_json::Value) -> Result<Vec<u8>, CryptoError>
     serde_jcs::to_vec(value).map_err(|e| CryptoError::Canonical(e.to_string()))
 }
 
+/// RFC 8785 (JCS) canonical bytes of any serialisable value, without building a
+/// `serde_json::Value` first: the same bytes as [`canonical_json`] of its `to_value`.
+pub fn canonical_json_of<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CryptoError> {
+    serde_jcs::to_vec(value).map_err(|e| CryptoError::Canonical(e.to_string()))
+}
+
 /// SHA-256 fingerprint of a DER certificate, as lowercase hex (what cards carry for pinning).
 pub fn cert_fingerprint(der: &[u8]) -> String {
     hex::encode(sha256(der))

@@ -234,13 +234,19 @@ fn put_new_tx(tx: &mut Tx<'_>, new: Vec<EncodedFootprint>) -> Result<(), StoreEr
     if let Some(i) = tx.first_stored(Table::Footprints, &keys)? {
         return Err(conflict(new[i].id()));
     }
-    for encoded in new {
-        if tx.has_write(Table::Footprints, &encoded.key) {
+    let mut batch = std::collections::HashSet::with_capacity(new.len());
+    for encoded in &new {
+        if tx.has_write(Table::Footprints, &encoded.key) || !batch.insert(encoded.key.as_slice()) {
             return Err(conflict(encoded.id()));
         }
-        tx.put(Table::Footprints, encoded.key, encoded.record);
+    }
+    drop(batch);
+    // Ids checked above and nothing reads them back in this transaction: the bulk of a
+    // large publish goes in without the transaction's write index.
+    for encoded in new {
+        tx.put_unindexed(Table::Footprints, encoded.key, encoded.record);
         for (table, key) in encoded.index {
-            tx.put(table, key, Vec::new());
+            tx.put_unindexed(table, key, Vec::new());
         }
     }
     Ok(())

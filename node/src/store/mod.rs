@@ -405,6 +405,12 @@ impl Tx<'_> {
         self.ops.push(Op::Put(table, key, value));
     }
 
+    /// A put that later reads in this transaction need not see (no entry in the write
+    /// index): for bulk writes of keys the caller has checked itself.
+    pub(crate) fn put_unindexed(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(Op::Put(table, key, value));
+    }
+
     pub(crate) fn delete(&mut self, table: Table, key: Vec<u8>) {
         self.writes
             .insert((table.tag(), key.clone()), self.ops.len());
