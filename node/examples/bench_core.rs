@@ -110,6 +110,10 @@ struct Samples {
     measured: Duration,
     errors: usize,
     first_error: Option<String>,
+    /// Requests answered in the whole drive (warm-up included) and this process's CPU
+    /// ticks over it (client and server together).
+    completed: u64,
+    cpu_ticks: u64,
 }
 
 impl Samples {
@@ -117,6 +121,8 @@ impl Samples {
         self.latencies.extend(other.latencies);
         self.measured += other.measured;
         self.errors += other.errors;
+        self.completed += other.completed;
+        self.cpu_ticks += other.cpu_ticks;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -131,6 +137,9 @@ impl Samples {
                 .unwrap_or_default()
         };
         Load {
+            // Ticks are 1/100 s (USER_HZ on Linux).
+            cpu_ms_per_request: (self.completed > 0)
+                .then(|| self.cpu_ticks as f64 * 10.0 / self.completed as f64),
             rps: all.len() as f64 / self.measured.as_secs_f64().max(1e-9),
             p50: pick(0.50),
             p99: pick(0.99),
@@ -143,6 +152,8 @@ impl Samples {
 
 /// One load figure: throughput and latency.
 struct Load {
+    /// Process CPU per answered request (client + server), ms.
+    cpu_ms_per_request: Option<f64>,
     rps: f64,
     p50: Duration,
     p99: Duration,
@@ -273,6 +284,17 @@ async fn get_footprint(scratch: &Path) -> Res<GetFigures> {
         .base
         .print(&format!("baseline, {IN_FLIGHT} in flight"));
     figures.real.print(&format!("tanso, {IN_FLIGHT} in flight"));
+    if let (Some(b), Some(r)) = (
+        figures.base.cpu_ms_per_request,
+        figures.real.cpu_ms_per_request,
+    ) {
+        println!(
+            "  cpu per request at {IN_FLIGHT} in flight (this process: client + server): \
+             baseline {b:.3} ms, tanso {r:.3} ms, ratio {:.2} (info: the req/s ratio when \
+             CPU-bound, insensitive to other processes' load)",
+            b / r
+        );
+    }
     figures.base_one.print("baseline, 1 in flight (1 s)");
     figures.real_one.print("tanso, 1 in flight (1 s)");
     cpu.print();
@@ -303,6 +325,7 @@ async fn drive(
     warmup: Duration,
     measure: Duration,
 ) -> Res<Samples> {
+    let ticks0 = own_ticks();
     let warm = Instant::now() + warmup;
     let end = warm + measure;
     let mut tasks = Vec::with_capacity(in_flight);
@@ -321,6 +344,9 @@ async fn drive(
                 }
                 let answer = client.get(&id).await;
                 let took = t0.elapsed();
+                if answer.is_ok() {
+                    samples.completed += 1;
+                }
                 if t0 < warm {
                     continue;
                 }
@@ -347,6 +373,9 @@ async fn drive(
         samples.measured = Duration::ZERO;
         all.merge(samples);
     }
+    all.cpu_ticks = own_ticks()
+        .zip(ticks0)
+        .map_or(0, |(t1, t0)| t1.saturating_sub(t0));
     Ok(all)
 }
 
@@ -602,9 +631,11 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
     println!("  input: {:.1} MiB of JSONL", mib(jsonl.len() as u64));
 
     let peak_reset = reset_peak_rss();
+    let cpu0 = own_ticks();
     let t0 = Instant::now();
     let outcome = node.publish(&jsonl)?;
     let publish = t0.elapsed();
+    let publish_cpu = own_ticks().zip(cpu0).map(|(t1, t0)| t1.saturating_sub(t0));
     let peak_kib = proc_status_kib("/proc/self/status", "VmHWM");
     let disk_bytes = node.store().disk_bytes();
     let published = outcome.ids.len();
@@ -631,6 +662,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
 
     // The baseline: both views of every footprint built and signed, one chunk per thread.
     let chunk = footprints.len().div_ceil(threads).max(1);
+    let cpu0 = own_ticks();
     let t0 = Instant::now();
     let signatures = std::thread::scope(|scope| {
         let key = &key;
@@ -657,6 +689,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
             .collect::<Result<Vec<_>, _>>()
     })?;
     let sign = t0.elapsed();
+    let sign_cpu = own_ticks().zip(cpu0).map(|(t1, t0)| t1.saturating_sub(t0));
     black_box(signatures);
 
     let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
@@ -667,6 +700,15 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
         ("info: parse + validate (1 thread)", parse_validate),
     ] {
         println!("  {label:<40} {:>9.2} {:>12.0}", d.as_secs_f64(), rate(d));
+    }
+    if let (Some(p), Some(s)) = (publish_cpu, sign_cpu) {
+        println!(
+            "  cpu-seconds (this process): publish {:.2}, signing {:.2}, ratio {:.2} (info: \
+             signing / publish CPU, insensitive to other load; publish's serial part is not in it)",
+            p as f64 / 100.0,
+            s as f64 / 100.0,
+            s as f64 / p.max(1) as f64
+        );
     }
     println!(
         "  store on disk after publish: {:.1} MiB ({:.0} B/footprint)",

@@ -337,7 +337,16 @@ mod tests {
                         rule: (optional & 1 == 1).then(|| strings[(j + 1) % strings.len()].into()),
                         reason: (optional & 2 == 2).then(|| reason.to_string()),
                     };
-                    for seq in [0, 1, 42, 1 << 32, (1 << 53) - 1, 1 << 53, (1 << 53) + 1, u64::MAX] {
+                    for seq in [
+                        0,
+                        1,
+                        42,
+                        1 << 32,
+                        (1 << 53) - 1,
+                        1 << 53,
+                        (1 << 53) + 1,
+                        u64::MAX,
+                    ] {
                         let at = strings[(j + optional) % strings.len()];
                         let entry = AuditEntry::chain(seq, at.to_string(), draft.clone(), caller);
                         assert_eq!(entry.hash, entry.hash_via_value(), "{entry:?}");

@@ -51,11 +51,7 @@ impl KeyCache {
     /// The card's public key, parsed once per (company, key id).
     pub fn verifying_key(&self, card: &NodeCard) -> Result<ed25519_dalek::VerifyingKey, CardError> {
         let id = (card.company_id.to_ascii_lowercase(), card.key_id.clone());
-        if let Some((public, key)) = self
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
+        if let Some((public, key)) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&id)
             && *public == card.public_key
         {
             return Ok(*key);

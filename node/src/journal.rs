@@ -327,7 +327,8 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let writes = [3, 1, 5, 2, 4].map(|n| journal.write(counted("URN:C:A", "2026-01-01", n)));
+            let writes =
+                [3, 1, 5, 2, 4].map(|n| journal.write(counted("URN:C:A", "2026-01-01", n)));
             for result in futures::future::join_all(writes).await {
                 result.unwrap();
             }

@@ -118,7 +118,11 @@ pub fn view_json(fp: &ProductFootprint, view: &str) -> Result<Value, CryptoError
 pub fn view_canonical(fp: &ProductFootprint, view: &str) -> Result<Vec<u8>, CryptoError> {
     if view == VIEW_SUMMARY {
         crypto::canonical_json_of(&Summary::of(fp))
-    } else if fp.extensions.iter().any(|e| e.data_schema == SIGNATURE_SCHEMA) {
+    } else if fp
+        .extensions
+        .iter()
+        .any(|e| e.data_schema == SIGNATURE_SCHEMA)
+    {
         crypto::canonical_json(&view_json(fp, view)?)
     } else {
         crypto::canonical_json_of(fp)
@@ -255,7 +259,10 @@ mod tests {
         .unwrap();
         let plain: ProductFootprint = serde_json::from_value(doc.clone()).unwrap();
         let key = NodeKey::from_seed(&[4; 32]);
-        let mut signed_doc = attach(doc.clone(), &sign_view(&key, "urn:c", VIEW_FULL, &doc).unwrap());
+        let mut signed_doc = attach(
+            doc.clone(),
+            &sign_view(&key, "urn:c", VIEW_FULL, &doc).unwrap(),
+        );
         signed_doc["comment"] = Value::String("quote \" \u{1} é 🎉".into());
         let with_ext: ProductFootprint = serde_json::from_value(signed_doc).unwrap();
         assert!(!with_ext.extensions.is_empty());
@@ -266,7 +273,8 @@ mod tests {
                     String::from_utf8(view_canonical(fp, view).unwrap()).unwrap(),
                     String::from_utf8(old.clone()).unwrap()
                 );
-                let by_value = sign_view(&key, "urn:c", view, &view_json(fp, view).unwrap()).unwrap();
+                let by_value =
+                    sign_view(&key, "urn:c", view, &view_json(fp, view).unwrap()).unwrap();
                 assert_eq!(sign_canonical(&key, "urn:c", view, &old), by_value);
             }
         }

@@ -555,7 +555,10 @@ fn parse_document_large_jsonl_keeps_order_and_first_error() {
                 found: "array",
             }
         };
-        assert!(expected, "syntax at {syntax_at}, array at {array_at}: {err:?}");
+        assert!(
+            expected,
+            "syntax at {syntax_at}, array at {array_at}: {err:?}"
+        );
     }
 }
 

@@ -374,7 +374,10 @@ impl Store {
     }
 
     /// A partner record as the decoded cache shares it (no copy; records are immutable).
-    pub fn partner_shared(&self, company_id: &str) -> Result<Option<Arc<PartnerRecord>>, StoreError> {
+    pub fn partner_shared(
+        &self,
+        company_id: &str,
+    ) -> Result<Option<Arc<PartnerRecord>>, StoreError> {
         let key = company_id.to_ascii_lowercase().into_bytes();
         self.cache.partner(
             &key,

@@ -899,13 +899,18 @@ fn decoded_cache_is_shared_byte_capped_and_coherent(kind: EngineKind) {
     // Misses are cached too, and a publish makes the id visible.
     let missing = "00000000-0000-4000-8000-ffffffffffff";
     assert_eq!(store.own_footprint_shared(missing).unwrap(), None);
-    store.publish_batch(&[own(missing, &["urn:gtin:y"])], &[]).unwrap();
+    store
+        .publish_batch(&[own(missing, &["urn:gtin:y"])], &[])
+        .unwrap();
     assert!(store.own_footprint_shared(missing).unwrap().is_some());
     // Partners likewise.
     let p = partner("urn:company:example:p", "P", &["customer"]);
     assert_eq!(store.partner_shared(&p.card.company_id).unwrap(), None);
     store.put_partner(&p).unwrap();
-    let shared = store.partner_shared("URN:COMPANY:EXAMPLE:P").unwrap().unwrap();
+    let shared = store
+        .partner_shared("URN:COMPANY:EXAMPLE:P")
+        .unwrap()
+        .unwrap();
     assert_eq!(*shared, p);
     let (_, (partners, partner_bytes)) = store.cache.usage();
     assert!(partners >= 1 && partner_bytes <= 16 * 1024);
@@ -925,7 +930,10 @@ fn publish_encoded_stores_what_publish_batch_stores(kind: EngineKind) {
         .map(|(i, id)| own(id, &[&format!("urn:gtin:{}", i % 3)]))
         .collect();
     a.publish_batch(&all, &[]).unwrap();
-    let pre: Vec<_> = all.iter().map(|o| super::encode_footprint(o).unwrap()).collect();
+    let pre: Vec<_> = all
+        .iter()
+        .map(|o| super::encode_footprint(o).unwrap())
+        .collect();
     assert_eq!(pre[3].id(), ids[3]);
     b.publish_encoded_notify(pre, &[], &[]).unwrap();
     for table in Table::ALL {
@@ -938,9 +946,13 @@ fn publish_encoded_stores_what_publish_batch_stores(kind: EngineKind) {
     // All or nothing: an id already stored, or twice in the batch, stores nothing.
     let fresh = many_ids(30)[20..].to_vec();
     for dup in [ids[5].clone(), fresh[0].clone()] {
-        let mut batch: Vec<OwnFootprint> = fresh.iter().map(|id| own(id, &["urn:gtin:z"])).collect();
+        let mut batch: Vec<OwnFootprint> =
+            fresh.iter().map(|id| own(id, &["urn:gtin:z"])).collect();
         batch.push(own(&dup.to_ascii_uppercase(), &["urn:gtin:z"]));
-        let pre = batch.iter().map(|o| super::encode_footprint(o).unwrap()).collect();
+        let pre = batch
+            .iter()
+            .map(|o| super::encode_footprint(o).unwrap())
+            .collect();
         let err = b.publish_encoded_notify(pre, &[], &[]).unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
         assert!(err.to_string().contains(&dup), "{err}");
