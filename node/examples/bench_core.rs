@@ -65,21 +65,38 @@ fn main() -> Res<()> {
     println!("load average at start: {}", load_average());
     println!();
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let get = rt.block_on(get_footprint(scratch.path()))?;
-    rt.shutdown_timeout(Duration::from_secs(2));
+    // `TANSO_BENCH_FIGURES=1,3` runs only those figures (default: all three).
+    let figures = std::env::var("TANSO_BENCH_FIGURES").unwrap_or_else(|_| "1,2,3".into());
+    let wanted = |n: &str| figures.split(',').any(|f| f.trim() == n);
 
-    let starts = serve_startup(scratch.path());
+    let get = if wanted("1") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let get = rt.block_on(get_footprint(scratch.path()))?;
+        rt.shutdown_timeout(Duration::from_secs(2));
+        Some(get)
+    } else {
+        None
+    };
+
+    let starts = if wanted("2") {
+        serve_startup(scratch.path())
+    } else {
+        Err("not selected (TANSO_BENCH_FIGURES)".into())
+    };
     if let Err(e) = &starts {
-        println!("  skipped: {e}");
+        println!("{}skipped: {e}", if wanted("2") { "  " } else { "2. " });
         println!();
     }
 
-    let bulk = bulk_publish(scratch.path(), cores)?;
+    let bulk = if wanted("3") {
+        Some(bulk_publish(scratch.path(), cores)?)
+    } else {
+        None
+    };
 
-    summary(&get, starts.as_ref().ok(), &bulk);
+    summary(get.as_ref(), starts.as_ref().ok(), bulk.as_ref());
     println!("load average at end: {}", load_average());
     Ok(())
 }
@@ -93,6 +110,10 @@ struct Samples {
     measured: Duration,
     errors: usize,
     first_error: Option<String>,
+    /// Requests answered in the whole drive (warm-up included) and this process's CPU
+    /// ticks over it (client and server together).
+    completed: u64,
+    cpu_ticks: u64,
 }
 
 impl Samples {
@@ -100,6 +121,8 @@ impl Samples {
         self.latencies.extend(other.latencies);
         self.measured += other.measured;
         self.errors += other.errors;
+        self.completed += other.completed;
+        self.cpu_ticks += other.cpu_ticks;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
@@ -114,6 +137,9 @@ impl Samples {
                 .unwrap_or_default()
         };
         Load {
+            // Ticks are 1/100 s (USER_HZ on Linux).
+            cpu_ms_per_request: (self.completed > 0)
+                .then(|| self.cpu_ticks as f64 * 10.0 / self.completed as f64),
             rps: all.len() as f64 / self.measured.as_secs_f64().max(1e-9),
             p50: pick(0.50),
             p99: pick(0.99),
@@ -126,6 +152,8 @@ impl Samples {
 
 /// One load figure: throughput and latency.
 struct Load {
+    /// Process CPU per answered request (client + server), ms.
+    cpu_ms_per_request: Option<f64>,
     rps: f64,
     p50: Duration,
     p99: Duration,
@@ -256,6 +284,17 @@ async fn get_footprint(scratch: &Path) -> Res<GetFigures> {
         .base
         .print(&format!("baseline, {IN_FLIGHT} in flight"));
     figures.real.print(&format!("tanso, {IN_FLIGHT} in flight"));
+    if let (Some(b), Some(r)) = (
+        figures.base.cpu_ms_per_request,
+        figures.real.cpu_ms_per_request,
+    ) {
+        println!(
+            "  cpu per request at {IN_FLIGHT} in flight (this process: client + server): \
+             baseline {b:.3} ms, tanso {r:.3} ms, ratio {:.2} (info: the req/s ratio when \
+             CPU-bound, insensitive to other processes' load)",
+            b / r
+        );
+    }
     figures.base_one.print("baseline, 1 in flight (1 s)");
     figures.real_one.print("tanso, 1 in flight (1 s)");
     cpu.print();
@@ -286,6 +325,7 @@ async fn drive(
     warmup: Duration,
     measure: Duration,
 ) -> Res<Samples> {
+    let ticks0 = own_ticks();
     let warm = Instant::now() + warmup;
     let end = warm + measure;
     let mut tasks = Vec::with_capacity(in_flight);
@@ -304,6 +344,9 @@ async fn drive(
                 }
                 let answer = client.get(&id).await;
                 let took = t0.elapsed();
+                if answer.is_ok() {
+                    samples.completed += 1;
+                }
                 if t0 < warm {
                     continue;
                 }
@@ -330,6 +373,9 @@ async fn drive(
         samples.measured = Duration::ZERO;
         all.merge(samples);
     }
+    all.cpu_ticks = own_ticks()
+        .zip(ticks0)
+        .map_or(0, |(t1, t0)| t1.saturating_sub(t0));
     Ok(all)
 }
 
@@ -585,9 +631,11 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
     println!("  input: {:.1} MiB of JSONL", mib(jsonl.len() as u64));
 
     let peak_reset = reset_peak_rss();
+    let cpu0 = own_ticks();
     let t0 = Instant::now();
     let outcome = node.publish(&jsonl)?;
     let publish = t0.elapsed();
+    let publish_cpu = own_ticks().zip(cpu0).map(|(t1, t0)| t1.saturating_sub(t0));
     let peak_kib = proc_status_kib("/proc/self/status", "VmHWM");
     let disk_bytes = node.store().disk_bytes();
     let published = outcome.ids.len();
@@ -614,6 +662,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
 
     // The baseline: both views of every footprint built and signed, one chunk per thread.
     let chunk = footprints.len().div_ceil(threads).max(1);
+    let cpu0 = own_ticks();
     let t0 = Instant::now();
     let signatures = std::thread::scope(|scope| {
         let key = &key;
@@ -640,6 +689,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
             .collect::<Result<Vec<_>, _>>()
     })?;
     let sign = t0.elapsed();
+    let sign_cpu = own_ticks().zip(cpu0).map(|(t1, t0)| t1.saturating_sub(t0));
     black_box(signatures);
 
     let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
@@ -650,6 +700,15 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
         ("info: parse + validate (1 thread)", parse_validate),
     ] {
         println!("  {label:<40} {:>9.2} {:>12.0}", d.as_secs_f64(), rate(d));
+    }
+    if let (Some(p), Some(s)) = (publish_cpu, sign_cpu) {
+        println!(
+            "  cpu-seconds (this process): publish {:.2}, signing {:.2}, ratio {:.2} (info: \
+             signing / publish CPU, insensitive to other load; publish's serial part is not in it)",
+            p as f64 / 100.0,
+            s as f64 / 100.0,
+            s as f64 / p.max(1) as f64
+        );
     }
     println!(
         "  store on disk after publish: {:.1} MiB ({:.0} B/footprint)",
@@ -681,7 +740,7 @@ fn bulk_publish(scratch: &Path, cores: usize) -> Res<Bulk> {
 
 // === summary ===
 
-fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
+fn summary(get: Option<&GetFigures>, starts: Option<&Vec<Start>>, bulk: Option<&Bulk>) {
     println!("Summary (budgets from the issue; figures only, nothing is asserted)");
     println!(
         "  {:<40} {:>10} {:>10} {:>8}  within",
@@ -701,48 +760,50 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
         let verdict = if ok { "PASS" } else { "MISS" };
         budgets.push(format!("BUDGET {name} {figure} {limit} {verdict}"));
     };
-    let (real, base) = (&get.real, &get.base);
-    let ratio = real.rps / base.rps;
-    budget(
-        "core_get_ratio",
-        format!("{ratio:.2}"),
-        ">=0.6",
-        ratio >= 0.6,
-    );
-    budget(
-        "core_get_p99_ms",
-        ms(real.p99),
-        "<3",
-        real.p99 < Duration::from_millis(3),
-    );
-    row(
-        &format!("GetFootprint req/s, {IN_FLIGHT} in flight"),
-        format!("{:.0}", real.rps),
-        format!("{:.0}", base.rps),
-        "",
-        None,
-    );
-    row(
-        "  ratio tanso / baseline",
-        format!("{ratio:.2}"),
-        String::new(),
-        ">= 0.6",
-        Some(ratio >= 0.6),
-    );
-    row(
-        &format!("GetFootprint p99 ms, {IN_FLIGHT} in flight"),
-        ms(real.p99),
-        ms(base.p99),
-        "< 3",
-        Some(real.p99 < Duration::from_millis(3)),
-    );
-    row(
-        "GetFootprint p99 ms, 1 in flight (info)",
-        ms(get.real_one.p99),
-        ms(get.base_one.p99),
-        "",
-        None,
-    );
+    if let Some(get) = get {
+        let (real, base) = (&get.real, &get.base);
+        let ratio = real.rps / base.rps;
+        budget(
+            "core_get_ratio",
+            format!("{ratio:.2}"),
+            ">=0.6",
+            ratio >= 0.6,
+        );
+        budget(
+            "core_get_p99_ms",
+            ms(real.p99),
+            "<3",
+            real.p99 < Duration::from_millis(3),
+        );
+        row(
+            &format!("GetFootprint req/s, {IN_FLIGHT} in flight"),
+            format!("{:.0}", real.rps),
+            format!("{:.0}", base.rps),
+            "",
+            None,
+        );
+        row(
+            "  ratio tanso / baseline",
+            format!("{ratio:.2}"),
+            String::new(),
+            ">= 0.6",
+            Some(ratio >= 0.6),
+        );
+        row(
+            &format!("GetFootprint p99 ms, {IN_FLIGHT} in flight"),
+            ms(real.p99),
+            ms(base.p99),
+            "< 3",
+            Some(real.p99 < Duration::from_millis(3)),
+        );
+        row(
+            "GetFootprint p99 ms, 1 in flight (info)",
+            ms(get.real_one.p99),
+            ms(get.base_one.p99),
+            "",
+            None,
+        );
+    }
     match starts {
         Some(starts) if !starts.is_empty() => {
             let mut ready: Vec<Duration> = starts.iter().map(|s| s.ready).collect();
@@ -792,59 +853,61 @@ fn summary(get: &GetFigures, starts: Option<&Vec<Start>>, bulk: &Bulk) {
             None,
         ),
     }
-    let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
-    let publish_ratio = bulk.sign.as_secs_f64() / bulk.publish.as_secs_f64();
-    budget(
-        "core_publish_ratio",
-        format!("{publish_ratio:.2}"),
-        ">=0.5",
-        publish_ratio >= 0.5,
-    );
-    row(
-        &format!("publish footprints/s, {} thread(s)", bulk.threads),
-        format!("{:.0}", rate(bulk.publish)),
-        format!("{:.0}", rate(bulk.sign)),
-        "",
-        None,
-    );
-    row(
-        "  ratio publish / signing",
-        format!("{publish_ratio:.2}"),
-        String::new(),
-        ">= 0.5",
-        Some(publish_ratio >= 0.5),
-    );
-    row(
-        "  parse + validate alone, s (info)",
-        format!("{:.2}", bulk.parse_validate.as_secs_f64()),
-        String::new(),
-        "",
-        None,
-    );
-    row(
-        "store on disk MiB after publish",
-        format!("{:.1}", mib(bulk.disk_bytes)),
-        String::new(),
-        "",
-        None,
-    );
-    row(
-        if bulk.peak_reset {
-            "peak RSS MiB during publish"
-        } else {
-            "peak RSS MiB, whole process"
-        },
-        bulk.peak_kib
-            .map_or_else(|| "?".into(), |k| format!("{:.0}", mib(k * 1024))),
-        String::new(),
-        "",
-        None,
-    );
-    if bulk.published != BULK {
-        println!(
-            "  note: publish reported {} ids, not {BULK}",
-            bulk.published
+    if let Some(bulk) = bulk {
+        let rate = |d: Duration| BULK as f64 / d.as_secs_f64();
+        let publish_ratio = bulk.sign.as_secs_f64() / bulk.publish.as_secs_f64();
+        budget(
+            "core_publish_ratio",
+            format!("{publish_ratio:.2}"),
+            ">=0.5",
+            publish_ratio >= 0.5,
         );
+        row(
+            &format!("publish footprints/s, {} thread(s)", bulk.threads),
+            format!("{:.0}", rate(bulk.publish)),
+            format!("{:.0}", rate(bulk.sign)),
+            "",
+            None,
+        );
+        row(
+            "  ratio publish / signing",
+            format!("{publish_ratio:.2}"),
+            String::new(),
+            ">= 0.5",
+            Some(publish_ratio >= 0.5),
+        );
+        row(
+            "  parse + validate alone, s (info)",
+            format!("{:.2}", bulk.parse_validate.as_secs_f64()),
+            String::new(),
+            "",
+            None,
+        );
+        row(
+            "store on disk MiB after publish",
+            format!("{:.1}", mib(bulk.disk_bytes)),
+            String::new(),
+            "",
+            None,
+        );
+        row(
+            if bulk.peak_reset {
+                "peak RSS MiB during publish"
+            } else {
+                "peak RSS MiB, whole process"
+            },
+            bulk.peak_kib
+                .map_or_else(|| "?".into(), |k| format!("{:.0}", mib(k * 1024))),
+            String::new(),
+            "",
+            None,
+        );
+        if bulk.published != BULK {
+            println!(
+                "  note: publish reported {} ids, not {BULK}",
+                bulk.published
+            );
+        }
     }
     for line in budgets {
         println!("{line}");

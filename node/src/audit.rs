@@ -73,7 +73,67 @@ impl AuditEntry {
         entry
     }
 
+    /// SHA-256(prev || JCS(entry without `hash`)), as lowercase hex.
+    ///
+    /// The canonical bytes are written field by field straight into the hasher: no
+    /// `serde_json::Value`, no JCS buffer. They are the same bytes as
+    /// [`AuditEntry::hash_via_value`] produces (a test compares the two on varied entries);
+    /// a sequence number beyond 2^53, which JCS would print as a float, takes that slower
+    /// path.
     fn compute_hash(&self) -> String {
+        if self.seq > MAX_EXACT_JCS_INT {
+            return self.hash_via_value();
+        }
+        let mut hasher = crypto::Sha256Writer::new();
+        hasher.update(self.prev.as_bytes());
+        match self.write_canonical(&mut hasher) {
+            Ok(()) => hex::encode(hasher.finish()),
+            Err(_) => self.hash_via_value(),
+        }
+    }
+
+    /// The JCS form of the entry without `hash`: members in RFC 8785 order (all names are
+    /// ASCII, so UTF-16 order is byte order), strings escaped as serde_json escapes them,
+    /// which is what JCS prescribes, and `rule`/`reason` left out when absent.
+    fn write_canonical(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        fn member(
+            out: &mut impl std::io::Write,
+            name: &str,
+            value: &str,
+            first: bool,
+        ) -> std::io::Result<()> {
+            if !first {
+                out.write_all(b",")?;
+            }
+            out.write_all(b"\"")?;
+            out.write_all(name.as_bytes())?;
+            out.write_all(b"\":")?;
+            serde_json::to_writer(&mut *out, value).map_err(std::io::Error::other)
+        }
+        out.write_all(b"{")?;
+        member(out, "at", &self.at, true)?;
+        member(out, "caller", &self.draft.caller, false)?;
+        member(out, "decision", &self.draft.decision, false)?;
+        member(out, "method", &self.draft.method, false)?;
+        member(out, "prev", &self.prev, false)?;
+        if let Some(reason) = &self.draft.reason {
+            member(out, "reason", reason, false)?;
+        }
+        if let Some(rule) = &self.draft.rule {
+            member(out, "rule", rule, false)?;
+        }
+        write!(out, ",\"seq\":{},\"targets\":[", self.seq)?;
+        for (i, target) in self.draft.targets.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, target).map_err(std::io::Error::other)?;
+        }
+        out.write_all(b"]}")
+    }
+
+    /// The hash through `serde_json::Value` and `serde_jcs`, as entries were always hashed.
+    fn hash_via_value(&self) -> String {
         let mut unhashed = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let Some(obj) = unhashed.as_object_mut() {
             obj.remove("hash");
@@ -85,6 +145,9 @@ impl AuditEntry {
         hex::encode(crypto::sha256(&bytes))
     }
 }
+
+/// Largest integer JCS prints digit for digit (it prints numbers as IEEE doubles).
+const MAX_EXACT_JCS_INT: u64 = 1 << 53;
 
 impl AuditHead {
     pub fn sign(key: &NodeKey, len: u64, hash: &str) -> AuditHead {
@@ -244,6 +307,85 @@ mod tests {
             v.push(*seq, r);
         }
         v.finish(Some(head), &key.public_key())
+    }
+
+    /// The streamed hash is byte for byte the hash through `Value` and `serde_jcs` (so old
+    /// logs still verify), on strings JCS treats specially and every optional member.
+    #[test]
+    fn streamed_hash_equals_the_value_hash() {
+        let strings = [
+            "",
+            "plain",
+            "quote \" and backslash \\ and slash /",
+            "controls \u{0}\u{1}\u{8}\t\n\u{b}\u{c}\r\u{1f} del \u{7f}",
+            "unicode: é 탄소 \u{2028}\u{2029} \u{ffff} 🎉 \u{10ffff}",
+            "urn:tanso:company:hanbit-steel",
+            "<script>&amp;</script> \\u0041",
+        ];
+        let mut n = 0u64;
+        for (i, caller) in strings.iter().enumerate() {
+            for (j, reason) in strings.iter().enumerate() {
+                for optional in 0..4 {
+                    let draft = AuditDraft {
+                        caller: caller.to_string(),
+                        method: strings[(i + j) % strings.len()].to_string(),
+                        targets: strings[..(i + j + optional) % (strings.len() + 1)]
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect(),
+                        decision: strings[(i * 3 + j) % strings.len()].to_string(),
+                        rule: (optional & 1 == 1).then(|| strings[(j + 1) % strings.len()].into()),
+                        reason: (optional & 2 == 2).then(|| reason.to_string()),
+                    };
+                    for seq in [
+                        0,
+                        1,
+                        42,
+                        1 << 32,
+                        (1 << 53) - 1,
+                        1 << 53,
+                        (1 << 53) + 1,
+                        u64::MAX,
+                    ] {
+                        let at = strings[(j + optional) % strings.len()];
+                        let entry = AuditEntry::chain(seq, at.to_string(), draft.clone(), caller);
+                        assert_eq!(entry.hash, entry.hash_via_value(), "{entry:?}");
+                        let mut canonical = Vec::new();
+                        entry.write_canonical(&mut canonical).unwrap();
+                        if seq <= MAX_EXACT_JCS_INT {
+                            let mut value = serde_json::to_value(&entry).unwrap();
+                            value.as_object_mut().unwrap().remove("hash");
+                            assert_eq!(
+                                String::from_utf8(canonical).unwrap(),
+                                String::from_utf8(crypto::canonical_json(&value).unwrap()).unwrap()
+                            );
+                        }
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(n, 7 * 7 * 4 * 8);
+        // A chain hashed the old way (as logs written before this change were) verifies.
+        let key = NodeKey::from_seed(&[5; 32]);
+        let mut prev = GENESIS.to_string();
+        let mut verifier = ChainVerifier::default();
+        for seq in 0..20u64 {
+            let mut entry = AuditEntry {
+                seq,
+                at: "2026-01-01T00:00:00.000Z".into(),
+                draft: draft(seq as u32),
+                prev: prev.clone(),
+                hash: String::new(),
+            };
+            entry.draft.reason = (seq % 2 == 0).then(|| format!("reason \u{1} {seq}"));
+            entry.hash = entry.hash_via_value();
+            prev = entry.hash.clone();
+            verifier.push(seq, &serde_json::to_vec(&entry).unwrap());
+        }
+        let head = AuditHead::sign(&key, 20, &prev);
+        let report = verifier.finish(Some(&head), &key.public_key());
+        assert!(report.ok, "{:?}", report.problems);
     }
 
     #[test]

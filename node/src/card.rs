@@ -1,5 +1,7 @@
 //! Node cards: what a company hands its partners (id, name, key, endpoint, TLS fingerprint), self-signed.
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,56 @@ pub struct NodeCard {
     /// base64url signature over the JCS form of the card without this field.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signature: String,
+}
+
+/// Parsed public keys of cards by (lowercase company id, key id), so an authenticated request
+/// does not decode and decompress its caller's key again. An entry is used only while the
+/// card still states the same public key, and a company's entries are dropped when its
+/// partner record changes; retired keys stay parseable (whether one is accepted is for the
+/// caller of the cache to decide). Bounded: cleared when full.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::sync::RwLock<HashMap<(String, String), (String, ed25519_dalek::VerifyingKey)>>,
+}
+
+/// Most keys a [`KeyCache`] holds.
+const MAX_CACHED_KEYS: usize = 4096;
+
+impl KeyCache {
+    /// The card's public key, parsed once per (company, key id).
+    pub fn verifying_key(&self, card: &NodeCard) -> Result<ed25519_dalek::VerifyingKey, CardError> {
+        let id = (card.company_id.to_ascii_lowercase(), card.key_id.clone());
+        if let Some((public, key)) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&id)
+            && *public == card.public_key
+        {
+            return Ok(*key);
+        }
+        let key = card.verifying_key()?;
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(id, (card.public_key.clone(), key));
+        Ok(key)
+    }
+
+    /// Drops every key cached for `company_id` (its card changed or it was removed).
+    pub fn forget(&self, company_id: &str) {
+        let company = company_id.to_ascii_lowercase();
+        self.keys
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(c, _), _| *c != company);
+    }
+
+    /// Keys cached.
+    pub fn len(&self) -> usize {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Why a card is refused.

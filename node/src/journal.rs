@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -19,6 +18,9 @@ use crate::store::{Store, StoreError, journal_ops};
 
 /// Most records in one batch.
 const MAX_BATCH: usize = 4096;
+
+/// Most (company, day) counters remembered as written; past it the memory starts over.
+const MAX_WRITTEN_COUNTERS: usize = 65_536;
 
 /// One request's records.
 #[derive(Debug, Default)]
@@ -122,6 +124,10 @@ fn run(
     mut next_seq: u64,
     mut prev: String,
 ) {
+    // Daily counts this thread last committed, so a batch never writes a count lower than
+    // one already durable (two requests may reach the queue in the other order than they
+    // counted).
+    let mut written: HashMap<(String, String), u32> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         let mut items = vec![first];
         while items.len() < MAX_BATCH {
@@ -133,6 +139,8 @@ fn run(
         let (mut seq, mut hash) = (next_seq, prev.clone());
         let mut ops = Vec::with_capacity(items.len() * 2 + 1);
         let mut chained = false;
+        // One counter write per (company, day) per batch: the highest count in it.
+        let mut daily: HashMap<(String, String), u32> = HashMap::new();
         for item in &mut items {
             let record = &mut item.record;
             if let Some(draft) = record.audit.take() {
@@ -149,12 +157,19 @@ fn run(
             if let Some((key_id, nonce, at)) = &record.nonce {
                 ops.push(journal_ops::nonce(key_id, nonce, *at));
             }
-            if let Some((company, day, count)) = &record.daily {
-                ops.push(journal_ops::daily(company, day, *count));
+            if let Some((company, day, count)) = record.daily.take() {
+                let n = daily
+                    .entry((company.to_ascii_lowercase(), day))
+                    .or_insert(0);
+                *n = (*n).max(count);
             }
             for (key_id, nonce) in &record.forget {
                 ops.push(journal_ops::forget_nonce(key_id, nonce));
             }
+        }
+        daily.retain(|key, count| written.get(key).is_none_or(|w| *count > *w));
+        for ((company, day), count) in &daily {
+            ops.push(journal_ops::daily(company, day, *count));
         }
         if chained {
             // Signed by the key current at this batch (rotation swaps it).
@@ -168,6 +183,10 @@ fn run(
         if result.is_ok() {
             next_seq = seq;
             prev = hash;
+            if written.len() > MAX_WRITTEN_COUNTERS {
+                written.clear();
+            }
+            written.extend(daily);
         } else if let Err(e) = &result {
             tracing::error!(error = %e, "journal commit failed");
         }
@@ -176,63 +195,6 @@ fn run(
                 let _ = done.send(result.clone());
             }
         }
-    }
-}
-
-/// Nonces seen within the replay window, in memory (persisted through the journal).
-pub struct NonceCache {
-    window_ms: i64,
-    seen: Mutex<HashMap<(String, String), i64>>,
-}
-
-/// A request nonce seen before.
-#[derive(Debug, thiserror::Error)]
-#[error("nonce was already used (replay)")]
-pub struct Replay;
-
-impl NonceCache {
-    /// Loads the nonces still inside the window from the store.
-    pub fn load(store: &Store, skew: Duration) -> Result<NonceCache, StoreError> {
-        let window_ms = 2 * skew.as_millis() as i64;
-        let now = Utc::now().timestamp_millis();
-        let seen = store
-            .nonces()?
-            .into_iter()
-            .filter(|(_, _, at)| now - at <= window_ms)
-            .map(|(k, n, at)| ((k, n), at))
-            .collect();
-        Ok(NonceCache {
-            window_ms,
-            seen: Mutex::new(seen),
-        })
-    }
-
-    /// Records a nonce; `Err(Replay)` when it was seen. Returns nonces to forget (expired).
-    pub fn check_and_insert(
-        &self,
-        key_id: &str,
-        nonce_hex: &str,
-        issued_at_ms: i64,
-        now_ms: i64,
-    ) -> Result<Vec<(String, String)>, Replay> {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let k = (key_id.to_string(), nonce_hex.to_string());
-        if seen.contains_key(&k) {
-            return Err(Replay);
-        }
-        seen.insert(k, issued_at_ms);
-        let mut forget = Vec::new();
-        if seen.len().is_multiple_of(4096) {
-            let window = self.window_ms;
-            seen.retain(|k, at| {
-                let keep = now_ms - *at <= window;
-                if !keep {
-                    forget.push(k.clone());
-                }
-                keep
-            });
-        }
-        Ok(forget)
     }
 }
 
@@ -278,5 +240,62 @@ impl DailyCounter {
 impl Default for DailyCounter {
     fn default() -> Self {
         DailyCounter::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::NodeKey;
+    use crate::store::EngineKind;
+
+    fn counted(company: &str, day: &str, count: u32) -> Record {
+        Record {
+            daily: Some((company.to_string(), day.to_string(), count)),
+            ..Record::default()
+        }
+    }
+
+    /// Counter records are coalesced per (company, day) into one write of the highest count,
+    /// within a batch and across batches, and what is acknowledged is durable.
+    #[test]
+    fn daily_counts_keep_the_highest_count_durably() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), EngineKind::Redb).unwrap();
+        let keys = Arc::new(KeyRing::new(NodeKey::from_seed(&[9; 32]), Vec::new()));
+        let journal = Journal::start(store.clone(), keys).unwrap();
+        // One batch (queued together, then awaited): counts arrive out of order.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let writes =
+                [3, 1, 5, 2, 4].map(|n| journal.write(counted("URN:C:A", "2026-01-01", n)));
+            for result in futures::future::join_all(writes).await {
+                result.unwrap();
+            }
+        });
+        assert_eq!(store.daily_count("urn:c:a", "2026-01-01").unwrap(), 5);
+        // A lower count acknowledged later (it counted before the others were written)
+        // does not take the durable count back.
+        journal
+            .write_blocking(counted("urn:c:a", "2026-01-01", 4))
+            .unwrap();
+        assert_eq!(store.daily_count("urn:c:a", "2026-01-01").unwrap(), 5);
+        journal
+            .write_blocking(counted("urn:c:a", "2026-01-01", 6))
+            .unwrap();
+        journal
+            .write_blocking(counted("urn:c:a", "2026-01-02", 1))
+            .unwrap();
+        journal
+            .write_blocking(counted("urn:c:b", "2026-01-01", 2))
+            .unwrap();
+        drop(journal);
+        drop(store);
+        let store = Store::open(dir.path(), EngineKind::Redb).unwrap();
+        assert_eq!(store.daily_count("urn:c:a", "2026-01-01").unwrap(), 6);
+        assert_eq!(store.daily_count("urn:c:a", "2026-01-02").unwrap(), 1);
+        assert_eq!(store.daily_count("urn:c:b", "2026-01-01").unwrap(), 2);
     }
 }

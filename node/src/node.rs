@@ -21,7 +21,7 @@ use crate::nonces::NonceCache;
 use crate::pact::{self, ProductFootprint, Status, ValidationContext};
 use crate::policy::{AccessRequest, Action, Partner, Policy, PolicySet};
 use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
-use crate::store::{OwnFootprint, PartnerRecord, PolicyRecord, Store};
+use crate::store::{EncodedFootprint, OwnFootprint, PartnerRecord, PolicyRecord, Store};
 use crate::tls::Identity;
 
 /// A running or opened node; cheap to clone.
@@ -55,6 +55,8 @@ struct Inner {
     metrics: Arc<crate::metrics::Metrics>,
     /// Trusted directories, their status lists and the member credentials learnt from them.
     directories: crate::directory::Directories,
+    /// Parsed public keys of partners and members, for request verification.
+    verifying_keys: crate::card::KeyCache,
 }
 
 /// What `publish` did.
@@ -127,6 +129,7 @@ impl Node {
                 exchange: crate::exchange::ExchangeState::default(),
                 metrics: Arc::new(crate::metrics::Metrics::new()),
                 directories: crate::directory::Directories::new(config_ttl),
+                verifying_keys: crate::card::KeyCache::default(),
             }),
         })
     }
@@ -172,6 +175,20 @@ impl Node {
     /// The directories this node trusts (see `crate::directory::client`).
     pub fn directories(&self) -> &crate::directory::Directories {
         &self.inner.directories
+    }
+
+    /// The parsed public key of a card (a partner's or a member's), cached per company and
+    /// key id.
+    pub fn verifying_key(
+        &self,
+        card: &NodeCard,
+    ) -> Result<ed25519_dalek::VerifyingKey, crate::card::CardError> {
+        self.inner.verifying_keys.verifying_key(card)
+    }
+
+    /// Forgets what is cached of a partner's keys (its card changed or it was removed).
+    pub(crate) fn forget_partner_keys(&self, company_id: &str) {
+        self.inner.verifying_keys.forget(company_id);
     }
 
     /// The card of a company to connect to and verify against: a partner's card, or one
@@ -382,7 +399,7 @@ impl Node {
                 }
             }
         }
-        let signed_new = self.sign_all(footprints)?;
+        let (signed_new, encoded_new) = self.sign_encode_all(footprints, true)?;
         let signed_old = self.sign_all(deprecated)?;
         let mut notices = self.notifications_for(&signed_new, &signed_old)?;
         notices.extend(crate::pact_api::events::published_items(
@@ -392,7 +409,7 @@ impl Node {
         )?);
         self.inner
             .store
-            .publish_batch_notify(&signed_new, &signed_old, &notices)
+            .publish_encoded_notify(encoded_new, &signed_old, &notices)
             .map_err(|e| match e {
                 crate::store::StoreError::Conflict(m) => NodeError::Conflict(m),
                 other => other.into(),
@@ -408,23 +425,52 @@ impl Node {
 
     /// Signs both views of every footprint, on all cores.
     fn sign_all(&self, footprints: Vec<ProductFootprint>) -> Result<Vec<OwnFootprint>, NodeError> {
+        Ok(self.sign_encode_all(footprints, false)?.0)
+    }
+
+    /// Signs both views of every footprint on all cores and, with `encode`, encodes each for
+    /// the store on the same threads (so the one writer only moves bytes). Input order is
+    /// kept in both results.
+    fn sign_encode_all(
+        &self,
+        footprints: Vec<ProductFootprint>,
+        encode: bool,
+    ) -> Result<(Vec<OwnFootprint>, Vec<EncodedFootprint>), NodeError> {
         let published_at = now_rfc3339();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(8);
-        let chunk = footprints.len().div_ceil(threads).max(256);
+        let total = footprints.len();
+        let chunk = total.div_ceil(threads).max(256);
+        let mut parts: Vec<Vec<ProductFootprint>> = Vec::new();
+        let mut rest = footprints.into_iter();
+        loop {
+            let part: Vec<ProductFootprint> = rest.by_ref().take(chunk).collect();
+            if part.is_empty() {
+                break;
+            }
+            parts.push(part);
+        }
         let company = self.company_id();
         let current = self.inner.keys.current();
         let key = &*current;
-        let results: Vec<Result<Vec<OwnFootprint>, NodeError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = footprints
-                .chunks(chunk)
+        type Signed = (Vec<OwnFootprint>, Vec<EncodedFootprint>);
+        let results: Vec<Result<Signed, NodeError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
                 .map(|part| {
                     let published_at = &published_at;
                     scope.spawn(move || {
-                        part.iter()
-                            .map(|fp| sign_one(key, company, fp, published_at))
-                            .collect::<Result<Vec<_>, _>>()
+                        let mut signed = Vec::with_capacity(part.len());
+                        let mut encoded = Vec::with_capacity(if encode { part.len() } else { 0 });
+                        for fp in part {
+                            let own = sign_one(key, company, fp, published_at)?;
+                            if encode {
+                                encoded.push(crate::store::encode_footprint(&own)?);
+                            }
+                            signed.push(own);
+                        }
+                        Ok((signed, encoded))
                     })
                 })
                 .collect();
@@ -437,11 +483,14 @@ impl Node {
                 })
                 .collect()
         });
-        let mut out = Vec::with_capacity(footprints.len());
+        let mut signed = Vec::with_capacity(total);
+        let mut encoded = Vec::with_capacity(if encode { total } else { 0 });
         for part in results {
-            out.extend(part?);
+            let (s, e) = part?;
+            signed.extend(s);
+            encoded.extend(e);
         }
-        Ok(out)
+        Ok((signed, encoded))
     }
 
     /// Deprecates an own footprint (re-signed with status Deprecated).
@@ -569,6 +618,7 @@ impl Node {
             added_at: now_rfc3339(),
         })?;
         self.inner.peers.forget(&card.company_id);
+        self.forget_partner_keys(&card.company_id);
         // A new card (new endpoint) is a reason to retry deliveries to it now.
         self.retry_deliveries_to(&card.company_id)?;
         Ok(card)
@@ -581,6 +631,7 @@ impl Node {
     pub fn remove_partner(&self, company_id: &str) -> Result<(), NodeError> {
         if self.inner.store.remove_partner(company_id)? {
             self.inner.peers.forget(company_id);
+            self.forget_partner_keys(company_id);
             Ok(())
         } else {
             Err(NodeError::NotFound(format!("partner {company_id}")))
@@ -589,6 +640,14 @@ impl Node {
 
     pub fn partner(&self, company_id: &str) -> Result<Option<PartnerRecord>, NodeError> {
         Ok(self.inner.store.partner(company_id)?)
+    }
+
+    /// A partner record shared with the store's cache (no copy).
+    pub fn partner_shared(
+        &self,
+        company_id: &str,
+    ) -> Result<Option<Arc<PartnerRecord>>, NodeError> {
+        Ok(self.inner.store.partner_shared(company_id)?)
     }
 
     // === policies ===
@@ -783,16 +842,18 @@ impl Node {
 fn sign_one(
     key: &NodeKey,
     company: &str,
-    fp: &ProductFootprint,
+    fp: ProductFootprint,
     published_at: &str,
 ) -> Result<OwnFootprint, NodeError> {
     let internal = |e: crate::crypto::CryptoError| NodeError::Internal(e.to_string());
-    let full = signed::view_json(fp, VIEW_FULL).map_err(internal)?;
-    let summary = signed::view_json(fp, VIEW_SUMMARY).map_err(internal)?;
+    // The views' JCS bytes straight from the typed footprint: the same bytes as JCS of
+    // `signed::view_json`, without building two `Value` trees per footprint.
+    let full = signed::view_canonical(&fp, VIEW_FULL).map_err(internal)?;
+    let summary = signed::view_canonical(&fp, VIEW_SUMMARY).map_err(internal)?;
     Ok(OwnFootprint {
-        footprint: fp.clone(),
-        sig_full: signed::sign_view(key, company, VIEW_FULL, &full).map_err(internal)?,
-        sig_summary: signed::sign_view(key, company, VIEW_SUMMARY, &summary).map_err(internal)?,
+        sig_full: signed::sign_canonical(key, company, VIEW_FULL, &full),
+        sig_summary: signed::sign_canonical(key, company, VIEW_SUMMARY, &summary),
+        footprint: fp,
         published_at: published_at.to_string(),
     })
 }

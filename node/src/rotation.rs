@@ -159,6 +159,7 @@ impl Node {
             added_at: known.added_at,
         })?;
         self.peers().forget(from);
+        self.forget_partner_keys(from);
         if card.key_id != known.card.key_id {
             tracing::info!(partner = %from, key_id = %card.key_id, "partner key rotation accepted");
         }

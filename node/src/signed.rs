@@ -112,6 +112,23 @@ pub fn view_json(fp: &ProductFootprint, view: &str) -> Result<Value, CryptoError
     }
 }
 
+/// The JCS bytes of a view of `fp`, the bytes [`sign_view`] signs for
+/// `view_json(fp, view)`, serialised from the typed footprint without a `Value` tree (a
+/// full view carrying a signature extension goes through [`view_json`], which drops it).
+pub fn view_canonical(fp: &ProductFootprint, view: &str) -> Result<Vec<u8>, CryptoError> {
+    if view == VIEW_SUMMARY {
+        crypto::canonical_json_of(&Summary::of(fp))
+    } else if fp
+        .extensions
+        .iter()
+        .any(|e| e.data_schema == SIGNATURE_SCHEMA)
+    {
+        crypto::canonical_json(&view_json(fp, view)?)
+    } else {
+        crypto::canonical_json_of(fp)
+    }
+}
+
 /// Signs one view.
 pub fn sign_view(
     key: &NodeKey,
@@ -120,15 +137,20 @@ pub fn sign_view(
     view_json: &Value,
 ) -> Result<SigRecord, CryptoError> {
     let bytes = crypto::canonical_json(view_json)?;
-    let signature = key.sign(&crypto::footprint_domain(view), &bytes);
-    Ok(SigRecord {
+    Ok(sign_canonical(key, company_id, view, &bytes))
+}
+
+/// Signs the JCS bytes of one view (from [`view_canonical`]).
+pub fn sign_canonical(key: &NodeKey, company_id: &str, view: &str, bytes: &[u8]) -> SigRecord {
+    let signature = key.sign(&crypto::footprint_domain(view), bytes);
+    SigRecord {
         alg: "Ed25519".into(),
         key_id: key.key_id().to_string(),
         public_key: B64.encode(key.public_key_bytes()),
         company_id: company_id.to_string(),
         view: view.to_string(),
         signature: B64.encode(signature),
-    })
+    }
 }
 
 /// Verifies `sig` over `view_json` (which must not contain the signature extension).
@@ -221,4 +243,40 @@ pub fn verify_document(doc: &Value) -> Result<SigRecord, SignedError> {
     let sig = sig.ok_or(SignedError::Unsigned)?;
     verify_view(&view, &sig)?;
     Ok(sig)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The typed serialisation signs the very bytes the `Value` views did, for both views,
+    /// with and without a signature extension to drop.
+    #[test]
+    fn view_canonical_is_jcs_of_view_json() {
+        let doc: Value = serde_json::from_str(include_str!(
+            "../testdata/v3-productfootprint-bioethanol-kg.json"
+        ))
+        .unwrap();
+        let plain: ProductFootprint = serde_json::from_value(doc.clone()).unwrap();
+        let key = NodeKey::from_seed(&[4; 32]);
+        let mut signed_doc = attach(
+            doc.clone(),
+            &sign_view(&key, "urn:c", VIEW_FULL, &doc).unwrap(),
+        );
+        signed_doc["comment"] = Value::String("quote \" \u{1} é 🎉".into());
+        let with_ext: ProductFootprint = serde_json::from_value(signed_doc).unwrap();
+        assert!(!with_ext.extensions.is_empty());
+        for fp in [&plain, &with_ext] {
+            for view in [VIEW_FULL, VIEW_SUMMARY] {
+                let old = crypto::canonical_json(&view_json(fp, view).unwrap()).unwrap();
+                assert_eq!(
+                    String::from_utf8(view_canonical(fp, view).unwrap()).unwrap(),
+                    String::from_utf8(old.clone()).unwrap()
+                );
+                let by_value =
+                    sign_view(&key, "urn:c", view, &view_json(fp, view).unwrap()).unwrap();
+                assert_eq!(sign_canonical(&key, "urn:c", view, &old), by_value);
+            }
+        }
+    }
 }

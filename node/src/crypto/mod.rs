@@ -178,8 +178,44 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
+/// Incremental SHA-256 that bytes (canonical JSON, for one) can be streamed into, so a
+/// hash over a long message never needs the message in one buffer.
+#[derive(Clone, Default)]
+pub struct Sha256Writer(Sha256);
+
+impl Sha256Writer {
+    pub fn new() -> Sha256Writer {
+        Sha256Writer(Sha256::new())
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// RFC 8785 (JCS) canonical bytes of a JSON value.
 pub fn canonical_json(value: &serde_json::Value) -> Result<Vec<u8>, CryptoError> {
+    serde_jcs::to_vec(value).map_err(|e| CryptoError::Canonical(e.to_string()))
+}
+
+/// RFC 8785 (JCS) canonical bytes of any serialisable value, without building a
+/// `serde_json::Value` first: the same bytes as [`canonical_json`] of its `to_value`.
+pub fn canonical_json_of<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CryptoError> {
     serde_jcs::to_vec(value).map_err(|e| CryptoError::Canonical(e.to_string()))
 }
 

@@ -405,15 +405,22 @@ impl Node {
         if published.is_empty() {
             return;
         }
-        let products = lower_set(published.iter().flat_map(|o| &o.footprint.product_ids));
-        let classes = lower_set(
-            published
-                .iter()
-                .flat_map(|o| o.footprint.product_classifications.iter().flatten()),
-        );
+        // Built on the first pending request only: a bulk publish with nothing pending
+        // does not lowercase every product id it carries.
+        let sets = std::cell::OnceCell::new();
         self.fulfil_pending_where(|request| {
-            !lower_set(&request.product_ids).is_disjoint(&products)
-                || !lower_set(&request.classifications).is_disjoint(&classes)
+            let (products, classes) = sets.get_or_init(|| {
+                (
+                    lower_set(published.iter().flat_map(|o| &o.footprint.product_ids)),
+                    lower_set(
+                        published
+                            .iter()
+                            .flat_map(|o| o.footprint.product_classifications.iter().flatten()),
+                    ),
+                )
+            });
+            !lower_set(&request.product_ids).is_disjoint(products)
+                || !lower_set(&request.classifications).is_disjoint(classes)
         });
     }
 

@@ -521,6 +521,47 @@ fn parse_document_object_array_and_jsonl() {
     assert_eq!(parse_document(&jsonl).unwrap().len(), 3);
 }
 
+/// Large JSONL is parsed on several threads: values keep input order and the error is the
+/// first bad line in input order, as a sequential parse reports it.
+#[test]
+fn parse_document_large_jsonl_keeps_order_and_first_error() {
+    let lines: Vec<String> = (0..5000).map(|n| format!("{{\"n\":{n}}}")).collect();
+    let with_blanks = |lines: &[String]| {
+        let mut text = String::new();
+        for (i, l) in lines.iter().enumerate() {
+            text.push_str(l);
+            text.push('\n');
+            if i % 7 == 0 {
+                text.push_str("  \n");
+            }
+        }
+        text
+    };
+    let values = parse_document(&with_blanks(&lines)).unwrap();
+    assert_eq!(values.len(), 5000);
+    assert!(values.iter().enumerate().all(|(i, v)| v["n"] == i as u64));
+    // Line numbers count the blank lines: one follows every seventh record from the first.
+    let line_of = |k: usize| k + k.div_ceil(7) + 1;
+    for (syntax_at, array_at) in [(4990, 10), (3000, 4999), (1, 2500), (2600, 2601)] {
+        let mut broken = lines.clone();
+        broken[syntax_at] = "{\"n\": ".into();
+        broken[array_at] = "[1]".into();
+        let err = parse_document(&with_blanks(&broken)).unwrap_err();
+        let expected = if syntax_at < array_at {
+            matches!(err, DocumentError::Syntax { line, .. } if line == line_of(syntax_at))
+        } else {
+            err == DocumentError::NotAnObject {
+                line: line_of(array_at),
+                found: "array",
+            }
+        };
+        assert!(
+            expected,
+            "syntax at {syntax_at}, array at {array_at}: {err:?}"
+        );
+    }
+}
+
 #[test]
 fn parse_document_jsonl_error_names_line() {
     let line = serde_json::to_string(&example()).unwrap();

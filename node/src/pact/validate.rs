@@ -118,7 +118,7 @@ pub fn parse_document(text: &str) -> Result<Vec<Value>, DocumentError> {
         }
         Err(e) => e,
     };
-    let mut lines = text
+    let lines = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty());
@@ -129,17 +129,50 @@ pub fn parse_document(text: &str) -> Result<Vec<Value>, DocumentError> {
     if !first_is_complete {
         return Err(syntax(&whole_err, 0));
     }
-    lines
-        .by_ref()
-        .map(|(i, l)| match serde_json::from_str::<Value>(l) {
-            Ok(v @ Value::Object(_)) => Ok(v),
-            Ok(other) => Err(DocumentError::NotAnObject {
-                line: i + 1,
-                found: json_type(&other),
-            }),
-            Err(e) => Err(syntax(&e, i)),
-        })
-        .collect()
+    let lines: Vec<(usize, &str)> = lines.collect();
+    parse_lines(&lines)
+}
+
+/// Lines from which a JSONL document is parsed on more than one thread.
+const PARALLEL_LINES: usize = 1024;
+
+/// Parses JSONL lines (index, text) in order; the first failing line (in input order) is the
+/// error, as a sequential parse would report it. Large inputs are split into one chunk per
+/// core, parsed on scoped threads.
+fn parse_lines(lines: &[(usize, &str)]) -> Result<Vec<Value>, DocumentError> {
+    let parse = |(i, l): &(usize, &str)| match serde_json::from_str::<Value>(l) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(other) => Err(DocumentError::NotAnObject {
+            line: i + 1,
+            found: json_type(&other),
+        }),
+        Err(e) => Err(syntax(&e, *i)),
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || lines.len() < PARALLEL_LINES {
+        return lines.iter().map(parse).collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    let parts: Vec<std::thread::Result<Result<Vec<Value>, DocumentError>>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(parse).collect()))
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+    let mut values = Vec::with_capacity(lines.len());
+    for part in parts {
+        match part {
+            Ok(Ok(part)) => values.extend(part),
+            Ok(Err(e)) => return Err(e),
+            // A panic in a parsing thread surfaces here, as it would have without threads.
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    Ok(values)
 }
 
 /// A syntax error whose line is offset by `line_offset` lines (0 for a whole document).

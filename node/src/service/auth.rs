@@ -138,7 +138,7 @@ async fn authenticate_with(
     if let Ok(header) = pb::RequestHeader::decode(envelope.header.as_slice())
         && crate::ids::is_urn(&header.caller)
         && precheck(node, &header, method).is_ok()
-        && matches!(node.partner(&header.caller), Ok(None))
+        && matches!(node.partner_shared(&header.caller), Ok(None))
         && let Err(e) = node
             .directories()
             .resolve_caller(node, &header.caller)
@@ -208,31 +208,34 @@ pub(crate) fn check(
         }));
     }
     // A partner (its card, its groups), or a member of a trusted directory (the card built
-    // from its verified credential, no groups).
-    let (card, groups) = match node
-        .partner(&header.caller)
-        .map_err(|e| fail(AuthError::Malformed(e.to_string())))?
-    {
-        Some(p) => (p.card, p.groups),
-        None => (
-            node.directories()
+    // from its verified credential, no groups). The partner record is the store's shared
+    // copy.
+    let record = node
+        .partner_shared(&header.caller)
+        .map_err(|e| fail(AuthError::Malformed(e.to_string())))?;
+    let member;
+    let (card, groups): (&NodeCard, &[String]) = match &record {
+        Some(p) => (&p.card, &p.groups),
+        None => {
+            member = node
+                .directories()
                 .member_card(node, &header.caller)
-                .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?,
-            Vec::new(),
-        ),
+                .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?;
+            (&member, &[])
+        }
     };
-    let partner = PartnerView { card, groups };
     // The pinned key; or the key of a card the caller introduces (UpdateCard), when that
     // card's history chains from the pinned key. A retired key is refused, with no grace.
     let signer = match introduced {
-        _ if partner.card.key_id == header.key_id => &partner.card,
-        Some(card) if card.key_id == header.key_id => {
-            card.succeeds(&partner.card)
+        _ if card.key_id == header.key_id => card,
+        Some(introduced) if introduced.key_id == header.key_id => {
+            introduced
+                .succeeds(card)
                 .map_err(|e| fail(AuthError::Card(e.to_string())))?;
-            card
+            introduced
         }
         _ => {
-            return Err(fail(match partner.card.retired_at(&header.key_id) {
+            return Err(fail(match card.retired_at(&header.key_id) {
                 Some(at) => AuthError::RetiredKey {
                     caller: header.caller.clone(),
                     key_id: header.key_id.clone(),
@@ -245,8 +248,9 @@ pub(crate) fn check(
             }));
         }
     };
-    let public = signer
-        .verifying_key()
+    // Parsed once per (company, key id), not per request.
+    let public = node
+        .verifying_key(signer)
         .map_err(|e| fail(AuthError::Malformed(e.to_string())))?;
     crypto::verify(
         &public,
@@ -265,12 +269,12 @@ pub(crate) fn check(
         .map_err(|_| fail(AuthError::Replay))?;
     let purpose = (!header.purpose.is_empty()).then(|| header.purpose.clone());
     let (memberships, buys_classifications) =
-        node.directory_facts(&partner.card.company_id, Some(&partner.card.key_id));
+        node.directory_facts(&card.company_id, Some(&card.key_id));
     Ok((
         Caller {
             partner: crate::policy::Partner {
-                company_id: partner.card.company_id.clone(),
-                groups: partner.groups,
+                company_id: card.company_id.clone(),
+                groups: groups.to_vec(),
                 memberships,
                 buys_classifications,
             },
@@ -280,12 +284,6 @@ pub(crate) fn check(
         },
         envelope.body.clone(),
     ))
-}
-
-/// The caller as known locally: its card and the operator's groups.
-struct PartnerView {
-    card: crate::card::NodeCard,
-    groups: Vec<String>,
 }
 
 /// What a caller puts in a request header (everything but the body hash).

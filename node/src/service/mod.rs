@@ -245,7 +245,7 @@ impl pb::connector_server::Connector for ConnectorService {
         let own = self
             .node
             .store()
-            .own_footprint(&id)
+            .own_footprint_shared(&id)
             .map_err(|e| status::from_store(&e))?;
         let not_found = || Status::not_found(format!("footprint {id} not found"));
         let Some(own) = own else {

@@ -1,36 +1,76 @@
-//! Decoded records of hot tables (own footprints, partners), kept coherent with the engine.
+//! Decoded records of hot tables (own footprints, partners), shared and kept coherent with the engine.
 //!
 //! Every peer request reads its caller's partner record and usually one footprint; decoding
-//! their JSON each time costs more than the rest of the lookup. Writes go through the
-//! store's commit path, which drops the keys it touched and bumps a generation; a reader
-//! that missed only fills the cache if no write happened since it started reading, so a
-//! stale value can never be cached.
+//! their JSON each time costs more than the rest of the lookup, and so would copying a
+//! decoded footprint, so the cache hands out `Arc`s of immutable records. Writes go through
+//! the store's commit path, which drops the keys it touched and bumps a generation; a
+//! reader that missed only fills the cache if no write happened since it started reading,
+//! so a stale value can never be cached.
+//!
+//! Each map is capped in bytes, counted as the stored (encoded) size of its records plus a
+//! fixed overhead per entry; when an insert would pass the cap, arbitrary entries are
+//! dropped until a quarter of the cap is free (hot records come back on their next read).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::{Op, Table};
 use crate::store::{OwnFootprint, PartnerRecord};
 
-/// Most footprints kept decoded; the map is cleared when it is full (hot ids come back).
-const MAX_FOOTPRINTS: usize = 8192;
+/// Default capacity of all decoded caches together.
+pub const DEFAULT_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bytes counted per entry beyond its encoded record (key, map slot, `Arc` header).
+const ENTRY_OVERHEAD: usize = 96;
 
 struct Map<T> {
     generation: u64,
-    entries: HashMap<Vec<u8>, Option<T>>,
+    /// Key → (record or known absence, bytes counted for it).
+    entries: HashMap<Vec<u8>, (Option<Arc<T>>, usize)>,
+    bytes: usize,
+    capacity: usize,
 }
 
-impl<T> Default for Map<T> {
-    fn default() -> Self {
+impl<T> Map<T> {
+    fn new(capacity: usize) -> Self {
         Map {
             generation: 0,
             entries: HashMap::new(),
+            bytes: 0,
+            capacity,
         }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some((_, size)) = self.entries.remove(key) {
+            self.bytes -= size;
+        }
+    }
+
+    fn insert(&mut self, key: Vec<u8>, value: Option<Arc<T>>, size: usize) {
+        if size > self.capacity / 4 {
+            return; // one record that large would evict most of the others
+        }
+        self.remove(&key);
+        if self.bytes + size > self.capacity {
+            let target = self.capacity - self.capacity / 4;
+            let mut bytes = self.bytes;
+            self.entries.retain(|_, (_, s)| {
+                if bytes > target {
+                    bytes -= *s;
+                    false
+                } else {
+                    true
+                }
+            });
+            self.bytes = bytes;
+        }
+        self.bytes += size;
+        self.entries.insert(key, (value, size));
     }
 }
 
 /// The caches.
-#[derive(Default)]
 pub(crate) struct Decoded {
     footprints: Mutex<Map<OwnFootprint>>,
     partners: Mutex<Map<PartnerRecord>>,
@@ -41,6 +81,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Decoded {
+    /// Caches holding about `capacity` bytes together: three quarters for footprints, a
+    /// quarter for partners.
+    pub(crate) fn new(capacity: usize) -> Decoded {
+        let partners = capacity / 4;
+        Decoded {
+            footprints: Mutex::new(Map::new(capacity - partners)),
+            partners: Mutex::new(Map::new(partners)),
+        }
+    }
+
     /// Drops every cached key a committed batch touched.
     pub(crate) fn invalidate(&self, ops: &[Op]) {
         let mut footprints = None;
@@ -56,7 +106,7 @@ impl Decoded {
                         g.generation += 1;
                         g
                     });
-                    map.entries.remove(key);
+                    map.remove(key);
                 }
                 Table::Partners => {
                     let map = partners.get_or_insert_with(|| {
@@ -64,7 +114,7 @@ impl Decoded {
                         g.generation += 1;
                         g
                     });
-                    map.entries.remove(key);
+                    map.remove(key);
                 }
                 _ => {}
             }
@@ -74,40 +124,55 @@ impl Decoded {
     pub(crate) fn footprint<E>(
         &self,
         key: &[u8],
-        load: impl FnOnce() -> Result<Option<OwnFootprint>, E>,
-    ) -> Result<Option<OwnFootprint>, E> {
-        cached(&self.footprints, key, MAX_FOOTPRINTS, load)
+        load: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+        decode: impl FnOnce(&[u8]) -> Result<OwnFootprint, E>,
+    ) -> Result<Option<Arc<OwnFootprint>>, E> {
+        cached(&self.footprints, key, load, decode)
     }
 
     pub(crate) fn partner<E>(
         &self,
         key: &[u8],
-        load: impl FnOnce() -> Result<Option<PartnerRecord>, E>,
-    ) -> Result<Option<PartnerRecord>, E> {
-        cached(&self.partners, key, usize::MAX, load)
+        load: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+        decode: impl FnOnce(&[u8]) -> Result<PartnerRecord, E>,
+    ) -> Result<Option<Arc<PartnerRecord>>, E> {
+        cached(&self.partners, key, load, decode)
+    }
+
+    /// (entries, bytes counted) of the footprint and partner caches.
+    #[cfg(test)]
+    pub(crate) fn usage(&self) -> ((usize, usize), (usize, usize)) {
+        let f = lock(&self.footprints);
+        let p = lock(&self.partners);
+        ((f.entries.len(), f.bytes), (p.entries.len(), p.bytes))
     }
 }
 
-fn cached<T: Clone, E>(
+impl Default for Decoded {
+    fn default() -> Self {
+        Decoded::new(DEFAULT_CACHE_BYTES)
+    }
+}
+
+fn cached<T, E>(
     map: &Mutex<Map<T>>,
     key: &[u8],
-    max: usize,
-    load: impl FnOnce() -> Result<Option<T>, E>,
-) -> Result<Option<T>, E> {
+    load: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+    decode: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<Option<Arc<T>>, E> {
     let generation = {
         let g = lock(map);
-        if let Some(hit) = g.entries.get(key) {
+        if let Some((hit, _)) = g.entries.get(key) {
             return Ok(hit.clone());
         }
         g.generation
     };
-    let value = load()?;
+    let raw = load()?;
+    let size = ENTRY_OVERHEAD + key.len() + raw.as_ref().map_or(0, Vec::len);
+    let value = raw.map(|b| decode(&b)).transpose()?.map(Arc::new);
     let mut g = lock(map);
     if g.generation == generation {
-        if g.entries.len() >= max {
-            g.entries.clear();
-        }
-        g.entries.insert(key.to_vec(), value.clone());
+        g.insert(key.to_vec(), value.clone(), size);
     }
     Ok(value)
 }

@@ -1,5 +1,7 @@
 //! Domain records and the typed operations on them: footprints, inbox, partners, policies, audit.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Op, Store, StoreError, Table, Tx, pair_key, pair_prefix};
@@ -150,6 +152,33 @@ fn index_ops(tx: &mut Tx<'_>, fp: &ProductFootprint) {
     }
 }
 
+/// A new own footprint encoded for the store: its key, record bytes and index keys. Built
+/// by [`encode_footprint`] wherever the caller has cores to spare (publish does it on its
+/// signing threads), so the write path only moves bytes.
+#[derive(Debug, Clone)]
+pub struct EncodedFootprint {
+    /// Lowercase id (the record's key).
+    key: Vec<u8>,
+    record: Vec<u8>,
+    index: Vec<(Table, Vec<u8>)>,
+}
+
+impl EncodedFootprint {
+    /// The footprint id (lowercase).
+    pub fn id(&self) -> &str {
+        std::str::from_utf8(&self.key).unwrap_or_default()
+    }
+}
+
+/// Encodes `own` exactly as [`Store::publish_batch`] would store it.
+pub fn encode_footprint(own: &OwnFootprint) -> Result<EncodedFootprint, StoreError> {
+    Ok(EncodedFootprint {
+        key: own.footprint.id.to_ascii_lowercase().into_bytes(),
+        record: encode(own)?,
+        index: index_rows(&own.footprint),
+    })
+}
+
 /// The writes of [`Store::publish_batch`] within a transaction.
 pub(super) fn publish_tx(
     tx: &mut Tx<'_>,
@@ -176,15 +205,49 @@ pub(super) fn publish_tx(
         tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
         index_ops(tx, &own.footprint);
     }
-    for own in new {
-        let id = own.footprint.id.to_ascii_lowercase();
-        if tx.get(Table::Footprints, id.as_bytes())?.is_some() {
-            return Err(StoreError::Conflict(format!(
-                "footprint {id} already exists (a new version needs a new id)"
-            )));
+    let encoded = new
+        .iter()
+        .map(encode_footprint)
+        .collect::<Result<Vec<_>, _>>()?;
+    put_new_tx(tx, encoded)
+}
+
+/// Deprecates `deprecated` (see [`publish_tx`]) and stores the pre-encoded `new` ones.
+pub(super) fn publish_encoded_tx(
+    tx: &mut Tx<'_>,
+    new: Vec<EncodedFootprint>,
+    deprecated: &[OwnFootprint],
+) -> Result<(), StoreError> {
+    publish_tx(tx, &[], deprecated)?;
+    put_new_tx(tx, new)
+}
+
+/// Puts new footprints; a conflict when an id exists (stored, or earlier in this batch).
+fn put_new_tx(tx: &mut Tx<'_>, new: Vec<EncodedFootprint>) -> Result<(), StoreError> {
+    let conflict = |id: &str| {
+        StoreError::Conflict(format!(
+            "footprint {id} already exists (a new version needs a new id)"
+        ))
+    };
+    // Stored ids, in one engine read; then ids written earlier in this batch.
+    let keys: Vec<&[u8]> = new.iter().map(|e| e.key.as_slice()).collect();
+    if let Some(i) = tx.first_stored(Table::Footprints, &keys)? {
+        return Err(conflict(new[i].id()));
+    }
+    let mut batch = std::collections::HashSet::with_capacity(new.len());
+    for encoded in &new {
+        if tx.has_write(Table::Footprints, &encoded.key) || !batch.insert(encoded.key.as_slice()) {
+            return Err(conflict(encoded.id()));
         }
-        tx.put(Table::Footprints, id.into_bytes(), encode(own)?);
-        index_ops(tx, &own.footprint);
+    }
+    drop(batch);
+    // Ids checked above and nothing reads them back in this transaction: the bulk of a
+    // large publish goes in without the transaction's write index.
+    for encoded in new {
+        tx.put_unindexed(Table::Footprints, encoded.key, encoded.record);
+        for (table, key) in encoded.index {
+            tx.put_unindexed(table, key, Vec::new());
+        }
     }
     Ok(())
 }
@@ -203,13 +266,32 @@ impl Store {
         self.update(|tx| publish_tx(tx, new, deprecated))
     }
 
-    pub fn own_footprint(&self, id: &str) -> Result<Option<OwnFootprint>, StoreError> {
-        let key = id.to_ascii_lowercase().into_bytes();
-        self.cache.footprint(&key, || {
-            self.get(Table::Footprints, &key)?
-                .map(|b| decode(Table::Footprints, &b))
-                .transpose()
+    /// [`Store::publish_batch_notify`] with the new footprints already encoded
+    /// ([`encode_footprint`]), so the single writer only checks ids and moves bytes.
+    pub fn publish_encoded_notify(
+        &self,
+        new: Vec<EncodedFootprint>,
+        deprecated: &[OwnFootprint],
+        items: &[super::OutboxItem],
+    ) -> Result<(), StoreError> {
+        self.update(|tx| {
+            publish_encoded_tx(tx, new, deprecated)?;
+            super::exchange::outbox_puts(tx, items)
         })
+    }
+
+    pub fn own_footprint(&self, id: &str) -> Result<Option<OwnFootprint>, StoreError> {
+        Ok(self.own_footprint_shared(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// An own footprint as the decoded cache shares it (no copy; records are immutable).
+    pub fn own_footprint_shared(&self, id: &str) -> Result<Option<Arc<OwnFootprint>>, StoreError> {
+        let key = id.to_ascii_lowercase().into_bytes();
+        self.cache.footprint(
+            &key,
+            || self.get(Table::Footprints, &key),
+            |b| decode(Table::Footprints, b),
+        )
     }
 
     /// Own footprints in id order, starting after `after` (exclusive), at most `limit`.
@@ -288,12 +370,20 @@ impl Store {
     }
 
     pub fn partner(&self, company_id: &str) -> Result<Option<PartnerRecord>, StoreError> {
+        Ok(self.partner_shared(company_id)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// A partner record as the decoded cache shares it (no copy; records are immutable).
+    pub fn partner_shared(
+        &self,
+        company_id: &str,
+    ) -> Result<Option<Arc<PartnerRecord>>, StoreError> {
         let key = company_id.to_ascii_lowercase().into_bytes();
-        self.cache.partner(&key, || {
-            self.get(Table::Partners, &key)?
-                .map(|b| decode(Table::Partners, &b))
-                .transpose()
-        })
+        self.cache.partner(
+            &key,
+            || self.get(Table::Partners, &key),
+            |b| decode(Table::Partners, b),
+        )
     }
 
     pub fn partners(&self) -> Result<Vec<PartnerRecord>, StoreError> {

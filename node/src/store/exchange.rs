@@ -512,10 +512,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.update(|tx| {
             super::domain::publish_tx(tx, new, deprecated)?;
-            for item in items {
-                tx.put(Table::Outbox, item.id.clone().into_bytes(), encode(item)?);
-            }
-            Ok(())
+            outbox_puts(tx, items)
         })
     }
 
@@ -606,4 +603,12 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// Puts outbox items within a transaction.
+pub(super) fn outbox_puts(tx: &mut Tx<'_>, items: &[OutboxItem]) -> Result<(), StoreError> {
+    for item in items {
+        tx.put(Table::Outbox, item.id.clone().into_bytes(), encode(item)?);
+    }
+    Ok(())
 }

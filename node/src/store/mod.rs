@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use directory::*;
 pub use domain::*;
 pub use exchange::*;
@@ -212,6 +213,16 @@ pub(crate) trait Engine: Send + Sync {
         start: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
+    /// The index of the first of `keys` present in `table`, read in one snapshot where the
+    /// engine can.
+    fn first_present(&self, table: Table, keys: &[&[u8]]) -> Result<Option<usize>, StoreError> {
+        for (i, key) in keys.iter().enumerate() {
+            if self.get(table, key)?.is_some() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
     /// The last entry of a table (largest key).
     fn last(&self, table: Table) -> Result<Option<Entry>, StoreError>;
     /// Applies all ops atomically; durable when it returns.
@@ -251,17 +262,29 @@ impl std::fmt::Debug for Store {
 pub const DEFAULT_CACHE_MIB: u32 = 16;
 
 impl Store {
-    /// Opens (creating if needed) the store in directory `dir`, with the default page cache.
+    /// Opens (creating if needed) the store in directory `dir`, with the default caches.
     pub fn open(dir: &Path, kind: EngineKind) -> Result<Store, StoreError> {
         Store::open_with_cache(dir, kind, DEFAULT_CACHE_MIB)
     }
 
     /// Opens (creating if needed) the store in directory `dir`; the engine caches at most
-    /// `cache_mib` MiB of pages.
+    /// `cache_mib` MiB of pages, and the decoded-record caches (hot footprints and partners,
+    /// shared as `Arc`s) hold about half that again.
     pub fn open_with_cache(
         dir: &Path,
         kind: EngineKind,
         cache_mib: u32,
+    ) -> Result<Store, StoreError> {
+        let decoded = (cache_mib as usize * 1024 * 1024 / 2).max(1 << 20);
+        Store::open_with_caches(dir, kind, cache_mib, decoded)
+    }
+
+    /// [`Store::open_with_cache`] with the decoded-record caches' size in bytes given apart.
+    pub fn open_with_caches(
+        dir: &Path,
+        kind: EngineKind,
+        cache_mib: u32,
+        decoded_bytes: usize,
     ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
         let cache_bytes = cache_mib as usize * 1024 * 1024;
@@ -279,7 +302,7 @@ impl Store {
             engine,
             write_lock: Arc::new(Mutex::new(())),
             kind,
-            cache: Arc::new(cache::Decoded::default()),
+            cache: Arc::new(cache::Decoded::new(decoded_bytes)),
             disk_full_trigger: std::env::var_os(FAULT_DISK_FULL_ENV)
                 .filter(|v| !v.is_empty())
                 .map(|v| Arc::new(std::path::PathBuf::from(v))),
@@ -385,9 +408,29 @@ impl Tx<'_> {
         self.engine.get(table, key)
     }
 
+    /// The first of `keys` stored in the engine (this transaction's writes not considered).
+    pub(crate) fn first_stored(
+        &self,
+        table: Table,
+        keys: &[&[u8]],
+    ) -> Result<Option<usize>, StoreError> {
+        self.engine.first_present(table, keys)
+    }
+
+    /// Whether this transaction wrote (put or deleted) `key`.
+    pub(crate) fn has_write(&self, table: Table, key: &[u8]) -> bool {
+        self.writes.contains_key(&(table.tag(), key.to_vec()))
+    }
+
     pub(crate) fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
         self.writes
             .insert((table.tag(), key.clone()), self.ops.len());
+        self.ops.push(Op::Put(table, key, value));
+    }
+
+    /// A put that later reads in this transaction need not see (no entry in the write
+    /// index): for bulk writes of keys the caller has checked itself.
+    pub(crate) fn put_unindexed(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
         self.ops.push(Op::Put(table, key, value));
     }
 

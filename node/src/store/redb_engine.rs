@@ -51,6 +51,17 @@ impl Engine for RedbEngine {
         Ok(t.get(key).map_err(engine_err)?.map(|v| v.value().to_vec()))
     }
 
+    fn first_present(&self, table: Table, keys: &[&[u8]]) -> Result<Option<usize>, StoreError> {
+        let tx = self.db.begin_read().map_err(engine_err)?;
+        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        for (i, key) in keys.iter().enumerate() {
+            if t.get(*key).map_err(engine_err)?.is_some() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
     fn scan(
         &self,
         table: Table,

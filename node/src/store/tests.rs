@@ -53,6 +53,8 @@ engine_tests! {
     counts_and_everything_survive_reopen,
     second_open_while_open_fails,
     a_store_larger_than_its_cache_reads_back_whole,
+    decoded_cache_is_shared_byte_capped_and_coherent,
+    publish_encoded_stores_what_publish_batch_stores,
 }
 
 // === helpers ===
@@ -879,4 +881,117 @@ fn a_store_larger_than_its_cache_reads_back_whole(kind: EngineKind) {
     let all = store.policies().unwrap();
     assert_eq!(all.len(), 300);
     assert!(all.iter().enumerate().all(|(n, p)| p.source == body(n)));
+}
+
+fn many_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012x}"))
+        .collect()
+}
+
+fn decoded_cache_is_shared_byte_capped_and_coherent(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 KiB for both caches: footprints get 48 KiB, far less than 300 records take.
+    let store = Store::open_with_caches(dir.path(), kind, 1, 64 * 1024).unwrap();
+    let ids = many_ids(300);
+    let all: Vec<OwnFootprint> = ids.iter().map(|id| own(id, &["urn:gtin:x"])).collect();
+    store.publish_batch(&all, &[]).unwrap();
+    for _ in 0..2 {
+        for (id, expected) in ids.iter().zip(&all) {
+            let got = store.own_footprint_shared(id).unwrap().unwrap();
+            assert_eq!(&*got, expected);
+            let ((entries, bytes), _) = store.cache.usage();
+            assert!(bytes <= 48 * 1024, "{entries} entries, {bytes} bytes");
+        }
+    }
+    let ((entries, _), _) = store.cache.usage();
+    assert!(entries > 0 && entries < 300, "{entries}");
+    // A cached record is shared, not copied.
+    let first = store.own_footprint_shared(&ids[299]).unwrap().unwrap();
+    let again = store.own_footprint_shared(&ids[299]).unwrap().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&first, &again));
+    // A write replaces what readers get next; a reader's own Arc keeps its snapshot.
+    let old = all[299].clone();
+    store
+        .publish_batch(&[], &[deprecated(&old, "2025-06-01T00:00:00Z")])
+        .unwrap();
+    let now = store.own_footprint(&ids[299]).unwrap().unwrap();
+    assert_eq!(now.footprint.status, Status::Deprecated);
+    assert_eq!(first.footprint.status, Status::Active);
+    // Misses are cached too, and a publish makes the id visible.
+    let missing = "00000000-0000-4000-8000-ffffffffffff";
+    assert_eq!(store.own_footprint_shared(missing).unwrap(), None);
+    store
+        .publish_batch(&[own(missing, &["urn:gtin:y"])], &[])
+        .unwrap();
+    assert!(store.own_footprint_shared(missing).unwrap().is_some());
+    // Partners likewise.
+    let p = partner("urn:company:example:p", "P", &["customer"]);
+    assert_eq!(store.partner_shared(&p.card.company_id).unwrap(), None);
+    store.put_partner(&p).unwrap();
+    let shared = store
+        .partner_shared("URN:COMPANY:EXAMPLE:P")
+        .unwrap()
+        .unwrap();
+    assert_eq!(*shared, p);
+    let (_, (partners, partner_bytes)) = store.cache.usage();
+    assert!(partners >= 1 && partner_bytes <= 16 * 1024);
+    assert!(store.remove_partner(&p.card.company_id).unwrap());
+    assert_eq!(store.partner(&p.card.company_id).unwrap(), None);
+}
+
+fn publish_encoded_stores_what_publish_batch_stores(kind: EngineKind) {
+    let plain = tempfile::tempdir().unwrap();
+    let encoded = tempfile::tempdir().unwrap();
+    let a = open(plain.path(), kind);
+    let b = open(encoded.path(), kind);
+    let ids = many_ids(20);
+    let all: Vec<OwnFootprint> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| own(id, &[&format!("urn:gtin:{}", i % 3)]))
+        .collect();
+    a.publish_batch(&all, &[]).unwrap();
+    let pre: Vec<_> = all
+        .iter()
+        .map(|o| super::encode_footprint(o).unwrap())
+        .collect();
+    assert_eq!(pre[3].id(), ids[3]);
+    b.publish_encoded_notify(pre, &[], &[]).unwrap();
+    for table in Table::ALL {
+        assert_eq!(
+            a.scan(table, b"", None, usize::MAX).unwrap(),
+            b.scan(table, b"", None, usize::MAX).unwrap(),
+            "{table:?}"
+        );
+    }
+    // All or nothing: an id already stored, or twice in the batch, stores nothing.
+    let fresh = many_ids(30)[20..].to_vec();
+    for dup in [ids[5].clone(), fresh[0].clone()] {
+        let mut batch: Vec<OwnFootprint> =
+            fresh.iter().map(|id| own(id, &["urn:gtin:z"])).collect();
+        batch.push(own(&dup.to_ascii_uppercase(), &["urn:gtin:z"]));
+        let pre = batch
+            .iter()
+            .map(|o| super::encode_footprint(o).unwrap())
+            .collect();
+        let err = b.publish_encoded_notify(pre, &[], &[]).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(err.to_string().contains(&dup), "{err}");
+        assert_eq!(b.own_footprint(&fresh[1]).unwrap(), None);
+        assert!(b.own_ids_by_product("urn:gtin:z").unwrap().is_empty());
+    }
+    // Deprecations travel with a pre-encoded batch, atomically.
+    let next = own(&fresh[0], &["urn:gtin:0"]);
+    b.publish_encoded_notify(
+        vec![super::encode_footprint(&next).unwrap()],
+        &[deprecated(&all[0], "2025-06-01T00:00:00Z")],
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        b.own_footprint(&ids[0]).unwrap().unwrap().footprint.status,
+        Status::Deprecated
+    );
+    assert_eq!(b.own_footprint(&fresh[0]).unwrap(), Some(next));
 }
