@@ -20,14 +20,23 @@ use crate::store::{Store, StoreError};
 #[error("nonce was already used (replay)")]
 pub struct Replay;
 
-/// Nonces seen within the replay window: (key id, nonce hex) → issued-at ms.
+/// Nonces seen within the replay window: key id → 128-bit nonce → issued-at ms.
+///
+/// A node answering 1,000 requests a second holds 120,000 nonces at the default skew, so the
+/// entry is kept small: the nonce as its 16 bytes (24 bytes with the time, where a pair of
+/// strings took about 200), grouped under the few key ids that sign requests.
 pub struct NonceCache {
     window_ms: i64,
     seen: Mutex<Seen>,
 }
 
+/// A request nonce: 128 bits, as the envelope carries it.
+pub type Nonce = [u8; 16];
+
 struct Seen {
-    nonces: HashMap<(String, String), i64>,
+    by_key: HashMap<String, HashMap<Nonce, i64>>,
+    /// Nonces held (the sum of the inner maps' lengths).
+    len: usize,
     /// When expired nonces were last dropped.
     swept_ms: i64,
 }
@@ -38,7 +47,8 @@ impl NonceCache {
         NonceCache {
             window_ms: window_ms(skew),
             seen: Mutex::new(Seen {
-                nonces: HashMap::new(),
+                by_key: HashMap::new(),
+                len: 0,
                 swept_ms: Utc::now().timestamp_millis(),
             }),
         }
@@ -48,55 +58,78 @@ impl NonceCache {
     pub fn load(store: &Store, skew: Duration) -> Result<NonceCache, StoreError> {
         let cache = NonceCache::new(skew);
         let now = Utc::now().timestamp_millis();
-        let nonces = store
-            .nonces()?
-            .into_iter()
-            .filter(|(_, _, at)| now - at <= cache.window_ms)
-            .map(|(k, n, at)| ((k, n), at))
-            .collect();
-        cache.lock().nonces = nonces;
+        let mut seen = cache.lock();
+        for (key_id, nonce_hex, at) in store.nonces()? {
+            // Only 16-byte nonces are ever accepted, so nothing else can be replayed.
+            let Some(nonce) = decode_nonce(&nonce_hex) else {
+                continue;
+            };
+            if now - at <= cache.window_ms
+                && seen
+                    .by_key
+                    .entry(key_id)
+                    .or_default()
+                    .insert(nonce, at)
+                    .is_none()
+            {
+                seen.len += 1;
+            }
+        }
+        drop(seen);
         Ok(cache)
     }
 
     /// Records a nonce; `Err(Replay)` when it was seen. Returns the nonces that left the
-    /// window since the last sweep, for the store to forget.
+    /// window since the last sweep, as (key id, nonce hex), for the store to forget.
     pub fn check_and_insert(
         &self,
         key_id: &str,
-        nonce_hex: &str,
+        nonce: &Nonce,
         issued_at_ms: i64,
         now_ms: i64,
     ) -> Result<Vec<(String, String)>, Replay> {
         let mut seen = self.lock();
-        let key = (key_id.to_string(), nonce_hex.to_string());
-        if seen.nonces.contains_key(&key) {
+        let seen = &mut *seen;
+        let nonces = match seen.by_key.get_mut(key_id) {
+            Some(nonces) => nonces,
+            None => seen.by_key.entry(key_id.to_string()).or_default(),
+        };
+        if nonces.contains_key(nonce) {
             return Err(Replay);
         }
-        seen.nonces.insert(key, issued_at_ms);
+        nonces.insert(*nonce, issued_at_ms);
+        seen.len += 1;
         let mut forget = Vec::new();
         if now_ms - seen.swept_ms >= self.window_ms / 4 {
             seen.swept_ms = now_ms;
             let window = self.window_ms;
-            seen.nonces.retain(|key, at| {
-                let keep = now_ms - *at <= window;
-                if !keep {
-                    forget.push(key.clone());
+            let mut len = 0;
+            seen.by_key.retain(|key_id, nonces| {
+                nonces.retain(|nonce, at| {
+                    let keep = now_ms - *at <= window;
+                    if !keep {
+                        forget.push((key_id.clone(), hex::encode(nonce)));
+                    }
+                    keep
+                });
+                // A burst leaves a large table behind; give the memory back once it is
+                // mostly empty (keeping room to double, so a steady rate does not
+                // reallocate).
+                let held = nonces.len();
+                if nonces.capacity() > 4 * held.max(256) {
+                    nonces.shrink_to(2 * held);
                 }
-                keep
+                len += held;
+                held > 0
             });
-            // A burst leaves a large table behind; give the memory back once it is mostly
-            // empty (keeping room to double, so a steady rate does not reallocate).
-            let len = seen.nonces.len();
-            if seen.nonces.capacity() > 4 * len.max(256) {
-                seen.nonces.shrink_to(2 * len);
-            }
+            seen.len = len;
         }
         Ok(forget)
     }
 
     /// Nonces held now.
     pub fn len(&self) -> usize {
-        self.lock().nonces.len()
+        self.lock().len
     }
 
     /// Whether no nonce is held.
@@ -113,6 +146,10 @@ fn window_ms(skew: Duration) -> i64 {
     2 * skew.as_millis() as i64
 }
 
+fn decode_nonce(hex_text: &str) -> Option<Nonce> {
+    hex::decode(hex_text).ok()?.try_into().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,14 +157,23 @@ mod tests {
     const SKEW: Duration = Duration::from_secs(60);
     const WINDOW_MS: i64 = 120_000;
 
+    /// The nonce numbered `n`.
+    fn n(n: u128) -> Nonce {
+        n.to_be_bytes()
+    }
+
     #[test]
     fn a_nonce_is_accepted_once() {
         let cache = NonceCache::new(SKEW);
         let now = Utc::now().timestamp_millis();
-        assert!(cache.check_and_insert("k1", "aa", now, now).is_ok());
-        assert!(cache.check_and_insert("k1", "aa", now, now + 1).is_err());
+        assert!(cache.check_and_insert("k1", &n(0xaa), now, now).is_ok());
+        assert!(
+            cache
+                .check_and_insert("k1", &n(0xaa), now, now + 1)
+                .is_err()
+        );
         // The same nonce under another key is another nonce.
-        assert!(cache.check_and_insert("k2", "aa", now, now + 2).is_ok());
+        assert!(cache.check_and_insert("k2", &n(0xaa), now, now + 2).is_ok());
     }
 
     #[test]
@@ -135,17 +181,19 @@ mod tests {
         let cache = NonceCache::new(SKEW);
         let start = Utc::now().timestamp_millis();
         // A slow trickle: 1,000 nonces over the first window (far fewer than any size trigger).
-        for n in 0..1000i64 {
-            let at = start + n * (WINDOW_MS / 1000);
-            cache
-                .check_and_insert("k1", &format!("{n:032x}"), at, at)
-                .unwrap();
+        for i in 0..1000i64 {
+            let at = start + i * (WINDOW_MS / 1000);
+            cache.check_and_insert("k1", &n(i as u128), at, at).unwrap();
         }
         // Three windows later only the newest nonce is held, and every older one is
         // handed to the store to forget.
         let later = start + 3 * WINDOW_MS;
-        let forget = cache.check_and_insert("k1", "late", later, later).unwrap();
+        let forget = cache
+            .check_and_insert("k1", &n(u128::MAX), later, later)
+            .unwrap();
         assert_eq!(forget.len(), 1000);
+        // As the store keeps them: key id and the nonce in lowercase hex.
+        assert!(forget.contains(&("k1".to_string(), format!("{:032x}", 999))));
         assert_eq!(cache.len(), 1);
     }
 
@@ -154,18 +202,16 @@ mod tests {
         let cache = NonceCache::new(SKEW);
         let start = Utc::now().timestamp_millis();
         // A burst of 50,000 requests in one second ...
-        for n in 0..50_000i64 {
-            let at = start + n / 50;
-            cache
-                .check_and_insert("k1", &format!("b{n}"), at, at)
-                .unwrap();
+        for i in 0..50_000i64 {
+            let at = start + i / 50;
+            cache.check_and_insert("k1", &n(i as u128), at, at).unwrap();
         }
         assert_eq!(cache.len(), 50_000);
         // ... then one request a second for ten minutes.
         for s in 1..=600i64 {
             let at = start + s * 1000;
             cache
-                .check_and_insert("k1", &format!("s{s}"), at, at)
+                .check_and_insert("k1", &n(1_000_000 + s as u128), at, at)
                 .unwrap();
         }
         let held = cache.len() as i64;
@@ -173,7 +219,7 @@ mod tests {
             held <= WINDOW_MS / 1000 * 5 / 4 + 1,
             "{held} nonces held at one request a second"
         );
-        let capacity = cache.lock().nonces.capacity();
+        let capacity: usize = cache.lock().by_key.values().map(HashMap::capacity).sum();
         assert!(
             capacity < 4096,
             "capacity {capacity} after the burst passed"
@@ -184,17 +230,17 @@ mod tests {
     fn a_nonce_inside_the_window_survives_a_sweep() {
         let cache = NonceCache::new(SKEW);
         let start = Utc::now().timestamp_millis();
-        cache.check_and_insert("k1", "old", start, start).unwrap();
+        cache.check_and_insert("k1", &n(1), start, start).unwrap();
         let later = start + WINDOW_MS / 2;
         assert!(
             cache
-                .check_and_insert("k1", "new", later, later)
+                .check_and_insert("k1", &n(2), later, later)
                 .unwrap()
                 .is_empty()
         );
         assert!(
             cache
-                .check_and_insert("k1", "old", start, later + 1)
+                .check_and_insert("k1", &n(1), start, later + 1)
                 .is_err()
         );
     }

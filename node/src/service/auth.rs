@@ -262,11 +262,16 @@ pub(crate) fn check(
     if crypto::sha256(&envelope.body).as_slice() != header.body_sha256.as_slice() {
         return Err(fail(AuthError::BodyHash));
     }
-    let nonce_hex = hex::encode(&header.nonce);
+    let nonce: crate::nonces::Nonce = header
+        .nonce
+        .as_slice()
+        .try_into()
+        .map_err(|_| fail(AuthError::Malformed("nonce must be 16 bytes".into())))?;
     let forget = node
         .nonces()
-        .check_and_insert(&header.key_id, &nonce_hex, header.issued_at_ms, now_ms)
+        .check_and_insert(&header.key_id, &nonce, header.issued_at_ms, now_ms)
         .map_err(|_| fail(AuthError::Replay))?;
+    let nonce_hex = hex::encode(nonce);
     let purpose = (!header.purpose.is_empty()).then(|| header.purpose.clone());
     let (memberships, buys_classifications) =
         node.directory_facts(&card.company_id, Some(&card.key_id));
