@@ -16,15 +16,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// The allocator: jemalloc. Under the steady soak (node/examples/soak.rs) the node's live heap
-// levels off at about 22 MB, mostly the store's 16 MiB page cache, and under 1 MB is left at
-// exit (heaptrack), yet with glibc malloc the RSS climbed for the whole run (60 -> 76 MiB
-// from minute 3 to minute 10, still rising): freed memory stays in its arenas. jemalloc's
-// RSS stays 25-30 MiB below mimalloc's and its idle RSS is 22 MiB (mimalloc: 30, the
-// budget), but over ten minutes it still rose by 20-28 % with the request rate, where
-// mimalloc swung by up to 25 % around a flatter level (+7 % end to end). Figures in
-// docs/performance.md. `--no-default-features` builds with glibc malloc,
-// `--no-default-features --features mimalloc` with mimalloc.
+// The allocator: jemalloc, tuned. Under the steady soak (node/examples/soak.rs) the node's live
+// heap levels off at about 22 MB, mostly the store's 16 MiB page cache, and under 1 MB is left
+// at exit (heaptrack); what grows is memory the allocator keeps for reuse. glibc malloc's RSS
+// climbed for the whole run; stock jemalloc (8 arenas on 2 cores, purging only when a thread
+// next allocates in that arena) rose by 20-28 % over ten minutes; mimalloc swung by up to 25 %
+// and idles at 30 MiB. With two arenas and jemalloc's background purging thread (the
+// configuration here) RSS stayed flat (-1.6 % over ten minutes, peak 90 MiB against 122 MiB
+// stock) and idle RSS stays near 20 MiB. Figures in docs/performance.md. The options are
+// compiled into jemalloc: the `background_threads` feature of tikv-jemallocator and
+// `JEMALLOC_SYS_WITH_MALLOC_CONF = "narenas:2"` in .cargo/config.toml (the test below fails
+// on a build without them); `_RJEM_MALLOC_CONF` still overrides them at run time. `--no-default-features`
+// builds with glibc malloc, `--no-default-features --features mimalloc` with mimalloc.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -34,6 +37,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    telemetry::export_allocator_stats();
     let cli = cmd::Cli::parse();
     match cmd::run(cli) {
         Ok(code) => code,
@@ -52,5 +56,19 @@ fn main() -> ExitCode {
                 None => ExitCode::FAILURE,
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "jemalloc"))]
+mod tests {
+    /// The allocator runs with the options the soak figures were measured with.
+    #[test]
+    fn jemalloc_runs_with_two_arenas_and_background_purging() {
+        use tikv_jemalloc_ctl::opt;
+        assert_eq!(opt::narenas::read().unwrap(), 2, "opt.narenas");
+        assert!(
+            opt::background_thread::read().unwrap(),
+            "opt.background_thread"
+        );
     }
 }

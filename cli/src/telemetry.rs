@@ -1,5 +1,6 @@
 //! Logging: text or JSON lines on stderr (`[log] format`), and, in a binary built with the
-//! `otel` feature, trace export to an OTLP/gRPC collector (`[log] otlp_endpoint`).
+//! `otel` feature, trace export to an OTLP/gRPC collector (`[log] otlp_endpoint`); the
+//! allocator's statistics for the `tanso_allocator_*` metrics.
 
 use anyhow::Result;
 use tracing_subscriber::Layer;
@@ -90,4 +91,23 @@ where
         .build();
     let tracer = provider.tracer("tanso");
     Ok((tracing_opentelemetry::layer().with_tracer(tracer), provider))
+}
+
+/// Lets `/metrics` export the allocator's own figures (live heap vs what it keeps resident),
+/// which tell a leak from memory kept for reuse. jemalloc only; other builds export none.
+pub(crate) fn export_allocator_stats() {
+    #[cfg(feature = "jemalloc")]
+    node::metrics::set_allocator_stats(jemalloc_stats);
+}
+
+#[cfg(feature = "jemalloc")]
+fn jemalloc_stats() -> Option<node::metrics::AllocatorStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    // The statistics are a snapshot refreshed when the epoch advances.
+    epoch::advance().ok()?;
+    Some(node::metrics::AllocatorStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+        retained: stats::retained::read().ok()? as u64,
+    })
 }

@@ -322,7 +322,11 @@ async fn drive(
     tokio::time::sleep(warmup).await;
     let rss_start = rss_kib(pid).ok_or("cannot read the node's RSS")?;
     let warm_at = Instant::now();
-    println!("  RSS at start (after warm-up): {:.1} MiB", mib(rss_start));
+    println!(
+        "  RSS at start (after warm-up): {:.1} MiB{}",
+        mib(rss_start),
+        memory_gauges(&format!("127.0.0.1:{metrics_port}")).await
+    );
     // The store grows with every audited request and publish; its size puts RSS in context.
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
     for line in scrape(&metrics_addr)
@@ -342,11 +346,12 @@ async fn drive(
                 next_report += REPORT_EVERY;
                 let ops: u64 = tally.ops.iter().map(|o| o.load(Ordering::Relaxed)).sum();
                 println!(
-                    "  {:>4.0} s: RSS {:.1} MiB ({:+.1} %), {ops} operations, {} errors",
+                    "  {:>4.0} s: RSS {:.1} MiB ({:+.1} %), {ops} operations, {} errors{}",
                     warm_at.elapsed().as_secs_f64(),
                     mib(rss),
                     (rss as f64 - rss_start as f64) / rss_start as f64 * 100.0,
-                    tally.errors.load(Ordering::Relaxed)
+                    tally.errors.load(Ordering::Relaxed),
+                    memory_gauges(&metrics_addr).await
                 );
             }
         }
@@ -485,6 +490,34 @@ async fn admin_call(socket: &Path, command: admin::Command) -> Res<Value> {
         Some(Err(e)) => Err(e.into()),
         None => Err("the node's admin socket does not answer".into()),
     }
+}
+
+/// The node's own memory gauges, when it exports them (a jemalloc build): the live heap and
+/// what the allocator keeps resident, which tell a leak from memory kept for reuse; and the
+/// store's size on disk.
+async fn memory_gauges(addr: &str) -> String {
+    let Ok(body) = scrape(addr).await else {
+        return String::new();
+    };
+    let value = |name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let mut out = String::new();
+    if let (Some(heap), Some(resident)) = (
+        value("tanso_allocator_allocated_bytes "),
+        value("tanso_allocator_resident_bytes "),
+    ) {
+        out += &format!(
+            "; heap {:.1} MiB, allocator resident {:.1} MiB",
+            heap / 1048576.0,
+            resident / 1048576.0
+        );
+    }
+    if let Some(store) = value("tanso_store_size_bytes ") {
+        out += &format!("; store {:.0} MiB", store / 1048576.0);
+    }
+    out
 }
 
 async fn scrape(addr: &str) -> Res<String> {

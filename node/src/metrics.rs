@@ -5,8 +5,8 @@
 //! counts, latencies and sizes. Labels are bounded sets (gRPC method names, policy decisions,
 //! PACT route templates and HTTP status codes), never ids, so the series count stays small.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -32,6 +32,74 @@ type Labels = Vec<(&'static str, String)>;
 
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
+/// What the process allocator holds, as its own statistics say (jemalloc's `stats.*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocatorStats {
+    /// Bytes in live allocations.
+    pub allocated: u64,
+    /// Bytes in pages the allocator has dirtied and not returned to the OS (its share of RSS).
+    pub resident: u64,
+    /// Bytes of virtual memory kept mapped but returned to the OS (not in RSS).
+    pub retained: u64,
+}
+
+/// Reads the allocator's statistics; `None` when they cannot be read now.
+pub type AllocatorStatsFn = fn() -> Option<AllocatorStats>;
+
+static ALLOCATOR_STATS: OnceLock<AllocatorStatsFn> = OnceLock::new();
+
+/// Installs the reader of the process allocator's statistics (the binary knows which
+/// allocator it links). Set before the first [`Metrics::new`] so the gauges are registered;
+/// without it no `tanso_allocator_*` series is exported.
+pub fn set_allocator_stats(read: AllocatorStatsFn) {
+    let _ = ALLOCATOR_STATS.set(read);
+}
+
+/// The gauges for [`AllocatorStats`].
+struct AllocatorGauges {
+    read: AllocatorStatsFn,
+    allocated: Gauge,
+    resident: Gauge,
+    retained: Gauge,
+}
+
+impl AllocatorGauges {
+    fn register(registry: &mut Registry) -> Option<AllocatorGauges> {
+        let read = *ALLOCATOR_STATS.get()?;
+        let gauges = AllocatorGauges {
+            read,
+            allocated: Gauge::default(),
+            resident: Gauge::default(),
+            retained: Gauge::default(),
+        };
+        registry.register(
+            "allocator_allocated_bytes",
+            "Bytes in live heap allocations (the process allocator's own count)",
+            gauges.allocated.clone(),
+        );
+        registry.register(
+            "allocator_resident_bytes",
+            "Bytes of memory the process allocator holds in RAM, live or cached for reuse",
+            gauges.resident.clone(),
+        );
+        registry.register(
+            "allocator_retained_bytes",
+            "Bytes of address space the allocator keeps mapped after returning the memory to the OS",
+            gauges.retained.clone(),
+        );
+        Some(gauges)
+    }
+
+    fn refresh(&self) {
+        if let Some(stats) = (self.read)() {
+            let set = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+            set(&self.allocated, stats.allocated);
+            set(&self.resident, stats.resident);
+            set(&self.retained, stats.retained);
+        }
+    }
+}
+
 /// The node's metrics; one per `Node`, shared by every edge that counts.
 pub struct Metrics {
     registry: Registry,
@@ -42,6 +110,7 @@ pub struct Metrics {
     store_bytes: Gauge,
     outbox_depth: Gauge,
     directory_lookups: Family<Labels, Counter>,
+    allocator: Option<AllocatorGauges>,
     peer_port_bound: AtomicBool,
 }
 
@@ -107,7 +176,9 @@ impl Metrics {
             "Membership lookups for callers that are not partners, by outcome (cached, fetched, throttled, no_directory)",
             directory_lookups.clone(),
         );
+        let allocator = AllocatorGauges::register(&mut registry);
         Metrics {
+            allocator,
             registry,
             directory_lookups,
             peer_requests,
@@ -173,6 +244,9 @@ impl Metrics {
                 self.outbox_depth.set(i64::try_from(n).unwrap_or(i64::MAX));
             }
             Err(e) => tracing::warn!(error = %e, "metrics: counting the outbox failed"),
+        }
+        if let Some(allocator) = &self.allocator {
+            allocator.refresh();
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -515,6 +515,19 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
         assert_eq!(get(&metrics, "/healthz").map(|r| r.0), Some(200));
         let scrape = get(&metrics, "/metrics").unwrap().1;
         assert!(scrape.contains("tanso_store_size_bytes"), "{scrape}");
+        // The binary (default features: jemalloc) exports the allocator's own figures.
+        let gauge = |name: &str| {
+            scrape
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no {name} in {scrape}"))
+        };
+        let heap = gauge("tanso_allocator_allocated_bytes");
+        let resident = gauge("tanso_allocator_resident_bytes");
+        assert!(
+            heap > 0.0 && resident >= heap,
+            "heap {heap}, resident {resident}"
+        );
         // The image's HEALTHCHECK command, as written in the Dockerfile.
         let health = dockerfile_healthcheck();
         let out = tanso().args(&health[1..]).output().unwrap();
