@@ -35,6 +35,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
 
+// The allocator the `tanso` binary ships (jemalloc, tuned by .cargo/config.toml), so the
+// in-process node and both baselines are measured as they would run in production.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// Requests in flight in figure 1.
