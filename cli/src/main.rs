@@ -22,12 +22,13 @@ use clap::Parser;
 // climbed for the whole run; stock jemalloc (8 arenas on 2 cores, purging only when a thread
 // next allocates in that arena) rose by 20-28 % over ten minutes; mimalloc swung by up to 25 %
 // and idles at 30 MiB. With two arenas and jemalloc's background purging thread (the
-// configuration here) RSS stayed flat (-1.6 % over ten minutes, peak 90 MiB against 122 MiB
-// stock) and idle RSS stays near 20 MiB. Figures in docs/performance.md. The options are
-// compiled into jemalloc: the `background_threads` feature of tikv-jemallocator and
-// `JEMALLOC_SYS_WITH_MALLOC_CONF = "narenas:2"` in .cargo/config.toml (the test below fails
-// on a build without them); `_RJEM_MALLOC_CONF` still overrides them at run time. `--no-default-features`
-// builds with glibc malloc, `--no-default-features --features mimalloc` with mimalloc.
+// configuration here) RSS grew by +2.1 %, +3.8 % and +10.3 % in three quiet ten-minute runs,
+// against +20.9 % and +23.3 % stock, peaking 30 MiB lower; idle RSS stays near 19 MiB.
+// Figures in docs/performance.md. The options are compiled into jemalloc: the
+// `background_threads` feature of tikv-jemallocator and `JEMALLOC_SYS_WITH_MALLOC_CONF =
+// "narenas:2"` in .cargo/config.toml (the test below fails on a build without them);
+// `_RJEM_MALLOC_CONF` still overrides them at run time. `--no-default-features` builds with
+// glibc malloc, `--no-default-features --features mimalloc` with mimalloc.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
