@@ -273,70 +273,44 @@ impl Node {
         text: &str,
         replaces: Option<&str>,
     ) -> Result<PublishOutcome, NodeError> {
-        let values =
-            pact::parse_document(text).map_err(|e| NodeError::Invalid(vec![e.to_string()]))?;
         let ctx = ValidationContext {
             own_company_id: Some(self.company_id().to_string()),
         };
-        let many = values.len() > 1;
+        // Each record is imported (validated) on the thread that parsed it, on all cores,
+        // so its JSON tree is dropped at once; results keep input order.
+        let imported = pact::parse_document_with(text, |v| pact::import(v, &ctx))
+            .map_err(|e| NodeError::Invalid(vec![e.to_string()]))?;
+        let many = imported.len() > 1;
         let mut problems = Vec::new();
-        let mut footprints = Vec::with_capacity(values.len());
+        let mut footprints = Vec::with_capacity(imported.len());
         let mut notes = Vec::new();
-        // Import (validate) on all cores; results keep input order.
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
-        let chunk = values.len().div_ceil(threads).max(256);
-        let mut parts: Vec<Vec<serde_json::Value>> = Vec::new();
-        let mut rest = values.into_iter();
-        loop {
-            let part: Vec<serde_json::Value> = rest.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
-            }
-            parts.push(part);
-        }
-        type Imports = Vec<(usize, Result<pact::Imported, Vec<pact::Finding>>)>;
-        let joined: Vec<std::thread::Result<Imports>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .enumerate()
-                .map(|(n, part)| {
-                    let ctx = &ctx;
-                    scope.spawn(move || {
-                        part.into_iter()
-                            .enumerate()
-                            .map(|(i, v)| (n * chunk + i, pact::import(v, ctx)))
-                            .collect::<Imports>()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect()
-        });
-        let mut imported = Vec::with_capacity(joined.len());
-        for part in joined {
-            imported.push(
-                part.map_err(|_| NodeError::Internal("a validation thread panicked".into()))?,
-            );
-        }
-        for (index, result) in imported.into_iter().flatten() {
-            let prefix = if many {
-                format!("[{index}]")
-            } else {
-                String::new()
+        let mut indices = Vec::with_capacity(imported.len());
+        for (index, result) in imported.into_iter().enumerate() {
+            let prefix = || {
+                if many {
+                    format!("[{index}]")
+                } else {
+                    String::new()
+                }
             };
             match result {
                 Ok(imported) => {
-                    notes.extend(imported.notes.into_iter().map(|n| format!("{prefix}{n}")));
+                    notes.extend(
+                        imported
+                            .notes
+                            .into_iter()
+                            .map(|n| format!("{}{n}", prefix())),
+                    );
                     footprints.push(imported.footprint);
+                    indices.push(index);
                 }
                 Err(findings) => {
-                    problems.extend(findings.into_iter().map(|f| format!("{prefix}{f}")));
+                    problems.extend(findings.into_iter().map(|f| format!("{}{f}", prefix())));
                 }
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for (index, fp) in footprints.iter().enumerate() {
+        for (fp, index) in footprints.iter().zip(indices) {
             if !seen.insert(fp.id.to_ascii_lowercase()) {
                 problems.push(format!(
                     "[{index}]/id: id {} appears twice in the input",

@@ -12,6 +12,7 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 pub use filter::{FilterError, FootprintFilter};
@@ -20,7 +21,9 @@ pub use model::{
     Extension, ProductFootprint, ProductOrSectorSpecificRule, RuleOperator, Status, Verification,
     VerificationCoverage,
 };
-pub use validate::{DocumentError, Finding, ValidationContext, parse_document, validate};
+pub use validate::{
+    DocumentError, Finding, ValidationContext, parse_document, parse_document_with, validate,
+};
 
 /// The PACT major version a footprint arrived in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,11 +57,11 @@ pub fn import(value: Value, ctx: &ValidationContext) -> Result<Imported, Vec<Fin
         (SpecVersion::V3, value, Vec::new())
     };
     validate::strip_nulls(&mut v3);
-    let findings = validate(&v3, ctx);
+    let findings = validate::validate_stripped(&v3, ctx);
     if !findings.is_empty() {
         return Err(findings);
     }
-    let footprint: ProductFootprint = serde_json::from_value(v3.clone()).map_err(|e| {
+    let footprint = ProductFootprint::deserialize(&v3).map_err(|e| {
         // Unreachable for schema-valid input; reported rather than panicking all the same.
         vec![Finding {
             path: String::new(),
@@ -73,7 +76,7 @@ pub fn import(value: Value, ctx: &ValidationContext) -> Result<Imported, Vec<Fin
             message: format!("cannot be serialised: {e}"),
         }]
     })?;
-    dropped_fields(&v3, &kept, "", &mut notes);
+    dropped_fields(&v3, &kept, &String::new, &mut notes);
     Ok(Imported {
         footprint,
         source_version,
@@ -83,21 +86,26 @@ pub fn import(value: Value, ctx: &ValidationContext) -> Result<Imported, Vec<Fin
 
 /// Notes every member of `input` that the typed model did not keep. Extension `data` is kept
 /// whole, and empty `extensions` lists are dropped silently (they mean "no extensions").
-fn dropped_fields(input: &Value, kept: &Value, path: &str, notes: &mut Vec<String>) {
+/// `path` builds the JSON pointer of `input`; it is only called for a dropped member, so a
+/// footprint the model keeps whole costs no allocation here.
+fn dropped_fields(input: &Value, kept: &Value, path: &dyn Fn() -> String, notes: &mut Vec<String>) {
     match (input, kept) {
         (Value::Object(i), Value::Object(k)) => {
             for (key, iv) in i {
-                let p = format!("{path}/{}", key.replace('~', "~0").replace('/', "~1"));
+                let p = || format!("{}/{}", path(), key.replace('~', "~0").replace('/', "~1"));
                 match k.get(key) {
                     Some(kv) => dropped_fields(iv, kv, &p, notes),
                     None if key == "extensions" && iv.as_array().is_some_and(Vec::is_empty) => {}
-                    None => notes.push(format!("{p}: dropped: not part of the pact v3 data model")),
+                    None => notes.push(format!(
+                        "{}: dropped: not part of the pact v3 data model",
+                        p()
+                    )),
                 }
             }
         }
         (Value::Array(i), Value::Array(k)) => {
             for (n, (iv, kv)) in i.iter().zip(k).enumerate() {
-                dropped_fields(iv, kv, &format!("{path}/{n}"), notes);
+                dropped_fields(iv, kv, &|| format!("{}/{n}", path()), notes);
             }
         }
         _ => {}

@@ -562,6 +562,44 @@ fn parse_document_large_jsonl_keeps_order_and_first_error() {
     }
 }
 
+/// `parse_document_with` maps every record exactly once, in input order, for JSONL and for
+/// a large array (both spread over threads), and maps nothing into a result on a bad line.
+#[test]
+fn parse_document_with_maps_each_record_once_in_order() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let lines: Vec<String> = (0..4000).map(|n| format!("{{\"n\":{n}}}")).collect();
+    let jsonl = lines.join("\n");
+    let array = format!("[{}]", lines.join(","));
+    for text in [&jsonl, &array] {
+        let calls = AtomicUsize::new(0);
+        let mapped = super::parse_document_with(text, |v| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            v["n"].as_u64().unwrap() * 2
+        })
+        .unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 4000);
+        assert_eq!(mapped, (0..4000).map(|n| n * 2).collect::<Vec<u64>>());
+    }
+    let mut broken = lines.clone();
+    broken[3500] = "{\"n\": ".into();
+    let err = super::parse_document_with(&broken.join("\n"), |v| v).unwrap_err();
+    assert!(
+        matches!(err, DocumentError::Syntax { line: 3501, .. }),
+        "{err:?}"
+    );
+    let mut array_broken = lines;
+    array_broken[17] = "3".into();
+    let err =
+        super::parse_document_with(&format!("[{}]", array_broken.join(",")), |v| v).unwrap_err();
+    assert_eq!(
+        err,
+        DocumentError::ElementNotObject {
+            index: 17,
+            found: "number"
+        }
+    );
+}
+
 #[test]
 fn parse_document_jsonl_error_names_line() {
     let line = serde_json::to_string(&example()).unwrap();

@@ -91,24 +91,31 @@ pub enum DocumentError {
 /// that is broken (a truncated record does not bleed into the next one); otherwise the error
 /// is the one of the whole document.
 pub fn parse_document(text: &str) -> Result<Vec<Value>, DocumentError> {
+    parse_document_with(text, |v| v)
+}
+
+/// [`parse_document`] that hands every footprint object to `f` as soon as it is parsed, on
+/// the thread that parsed it, and keeps only what `f` returns (in input order). A large JSONL
+/// import thus never holds all its `Value` trees at once, and `f` runs on every core: for a
+/// JSON array, whose values exist together anyway, `f` is spread over the cores afterwards.
+pub fn parse_document_with<T: Send>(
+    text: &str,
+    f: impl Fn(Value) -> T + Sync,
+) -> Result<Vec<T>, DocumentError> {
     if text.trim().is_empty() {
         return Err(DocumentError::Empty);
     }
     let whole_err = match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(items)) => {
-            return items
-                .into_iter()
-                .enumerate()
-                .map(|(index, item)| match item {
-                    Value::Object(_) => Ok(item),
-                    other => Err(DocumentError::ElementNotObject {
-                        index,
-                        found: json_type(&other),
-                    }),
-                })
-                .collect();
+            if let Some((index, other)) = items.iter().enumerate().find(|(_, v)| !v.is_object()) {
+                return Err(DocumentError::ElementNotObject {
+                    index,
+                    found: json_type(other),
+                });
+            }
+            return Ok(map_parallel(items, &f));
         }
-        Ok(v @ Value::Object(_)) => return Ok(vec![v]),
+        Ok(v @ Value::Object(_)) => return Ok(vec![f(v)]),
         Ok(other) => {
             let line = text.len() - text.trim_start().len();
             return Err(DocumentError::NotAnObject {
@@ -130,18 +137,55 @@ pub fn parse_document(text: &str) -> Result<Vec<Value>, DocumentError> {
         return Err(syntax(&whole_err, 0));
     }
     let lines: Vec<(usize, &str)> = lines.collect();
-    parse_lines(&lines)
+    parse_lines(&lines, &f)
+}
+
+/// `f` over `items` in order, in one chunk per core for large inputs.
+fn map_parallel<T: Send>(items: Vec<Value>, f: &(impl Fn(Value) -> T + Sync)) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || items.len() < PARALLEL_LINES {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut parts: Vec<Vec<Value>> = Vec::with_capacity(threads);
+    let mut rest = items.into_iter();
+    loop {
+        let part: Vec<Value> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    let mapped: Vec<std::thread::Result<Vec<T>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect()))
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut out = Vec::new();
+    for part in mapped {
+        // A panic in `f` surfaces here, as it would have without threads.
+        out.extend(part.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+    }
+    out
 }
 
 /// Lines from which a JSONL document is parsed on more than one thread.
 const PARALLEL_LINES: usize = 1024;
 
-/// Parses JSONL lines (index, text) in order; the first failing line (in input order) is the
-/// error, as a sequential parse would report it. Large inputs are split into one chunk per
-/// core, parsed on scoped threads.
-fn parse_lines(lines: &[(usize, &str)]) -> Result<Vec<Value>, DocumentError> {
+/// Parses JSONL lines (index, text) in order and maps each object with `f` right away; the
+/// first failing line (in input order) is the error, as a sequential parse would report it
+/// (a thread stops mapping at its first failing line). Large inputs are split into one chunk
+/// per core, parsed on scoped threads.
+fn parse_lines<T: Send>(
+    lines: &[(usize, &str)],
+    f: &(impl Fn(Value) -> T + Sync),
+) -> Result<Vec<T>, DocumentError> {
     let parse = |(i, l): &(usize, &str)| match serde_json::from_str::<Value>(l) {
-        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(v @ Value::Object(_)) => Ok(f(v)),
         Ok(other) => Err(DocumentError::NotAnObject {
             line: i + 1,
             found: json_type(&other),
@@ -155,7 +199,7 @@ fn parse_lines(lines: &[(usize, &str)]) -> Result<Vec<Value>, DocumentError> {
         return lines.iter().map(parse).collect();
     }
     let chunk = lines.len().div_ceil(threads);
-    let parts: Vec<std::thread::Result<Result<Vec<Value>, DocumentError>>> =
+    let parts: Vec<std::thread::Result<Result<Vec<T>, DocumentError>>> =
         std::thread::scope(|scope| {
             let handles: Vec<_> = lines
                 .chunks(chunk)
@@ -258,8 +302,13 @@ pub(crate) fn build_validator() -> Result<jsonschema::Validator, String> {
 pub fn validate(value: &Value, ctx: &ValidationContext) -> Vec<Finding> {
     let mut value = value.clone();
     strip_nulls(&mut value);
-    let mut findings = schema_findings(&value);
-    findings.extend(rule_findings(&value, ctx));
+    validate_stripped(&value, ctx)
+}
+
+/// [`validate`] of a value whose nulls [`strip_nulls`] has already removed (no copy).
+pub(crate) fn validate_stripped(value: &Value, ctx: &ValidationContext) -> Vec<Finding> {
+    let mut findings = schema_findings(value);
+    findings.extend(rule_findings(value, ctx));
     findings
 }
 
@@ -436,8 +485,8 @@ fn rule_findings(v: &Value, ctx: &ValidationContext) -> Vec<Finding> {
     // Formats.
     check_uuid(&mut out, v, "/id");
     for_each_str(v, "/precedingPfIds", |p, s| check_uuid_str(&mut out, p, s));
-    for key in ["companyIds", "productIds", "productClassifications"] {
-        for_each_str(v, &format!("/{key}"), |p, s| check_urn(&mut out, p, s));
+    for key in ["/companyIds", "/productIds", "/productClassifications"] {
+        for_each_str(v, key, |p, s| check_urn(&mut out, p, s));
     }
     check_datetime(&mut out, v, "/created");
     let validity_start = check_datetime(&mut out, v, "/validityPeriodStart");
@@ -455,10 +504,16 @@ fn rule_findings(v: &Value, ctx: &ValidationContext) -> Vec<Finding> {
 
     // Decimals: format, then sign or range.
     for (field, range) in PCF_DECIMALS {
-        check_decimal(&mut out, v, &format!("/pcf/{field}"), *range);
+        if let Some(value) = pcf.get(*field) {
+            check_decimal(&mut out, value, || format!("/pcf/{field}"), *range);
+        }
     }
-    for dqr in DQRS {
-        check_decimal(&mut out, v, &format!("/pcf/dqi/{dqr}"), Range::Dqr);
+    if let Some(dqi) = pcf.get("dqi") {
+        for dqr in DQRS {
+            if let Some(value) = dqi.get(dqr) {
+                check_decimal(&mut out, value, || format!("/pcf/dqi/{dqr}"), Range::Dqr);
+            }
+        }
     }
 
     // At most one geography field.
@@ -536,7 +591,7 @@ fn rule_findings(v: &Value, ctx: &ValidationContext) -> Vec<Finding> {
         for_each_str(v, "/precedingPfIds", |p, s| {
             if s.eq_ignore_ascii_case(id) {
                 out.push(Finding::new(
-                    p,
+                    p(),
                     "preceding-ids",
                     format!("precedingPfIds contains the footprint's own id {id}"),
                 ));
@@ -563,11 +618,24 @@ fn rule_findings(v: &Value, ctx: &ValidationContext) -> Vec<Finding> {
     out
 }
 
-fn for_each_str(v: &Value, ptr: &str, mut f: impl FnMut(String, &str)) {
-    if let Some(items) = v.pointer(ptr).and_then(Value::as_array) {
+/// `Value::pointer` for the rules' fixed pointers (no `~` escapes), without the allocations
+/// `Value::pointer` makes for every token: the rules look up some 40 pointers per footprint.
+fn lookup<'a>(v: &'a Value, ptr: &str) -> Option<&'a Value> {
+    debug_assert!(ptr.starts_with('/') && !ptr.contains('~'));
+    ptr.split('/').skip(1).try_fold(v, |at, token| match at {
+        Value::Object(map) => map.get(token),
+        Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// Calls `f` with the JSON pointer (built only when asked for) and the text of every string
+/// element of the array at `ptr`.
+fn for_each_str(v: &Value, ptr: &str, mut f: impl FnMut(&dyn Fn() -> String, &str)) {
+    if let Some(items) = lookup(v, ptr).and_then(Value::as_array) {
         for (i, item) in items.iter().enumerate() {
             if let Some(s) = item.as_str() {
-                f(format!("{ptr}/{i}"), s);
+                f(&|| format!("{ptr}/{i}"), s);
             }
         }
     }
@@ -584,15 +652,15 @@ pub(crate) fn is_uuid(s: &str) -> bool {
 }
 
 fn check_uuid(out: &mut Vec<Finding>, v: &Value, ptr: &str) {
-    if let Some(s) = v.pointer(ptr).and_then(Value::as_str) {
-        check_uuid_str(out, ptr.to_string(), s);
+    if let Some(s) = lookup(v, ptr).and_then(Value::as_str) {
+        check_uuid_str(out, &|| ptr.to_string(), s);
     }
 }
 
-fn check_uuid_str(out: &mut Vec<Finding>, path: String, s: &str) {
+fn check_uuid_str(out: &mut Vec<Finding>, path: &dyn Fn() -> String, s: &str) {
     if !is_uuid(s) {
         out.push(Finding::new(
-            path,
+            path(),
             "uuid",
             format!("{s:?} is not a uuid (expected 8-4-4-4-12 hexadecimal digits)"),
         ));
@@ -615,12 +683,12 @@ pub(crate) fn is_urn(s: &str) -> bool {
         && !nss.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-fn check_urn(out: &mut Vec<Finding>, path: String, s: &str) {
+fn check_urn(out: &mut Vec<Finding>, path: &dyn Fn() -> String, s: &str) {
     // A value without the `urn:` prefix is already reported by the schema pattern.
     let prefixed = s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"));
     if prefixed && !is_urn(s) {
         out.push(Finding::new(
-            path,
+            path(),
             "urn",
             format!("{s:?} is not a valid urn (expected urn:<namespace>:<specific-string>)"),
         ));
@@ -628,7 +696,7 @@ fn check_urn(out: &mut Vec<Finding>, path: String, s: &str) {
 }
 
 fn check_datetime(out: &mut Vec<Finding>, v: &Value, ptr: &str) -> Option<DateTime<FixedOffset>> {
-    let s = v.pointer(ptr)?.as_str()?;
+    let s = lookup(v, ptr)?.as_str()?;
     let parsed = parse_datetime(s);
     if parsed.is_none() {
         out.push(Finding::new(
@@ -643,7 +711,7 @@ fn check_datetime(out: &mut Vec<Finding>, v: &Value, ptr: &str) -> Option<DateTi
 /// A URI needs a scheme (RFC 3986 `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"`) and no
 /// whitespace; deeper checks would reject URIs partners legitimately use.
 fn check_uri(out: &mut Vec<Finding>, v: &Value, ptr: &str) {
-    let Some(s) = v.pointer(ptr).and_then(Value::as_str) else {
+    let Some(s) = lookup(v, ptr).and_then(Value::as_str) else {
         return;
     };
     let ok = s.split_once(':').is_some_and(|(scheme, rest)| {
@@ -662,13 +730,14 @@ fn check_uri(out: &mut Vec<Finding>, v: &Value, ptr: &str) {
     }
 }
 
-fn check_decimal(out: &mut Vec<Finding>, v: &Value, ptr: &str, range: Range) {
-    let Some(s) = v.pointer(ptr).and_then(Value::as_str) else {
+/// Checks the decimal `value` (found at the pointer `ptr` builds, only when there is a finding).
+fn check_decimal(out: &mut Vec<Finding>, value: &Value, ptr: impl Fn() -> String, range: Range) {
+    let Some(s) = value.as_str() else {
         return;
     };
     if !is_decimal_text(s) {
         out.push(Finding::new(
-            ptr,
+            ptr(),
             "decimal-format",
             format!(
                 "{s:?} is not a pact decimal (digits with optional sign and fraction, no exponent)"
@@ -678,7 +747,7 @@ fn check_decimal(out: &mut Vec<Finding>, v: &Value, ptr: &str, range: Range) {
     }
     let Some(d) = parse_decimal(s) else {
         out.push(Finding::new(
-            ptr,
+            ptr(),
             "decimal-range",
             format!("{s:?} exceeds the supported 28 significant digits"),
         ));
@@ -702,7 +771,7 @@ fn check_decimal(out: &mut Vec<Finding>, v: &Value, ptr: &str, range: Range) {
         ),
     };
     if !ok {
-        out.push(Finding::new(ptr, rule, format!("{want}, found {s}")));
+        out.push(Finding::new(ptr(), rule, format!("{want}, found {s}")));
     }
 }
 
