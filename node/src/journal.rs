@@ -30,8 +30,8 @@ pub struct Record {
     pub nonce: Option<(String, String, i64)>,
     /// (company id, day, new count)
     pub daily: Option<(String, String, u32)>,
-    /// Nonces that fell out of the replay window: (key id, nonce hex).
-    pub forget: Vec<(String, String)>,
+    /// Nonces that fell out of the replay window: (key id, nonce hex, issued-at ms).
+    pub forget: Vec<(String, String, i64)>,
 }
 
 struct Item {
@@ -163,8 +163,8 @@ fn run(
                     .or_insert(0);
                 *n = (*n).max(count);
             }
-            for (key_id, nonce) in &record.forget {
-                ops.push(journal_ops::forget_nonce(key_id, nonce));
+            for (key_id, nonce, at) in &record.forget {
+                ops.push(journal_ops::forget_nonce(key_id, nonce, *at));
             }
         }
         daily.retain(|key, count| written.get(key).is_none_or(|w| *count > *w));

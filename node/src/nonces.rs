@@ -70,14 +70,14 @@ impl NonceCache {
     }
 
     /// Records a nonce; `Err(Replay)` when it was seen. Returns the nonces that left the
-    /// window since the last sweep, as (key id, nonce hex), for the store to forget.
+    /// window since the last sweep, as (key id, nonce hex, issued-at ms), for the store to forget.
     pub fn check_and_insert(
         &self,
         key_id: &str,
         nonce: &Nonce,
         issued_at_ms: i64,
         now_ms: i64,
-    ) -> Result<Vec<(String, String)>, Replay> {
+    ) -> Result<Vec<(String, String, i64)>, Replay> {
         let mut seen = self.lock();
         let seen = &mut *seen;
         let nonces = match seen.by_key.get_mut(key_id) {
@@ -96,7 +96,7 @@ impl NonceCache {
                 nonces.retain(|nonce, at| {
                     let keep = now_ms - *at <= window;
                     if !keep {
-                        forget.push((key_id.clone(), hex::encode(nonce)));
+                        forget.push((key_id.clone(), hex::encode(nonce), *at));
                     }
                     keep
                 });
@@ -180,7 +180,8 @@ mod tests {
             .unwrap();
         assert_eq!(forget.len(), 1000);
         // As the store keeps them: key id and the nonce in lowercase hex.
-        assert!(forget.contains(&("k1".to_string(), format!("{:032x}", 999))));
+        let last_at = start + 999 * (WINDOW_MS / 1000);
+        assert!(forget.contains(&("k1".to_string(), format!("{:032x}", 999), last_at)));
         assert_eq!(cache.len(), 1);
     }
 

@@ -25,7 +25,7 @@ pub struct Caller {
     /// (key id, nonce hex, issued-at ms), persisted with the request's audit entry.
     pub nonce: (String, String, i64),
     /// Expired nonces to drop from the store.
-    pub forget: Vec<(String, String)>,
+    pub forget: Vec<(String, String, i64)>,
 }
 
 /// Why an envelope was refused (all map to UNAUTHENTICATED).

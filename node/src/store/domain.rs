@@ -457,19 +457,35 @@ impl Store {
         self.get(Table::Meta, key.as_bytes())
     }
 
-    /// Seen nonces: (key id, nonce hex, issued-at ms).
+    /// Seen nonces: (key id, nonce hex, issued-at ms), oldest first.
     pub fn nonces(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
         Ok(self
             .scan(Table::Nonces, b"", None, usize::MAX)?
             .into_iter()
-            .filter_map(|(k, v)| {
-                let split = k.iter().position(|b| *b == 0)?;
-                let key_id = String::from_utf8_lossy(&k[..split]).into_owned();
-                let nonce = String::from_utf8_lossy(&k[split + 1..]).into_owned();
-                let at = i64::from_be_bytes(v.get(..8)?.try_into().ok()?);
-                Some((key_id, nonce, at))
-            })
+            .filter_map(|(k, v)| parse_nonce_row(&k, &v))
             .collect())
+    }
+
+    /// Rewrites seen-nonce rows written under the earlier key layout (key id, 0, nonce hex)
+    /// to the time-ordered one, in one batch; nothing to do (one point read) once done.
+    /// Legacy keys start with a key id's first (printable) byte, so they sort after every
+    /// time-ordered key and the table's last key tells whether any is left.
+    pub(super) fn upgrade_nonce_keys(&self) -> Result<(), StoreError> {
+        let legacy = |k: &[u8]| k.first() != Some(&NONCE_KEY_TAG);
+        if !self.last(Table::Nonces)?.is_some_and(|(k, _)| legacy(&k)) {
+            return Ok(());
+        }
+        let mut ops = Vec::new();
+        for (k, v) in self.scan(Table::Nonces, b"", None, usize::MAX)? {
+            if !legacy(&k) {
+                continue;
+            }
+            if let Some((key_id, nonce_hex, at)) = parse_nonce_row(&k, &v) {
+                ops.push(journal_ops::nonce(&key_id, &nonce_hex, at));
+            }
+            ops.push(Op::Delete(Table::Nonces, k));
+        }
+        self.engine.apply(&ops)
     }
 
     /// Requests served to `company_id` on `day` (yyyy-mm-dd).
@@ -490,9 +506,37 @@ impl Store {
     }
 }
 
+/// First byte of a seen-nonce key. Keys are time-ordered, `0x01 || issued-at || key id || 0 ||
+/// nonce hex` (issued-at in ms as a big-endian u64 with the sign bit flipped, so it sorts as
+/// the i64 does): the journal appends each request's nonce at the end of the table and a
+/// sweep forgets a contiguous run at its start, where random keys dirtied one page per nonce
+/// in every commit. Printable key ids never start with this byte.
+const NONCE_KEY_TAG: u8 = 0x01;
+
+fn nonce_key(key_id: &str, nonce_hex: &str, issued_at_ms: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + 8 + key_id.len() + 1 + nonce_hex.len());
+    k.push(NONCE_KEY_TAG);
+    k.extend_from_slice(&((issued_at_ms as u64) ^ (1 << 63)).to_be_bytes());
+    k.extend_from_slice(&pair_key(key_id, nonce_hex));
+    k
+}
+
+/// A seen-nonce row in either key layout (the value holds issued-at in both).
+fn parse_nonce_row(k: &[u8], v: &[u8]) -> Option<(String, String, i64)> {
+    let pair = match k.first() {
+        Some(&NONCE_KEY_TAG) => k.get(9..)?,
+        _ => k,
+    };
+    let split = pair.iter().position(|b| *b == 0)?;
+    let key_id = String::from_utf8_lossy(&pair[..split]).into_owned();
+    let nonce = String::from_utf8_lossy(&pair[split + 1..]).into_owned();
+    let at = i64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    Some((key_id, nonce, at))
+}
+
 /// Builders of journal ops, so the journal never names tables' key layouts itself.
 pub(crate) mod journal_ops {
-    use super::{Op, Table, pair_key};
+    use super::{Op, Table, nonce_key, pair_key};
 
     pub(crate) fn audit(seq: u64, entry: Vec<u8>) -> Op {
         Op::Put(Table::Audit, seq.to_be_bytes().to_vec(), entry)
@@ -505,13 +549,13 @@ pub(crate) mod journal_ops {
     pub(crate) fn nonce(key_id: &str, nonce_hex: &str, issued_at_ms: i64) -> Op {
         Op::Put(
             Table::Nonces,
-            pair_key(key_id, nonce_hex),
+            nonce_key(key_id, nonce_hex, issued_at_ms),
             issued_at_ms.to_be_bytes().to_vec(),
         )
     }
 
-    pub(crate) fn forget_nonce(key_id: &str, nonce_hex: &str) -> Op {
-        Op::Delete(Table::Nonces, pair_key(key_id, nonce_hex))
+    pub(crate) fn forget_nonce(key_id: &str, nonce_hex: &str, issued_at_ms: i64) -> Op {
+        Op::Delete(Table::Nonces, nonce_key(key_id, nonce_hex, issued_at_ms))
     }
 
     pub(crate) fn daily(company_id: &str, day: &str, count: u32) -> Op {

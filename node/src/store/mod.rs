@@ -298,7 +298,7 @@ impl Store {
                 cache_bytes,
             )?),
         };
-        Ok(Store {
+        let store = Store {
             engine,
             write_lock: Arc::new(Mutex::new(())),
             kind,
@@ -306,7 +306,9 @@ impl Store {
             disk_full_trigger: std::env::var_os(FAULT_DISK_FULL_ENV)
                 .filter(|v| !v.is_empty())
                 .map(|v| Arc::new(std::path::PathBuf::from(v))),
-        })
+        };
+        store.upgrade_nonce_keys()?;
+        Ok(store)
     }
 
     /// Applies `ops` through the engine, honouring the disk-full fault trigger.

@@ -49,6 +49,7 @@ engine_tests! {
     partners_put_get_list_remove,
     policies_put_list_remove,
     journal_audit_meta_nonces_daily,
+    nonces_are_time_ordered_and_legacy_keys_are_upgraded_on_open,
     empty_store_reads,
     counts_and_everything_survive_reopen,
     second_open_while_open_fails,
@@ -655,7 +656,7 @@ fn journal_audit_meta_nonces_daily(kind: EngineKind) {
             .commit_journal(vec![
                 journal_ops::audit(256, entry(256)),
                 journal_ops::meta("audit_head", b"head-256".to_vec()),
-                journal_ops::forget_nonce("key-a", "abcd"),
+                journal_ops::forget_nonce("key-a", "abcd", 1_700_000_000_001),
                 journal_ops::daily("urn:company:x", "2025-05-01", 4),
             ])
             .unwrap();
@@ -735,6 +736,72 @@ fn empty_store_reads(kind: EngineKind) {
     store.publish_batch(&[], &[]).unwrap();
     store.commit_journal(Vec::new()).unwrap();
     assert_eq!(store.count(Table::Footprints).unwrap(), 0);
+}
+
+/// Nonce rows sort by issue time whatever their key id and nonce, so the journal appends
+/// and a sweep forgets from the front; rows in the earlier layout (key id, 0, nonce hex) are
+/// rewritten when the store opens and can then be forgotten like any other.
+fn nonces_are_time_ordered_and_legacy_keys_are_upgraded_on_open(kind: EngineKind) {
+    use super::{Op, pair_key};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path(), kind);
+        store
+            .commit_journal(vec![
+                journal_ops::nonce("key-z", "0000", 3_000),
+                journal_ops::nonce("key-a", "ffff", 1_000),
+                journal_ops::nonce("key-m", "1111", -2_000),
+            ])
+            .unwrap();
+        // Two rows as a node before this layout wrote them.
+        store
+            .engine
+            .apply(&[
+                Op::Put(
+                    Table::Nonces,
+                    pair_key("key-old", "beef"),
+                    2_000i64.to_be_bytes().to_vec(),
+                ),
+                Op::Put(
+                    Table::Nonces,
+                    pair_key("key-old", "cafe"),
+                    4_000i64.to_be_bytes().to_vec(),
+                ),
+            ])
+            .unwrap();
+    }
+    let store = open(dir.path(), kind);
+    let by_time = |store: &Store| {
+        store
+            .nonces()
+            .unwrap()
+            .into_iter()
+            .map(|(k, n, at)| format!("{at} {k} {n}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        by_time(&store),
+        [
+            "-2000 key-m 1111",
+            "1000 key-a ffff",
+            "2000 key-old beef",
+            "3000 key-z 0000",
+            "4000 key-old cafe"
+        ]
+    );
+    let keys = store.scan(Table::Nonces, b"", None, usize::MAX).unwrap();
+    assert_eq!(keys.len(), 5);
+    assert!(keys.iter().all(|(k, _)| k[0] == 0x01), "legacy keys left");
+    store
+        .commit_journal(vec![
+            journal_ops::forget_nonce("key-old", "beef", 2_000),
+            journal_ops::forget_nonce("key-m", "1111", -2_000),
+        ])
+        .unwrap();
+    assert_eq!(
+        by_time(&store),
+        ["1000 key-a ffff", "3000 key-z 0000", "4000 key-old cafe"]
+    );
 }
 
 // === reopen ===
