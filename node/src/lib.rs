@@ -44,6 +44,7 @@ pub mod node;
 pub mod nonces;
 pub mod pact;
 pub mod pact_api;
+mod parallel;
 pub mod policy;
 pub mod relay;
 pub mod rotation;

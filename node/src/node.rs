@@ -411,58 +411,25 @@ impl Node {
         encode: bool,
     ) -> Result<(Vec<OwnFootprint>, Vec<EncodedFootprint>), NodeError> {
         let published_at = now_rfc3339();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(8);
-        let total = footprints.len();
-        let chunk = total.div_ceil(threads).max(256);
-        let mut parts: Vec<Vec<ProductFootprint>> = Vec::new();
-        let mut rest = footprints.into_iter();
-        loop {
-            let part: Vec<ProductFootprint> = rest.by_ref().take(chunk).collect();
-            if part.is_empty() {
-                break;
-            }
-            parts.push(part);
-        }
         let company = self.company_id();
         let current = self.inner.keys.current();
         let key = &*current;
-        type Signed = (Vec<OwnFootprint>, Vec<EncodedFootprint>);
-        let results: Vec<Result<Signed, NodeError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| {
-                    let published_at = &published_at;
-                    scope.spawn(move || {
-                        let mut signed = Vec::with_capacity(part.len());
-                        let mut encoded = Vec::with_capacity(if encode { part.len() } else { 0 });
-                        for fp in part {
-                            let own = sign_one(key, company, fp, published_at)?;
-                            if encode {
-                                encoded.push(crate::store::encode_footprint(&own)?);
-                            }
-                            signed.push(own);
-                        }
-                        Ok((signed, encoded))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(NodeError::Internal("signing thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut signed = Vec::with_capacity(total);
-        let mut encoded = Vec::with_capacity(if encode { total } else { 0 });
-        for part in results {
-            let (s, e) = part?;
-            signed.extend(s);
-            encoded.extend(e);
+        // In chunks of at least 256 footprints, as many as there are cores (at most 8).
+        let results = crate::parallel::map_chunks(footprints, 512, &|fp| {
+            let own = sign_one(key, company, fp, &published_at)?;
+            let encoded = match encode {
+                true => Some(crate::store::encode_footprint(&own)?),
+                false => None,
+            };
+            Ok::<_, NodeError>((own, encoded))
+        })
+        .map_err(|_| NodeError::Internal("signing thread panicked".into()))?;
+        let mut signed = Vec::with_capacity(results.len());
+        let mut encoded = Vec::with_capacity(if encode { results.len() } else { 0 });
+        for result in results {
+            let (own, enc) = result?;
+            signed.push(own);
+            encoded.extend(enc);
         }
         Ok((signed, encoded))
     }

@@ -113,7 +113,9 @@ pub fn parse_document_with<T: Send>(
                     found: json_type(other),
                 });
             }
-            return Ok(map_parallel(items, &f));
+            // A panic in `f` surfaces here, as it would have without threads.
+            return Ok(crate::parallel::map_chunks(items, PARALLEL_LINES, &f)
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         }
         Ok(v @ Value::Object(_)) => return Ok(vec![f(v)]),
         Ok(other) => {
@@ -140,39 +142,6 @@ pub fn parse_document_with<T: Send>(
     parse_lines(&lines, &f)
 }
 
-/// `f` over `items` in order, in one chunk per core for large inputs.
-fn map_parallel<T: Send>(items: Vec<Value>, f: &(impl Fn(Value) -> T + Sync)) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads < 2 || items.len() < PARALLEL_LINES {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut parts: Vec<Vec<Value>> = Vec::with_capacity(threads);
-    let mut rest = items.into_iter();
-    loop {
-        let part: Vec<Value> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    let mapped: Vec<std::thread::Result<Vec<T>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect()))
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    let mut out = Vec::new();
-    for part in mapped {
-        // A panic in `f` surfaces here, as it would have without threads.
-        out.extend(part.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-    }
-    out
-}
-
 /// Lines from which a JSONL document is parsed on more than one thread.
 const PARALLEL_LINES: usize = 1024;
 
@@ -192,9 +161,7 @@ fn parse_lines<T: Send>(
         }),
         Err(e) => Err(syntax(&e, *i)),
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = crate::parallel::threads();
     if threads < 2 || lines.len() < PARALLEL_LINES {
         return lines.iter().map(parse).collect();
     }
