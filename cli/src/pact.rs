@@ -72,10 +72,15 @@ pub(crate) struct HostAddArgs {
     #[command(flatten)]
     pin: Pin,
     /// The client id that host issued to this node.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client_id: String,
     /// The client secret that host issued (prefer the TANSO_PACT_SECRET environment variable).
-    #[arg(long, env = "TANSO_PACT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TANSO_PACT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     client_secret: String,
 }
 
@@ -90,10 +95,15 @@ pub(crate) struct RequestArgs {
     url: String,
     #[command(flatten)]
     pin: Pin,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client_id: String,
     /// The client secret (prefer the TANSO_PACT_SECRET environment variable).
-    #[arg(long, env = "TANSO_PACT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TANSO_PACT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     client_secret: String,
     /// The supplier's company id: only its PACT client on this node may answer. Without it,
     /// any PACT client of this node that knows the request's event id may.
@@ -121,10 +131,15 @@ pub(crate) struct PullArgs {
     url: String,
     #[command(flatten)]
     pin: Pin,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     client_id: String,
     /// The client secret (prefer the TANSO_PACT_SECRET environment variable).
-    #[arg(long, env = "TANSO_PACT_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TANSO_PACT_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     client_secret: String,
     /// productId filter (repeatable).
     #[arg(long = "product-id")]
@@ -302,4 +317,75 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
     )?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Pact {
+        #[command(subcommand)]
+        cmd: PactCmd,
+    }
+
+    /// Secrets and client ids are base64url: one in 64 begins with '-', which must still be a
+    /// value, not taken for a flag.
+    #[test]
+    fn a_secret_or_client_id_that_begins_with_a_hyphen_is_a_value() {
+        let common = [
+            "--url",
+            "https://h:1",
+            "--client-id",
+            "-id",
+            "--client-secret",
+        ];
+        let parse = |sub: &[&str]| {
+            let mut argv = vec!["pact"];
+            argv.extend_from_slice(sub);
+            argv.extend_from_slice(&common);
+            argv.push("-Gx-y");
+            Pact::try_parse_from(argv).map_err(|e| e.to_string())
+        };
+        match parse(&["pull"]).expect("pull").cmd {
+            PactCmd::Pull(a) => assert_eq!(
+                (a.client_id, a.client_secret),
+                ("-id".into(), "-Gx-y".into())
+            ),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["request"]).expect("request").cmd {
+            PactCmd::Request(a) => assert_eq!(
+                (a.client_id, a.client_secret),
+                ("-id".into(), "-Gx-y".into())
+            ),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["host", "add", "--company-id", "c"])
+            .expect("host add")
+            .cmd
+        {
+            PactCmd::Host(HostCmd::Add(a)) => assert_eq!(
+                (a.client_id, a.client_secret),
+                ("-id".into(), "-Gx-y".into())
+            ),
+            other => panic!("{other:?}"),
+        }
+        // The flags after it are still flags.
+        let argv = [
+            "pact",
+            "pull",
+            "--client-secret",
+            "-s",
+            "--limit",
+            "5",
+            "--url",
+            "u",
+        ];
+        match Pact::try_parse_from(argv.iter().chain(&["--client-id", "i"])).map(|p| p.cmd) {
+            Ok(PactCmd::Pull(a)) => assert_eq!((a.client_secret, a.limit), ("-s".into(), Some(5))),
+            other => panic!("{other:?}"),
+        }
+    }
 }
