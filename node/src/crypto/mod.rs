@@ -93,12 +93,24 @@ impl NodeKey {
     }
 
     /// Parses a passphrase-encrypted PKCS#8 PEM private key (PBES2).
+    ///
+    /// A file whose structure does not parse is [`CryptoError::BadPrivateKey`]; once it does,
+    /// any failure to decrypt it into a key is [`CryptoError::WrongPassphrase`]. AES-CBC has
+    /// no integrity check: a wrong passphrase fails the padding check only 255 times in 256,
+    /// and otherwise yields bytes that are not a key, which is still the passphrase's fault.
     pub fn from_encrypted_pem(pem: &str, passphrase: &[u8]) -> Result<NodeKey, CryptoError> {
-        let signing =
-            SigningKey::from_pkcs8_encrypted_pem(pem, passphrase).map_err(|e| match e {
-                ed25519_dalek::pkcs8::Error::EncryptedPrivateKey(_) => CryptoError::WrongPassphrase,
-                _ => CryptoError::BadPrivateKey,
-            })?;
+        use pkcs8::der::pem::PemLabel as _;
+        let (label, doc) =
+            pkcs8::SecretDocument::from_pem(pem).map_err(|_| CryptoError::BadPrivateKey)?;
+        pkcs8::EncryptedPrivateKeyInfoRef::validate_pem_label(label)
+            .map_err(|_| CryptoError::BadPrivateKey)?;
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes())
+            .map_err(|_| CryptoError::BadPrivateKey)?;
+        let plain = info
+            .decrypt(passphrase)
+            .map_err(|_| CryptoError::WrongPassphrase)?;
+        let signing = SigningKey::from_pkcs8_der(plain.as_bytes())
+            .map_err(|_| CryptoError::WrongPassphrase)?;
         let key_id = key_id(&signing.verifying_key());
         Ok(NodeKey { signing, key_id })
     }

@@ -86,3 +86,56 @@ fn an_encrypted_pem_opens_only_with_its_passphrase() {
     // The plaintext parser refuses it rather than misreading it.
     assert!(NodeKey::from_pem(&pem).is_err());
 }
+
+/// AES-CBC lets about one wrong passphrase in 256 through the padding check; those must
+/// still be reported as a wrong passphrase, not as a damaged key file. PBKDF2 with one
+/// iteration and a fixed salt and IV keeps the 2,000 tries fast and the outcome fixed.
+#[test]
+fn every_wrong_passphrase_is_reported_as_one_even_past_the_padding_check() {
+    use pkcs8::der::pem::LineEnding;
+    use pkcs8::pkcs5::pbes2::Parameters;
+    let k = key(6);
+    let der = k.signing.to_pkcs8_der().unwrap();
+    let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_bytes()).unwrap();
+    let params = Parameters::generate_pbkdf2_sha256_aes256cbc(1, &[7; 16], [9; 16]).unwrap();
+    let pem = info
+        .encrypt_with_params(params, b"right")
+        .unwrap()
+        .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+        .unwrap();
+    assert_eq!(
+        NodeKey::from_encrypted_pem(&pem, b"right")
+            .unwrap()
+            .key_id(),
+        k.key_id()
+    );
+    let mut past_padding = 0;
+    for i in 0..2_000 {
+        let wrong = format!("wrong-{i}");
+        let err = NodeKey::from_encrypted_pem(&pem, wrong.as_bytes()).unwrap_err();
+        assert!(
+            matches!(err, CryptoError::WrongPassphrase),
+            "{wrong}: {err}"
+        );
+        // Count the tries whose padding happened to check out: the decryption then fails
+        // on the bytes it produced, not on the padding.
+        let decrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(
+            pkcs8::SecretDocument::from_pem(&pem).unwrap().1.as_bytes(),
+        )
+        .unwrap()
+        .decrypt(wrong.as_bytes());
+        if !matches!(decrypted, Err(pkcs8::Error::EncryptedPrivateKey(_))) {
+            past_padding += 1;
+        }
+    }
+    assert!(
+        past_padding > 0,
+        "the fixture never reached the case under test"
+    );
+    // A file that is not an encrypted key at all is a bad key file, whatever the passphrase.
+    let broken = pem.replace("ENCRYPTED PRIVATE KEY", "ENCRYPTED PRIVATE KEX");
+    assert!(matches!(
+        NodeKey::from_encrypted_pem(&broken, b"right"),
+        Err(CryptoError::BadPrivateKey)
+    ));
+}
