@@ -768,6 +768,8 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
         crate::telemetry::init(config.log_json, "info", config.otlp_endpoint.as_deref())?
     };
     rt.block_on(async move {
+        // Handlers first: a signal after the admin socket or an address file appears drains.
+        let shutdown = node::shutdown::signal();
         let node = node::Node::open(&home)?;
         let listener = match node.config().listen {
             Some(addr) => Some(
@@ -777,7 +779,7 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
             ),
             None => None,
         };
-        node::server::run(node, listener, node::shutdown::signal()).await?;
+        node::server::run(node, listener, shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

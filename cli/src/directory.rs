@@ -201,11 +201,13 @@ fn serve(dir: PathBuf) -> Result<ExitCode> {
     };
     crate::cmd::init_logging(false, "info");
     crate::cmd::runtime()?.block_on(async move {
+        // Handlers first: a signal after the bound address is announced drains.
+        let shutdown = node::shutdown::signal();
         let directory = node::directory::Directory::open(&home)?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        server::run(directory, listener, node::shutdown::signal()).await?;
+        server::run(directory, listener, shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

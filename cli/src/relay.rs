@@ -121,6 +121,8 @@ pub(crate) fn run(cmd: RelayCmd) -> Result<ExitCode> {
             let relay = Relay::open(&home, tap)?;
             let rt = crate::cmd::runtime()?;
             rt.block_on(async move {
+                // Handlers first: a signal after the bound address is announced drains.
+                let shutdown = node::shutdown::signal();
                 let listener = tokio::net::TcpListener::bind(config.listen)
                     .await
                     .with_context(|| format!("binding {}", config.listen))?;
@@ -142,7 +144,7 @@ pub(crate) fn run(cmd: RelayCmd) -> Result<ExitCode> {
                         )))
                     }
                 };
-                relay.run(listener, node::shutdown::signal()).await?;
+                relay.run(listener, shutdown).await?;
                 let _ = stop_ops.send(());
                 if let Some(ops) = ops {
                     let _ = ops.await;
