@@ -376,6 +376,19 @@ fn create_dir(path: &Path, mode: u32) -> Result<(), HomeError> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))
 }
 
+/// Writes a run-time file others poll for (a bound address) so that a reader finds either
+/// no file or all of it, never a part: a temporary file in the same directory, renamed
+/// over `path`. Mode 0644; not fsynced, as such files mean nothing after a crash.
+pub(crate) fn publish_runtime_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Writes `bytes` to `path` via a temporary file, fsync and rename, with `mode`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), HomeError> {
     let tmp = path.with_extension("tmp");
@@ -511,5 +524,23 @@ mod tests {
         assert!(open.key_is_encrypted().unwrap());
         assert_eq!(open.load_keys(COMPANY).unwrap().0.key_id(), k2.key_id());
         assert!(open.encrypt_key(&pass).is_err(), "already encrypted");
+    }
+
+    /// An address file is replaced whole (readers polling for it never see a part), is
+    /// world-readable, and leaves no temporary file behind.
+    #[test]
+    fn a_runtime_file_is_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.addr");
+        publish_runtime_file(&path, "127.0.0.1:1\n").unwrap();
+        publish_runtime_file(&path, "127.0.0.1:2\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "127.0.0.1:2\n");
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("metrics.addr")]);
     }
 }

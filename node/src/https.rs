@@ -102,7 +102,7 @@ pub(crate) fn announce(
 ) -> std::path::PathBuf {
     let addr_file = node.home().dir.join(file);
     if let Ok(addr) = listener.local_addr() {
-        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
+        if let Err(e) = crate::home::publish_runtime_file(&addr_file, &format!("{addr}\n")) {
             tracing::warn!(server = name, error = %e, "cannot write {}", addr_file.display());
         }
         tracing::info!(server = name, %addr, "serving (https)");

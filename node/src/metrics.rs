@@ -292,7 +292,7 @@ pub(crate) async fn serve_ops(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     if let Ok(addr) = listener.local_addr() {
-        if let Err(e) = std::fs::write(&addr_file, format!("{addr}\n")) {
+        if let Err(e) = crate::home::publish_runtime_file(&addr_file, &format!("{addr}\n")) {
             tracing::warn!(error = %e, "cannot write {}", addr_file.display());
         }
         tracing::info!(%addr, "serving {what} (http)");
