@@ -26,6 +26,9 @@ pub(crate) fn map_chunks<I: Send, T: Send>(
     while rest.len() > 0 {
         parts.push(rest.by_ref().take(chunk).collect());
     }
+    // Empty now, but it still holds the input's buffer (~146 MB for a publish of 100,000
+    // footprints); freed before the results grow.
+    drop(rest);
     let mapped: Vec<std::thread::Result<Vec<T>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
