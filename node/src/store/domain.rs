@@ -485,7 +485,7 @@ impl Store {
             }
             ops.push(Op::Delete(Table::Nonces, k));
         }
-        self.engine.apply(&ops)
+        self.commit(ops)
     }
 
     /// Requests served to `company_id` on `day` (yyyy-mm-dd).
