@@ -235,12 +235,6 @@ async fn login_link(addr: SocketAddr, fp: &str, cookie: &str) -> Res<String> {
 
 #[tokio::main]
 async fn main() -> Res<()> {
-    if !dashboard::assets_built() {
-        println!(
-            "note: the dashboard assets are not built into this binary; run \
-             `npm ci --prefix dashboard && npm run --prefix dashboard build` first"
-        );
-    }
     let dir = tempfile::tempdir()?;
     let home = Home::new(dir.path().join("bench"));
     let raw = RawConfig {

@@ -20,6 +20,23 @@ pub struct TestNode {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Environment variable that makes a test which cannot run here (no Chromium, no
+/// `dashboard/node_modules`) fail instead of reporting that it did not run; `.ci/run` sets it.
+pub const REQUIRE_ALL_ENV: &str = "TANSO_TEST_REQUIRE_ALL";
+
+/// Reports that test `name` did not run and why, on the terminal itself (libtest captures
+/// only `print!`), or fails it when [`REQUIRE_ALL_ENV`] is set.
+pub fn not_run(name: &str, why: &str) {
+    use std::io::Write as _;
+    if std::env::var_os(REQUIRE_ALL_ENV).is_some_and(|v| v == "1") {
+        panic!("{name} cannot run ({why}) and {REQUIRE_ALL_ENV}=1 requires it");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "\nNOT RUN: {name}: {why} (the test passes without checking anything)"
+    );
+}
+
 /// The company id tests use for a slug.
 pub fn company(slug: &str) -> String {
     format!("urn:tanso:company:{slug}")

@@ -1,6 +1,6 @@
-//! The page's assets: embedded from `dashboard/dist/` at build time when they were built
-//! (`cfg(dashboard_assets)`), else a short page saying how to build them. Served with an
-//! ETag so a reload costs a 304.
+//! The page's assets, embedded from `dashboard/dist/` (committed, built from
+//! `dashboard/src/` by esbuild; a test checks the two match), so a plain `cargo build` serves
+//! the real dashboard. Served with an ETag so a reload costs a 304.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -8,31 +8,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::Shared;
 
-#[cfg(dashboard_assets)]
 mod embedded {
     pub(super) const INDEX: &[u8] = include_bytes!("../../../dashboard/dist/index.html");
     pub(super) const APP_JS: &[u8] = include_bytes!("../../../dashboard/dist/app.js");
     pub(super) const APP_CSS: &[u8] = include_bytes!("../../../dashboard/dist/app.css");
 }
-
-#[cfg(not(dashboard_assets))]
-mod embedded {
-    pub(super) const INDEX: &[u8] = br#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tanso dashboard</title></head>
-<body><h1>tanso dashboard</h1>
-<p>The dashboard's assets were not built when this binary was compiled.</p>
-<p>Build them, then rebuild the node:</p>
-<pre>npm ci --prefix dashboard &amp;&amp; npm run --prefix dashboard build
-cargo build --release -p cli</pre>
-<p>The JSON API under <code>/api/</code> works regardless.</p>
-</body></html>
-"#;
-    pub(super) const APP_JS: &[u8] = b"";
-    pub(super) const APP_CSS: &[u8] = b"";
-}
-
-/// Whether the real assets are embedded in this binary.
-pub(crate) const BUILT: bool = cfg!(dashboard_assets);
 
 struct Asset {
     bytes: &'static [u8],
@@ -101,11 +81,7 @@ pub(crate) fn login_html(message: Option<&'static str>, status: StatusCode) -> R
     let message = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{m}</p>"))
         .unwrap_or_default();
-    let css = if BUILT {
-        "<link rel=\"stylesheet\" href=\"/app.css\">"
-    } else {
-        ""
-    };
+    let css = "<link rel=\"stylesheet\" href=\"/app.css\">";
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\

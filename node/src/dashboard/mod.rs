@@ -6,8 +6,8 @@
 //!   [`add_user`]); a login gives an in-memory session cookie (256 random bits, HttpOnly,
 //!   Secure, SameSite=Strict). Role `viewer` is read-only; `admin` may also act.
 //! - A JSON API under `/api/*` and a CSV export `/api/<table>.csv` of every table.
-//! - The page's assets are built by npm (`dashboard/`) and embedded at build time
-//!   (`cfg(dashboard_assets)`, see `node/build.rs`); nothing is loaded from elsewhere.
+//! - The page's assets are built from `dashboard/src/` by esbuild into `dashboard/dist/`,
+//!   which is committed and embedded at compile time; nothing is loaded from elsewhere.
 //! - Derived data (exchange volume, recipients, chain status, the sorted footprint list)
 //!   is computed off the request path by [`index::Index`].
 
@@ -73,12 +73,6 @@ pub enum DashboardError {
     TooManyTokens,
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
-}
-
-/// Whether this binary embeds the built page assets (else it serves a page saying how to
-/// build them).
-pub fn assets_built() -> bool {
-    assets::BUILT
 }
 
 /// The address `serve` bound for the node in `home`, once it has.
