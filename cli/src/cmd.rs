@@ -682,6 +682,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             listen: args.metrics_listen,
         },
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = open_home(&args.home.home);
     // An imported key is checked before anything is written.

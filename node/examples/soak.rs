@@ -481,6 +481,7 @@ async fn local_node(
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = Home::new(dir.join(slug));
     let mut seed = [0u8; 32];

@@ -22,6 +22,7 @@
 //! - [`demo`]: a whole local data space on loopback.
 
 pub mod admin;
+pub mod archive;
 pub mod audit;
 pub mod card;
 pub mod config;

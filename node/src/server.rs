@@ -84,6 +84,9 @@ pub async fn run(
     // The outbox worker: requests, answers and notifications to partners, retried.
     crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
 
+    // Audit retention (`[audit] keep_days`): old entries archived at start, then hourly.
+    crate::archive::spawn_schedule(&tasks, node.clone(), cancel.clone());
+
     // Trusted directories: status lists pulled every TTL and pushed by Watch.
     crate::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
 
