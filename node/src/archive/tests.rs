@@ -50,6 +50,7 @@ engine_tests! {
     archive_under_concurrent_writes_loses_and_duplicates_nothing,
     counts_since_the_start_include_archived_entries,
     scheduled_archive_decides_by_the_injected_clock,
+    entries_removed_behind_a_forged_anchor_are_reported,
 }
 
 // === helpers ===
@@ -656,20 +657,37 @@ fn scheduled_archive_decides_by_the_injected_clock(engine: EngineKind) {
     write_many(&node, 0..30);
     let now = Utc::now();
     let done = archive_due(&node, now).unwrap().unwrap();
-    assert_eq!(done.archived, 0, "nothing is a day old");
+    assert!(done.is_empty(), "nothing is a day old");
     let done = archive_due(&node, now + chrono::Duration::hours(23))
         .unwrap()
         .unwrap();
-    assert_eq!(done.archived, 0, "nothing is a day old 23 h later");
+    assert!(done.is_empty(), "nothing is a day old 23 h later");
     let done = archive_due(&node, now + chrono::Duration::hours(49))
         .unwrap()
         .unwrap();
-    assert_eq!(done.archived, 30);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].archived, 30);
     let expected = dir
         .path()
         .join("home/old-audit")
         .join(segment_file_name(0, 29));
-    assert_eq!(done.file.as_deref(), Some(expected.to_str().unwrap()));
+    assert_eq!(done[0].file.as_deref(), Some(expected.to_str().unwrap()));
+    // A run with more than a segment's worth writes several segments.
+    write_many(&node, 30..55);
+    let later = now + chrono::Duration::hours(49);
+    let done = super::archive_due_in_segments_of(&node, later, 10)
+        .unwrap()
+        .unwrap();
+    let ranges: Vec<_> = done.iter().map(|d| (d.first_seq, d.last_seq)).collect();
+    assert_eq!(
+        ranges,
+        vec![
+            (Some(30), Some(39)),
+            (Some(40), Some(49)),
+            (Some(50), Some(54))
+        ]
+    );
+    assert_eq!(node.audit_len().unwrap(), (55, 55));
     assert!(history(&node, &[&dir.path().join("home/old-audit")]).ok);
     assert_eq!(
         super::archive_every(std::time::Duration::from_secs(86_400)),
@@ -686,4 +704,61 @@ fn scheduled_archive_decides_by_the_injected_clock(engine: EngineKind) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Removing entries from the front of the store is caught even with an anchor written to
+/// match: the anchor's summary is signed, and an anchor that does not match it (or a summary
+/// no key of the node signed) is reported.
+fn entries_removed_behind_a_forged_anchor_are_reported(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = open(&dir.path().join("home"), engine);
+    write_many(&node, 0..5);
+    let first = dir.path().join("first.jsonl");
+    archive_to(&node, far_future(), &first);
+    write_many(&node, 5..20);
+    let entries = stored(&node);
+    let raw = node
+        .store()
+        .meta(crate::audit::ANCHOR_KEY)
+        .unwrap()
+        .unwrap();
+    let mut anchor: crate::audit::AuditAnchor = serde_json::from_slice(&raw).unwrap();
+    // Entries 5..=9 removed, the anchor moved past them, its signed summary left as it was.
+    anchor.next_seq = 10;
+    anchor.prev = entries[4].hash.clone();
+    let forged = serde_json::to_vec(&anchor).unwrap();
+    node.store()
+        .audit_remove_archived(Some(&raw), 5, 9, forged.clone())
+        .unwrap();
+    let report = node.audit_verify().unwrap();
+    assert!(!report.ok);
+    assert!(
+        report.problems.iter().any(|p| p.contains(
+            "the archive anchor (seq 10) does not match its signed segment (entries 0..=4)"
+        )),
+        "{:?}",
+        report.problems
+    );
+    // A summary re-signed by a key that is not the node's.
+    let stranger = NodeKey::from_seed(&[42; 32]);
+    let mut summary = anchor.segment.segment.clone();
+    summary.last_seq = 9;
+    summary.last_hash = anchor.prev.clone();
+    summary.key_id = stranger.key_id().to_string();
+    anchor.segment = summary.sign(&stranger);
+    // (An empty range: only the anchor is replaced.)
+    node.store()
+        .audit_remove_archived(Some(&forged), 10, 9, serde_json::to_vec(&anchor).unwrap())
+        .unwrap();
+    let report = node.audit_verify().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.contains("is signed by key") && p.contains("not one of this node's keys")),
+        "{:?}",
+        report.problems
+    );
+    let report = history(&node, &[&first]);
+    assert_problem(&report, &["entries 5..9 are missing before the store"]);
 }
