@@ -616,17 +616,16 @@ fn audit_verify(home: &Path, archives: Vec<PathBuf>) -> Result<ExitCode> {
         .collect::<Result<Vec<_>>>()?;
     let history = !archives.is_empty();
     let report = call(home, Command::AuditVerify { archives })?;
-    let ok = report["ok"].as_bool().unwrap_or(false);
-    let n = report["entries"].as_u64().unwrap_or(0);
-    let problems = || {
-        for p in report["problems"].as_array().into_iter().flatten() {
-            println!("  - {}", p.as_str().unwrap_or_default());
+    let print_problems = |problems: &[String]| {
+        for p in problems {
+            println!("  - {p}");
         }
     };
     if history {
-        let report: node::archive::HistoryReport = serde_json::from_value(report.clone())?;
-        let archived = report.entries.saturating_sub(report.stored);
-        if ok {
+        let report: node::archive::HistoryReport = serde_json::from_value(report)?;
+        let n = report.entries;
+        let archived = n.saturating_sub(report.stored);
+        if report.ok {
             println!(
                 "audit history ok: {n} entries since the first: {archived} in {} archive segment(s), {} in the store; signatures and head valid",
                 report.segments.len(),
@@ -635,10 +634,11 @@ fn audit_verify(home: &Path, archives: Vec<PathBuf>) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         println!("audit history BROKEN ({n} entries):");
-        problems();
+        print_problems(&report.problems);
         return Ok(ExitCode::FAILURE);
     }
-    let archived = report["archived"].as_u64().unwrap_or(0);
+    let report: node::audit::ChainReport = serde_json::from_value(report)?;
+    let (n, archived) = (report.entries, report.archived);
     let held = if archived > 0 {
         format!(
             " ({archived} archived before seq {archived}, {} in the store)",
@@ -647,12 +647,12 @@ fn audit_verify(home: &Path, archives: Vec<PathBuf>) -> Result<ExitCode> {
     } else {
         String::new()
     };
-    if ok {
+    if report.ok {
         println!("audit chain ok: {n} entries{held}, head signature valid");
         Ok(ExitCode::SUCCESS)
     } else {
         println!("audit chain BROKEN ({n} entries{held}):");
-        problems();
+        print_problems(&report.problems);
         Ok(ExitCode::FAILURE)
     }
 }
