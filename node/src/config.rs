@@ -107,9 +107,17 @@ pub struct RawLimits {
     /// Largest ListFootprints page.
     #[serde(default = "default_page_max")]
     pub page_max: u32,
-    /// Most concurrent peer connections.
+    /// Most open connections on each listener (peer, PACT, dashboard, metrics); a connection
+    /// holds its slot until it closes.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Seconds a connection may stay open with no request in flight before the node closes it.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds between HTTP/2 pings to a peer during long requests (a peer that does not
+    /// answer one within the same time is dropped); 0 sends none.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -119,6 +127,8 @@ impl Default for RawLimits {
             clock_skew_secs: default_clock_skew_secs(),
             page_max: default_page_max(),
             max_connections: default_max_connections(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            keepalive_secs: default_keepalive_secs(),
         }
     }
 }
@@ -134,6 +144,12 @@ fn default_page_max() -> u32 {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_idle_timeout_secs() -> u64 {
+    120
+}
+fn default_keepalive_secs() -> u64 {
+    30
 }
 
 /// `[tls]`
@@ -307,6 +323,10 @@ pub struct Config {
     pub clock_skew: Duration,
     pub page_max: u32,
     pub max_connections: usize,
+    /// `[limits] idle_timeout_secs`.
+    pub idle_timeout: Duration,
+    /// `[limits] keepalive_secs` (`None`: no pings).
+    pub keepalive: Option<Duration>,
     pub insecure_h2c: bool,
     pub client_ca: Option<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
@@ -421,6 +441,18 @@ impl RawConfig {
                 "must be at least 1".into(),
             ));
         }
+        if self.limits.idle_timeout_secs == 0 || self.limits.idle_timeout_secs > 86_400 {
+            return Err(invalid(
+                "limits.idle_timeout_secs",
+                format!("{} is outside 1..=86400", self.limits.idle_timeout_secs),
+            ));
+        }
+        if self.limits.keepalive_secs > 3600 {
+            return Err(invalid(
+                "limits.keepalive_secs",
+                format!("{} is outside 0..=3600", self.limits.keepalive_secs),
+            ));
+        }
         let log_json = match self.log.format.as_str() {
             "text" => false,
             "json" => true,
@@ -521,6 +553,9 @@ impl RawConfig {
             clock_skew: Duration::from_secs(self.limits.clock_skew_secs),
             page_max: self.limits.page_max,
             max_connections: self.limits.max_connections,
+            idle_timeout: Duration::from_secs(self.limits.idle_timeout_secs),
+            keepalive: (self.limits.keepalive_secs > 0)
+                .then(|| Duration::from_secs(self.limits.keepalive_secs)),
             insecure_h2c: self.tls.insecure_h2c,
             client_ca: self.tls.client_ca.clone(),
             client_cert,

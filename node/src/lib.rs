@@ -14,8 +14,10 @@
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
 //! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
+//! - [`migrate`]: `tanso store migrate`, moving a stopped node's store to the other engine.
 //! - [`metrics`]: Prometheus metrics and the plain-HTTP ops listener (`/metrics`, health).
-//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
+//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain;
+//!   [`conn`]: the cap on open connections and the idle timeout every listener shares.
 //! - [`scope3`] and [`kpi`]: calculations over the node's data.
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
@@ -25,6 +27,7 @@ pub mod admin;
 pub mod audit;
 pub mod card;
 pub mod config;
+pub mod conn;
 pub mod crypto;
 pub mod dashboard;
 pub mod demo;
@@ -40,6 +43,7 @@ pub mod journal;
 pub mod keys;
 pub mod kpi;
 pub mod metrics;
+pub mod migrate;
 pub mod node;
 pub mod nonces;
 pub mod pact;

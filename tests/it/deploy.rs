@@ -378,6 +378,11 @@ fn helm_chart_values_config_and_templates_agree() {
         "mountPath: /etc/tanso/config.toml",
         "runAsNonRoot: true",
         "readOnlyRootFilesystem: true",
+        // The home is a directory inside the (group-writable, fsGroup) volume, and the
+        // volume's ownership is not re-applied to the key files on every mount.
+        "value: /var/lib/tanso/home",
+        "mountPath: /var/lib/tanso",
+        "fsGroupChangePolicy: OnRootMismatch",
         "toYaml .Values.resources",
     ] {
         assert!(sts.contains(needle), "statefulset.yaml lacks {needle}");
@@ -421,7 +426,7 @@ fn systemd_unit_is_hardened() {
         ("CapabilityBoundingSet", ""),
         ("PrivateTmp", "yes"),
         ("ProtectHome", "yes"),
-        ("RestartPreventExitStatus", "64"),
+        ("RestartPreventExitStatus", "64 77"),
         ("Environment", "TANSO_HOME=/var/lib/tanso"),
     ] {
         assert_eq!(value(key), Some(expected), "{key}");

@@ -95,6 +95,11 @@ type Shared = Arc<AppState>;
 
 /// Serves the dashboard on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
+    // The node's limits, with at most MAX_CONNECTIONS browsers at once.
+    let policy = crate::server::ConnPolicy {
+        max_connections: MAX_CONNECTIONS.min(node.config().max_connections),
+        ..crate::server::ConnPolicy::of(node.config())
+    };
     let tls = match crate::https::server_config(node.identity()) {
         Ok(t) => t,
         Err(e) => {
@@ -114,9 +119,9 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
     crate::https::serve(
         "dashboard",
         listener,
-        tls,
+        Some(tls),
         router(state),
-        MAX_CONNECTIONS,
+        policy,
         &tasks,
         cancel,
     )

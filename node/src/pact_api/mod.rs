@@ -52,7 +52,6 @@ pub const EVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// The cursor parameter of the next-page links (a custom `x-` parameter, opaque to clients).
 const CURSOR: &str = "x-tanso-cursor";
 const DEFAULT_PAGE: u32 = 100;
-const MAX_CONNECTIONS: usize = 1024;
 
 /// Event types.
 pub const EV_REQUEST_CREATED: &str = "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3";
@@ -173,6 +172,7 @@ type Shared = Arc<AppState>;
 
 /// Serves the PACT API on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
+    let policy = crate::server::ConnPolicy::of(node.config());
     let tls = match crate::https::server_config(node.pact_identity()) {
         Ok(config) => config,
         Err(e) => {
@@ -189,9 +189,9 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
     crate::https::serve(
         "pact-api",
         listener,
-        tls,
+        Some(tls),
         router(state),
-        MAX_CONNECTIONS,
+        policy,
         &tasks,
         cancel,
     )

@@ -218,8 +218,30 @@ pub struct PeerClient {
     purpose: Option<String>,
 }
 
+/// The card of `company_id` to reach it by: a partner's pinned card, or else the card of a
+/// member of a trusted directory, discovered now (fresh within the TTL, the stale cache while
+/// a directory is down). Every peer operation finds its peer this one way.
+pub async fn discover(node: &Node, company_id: &str) -> Result<NodeCard, NodeError> {
+    if node.partner(company_id)?.is_none() {
+        node.directories().resolve(node, company_id).await?;
+    }
+    node.peer_card(company_id)?
+        .ok_or_else(|| NodeError::UnknownPartner(company_id.to_string()))
+}
+
 impl PeerClient {
-    /// A client for a known partner.
+    /// A client for a partner or a member of a trusted directory (see [`discover`]).
+    pub async fn discover(
+        node: &Node,
+        company_id: &str,
+        purpose: Option<&str>,
+    ) -> Result<PeerClient, NodeError> {
+        discover(node, company_id).await?;
+        PeerClient::for_partner(node, company_id, purpose)
+    }
+
+    /// A client for a peer whose card is known here (a partner, or a directory member
+    /// already discovered); [`PeerClient::discover`] looks in the directories first.
     pub fn for_partner(
         node: &Node,
         company_id: &str,
@@ -642,12 +664,7 @@ pub async fn fetch(
     what: FetchWhat,
     purpose: Option<&str>,
 ) -> Result<Vec<Value>, NodeError> {
-    if node.partner(from)?.is_none() {
-        // Not a partner: discover it through the trusted directories (fresh within the TTL,
-        // or the stale cache while a directory is down).
-        node.directories().resolve(node, from).await?;
-    }
-    let mut client = PeerClient::for_partner(node, from, purpose)?;
+    let mut client = PeerClient::discover(node, from, purpose).await?;
     let wire = match &what {
         FetchWhat::Id(id) => vec![client.get(id).await?],
         FetchWhat::Products(ids) => {
