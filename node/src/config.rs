@@ -110,6 +110,13 @@ pub struct RawLimits {
     /// Most concurrent peer connections.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// How long connecting to a partner may take (TCP, relay pairing and TLS handshake), in
+    /// seconds.
+    #[serde(default = "default_peer_connect_timeout_secs")]
+    pub peer_connect_timeout_secs: u64,
+    /// How long one call to a partner may take, answer included, in seconds.
+    #[serde(default = "default_peer_call_timeout_secs")]
+    pub peer_call_timeout_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -119,6 +126,8 @@ impl Default for RawLimits {
             clock_skew_secs: default_clock_skew_secs(),
             page_max: default_page_max(),
             max_connections: default_max_connections(),
+            peer_connect_timeout_secs: default_peer_connect_timeout_secs(),
+            peer_call_timeout_secs: default_peer_call_timeout_secs(),
         }
     }
 }
@@ -134,6 +143,12 @@ fn default_page_max() -> u32 {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_peer_connect_timeout_secs() -> u64 {
+    5
+}
+fn default_peer_call_timeout_secs() -> u64 {
+    30
 }
 
 /// `[tls]`
@@ -326,6 +341,10 @@ pub struct Config {
     pub clock_skew: Duration,
     pub page_max: u32,
     pub max_connections: usize,
+    /// `[limits] peer_connect_timeout_secs`.
+    pub peer_connect_timeout: Duration,
+    /// `[limits] peer_call_timeout_secs`.
+    pub peer_call_timeout: Duration,
     pub insecure_h2c: bool,
     pub client_ca: Option<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
@@ -545,6 +564,16 @@ impl RawConfig {
             }
             Ok(Duration::from_secs(value))
         };
+        let peer_connect_timeout = in_range(
+            "limits.peer_connect_timeout_secs",
+            self.limits.peer_connect_timeout_secs,
+            300,
+        )?;
+        let peer_call_timeout = in_range(
+            "limits.peer_call_timeout_secs",
+            self.limits.peer_call_timeout_secs,
+            3600,
+        )?;
         let pact_client = HttpClientLimits {
             connect_timeout: in_range(
                 "pact.client_connect_timeout_secs",
@@ -609,6 +638,8 @@ impl RawConfig {
             clock_skew: Duration::from_secs(self.limits.clock_skew_secs),
             page_max: self.limits.page_max,
             max_connections: self.limits.max_connections,
+            peer_connect_timeout,
+            peer_call_timeout,
             insecure_h2c: self.tls.insecure_h2c,
             client_ca: self.tls.client_ca.clone(),
             client_cert,
@@ -654,6 +685,8 @@ mod tests {
         assert_eq!(c.pact_client, HttpClientLimits::default());
         assert_eq!(c.pact_client.connect_timeout, Duration::from_secs(10));
         assert_eq!(c.pact_client.max_response_bytes, 64 << 20);
+        assert_eq!(c.peer_connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.peer_call_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -718,6 +751,14 @@ mod tests {
             (
                 &format!("{base}[pact]\nclient_max_response_bytes = 100\n"),
                 "key `pact.client_max_response_bytes`",
+            ),
+            (
+                &format!("{base}[limits]\npeer_connect_timeout_secs = 0\n"),
+                "key `limits.peer_connect_timeout_secs`",
+            ),
+            (
+                &format!("{base}[limits]\npeer_call_timeout_secs = 0\n"),
+                "key `limits.peer_call_timeout_secs`",
             ),
             (
                 &format!("{base}[metrics]\nlisten = \"9464\"\n"),

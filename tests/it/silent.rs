@@ -1,8 +1,9 @@
 //! Never block on a silent peer: `tanso pact pull` and `pact request` against hosts that accept
 //! and never answer (plain TCP, or after the TLS handshake), that drip one byte a second, or
 //! that send more than the response cap; outbox items to such a host are retried while other
-//! items are delivered. And the other side of the new client: a pull's requests share one
-//! connection.
+//! items are delivered; a gRPC fetch from a partner that stays silent, and a directory lookup
+//! whose answer never comes, end with a deadline.
+//! And the other side of the new client: a pull's requests share one connection.
 //!
 //! Every bound here is a small configured deadline; a watchdog kills what would hang, so a
 //! missing deadline fails the test instead of stalling the suite.
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use node::config::RawConfig;
 use node::home::Home;
+use node::service::client::FetchWhat;
 use tests::{TestNode, company, footprint, policy_template, uuid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +28,8 @@ fn tight(raw: &mut RawConfig) {
     raw.pact.client_request_timeout_secs = 2;
     raw.pact.client_total_timeout_secs = 3;
     raw.pact.client_max_response_bytes = 64 * 1024;
+    raw.limits.peer_connect_timeout_secs = 1;
+    raw.limits.peer_call_timeout_secs = 2;
 }
 
 /// What a fake host does with each connection it accepts.
@@ -43,6 +47,8 @@ enum Behaviour {
     Declared,
     /// Sends a chunked body of 8 MiB as fast as it is read, then stays silent.
     Flood,
+    /// Serves HTTP/2 and answers every request with a gRPC response head and no body.
+    HeadOnly,
 }
 
 /// A fake host on 127.0.0.1 (its certificate is self-signed; `fingerprint` pins it).
@@ -117,6 +123,17 @@ async fn connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor, behavio
     if let Behaviour::TlsSilent = behaviour {
         return std::future::pending().await;
     }
+    if let Behaviour::HeadOnly = behaviour {
+        let service = hyper::service::service_fn(|_request| async {
+            hyper::Response::builder()
+                .header("content-type", "application/grpc")
+                .body(NoBody)
+        });
+        let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+            .await;
+        return;
+    }
     // The request head (whatever it is: the answer does not depend on it).
     let mut buf = vec![0u8; 16 * 1024];
     let _ = tls.read(&mut buf).await;
@@ -168,10 +185,25 @@ async fn connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor, behavio
             }
             Ok(())
         }
-        Behaviour::Silent | Behaviour::TlsSilent => Ok(()),
+        Behaviour::Silent | Behaviour::TlsSilent | Behaviour::HeadOnly => Ok(()),
     };
     let _ = tls.flush().await;
     std::future::pending::<()>().await;
+}
+
+/// A response body that never yields a byte nor ends.
+struct NoBody;
+
+impl hyper::body::Body for NoBody {
+    type Data = hyper::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
 }
 
 /// Runs the binary, killed after [`WATCHDOG`]: (exit status or None when killed, stdout,
@@ -447,6 +479,79 @@ async fn outbox_items_to_a_silent_host_are_retried_while_others_are_delivered() 
     oem.stop().await;
     buyer.stop().await;
     steel.stop().await;
+}
+
+/// A gRPC fetch from a partner whose endpoint accepts TCP and says nothing, from one that
+/// completes the (pinned) TLS handshake and then says nothing, and from one that sends the
+/// answer's head but never its body (which tonic's own timeout does not cover), ends with a
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_from_a_silent_partner_ends_with_a_deadline() {
+    let oem = TestNode::start_with("oem", tight).await;
+    for (behaviour, expect) in [
+        (Behaviour::Silent, "peer_connect_timeout_secs"),
+        (Behaviour::TlsSilent, "peer_call_timeout_secs"),
+        (Behaviour::HeadOnly, "peer_call_timeout_secs"),
+    ] {
+        // steel's card advertises the fake endpoint, which presents steel's certificate.
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = listener.local_addr().expect("addr").to_string();
+        let steel = TestNode::start_with("steel", |raw| raw.advertise = Some(endpoint)).await;
+        let home = Home::new(&steel.home);
+        let cert = std::fs::read_to_string(home.cert_path()).expect("cert");
+        let key = std::fs::read_to_string(home.tls_key_path()).expect("key");
+        let _fake = FakeHost::serve(listener, &cert, &key, behaviour, "h2");
+        oem.node.peers().forget(&company("steel"));
+        tests::befriend(&oem, &steel, &[]);
+        let fetched = tokio::time::timeout(
+            WATCHDOG,
+            node::service::client::fetch(&oem.node, &company("steel"), FetchWhat::Id(uuid()), None),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{behaviour:?}: fetch hung"));
+        let err = fetched.expect_err("fetched from a silent peer").to_string();
+        assert!(err.contains(expect), "{behaviour:?}: {err}");
+        oem.node.remove_partner(&company("steel")).ok();
+        steel.stop().await;
+    }
+    oem.stop().await;
+}
+
+/// A directory lookup whose answer head arrives but whose body never does ends at the
+/// directory call deadline (5 s) instead of waiting for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_that_never_finishes_its_answer_is_given_up() {
+    use node::directory::server::{self, Directory, RawDirectoryConfig};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let home = Home::new(tmp.path().join("directory"));
+    let raw = RawDirectoryConfig::new(
+        "urn:tanso:association:silent",
+        "Silent association",
+        "127.0.0.1:0",
+    );
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("randomness");
+    server::init(&home, &raw, &seed).expect("init directory");
+    let directory = Directory::open(&home).expect("open directory");
+    // Its card names the fake's address, which presents the directory's certificate.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    directory.set_bound_endpoint(listener.local_addr().expect("addr"));
+    let cert = std::fs::read_to_string(home.cert_path()).expect("cert");
+    let key = std::fs::read_to_string(home.tls_key_path()).expect("key");
+    let _fake = FakeHost::serve(listener, &cert, &key, Behaviour::HeadOnly, "h2");
+    let mut client =
+        node::directory::DirectoryClient::connect_lazy(&directory.card().expect("card"))
+            .expect("client");
+    let looked_up = tokio::time::timeout(WATCHDOG, client.lookup_company(&company("steel")))
+        .await
+        .expect("lookup hung");
+    let err = looked_up
+        .expect_err("an answer from a silent directory")
+        .to_string();
+    assert!(
+        err.contains("unreachable") && err.contains("directory call deadline"),
+        "{err}"
+    );
 }
 
 /// Discovery, the token and every page of a pull go over one connection (HTTP/2 with a tanso
