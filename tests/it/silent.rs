@@ -22,14 +22,17 @@ use tokio::net::{TcpListener, TcpStream};
 /// How long a `tanso` run or an in-process call may take before the test calls it hung.
 const WATCHDOG: Duration = Duration::from_secs(40);
 
-/// Small client deadlines and cap, so a deadline fires within seconds.
+/// Small client deadlines and cap, so a deadline fires within seconds. The connect deadline
+/// is shorter than the request deadline (which counts from the start, connecting included),
+/// so a host that never completes TCP+TLS is reported as a connect failure, and long enough
+/// that a loaded machine still completes a loopback TLS handshake within it.
 fn tight(raw: &mut RawConfig) {
-    raw.pact.client_connect_timeout_secs = 1;
-    raw.pact.client_request_timeout_secs = 2;
-    raw.pact.client_total_timeout_secs = 3;
+    raw.pact.client_connect_timeout_secs = 2;
+    raw.pact.client_request_timeout_secs = 4;
+    raw.pact.client_total_timeout_secs = 6;
     raw.pact.client_max_response_bytes = 64 * 1024;
-    raw.limits.peer_connect_timeout_secs = 1;
-    raw.limits.peer_call_timeout_secs = 2;
+    raw.limits.peer_connect_timeout_secs = 2;
+    raw.limits.peer_call_timeout_secs = 4;
 }
 
 /// What a fake host does with each connection it accepts.
@@ -329,20 +332,31 @@ async fn pull_from_a_silent_or_dripping_host_ends_with_the_deadline_that_fired()
         (Behaviour::Declared, "client_max_response_bytes"),
         (Behaviour::Flood, "client_max_response_bytes"),
     ];
-    for (behaviour, expect) in cases {
-        let host = FakeHost::start(behaviour).await;
-        let (status, out, err) = tanso(pull_args(&oem.home, &host)).await;
+    // The cases run side by side (each waits for its own deadline).
+    let runs: Vec<_> = cases
+        .into_iter()
+        .map(|(behaviour, expect)| {
+            let home = oem.home.clone();
+            tokio::spawn(async move {
+                let host = FakeHost::start(behaviour).await;
+                let (status, out, err) = tanso(pull_args(&home, &host)).await;
+                (behaviour, expect, host.url(), status, out, err)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (behaviour, expect, url, status, out, err) = run.await.expect("case");
         let status = status.unwrap_or_else(|| panic!("{behaviour:?}: pull hung"));
         assert!(!status.success(), "{behaviour:?}: pull succeeded: {out}");
         assert!(
-            err.contains(expect) && err.contains(&host.url()),
+            err.contains(expect) && err.contains(&url),
             "{behaviour:?}: {err:?} should name {expect} and the host"
         );
-        assert!(oem.node.inbox().expect("inbox").is_empty());
     }
+    assert!(oem.node.inbox().expect("inbox").is_empty());
 
     // `tanso pact request` to a host that completes TLS and says nothing: the same deadline,
-    // and the request is left undeliverable, not queued forever.
+    // and nothing is stored (no token was granted).
     let host = FakeHost::start(Behaviour::TlsSilent).await;
     let (status, _, err) = tanso(
         [
@@ -369,6 +383,13 @@ async fn pull_from_a_silent_or_dripping_host_ends_with_the_deadline_that_fired()
     let status = status.expect("pact request hung");
     assert!(!status.success());
     assert!(err.contains("client_request_timeout_secs"), "{err}");
+    assert!(
+        oem.node
+            .store()
+            .outgoing_requests()
+            .expect("requests")
+            .is_empty()
+    );
     oem.stop().await;
 }
 
