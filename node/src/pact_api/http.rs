@@ -103,8 +103,8 @@ pub(crate) struct HttpClient {
 }
 
 impl HttpClient {
-    /// A client for `base` (`https://authority`, already checked), the host's certificate
-    /// checked per `trust` against `name`.
+    /// A client for `base` (`https://authority`, already checked) speaking TLS with `tls`
+    /// (built from the host's [`ServerTrust`]), its certificate checked against `name`.
     pub(crate) fn new(
         base: &str,
         tls: Arc<rustls::ClientConfig>,
