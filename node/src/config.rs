@@ -118,6 +118,13 @@ pub struct RawLimits {
     /// answer one within the same time is dropped); 0 sends none.
     #[serde(default = "default_keepalive_secs")]
     pub keepalive_secs: u64,
+    /// How long connecting to a partner may take (TCP, relay pairing and TLS handshake), in
+    /// seconds.
+    #[serde(default = "default_peer_connect_timeout_secs")]
+    pub peer_connect_timeout_secs: u64,
+    /// How long one call to a partner may take, answer included, in seconds.
+    #[serde(default = "default_peer_call_timeout_secs")]
+    pub peer_call_timeout_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -129,6 +136,8 @@ impl Default for RawLimits {
             max_connections: default_max_connections(),
             idle_timeout_secs: default_idle_timeout_secs(),
             keepalive_secs: default_keepalive_secs(),
+            peer_connect_timeout_secs: default_peer_connect_timeout_secs(),
+            peer_call_timeout_secs: default_peer_call_timeout_secs(),
         }
     }
 }
@@ -149,6 +158,12 @@ fn default_idle_timeout_secs() -> u64 {
     120
 }
 fn default_keepalive_secs() -> u64 {
+    30
+}
+fn default_peer_connect_timeout_secs() -> u64 {
+    5
+}
+fn default_peer_call_timeout_secs() -> u64 {
     30
 }
 
@@ -263,6 +278,17 @@ pub struct RawPact {
     /// PEM private key for `tls_cert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// As a PACT client: how long resolving a host and the TCP and TLS handshakes may take,
+    /// in seconds (default 10).
+    pub client_connect_timeout_secs: u64,
+    /// As a PACT client: how long a request may wait for the response head, connecting
+    /// included, in seconds (default 30).
+    pub client_request_timeout_secs: u64,
+    /// As a PACT client: how long a request may take until the last byte of its response,
+    /// in seconds (default 120; at least `client_request_timeout_secs`).
+    pub client_total_timeout_secs: u64,
+    /// As a PACT client: the largest response body accepted, in bytes (default 64 MiB).
+    pub client_max_response_bytes: usize,
 }
 
 impl Default for RawPact {
@@ -273,6 +299,10 @@ impl Default for RawPact {
             max_body_bytes: 256 * 1024,
             tls_cert: None,
             tls_key: None,
+            client_connect_timeout_secs: 10,
+            client_request_timeout_secs: 30,
+            client_total_timeout_secs: 120,
+            client_max_response_bytes: 64 << 20,
         }
     }
 }
@@ -285,6 +315,10 @@ impl RawPact {
             && self.max_body_bytes == d.max_body_bytes
             && self.tls_cert.is_none()
             && self.tls_key.is_none()
+            && self.client_connect_timeout_secs == d.client_connect_timeout_secs
+            && self.client_request_timeout_secs == d.client_request_timeout_secs
+            && self.client_total_timeout_secs == d.client_total_timeout_secs
+            && self.client_max_response_bytes == d.client_max_response_bytes
     }
 }
 
@@ -327,6 +361,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// `[limits] keepalive_secs` (`None`: no pings).
     pub keepalive: Option<Duration>,
+    /// `[limits] peer_connect_timeout_secs`.
+    pub peer_connect_timeout: Duration,
+    /// `[limits] peer_call_timeout_secs`.
+    pub peer_call_timeout: Duration,
     pub insecure_h2c: bool,
     pub client_ca: Option<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
@@ -345,12 +383,39 @@ pub struct Config {
     pub pact_max_body_bytes: usize,
     /// `[pact] tls_cert` and `tls_key`.
     pub pact_tls: Option<(PathBuf, PathBuf)>,
+    /// `[pact] client_*`: the PACT client's deadlines and response cap.
+    pub pact_client: HttpClientLimits,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] otlp_endpoint`.
     pub otlp_endpoint: Option<String>,
     /// `[directory] ttl_secs`.
     pub directory_ttl: Duration,
+}
+
+/// The deadlines and the response cap of the PACT client (`[pact] client_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpClientLimits {
+    /// Resolving the host, TCP connect and TLS handshake.
+    pub connect_timeout: Duration,
+    /// From sending a request (connecting included) to its complete response head.
+    pub request_timeout: Duration,
+    /// From sending a request to the last byte of its response body.
+    pub total_timeout: Duration,
+    /// The largest response body accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpClientLimits {
+    fn default() -> Self {
+        let d = RawPact::default();
+        HttpClientLimits {
+            connect_timeout: Duration::from_secs(d.client_connect_timeout_secs),
+            request_timeout: Duration::from_secs(d.client_request_timeout_secs),
+            total_timeout: Duration::from_secs(d.client_total_timeout_secs),
+            max_response_bytes: d.client_max_response_bytes,
+        }
+    }
 }
 
 /// A configuration problem, naming the key.
@@ -525,6 +590,58 @@ impl RawConfig {
                 format!("{} is outside 1024..=67108864", self.pact.max_body_bytes),
             ));
         }
+        let in_range = |key: &'static str, value: u64, max: u64| {
+            if value == 0 || value > max {
+                return Err(invalid(key, format!("{value} is outside 1..={max}")));
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let peer_connect_timeout = in_range(
+            "limits.peer_connect_timeout_secs",
+            self.limits.peer_connect_timeout_secs,
+            300,
+        )?;
+        let peer_call_timeout = in_range(
+            "limits.peer_call_timeout_secs",
+            self.limits.peer_call_timeout_secs,
+            3600,
+        )?;
+        let pact_client = HttpClientLimits {
+            connect_timeout: in_range(
+                "pact.client_connect_timeout_secs",
+                self.pact.client_connect_timeout_secs,
+                300,
+            )?,
+            request_timeout: in_range(
+                "pact.client_request_timeout_secs",
+                self.pact.client_request_timeout_secs,
+                3600,
+            )?,
+            total_timeout: in_range(
+                "pact.client_total_timeout_secs",
+                self.pact.client_total_timeout_secs,
+                86_400,
+            )?,
+            max_response_bytes: self.pact.client_max_response_bytes,
+        };
+        if pact_client.total_timeout < pact_client.request_timeout {
+            return Err(invalid(
+                "pact.client_total_timeout_secs",
+                format!(
+                    "{} is less than client_request_timeout_secs ({})",
+                    self.pact.client_total_timeout_secs, self.pact.client_request_timeout_secs
+                ),
+            ));
+        }
+        if pact_client.max_response_bytes < 1024 || pact_client.max_response_bytes > 1 << 30 {
+            return Err(invalid(
+                "pact.client_max_response_bytes",
+                format!(
+                    "{} is outside 1024..=1073741824",
+                    pact_client.max_response_bytes
+                ),
+            ));
+        }
         let metrics_listen = match &self.metrics.listen {
             None => None,
             Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
@@ -556,6 +673,8 @@ impl RawConfig {
             idle_timeout: Duration::from_secs(self.limits.idle_timeout_secs),
             keepalive: (self.limits.keepalive_secs > 0)
                 .then(|| Duration::from_secs(self.limits.keepalive_secs)),
+            peer_connect_timeout,
+            peer_call_timeout,
             insecure_h2c: self.tls.insecure_h2c,
             client_ca: self.tls.client_ca.clone(),
             client_cert,
@@ -569,6 +688,7 @@ impl RawConfig {
             pact_token_ttl: Duration::from_secs(self.pact.token_ttl_secs),
             pact_max_body_bytes: self.pact.max_body_bytes,
             pact_tls,
+            pact_client,
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
             directory_ttl: Duration::from_secs(self.directory.ttl_secs),
@@ -597,6 +717,11 @@ mod tests {
         assert_eq!(c.store_cache_mib, 16);
         assert_eq!(c.clock_skew, Duration::from_secs(60));
         assert!(c.listen.is_none());
+        assert_eq!(c.pact_client, HttpClientLimits::default());
+        assert_eq!(c.pact_client.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.pact_client.max_response_bytes, 64 << 20);
+        assert_eq!(c.peer_connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.peer_call_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -645,6 +770,30 @@ mod tests {
             (
                 &format!("{base}[pact]\ntls_cert = \"pact.pem\"\n"),
                 "key `pact.tls_cert`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_connect_timeout_secs = 0\n"),
+                "key `pact.client_connect_timeout_secs`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_request_timeout_secs = 3601\n"),
+                "key `pact.client_request_timeout_secs`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_total_timeout_secs = 10\n"),
+                "key `pact.client_total_timeout_secs`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_max_response_bytes = 100\n"),
+                "key `pact.client_max_response_bytes`",
+            ),
+            (
+                &format!("{base}[limits]\npeer_connect_timeout_secs = 0\n"),
+                "key `limits.peer_connect_timeout_secs`",
+            ),
+            (
+                &format!("{base}[limits]\npeer_call_timeout_secs = 0\n"),
+                "key `limits.peer_call_timeout_secs`",
             ),
             (
                 &format!("{base}[metrics]\nlisten = \"9464\"\n"),

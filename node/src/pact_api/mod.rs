@@ -12,6 +12,7 @@
 pub mod clients;
 pub mod events;
 pub mod hosts;
+pub mod http;
 pub mod pull;
 pub mod trust;
 
