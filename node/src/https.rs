@@ -62,6 +62,9 @@ pub(crate) async fn serve(
                 Err(_) => return,
             };
             let builder = auto::Builder::new(TokioExecutor::new());
+            // Handlers see the peer address as axum's `ConnectInfo` (the PACT token endpoint
+            // counts failures per source).
+            let app = tower::ServiceExt::map_request(app, move |req| with_peer(req, peer));
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(stream),
                 TowerToHyperService::new(app),
@@ -80,6 +83,15 @@ pub(crate) async fn serve(
             }
         });
     }
+}
+
+fn with_peer<B>(
+    mut req: axum::http::Request<B>,
+    peer: std::net::SocketAddr,
+) -> axum::http::Request<B> {
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    req
 }
 
 /// The node's TLS identity for browsers and HTTP clients: ALPN h2 and http/1.1.
