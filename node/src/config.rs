@@ -269,8 +269,11 @@ pub struct RawPact {
     pub listen: Option<String>,
     /// Lifetime of an OAuth access token in seconds (default 3600).
     pub token_ttl_secs: u64,
-    /// Largest accepted request body (`POST /3/events`, `/auth/token`) in bytes.
+    /// Largest accepted request body of `POST /3/events` in bytes (`/auth/token` takes 4 KiB).
     pub max_body_bytes: usize,
+    /// Failed token requests one source address (IPv4, or IPv6 /64) may make within a minute
+    /// before its token requests get 429 for five minutes (default 10).
+    pub token_failure_limit: u32,
     /// PEM certificate chain the PACT API presents instead of the node's self-signed
     /// certificate (one a PACT tool's usual CA checks accept, e.g. from the web PKI).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,6 +300,7 @@ impl Default for RawPact {
             listen: None,
             token_ttl_secs: 3600,
             max_body_bytes: 256 * 1024,
+            token_failure_limit: 10,
             tls_cert: None,
             tls_key: None,
             client_connect_timeout_secs: 10,
@@ -313,6 +317,7 @@ impl RawPact {
         self.listen.is_none()
             && self.token_ttl_secs == d.token_ttl_secs
             && self.max_body_bytes == d.max_body_bytes
+            && self.token_failure_limit == d.token_failure_limit
             && self.tls_cert.is_none()
             && self.tls_key.is_none()
             && self.client_connect_timeout_secs == d.client_connect_timeout_secs
@@ -385,6 +390,8 @@ pub struct Config {
     pub pact_tls: Option<(PathBuf, PathBuf)>,
     /// `[pact] client_*`: the PACT client's deadlines and response cap.
     pub pact_client: HttpClientLimits,
+    /// `[pact] token_failure_limit`.
+    pub pact_token_failure_limit: u32,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] otlp_endpoint`.
@@ -642,6 +649,12 @@ impl RawConfig {
                 ),
             ));
         }
+        if self.pact.token_failure_limit == 0 || self.pact.token_failure_limit > 1_000_000 {
+            return Err(invalid(
+                "pact.token_failure_limit",
+                format!("{} is outside 1..=1000000", self.pact.token_failure_limit),
+            ));
+        }
         let metrics_listen = match &self.metrics.listen {
             None => None,
             Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
@@ -689,6 +702,7 @@ impl RawConfig {
             pact_max_body_bytes: self.pact.max_body_bytes,
             pact_tls,
             pact_client,
+            pact_token_failure_limit: self.pact.token_failure_limit,
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
             directory_ttl: Duration::from_secs(self.directory.ttl_secs),
@@ -766,6 +780,10 @@ mod tests {
             (
                 &format!("{base}[pact]\ntoken_ttl_secs = 0\n"),
                 "key `pact.token_ttl_secs`",
+            ),
+            (
+                &format!("{base}[pact]\ntoken_failure_limit = 0\n"),
+                "key `pact.token_failure_limit`",
             ),
             (
                 &format!("{base}[pact]\ntls_cert = \"pact.pem\"\n"),

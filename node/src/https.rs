@@ -86,6 +86,9 @@ pub(crate) async fn serve(
                 .timer(TokioTimer::new())
                 .keep_alive_interval(policy.keepalive)
                 .keep_alive_timeout(policy.keepalive.unwrap_or(HANDSHAKE_TIMEOUT));
+            // Handlers see the peer address as axum's `ConnectInfo` (the PACT token endpoint
+            // counts failures per source).
+            let app = tower::ServiceExt::map_request(app, move |req| with_peer(req, peer));
             let conn = builder.serve_connection_with_upgrades(
                 TokioIo::new(tracked),
                 TowerToHyperService::new(app),
@@ -109,6 +112,15 @@ pub(crate) async fn serve(
 /// A connection's byte stream, TLS or plain.
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+fn with_peer<B>(
+    mut req: axum::http::Request<B>,
+    peer: std::net::SocketAddr,
+) -> axum::http::Request<B> {
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    req
+}
 
 /// The node's TLS identity for browsers and HTTP clients: ALPN h2 and http/1.1.
 pub(crate) fn server_config(

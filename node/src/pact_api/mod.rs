@@ -14,15 +14,19 @@ pub mod events;
 pub mod hosts;
 pub mod http;
 pub mod pull;
+pub mod throttle;
 pub mod trust;
+
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,6 +57,10 @@ pub const EVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// The cursor parameter of the next-page links (a custom `x-` parameter, opaque to clients).
 const CURSOR: &str = "x-tanso-cursor";
 const DEFAULT_PAGE: u32 = 100;
+/// Largest `POST /auth/token` body (a client-credentials form is a few dozen bytes).
+const TOKEN_MAX_BODY: usize = 4096;
+/// Most characters of a refused client id shown in logs and the audit log.
+const SHOWN_CLIENT_ID: usize = 40;
 
 /// Event types.
 pub const EV_REQUEST_CREATED: &str = "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3";
@@ -96,6 +104,12 @@ pub enum ApiError {
     /// OAuth 400 invalid_request.
     #[error("{0}")]
     InvalidRequest(String),
+    /// 429: too many failed token requests from the caller's address.
+    #[error("too many failed token requests from this address; retry in {retry_secs} s")]
+    Throttled { retry_secs: u64 },
+    /// 503: the check cannot run now (legacy argon2 checks all busy); retry soon.
+    #[error("busy; retry in a few seconds")]
+    Busy,
     /// 500; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -134,6 +148,8 @@ impl IntoResponse for ApiError {
             ApiError::InvalidRequest(_) => {
                 return oauth(StatusCode::BAD_REQUEST, "invalid_request");
             }
+            ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "AccessDenied"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "InternalError"),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "pact api: internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
@@ -148,7 +164,27 @@ impl IntoResponse for ApiError {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        let retry_after = match &self {
+            ApiError::Throttled { retry_secs } => Some(*retry_secs),
+            ApiError::Busy => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
         r
+    }
+}
+
+impl ApiError {
+    /// 429 for a source that may try again after `wait` (whole seconds, rounded up).
+    fn throttled(wait: Duration) -> ApiError {
+        ApiError::Throttled {
+            retry_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+        }
     }
 }
 
@@ -166,6 +202,8 @@ impl From<crate::NodeError> for ApiError {
 
 struct AppState {
     node: Node,
+    clients: Arc<clients::Clients>,
+    throttle: throttle::Throttle,
     tokens: clients::Tokens,
 }
 
@@ -181,9 +219,17 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
             return;
         }
     };
+    let clients = Arc::new(clients::Clients::new(node.home().clone()));
+    if let Err(e) = clients.load() {
+        tracing::error!(error = %e, "pact api: the clients file cannot be used; not serving");
+        return;
+    }
     let addr_file = crate::https::announce("pact-api", &node, &listener, ADDR_FILE);
+    let throttle = throttle::Throttle::new(node.config().pact_token_failure_limit);
     let state = Arc::new(AppState {
         node,
+        clients,
+        throttle,
         tokens: clients::Tokens::default(),
     });
     let tasks = TaskTracker::new();
@@ -243,7 +289,11 @@ fn base_url(headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
 
 /// Reads a body up to the configured limit (413 beyond it).
 async fn read_body(state: &Shared, body: Body) -> Result<Bytes, ApiError> {
-    let max = state.node.config().pact_max_body_bytes;
+    read_body_max(body, state.node.config().pact_max_body_bytes).await
+}
+
+/// Reads a body up to `max` bytes (413 beyond it).
+async fn read_body_max(body: Body, max: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, max)
         .await
         .map_err(|_| ApiError::TooLarge(max))
@@ -262,7 +312,7 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
         .ok_or(ApiError::AccessDenied)?;
     match state.tokens.check(token) {
         clients::TokenState::Valid(client) => {
-            let mut groups = client.groups;
+            let mut groups = client.groups.clone();
             if let Some(record) = state.node.store().partner(&client.company_id)? {
                 for g in record.groups {
                     if !groups.contains(&g) {
@@ -271,7 +321,7 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
                 }
             }
             Ok(Partner {
-                company_id: client.company_id,
+                company_id: client.company_id.clone(),
                 groups,
                 memberships: Vec::new(),
                 buys_classifications: Vec::new(),
@@ -395,19 +445,32 @@ fn encode(s: &str) -> String {
 
 // === authentication ===
 
-async fn token(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    match issue_token(&state, &headers, body).await {
+async fn token(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match issue_token(&state, throttle::Source::of(peer.ip()), &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
+/// `POST /auth/token`. A source cooling down after too many failures is refused before
+/// anything else is read; a check is one keyed hash (see [`clients`]), argon2 only for a
+/// legacy record, and every invalid_client answer counts as a failure of the source.
 async fn issue_token(
     state: &Shared,
+    source: throttle::Source,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(state, body).await?;
+    state
+        .throttle
+        .check(source, Instant::now())
+        .map_err(ApiError::throttled)?;
+    let body = read_body_max(body, TOKEN_MAX_BODY).await?;
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -422,7 +485,7 @@ async fn issue_token(
             "content type must be application/x-www-form-urlencoded".into(),
         ));
     }
-    let (id, secret) = headers
+    let Some((id, secret)) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -436,9 +499,15 @@ async fn issue_token(
             s.split_once(':')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
         })
-        .ok_or(ApiError::InvalidClient(
+    else {
+        return Err(token_refused(
+            state,
+            source,
+            "",
             "missing or malformed HTTP Basic credentials",
-        ))?;
+        )
+        .await);
+    };
     let form: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
         &format!("/?{}", String::from_utf8_lossy(&body))
             .parse::<Uri>()
@@ -446,15 +515,31 @@ async fn issue_token(
     )
     .map_err(|_| ApiError::InvalidRequest("malformed form body".into()))?
     .0;
-    let home = state.node.home().clone();
-    let client = blocking(move || {
-        clients::check_client(&home, &id, &secret).map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await?;
+    let checked = state
+        .clients
+        .check(&id, &secret)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let client = match checked {
+        clients::Check::Valid(client) => Some(client),
+        clients::Check::Invalid => None,
+        clients::Check::Legacy(legacy) => {
+            let slot = state.clients.legacy_slot().await.ok_or(ApiError::Busy)?;
+            // Failures of this source may have closed it while this request waited.
+            state
+                .throttle
+                .check(source, Instant::now())
+                .map_err(ApiError::throttled)?;
+            let clients = state.clients.clone();
+            let secret = secret.clone();
+            blocking(move || {
+                let _slot = slot;
+                Ok(clients.verify_legacy(&legacy, &secret))
+            })
+            .await?
+        }
+    };
     let Some(client) = client else {
-        tracing::info!("pact api: token refused (unknown client or wrong secret)");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        return Err(ApiError::InvalidClient("unknown client or wrong secret"));
+        return Err(token_refused(state, source, &id, "unknown client or wrong secret").await);
     };
     match form
         .iter()
@@ -488,6 +573,65 @@ async fn issue_token(
     Ok(r)
 }
 
+/// Counts a refused token request against `source` and logs it: each failure below the limit
+/// at info, the one that starts a cool-down at warn and in the audit log, nothing while the
+/// source cools down (its requests are refused before they get here), so a flood writes at
+/// most `limit` lines per source and window. The claimed client id is shown cut short.
+async fn token_refused(
+    state: &Shared,
+    source: throttle::Source,
+    claimed: &str,
+    reason: &'static str,
+) -> ApiError {
+    let client = shown_client_id(claimed);
+    if !state.throttle.fail(source, Instant::now()) {
+        tracing::info!(%source, %client, reason, "pact api: token refused");
+        return ApiError::InvalidClient(reason);
+    }
+    let limit = state.throttle.limit();
+    let why = format!(
+        "{limit} failed token requests from {source} within {} s; its token requests are refused for {} s",
+        throttle::WINDOW.as_secs(),
+        throttle::COOL_DOWN.as_secs()
+    );
+    tracing::warn!(%source, %client, "pact api: {why}");
+    let record = Record {
+        audit: Some(AuditDraft {
+            caller: format!("unverified:{client}"),
+            method: M_TOKEN.to_string(),
+            targets: vec![format!("source:{source}")],
+            decision: "deny".into(),
+            rule: None,
+            reason: Some(why),
+        }),
+        ..Record::default()
+    };
+    if let Err(e) = state.node.journal().write(record).await {
+        tracing::error!(error = %e, "audit journal write failed");
+    }
+    ApiError::InvalidClient(reason)
+}
+
+/// A claimed client id as logs show it: at most [`SHOWN_CLIENT_ID`] characters of
+/// `A-Z a-z 0-9 - _ . :`, anything else as `?`.
+fn shown_client_id(claimed: &str) -> String {
+    let mut shown: String = claimed
+        .chars()
+        .take(SHOWN_CLIENT_ID)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if claimed.chars().nth(SHOWN_CLIENT_ID).is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
+
 async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
     match base_url(&headers, &uri) {
         Ok(base) => axum::Json(json!({
@@ -503,6 +647,7 @@ async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
 
 // === footprints ===
 
+const M_TOKEN: &str = "POST /auth/token";
 const M_LIST: &str = "GET /3/footprints";
 const M_GET: &str = "GET /3/footprints/{id}";
 const M_EVENTS: &str = "POST /3/events";
