@@ -20,6 +20,9 @@ use crate::server::ConnPolicy;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most requests in flight on one HTTP/2 connection (hyper's default is 200; with the cap on
+/// connections this bounds the requests in flight on a listener).
+pub(crate) const MAX_STREAMS: u32 = 128;
 /// How long open connections get to finish after cancellation.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -83,6 +86,7 @@ pub(crate) async fn serve(
                 .header_read_timeout(HANDSHAKE_TIMEOUT);
             builder
                 .http2()
+                .max_concurrent_streams(MAX_STREAMS)
                 .timer(TokioTimer::new())
                 .keep_alive_interval(policy.keepalive)
                 .keep_alive_timeout(policy.keepalive.unwrap_or(HANDSHAKE_TIMEOUT));

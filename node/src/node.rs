@@ -122,6 +122,27 @@ impl Node {
         };
         let peer_tls = crate::tls::server_config(&identity, client_ca.as_deref())
             .map_err(|e| bad_file("tls.client_ca", e.to_string()))?;
+        // The PACT API's clients file and its key, when it will serve: a loose or damaged one
+        // stops the start here (exit 64) rather than leaving the API silently unserved.
+        if config.pact_listen.is_some() {
+            crate::pact_api::clients::Clients::new(home.clone())
+                .load()
+                .map_err(|e| match e {
+                    crate::pact_api::ClientsError::LooseKey { path, mode } => {
+                        NodeError::Home(crate::home::HomeError::LoosePermissions { path, mode })
+                    }
+                    other => NodeError::Home(crate::home::HomeError::Config(
+                        crate::config::ConfigError::Parse {
+                            path: home
+                                .dir
+                                .join(crate::pact_api::clients::CLIENTS_FILE)
+                                .display()
+                                .to_string(),
+                            reason: other.to_string(),
+                        },
+                    )),
+                })?;
+        }
         let store =
             Store::open_with_cache(&home.store_dir(), config.engine, config.store_cache_mib)?;
         let config_ttl = config.directory_ttl;

@@ -211,6 +211,7 @@ pub async fn run(
             );
             Server::builder()
                 .tcp_nodelay(true)
+                .max_concurrent_streams(Some(crate::https::MAX_STREAMS))
                 .http2_keepalive_interval(policy.keepalive)
                 .http2_keepalive_timeout(policy.keepalive)
                 .layer(ActivityLayer::default())

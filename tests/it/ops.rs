@@ -458,6 +458,28 @@ fn files_the_config_names_permissions_and_a_busy_port_have_their_exit_codes() {
     );
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
 
+    // The PACT API's clients key others may read stops the start (it used to leave the API
+    // unserved behind a log line while the node ran on).
+    let out = run(
+        &["pact", "client", "add", "--company-id", &company("oem")],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = home.join("pact-clients.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(
+        &config,
+        format!("{good}\n[pact]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    assert_serve_refused(&home, 64, "pact-clients.key", "loose pact clients key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&config, &good).unwrap();
+
     // A port another process holds: its own exit code (it may be free on a later start).
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();

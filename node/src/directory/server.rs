@@ -1040,6 +1040,7 @@ pub async fn run(
     };
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .max_concurrent_streams(Some(crate::https::MAX_STREAMS))
         .http2_keepalive_interval(CONN_POLICY.keepalive)
         .http2_keepalive_timeout(CONN_POLICY.keepalive)
         .layer(crate::conn::ActivityLayer::default())
