@@ -304,9 +304,7 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         "validOn=yesterday",
         "validAfter=2026-13-01T00:00:00Z",
         "validOn=2026-01-01T00:00:00Z&validOn=2026-02-01T00:00:00Z",
-        "status=Retired",
         "productId=",
-        "limit=0",
         "limit=-1",
         "limit=ten",
         "limit=1&limit=2",
@@ -322,11 +320,52 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         assert_error(&r, 400, "BadRequest");
     }
 
-    // Tokens: missing, garbage, wrong scheme.
+    // A status PACT does not define is a filter nothing matches (conformance case 37), alone
+    // or with other filters: 200 and an empty list, not 400.
+    for q in [
+        "status=BogusStatus",
+        "status=Retired&geography=KR&productId=urn:tanso:steel:product:p0",
+    ] {
+        let r = api.get(&format!("/3/footprints?{q}"), &token).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        assert_eq!(r.json().expect("json"), json!({ "data": [] }), "{q}");
+    }
+    // limit=0 is allowed (the schema's minimum): an empty page whose Link starts real paging.
+    let r = api.get("/3/footprints?limit=0", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().expect("json"), json!({ "data": [] }));
+    let link = r
+        .header("link")
+        .expect("limit=0 answers a Link to the first page");
+    assert!(
+        link.contains("/3/footprints?") && !link.contains("limit=0"),
+        "{link}"
+    );
+    // An unknown path under /3/ (or anywhere) is 404 NotFound, not 400.
+    for path in [
+        "/3/footprint",
+        "/3/footprints/a/b",
+        "/3/nothing-here",
+        "/4/footprints",
+    ] {
+        let r = api.get(path, &token).await;
+        assert_error(&r, 404, "NotFound");
+    }
+
+    // Tokens: missing, garbage, wrong scheme: 401 with the code the v3 error table pairs with
+    // 401 (TokenExpired), and a WWW-Authenticate challenge; a presented but unusable token
+    // says error="invalid_token" (RFC 6750 section 3).
     let r = api.send("GET", "/3/footprints", &[], b"").await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
+    let challenge = r.header("www-authenticate").expect("challenge");
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
     let r = api.get("/3/footprints", "garbage").await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
+    let challenge = r.header("www-authenticate").expect("challenge");
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
     let r = api
         .send(
             "GET",
@@ -335,12 +374,16 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
             b"",
         )
         .await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
     let ev = published_event(&[&uuid()]);
     let r = api
         .event("garbage", EVENTS_CT, ev.to_string().as_bytes())
         .await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|c| c.contains("invalid_token"))
+    );
 
     // Client credentials.
     let r = api

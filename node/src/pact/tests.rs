@@ -7,7 +7,7 @@ use crate::pact::v2;
 use crate::pact::validate::{OPENAPI_YAML, build_validator};
 use crate::pact::{
     DocumentError, FilterError, Finding, FootprintFilter, ProductFootprint, SpecVersion, Status,
-    ValidationContext, import, parse_document, validate,
+    StatusCriterion, ValidationContext, import, parse_document, validate,
 };
 
 const V3_EXAMPLE: &str = include_str!("../../testdata/v3-productfootprint-bioethanol-kg.json");
@@ -927,9 +927,12 @@ fn parse_query_errors_name_the_parameter() {
         .unwrap_err(),
         FilterError::Repeated("validBefore".into())
     );
+    // A status PACT does not define is a filter nothing matches (conformance case 37).
+    let gone = q(&[("status", "Gone"), ("productId", "urn:x")]).unwrap();
+    assert_eq!(gone.status, Some(StatusCriterion::Unknown("Gone".into())));
     assert_eq!(
-        q(&[("status", "Gone")]).unwrap_err(),
-        FilterError::Status("Gone".into())
+        q(&[("status", "Gone"), ("status", "Active")]).unwrap_err(),
+        FilterError::Repeated("status".into())
     );
     assert_eq!(
         q(&[("companyId", "")]).unwrap_err(),
@@ -943,7 +946,7 @@ fn parse_query_errors_name_the_parameter() {
     ])
     .unwrap();
     assert_eq!(f.valid_on, Some(t("2025-01-01T00:00:00Z")));
-    assert_eq!(f.status, Some(Status::Deprecated));
+    assert_eq!(f.status, Some(StatusCriterion::Is(Status::Deprecated)));
 }
 
 // ---------------------------------------------------------------- protobuf

@@ -83,12 +83,18 @@ pub enum ApiError {
     /// 400 BadRequest.
     #[error("{0}")]
     BadRequest(String),
-    /// 401: no token, or one this node did not issue.
-    #[error("missing or invalid access token")]
-    AccessDenied,
+    /// 401: no bearer token in the request.
+    #[error("no access token: send Authorization: Bearer <token> from /auth/token")]
+    NoToken,
+    /// 401: a token this host did not issue (or has forgotten).
+    #[error("the access token is not valid here; get a new one from /auth/token")]
+    InvalidToken,
     /// 401: a token that has expired.
-    #[error("the access token has expired")]
+    #[error("the access token has expired; get a new one from /auth/token")]
     TokenExpired,
+    /// 404: a path this host does not serve.
+    #[error("no such endpoint")]
+    NoRoute,
     /// 404: no such footprint, or one the caller may not see (identical on purpose).
     #[error("footprint not found")]
     NotFound,
@@ -130,9 +136,12 @@ impl IntoResponse for ApiError {
         };
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            ApiError::AccessDenied => (StatusCode::UNAUTHORIZED, "AccessDenied"),
-            ApiError::TokenExpired => (StatusCode::UNAUTHORIZED, "TokenExpired"),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "NotFound"),
+            // PACT v3.0.3's error table pairs 401 with one code, TokenExpired; the message says
+            // which token problem it is, and WWW-Authenticate carries RFC 6750's error.
+            ApiError::NoToken | ApiError::InvalidToken | ApiError::TokenExpired => {
+                (StatusCode::UNAUTHORIZED, "TokenExpired")
+            }
+            ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest"),
             ApiError::InvalidClient(_) => {
                 let mut r = oauth(StatusCode::UNAUTHORIZED, "invalid_client");
@@ -160,9 +169,22 @@ impl IntoResponse for ApiError {
             axum::Json(json!({ "code": code, "message": message })),
         )
             .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        let challenge = match &self {
+            // RFC 6750 3.1: no error code when the request carried no credentials.
+            ApiError::NoToken => Some("Bearer realm=\"pact\""),
+            ApiError::InvalidToken => Some(
+                "Bearer realm=\"pact\", error=\"invalid_token\", error_description=\"the access token is not valid here\"",
+            ),
+            ApiError::TokenExpired => Some(
+                "Bearer realm=\"pact\", error=\"invalid_token\", error_description=\"the access token has expired\"",
+            ),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         let retry_after = match &self {
             ApiError::Throttled { retry_secs } => Some(*retry_secs),
@@ -259,7 +281,7 @@ fn router(state: Shared) -> Router {
         .route("/3/footprints", get(list_footprints))
         .route("/3/footprints/{id}", get(get_footprint))
         .route("/3/events", post(events))
-        .fallback(|| async { ApiError::BadRequest("no such endpoint".into()) })
+        .fallback(|| async { ApiError::NoRoute })
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::metrics::pact_layer,
@@ -309,7 +331,7 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
                 .filter(|p| p.eq_ignore_ascii_case("bearer "))
                 .map(|_| v[7..].trim())
         })
-        .ok_or(ApiError::AccessDenied)?;
+        .ok_or(ApiError::NoToken)?;
     match state.tokens.check(token) {
         clients::TokenState::Valid(client) => {
             let mut groups = client.groups.clone();
@@ -328,7 +350,7 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
             })
         }
         clients::TokenState::Expired => Err(ApiError::TokenExpired),
-        clients::TokenState::Unknown => Err(ApiError::AccessDenied),
+        clients::TokenState::Unknown => Err(ApiError::InvalidToken),
     }
 }
 
@@ -676,9 +698,11 @@ fn parse_list_query(uri: &Uri, page_max: u32) -> Result<ListQuery, ApiError> {
     let mut after = None;
     for (k, v) in &pairs {
         if k == "limit" {
-            let n = v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            // The OpenAPI schema's minimum is 0: a page of nothing, with the link to the first
+            // real one.
+            let n = v.parse::<u32>().map_err(|_| {
                 ApiError::BadRequest(format!(
-                    "query parameter limit must be a positive integer, found {v:?}"
+                    "query parameter limit must be a whole number of 0 or more, found {v:?}"
                 ))
             })?;
             if limit.replace(n).is_some() {
@@ -763,6 +787,22 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
             .node
             .daily()
             .get(state.node.store(), &partner.company_id, &today())?;
+    if q.limit == 0 {
+        // An empty page (the schema allows limit=0) whose link starts the real paging at the
+        // same place, with the default page size.
+        let decision = deny("limit=0: no footprint asked for");
+        record(state, &partner, M_LIST, Vec::new(), &decision, None).await?;
+        let mut r = axum::Json(json!({ "data": [] })).into_response();
+        let query: Vec<(String, String)> = q
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "limit")
+            .cloned()
+            .collect();
+        r.headers_mut()
+            .insert(header::LINK, next_link(&base, &query, q.after.as_deref())?);
+        return Ok(r);
+    }
     let node = state.node.clone();
     let p = partner.clone();
     let filter = q.filter.clone();
@@ -788,19 +828,28 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
         .collect::<Result<Vec<_>, _>>()?;
     let mut r = axum::Json(json!({ "data": data })).into_response();
     if let Some(next) = next {
-        let mut query: Vec<String> = q
-            .pairs
-            .iter()
-            .filter(|(k, _)| k != CURSOR)
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        query.push(format!("{CURSOR}={next}"));
-        let link = format!("<{base}/3/footprints?{}>; rel=\"next\"", query.join("&"));
-        let value = HeaderValue::from_str(&link)
-            .map_err(|e| ApiError::Internal(format!("link header: {e}")))?;
-        r.headers_mut().insert(header::LINK, value);
+        r.headers_mut()
+            .insert(header::LINK, next_link(&base, &q.pairs, Some(&next))?);
     }
     Ok(r)
+}
+
+/// The `Link: <…>; rel="next"` header of a list page: the same query, the cursor replaced.
+fn next_link(
+    base: &str,
+    pairs: &[(String, String)],
+    cursor: Option<&str>,
+) -> Result<HeaderValue, ApiError> {
+    let mut query: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k != CURSOR)
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    if let Some(cursor) = cursor {
+        query.push(format!("{CURSOR}={cursor}"));
+    }
+    let link = format!("<{base}/3/footprints?{}>; rel=\"next\"", query.join("&"));
+    HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(format!("link header: {e}")))
 }
 
 async fn get_footprint(
