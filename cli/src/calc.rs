@@ -149,9 +149,12 @@ pub(crate) fn pcf_compose(args: ComposeArgs) -> Result<ExitCode> {
     let composed =
         scope3::compose(&bom, &FactorLibrary::builtin(), &index).map_err(|e| anyhow!("{e}"))?;
     let text = serde_json::to_string_pretty(&composed.footprint)?;
+    // The figures as the footprint reports them: exact total, share by the one rounding rule.
     eprintln!(
         "composed {}: {} kgCO2e per declared unit, primary data share {} %",
-        composed.entry, composed.pcf_excluding_biogenic_uptake, composed.primary_data_share
+        composed.entry,
+        composed.pcf_excluding_biogenic_uptake.normalize(),
+        node::rounding::round(composed.primary_data_share, 2)
     );
     match args.out {
         Some(path) => std::fs::write(&path, text + "\n")

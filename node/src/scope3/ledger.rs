@@ -1,8 +1,11 @@
 //! Activity ledger: validated CSV files, one per kind of activity.
 //!
-//! Column layouts are documented in `data/ledger-templates/README.md`. Every row is
-//! validated; all problems are collected with file, line and column, and if there is
-//! any, nothing is returned (no half-imported ledger).
+//! Column layouts are documented in `data/ledger-templates/README.md`. The header is
+//! checked first (a duplicate, unknown or missing column is refused at line 1 and its
+//! position, before any row is read); every row is validated; all problems are collected
+//! with file, line and column position. [`load_ledger`] returns nothing if there is any
+//! (no half-imported ledger); [`read_ledger`] returns the rows that passed with every
+//! problem, so a calculation can add its own problems to the same report.
 
 use crate::csv_lines::Lines;
 use crate::scope3::RowRef;
