@@ -18,7 +18,8 @@
 //! - [`metrics`]: Prometheus metrics and the plain-HTTP ops listener (`/metrics`, health).
 //! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain;
 //!   [`conn`]: the cap on open connections and the idle timeout every listener shares.
-//! - [`scope3`] and [`kpi`]: calculations over the node's data.
+//! - [`scope3`] and [`kpi`]: calculations over the node's data; [`rounding`]: the one
+//!   rounding rule of every reported figure (half away from zero).
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
@@ -29,6 +30,7 @@ pub mod card;
 pub mod config;
 pub mod conn;
 pub mod crypto;
+mod csv_lines;
 pub mod dashboard;
 pub mod demo;
 pub mod directory;
@@ -52,6 +54,7 @@ mod parallel;
 pub mod policy;
 pub mod relay;
 pub mod rotation;
+pub mod rounding;
 pub mod scope3;
 pub mod server;
 pub mod service;

@@ -558,7 +558,7 @@ fn scope3_report(state: &Shared) -> Calc<crate::scope3::Report> {
         return Calc::NotConfigured;
     };
     let path = in_home(state, ledger);
-    let ledger = match scope3::load_ledger(&path) {
+    let ledger = match scope3::read_ledger(&path) {
         Ok(l) => l,
         Err(e) => return Calc::Failed(format!("ledger {}: {e}", path.display())),
     };
@@ -567,14 +567,14 @@ fn scope3_report(state: &Shared) -> Calc<crate::scope3::Report> {
         Err(e) => return Calc::Failed(format!("inbox: {e}")),
     };
     let index = scope3::SupplierIndex::new(scope3::inbox::supplier_pcfs(docs.iter()));
-    match scope3::calculate(
+    match scope3::calculate_read(
         &ledger,
         &scope3::FactorLibrary::builtin(),
         &index,
         &scope3::ReportOptions::default(),
     ) {
         Ok(r) => Calc::Done(r),
-        Err(e) => Calc::Failed(e.to_string()),
+        Err(e) => Calc::Failed(format!("ledger {}: {e}", path.display())),
     }
 }
 

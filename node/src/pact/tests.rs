@@ -368,6 +368,38 @@ fn biogenic_sum_within_stated_rounding() {
 }
 
 #[test]
+fn pcf_excluding_uptake_is_at_least_its_stated_parts() {
+    // The case: a composed −3.2 kgCO2e with fossilGhgEmissions 0 and no removal.
+    let f = findings_after(|v| {
+        set(v, "/pcf/pcfExcludingBiogenicUptake", json!("-3.2"));
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("-4.81"));
+    });
+    let msg = only(&f, "/pcf/pcfExcludingBiogenicUptake", "pcf-parts");
+    assert!(
+        msg.starts_with("must be at least the sum of its stated parts (fossilGhgEmissions 0.35 + landUseChangeGhgEmissions 0 + landManagementBiogenicCO2Emissions 0.004 + biogenicNonCO2Emissions 0.002 + landManagementBiogenicCO2Removals 0 = 0.356), found -3.2"),
+        "{msg}"
+    );
+    // A reported removal explains a negative total.
+    let f = findings_after(|v| {
+        set(v, "/pcf/pcfExcludingBiogenicUptake", json!("-3.2"));
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("-4.81"));
+        set(v, "/pcf/landManagementBiogenicCO2Removals", json!("-3.556"));
+    });
+    assert_eq!(f, vec![]);
+    // Within the rounding of the stated terms: 0.356 stated as 0.35 passes, 0.34 does not.
+    let f = findings_after(|v| {
+        set(v, "/pcf/pcfExcludingBiogenicUptake", json!("0.35"));
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("-1.26"));
+    });
+    assert_eq!(f, vec![]);
+    let f = findings_after(|v| set(v, "/pcf/pcfExcludingBiogenicUptake", json!("0.34")));
+    assert!(
+        has(&f, "/pcf/pcfExcludingBiogenicUptake", "pcf-parts"),
+        "{f:#?}"
+    );
+}
+
+#[test]
 fn malformed_urn() {
     let f = findings_after(|v| set(v, "/productIds", json!(["urn:gtin"])));
     only(&f, "/productIds/0", "urn");
