@@ -228,6 +228,10 @@ pub struct RawDashboard {
     /// KPI measures (CSV: period,measure,value,unit); needs `kpi_config`; relative to the home.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpi_measures: Option<PathBuf>,
+    /// Whether the Scope 3 view leaves out category 8 unless the page asks otherwise: true for
+    /// a company that reports its leased assets in Scope 1/2 under the Korean ETS.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exclude_category_8: bool,
 }
 
 impl RawDashboard {
@@ -236,6 +240,7 @@ impl RawDashboard {
             && self.ledger.is_none()
             && self.kpi_config.is_none()
             && self.kpi_measures.is_none()
+            && !self.exclude_category_8
     }
 }
 
@@ -378,6 +383,8 @@ pub struct Config {
     pub dashboard_ledger: Option<PathBuf>,
     pub dashboard_kpi_config: Option<PathBuf>,
     pub dashboard_kpi_measures: Option<PathBuf>,
+    /// `[dashboard] exclude_category_8`.
+    pub dashboard_exclude_category_8: bool,
     /// `[exchange] auto_fetch`.
     pub auto_fetch: bool,
     /// `[pact] listen`.
@@ -696,6 +703,7 @@ impl RawConfig {
             dashboard_ledger: self.dashboard.ledger.clone(),
             dashboard_kpi_config: self.dashboard.kpi_config.clone(),
             dashboard_kpi_measures: self.dashboard.kpi_measures.clone(),
+            dashboard_exclude_category_8: self.dashboard.exclude_category_8,
             auto_fetch: self.exchange.auto_fetch,
             pact_listen,
             pact_token_ttl: Duration::from_secs(self.pact.token_ttl_secs),

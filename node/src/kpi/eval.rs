@@ -370,6 +370,18 @@ impl Plan {
         }
     }
 
+    /// The trajectory of every year from the baseline year to the target year, rounded to `dp`.
+    fn path(&self, dp: u32) -> Vec<PathPoint> {
+        (self.base_year..=self.target_year)
+            .filter_map(|year| {
+                self.at(year).map(|v| PathPoint {
+                    year,
+                    value: round(v, dp),
+                })
+            })
+            .collect()
+    }
+
     /// (trajectory, achievement %, progress to final target %, off track) for an actual value.
     fn assess(
         &self,
@@ -433,6 +445,15 @@ pub struct SeriesPoint {
     pub grade: Option<String>,
 }
 
+/// The planned value of one calendar year on a target's path (every month and quarter of the
+/// year is held to it), rounded like the KPI's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathPoint {
+    pub year: i32,
+    #[serde(serialize_with = "dec")]
+    pub value: Decimal,
+}
+
 /// The target as configured and as resolved against the data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetSummary {
@@ -450,6 +471,9 @@ pub struct TargetSummary {
     pub annual_rate_pct: Option<Decimal>,
     /// Why the baseline could not be computed, if it could not.
     pub not_available: Option<String>,
+    /// The trajectory year by year, from the baseline year to the target year (empty when the
+    /// baseline is not available), so a chart draws the engine's path rather than its own.
+    pub path: Vec<PathPoint>,
 }
 
 /// One KPI evaluated for the report period.
@@ -558,6 +582,7 @@ pub fn report(
                         .as_ref()
                         .err()
                         .map(|e| format!("baseline: {}", e.text())),
+                    path: plan.as_ref().map(|p| p.path(dp)).unwrap_or_default(),
                 };
                 (plan.ok(), Some(summary))
             }

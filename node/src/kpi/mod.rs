@@ -20,7 +20,9 @@ pub use config::{
     AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef, Measure,
     TargetDef, TrajectoryKind, load_config,
 };
-pub use eval::{KpiReport, KpiResult, SectionReport, SeriesPoint, TargetSummary, nth_root, report};
+pub use eval::{
+    KpiReport, KpiResult, PathPoint, SectionReport, SeriesPoint, TargetSummary, nth_root, report,
+};
 pub use measures::{MeasureProblem, Measures, load_measures_csv};
 pub use period::{Granularity, Period};
 pub use render::Format;

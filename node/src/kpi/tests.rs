@@ -864,3 +864,38 @@ fn renders_table_json_csv() {
     assert_eq!("json".parse::<Format>(), Ok(Format::Json));
     assert!("xml".parse::<Format>().is_err());
 }
+
+#[test]
+fn target_path_year_by_year_from_the_engine() {
+    let (cfg, m) = logistics();
+    let r = report(&cfg, &m, Some(p("2025-06"))).unwrap();
+    // constant rate: 100,000 × 0.5^(k/10), rounded like the KPI (1 place)
+    let t = r.kpi("total_emissions").unwrap().target.clone().unwrap();
+    let path: Vec<(i32, Decimal)> = t.path.iter().map(|s| (s.year, s.value)).collect();
+    let want = [
+        "100000.0", "93303.3", "87055.1", "81225.2", "75785.8", "70710.7", "65975.4", "61557.2",
+        "57434.9", "53588.7", "50000.0",
+    ];
+    assert_eq!(
+        path,
+        (2020..=2030).zip(want.map(d)).collect::<Vec<_>>(),
+        "constant-rate path"
+    );
+    // the path holds the same values as each period's trajectory
+    let k = r.kpi("total_emissions").unwrap();
+    assert_eq!(Some(t.path[5].value), k.trajectory_value);
+    // linear: 0.125 × (1 − 0.5·k/10), 4 places
+    let lin = r.kpi("intensity_tkm").unwrap().target.clone().unwrap();
+    assert_eq!(lin.path.len(), 11);
+    assert_eq!(lin.path[0].value, d("0.1250"));
+    assert_eq!(lin.path[5].value, d("0.0938"));
+    assert_eq!(lin.path[10].value, d("0.0625"));
+    // in the JSON the dashboard reads
+    let json: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
+    assert_eq!(
+        json["sections"][0]["kpis"][0]["target"]["path"][5],
+        serde_json::json!({ "year": 2025, "value": "70710.7" })
+    );
+    // a KPI without a target has none
+    assert!(r.kpi("load_factor").unwrap().target.is_none());
+}

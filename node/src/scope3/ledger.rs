@@ -1300,3 +1300,25 @@ fn check_header(
     }
     (problems.len() == before).then_some(idx)
 }
+
+impl Ledger {
+    /// The years the ledger names, oldest first: capital goods' acquisition years and the
+    /// years of spend. These are the reporting years a report on it can be asked for (the
+    /// dashboard's year selector offers them).
+    pub fn years(&self) -> Vec<i32> {
+        let spend_years = self
+            .purchases
+            .iter()
+            .chain(self.capital_goods.iter().map(|c| &c.purchase))
+            .filter_map(|p| p.spend.as_ref().map(|s| s.year));
+        let mut years: Vec<i32> = self
+            .capital_goods
+            .iter()
+            .map(|c| c.acquisition_year)
+            .chain(spend_years)
+            .collect();
+        years.sort_unstable();
+        years.dedup();
+        years
+    }
+}

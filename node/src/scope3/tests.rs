@@ -1163,3 +1163,26 @@ fn composition_names_the_input_lacking_a_figure_pact_requires() {
         "{msg}"
     );
 }
+
+#[test]
+fn ledger_years_are_acquisition_and_spend_years() {
+    let l = load_ledger(&examples().join("ledger")).unwrap();
+    // capital goods acquired in 2025; spend at 2022 (USD) and 2024 (KRW) prices
+    assert_eq!(l.years(), vec![2022, 2024, 2025]);
+    let l = ledger(
+        "capital_goods.csv",
+        "description,quantity,unit,material,acquisition_year,lifetime_years\n\
+         press,1,t,steel,2023,10\n\
+         lathe,2,t,steel,2021,10\n\
+         mill,3,t,steel,2023,10\n",
+    );
+    assert_eq!(l.years(), vec![2021, 2023]);
+    assert_eq!(
+        ledger(
+            "travel.csv",
+            "description,mode,passengers,distance,distance_unit\nx,car,1,10,km\n"
+        )
+        .years(),
+        Vec::<i32>::new()
+    );
+}
