@@ -127,6 +127,23 @@ enum Top {
     /// Probe a node's ops listener (plain HTTP): exit 0 when the path answers 200. For
     /// container health checks in images without curl.
     Healthcheck(HealthcheckArgs),
+    /// The node's store.
+    #[command(subcommand)]
+    Store(StoreCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Move a stopped node's store to the other engine: copied, compared table by table,
+    /// `[store] engine` switched and the audit chain verified, or nothing changes. The old
+    /// engine's files are kept aside (renamed) for you to delete.
+    Migrate {
+        #[command(flatten)]
+        home: HomeArg,
+        /// The engine to move to: redb or sled.
+        #[arg(long, value_parser = ["redb", "sled"])]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -491,6 +508,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         }
         Top::Key(KeyCmd::Show(h)) => print(&h.home, Command::KeyShow),
         Top::Key(KeyCmd::Encrypt(h)) => key_encrypt(&h.home),
+        Top::Store(StoreCmd::Migrate { home, to }) => store_migrate(&home.home, &to),
         Top::Partner(PartnerCmd::List(h)) => print(&h.home, Command::PartnerList),
         Top::Partner(PartnerCmd::Remove { home, company_id }) => {
             print(&home.home, Command::PartnerRemove { company_id })
@@ -853,7 +871,14 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
     rt.block_on(async move {
         // Handlers first: a signal after the admin socket or an address file appears drains.
         let shutdown = node::shutdown::signal();
-        let node = node::Node::open(&home)?;
+        let node = loop {
+            if admin_socket_answers(&home).await {
+                bail!("a node is already serving {}", home.dir.display());
+            }
+            if let Some(node) = open_waiting(&home, "the command holding it to finish").await? {
+                break node;
+            }
+        };
         let listener = match node.config().listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -868,6 +893,49 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long a command waits for a home another process holds (a `serve` starting, or
+/// another command finishing) before it gives up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Opens the node in `home`, waiting while another process holds its store (at most
+/// [`LOCK_WAIT`] in all, saying once what it waits for). `Ok(None)`: it was busy at the
+/// first try and the caller should look for the admin socket again.
+async fn open_waiting(home: &Home, waiting_for: &str) -> Result<Option<node::Node>> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match node::Node::open(home) {
+            Ok(node) => return Ok(Some(node)),
+            Err(node::NodeError::Store(node::store::StoreError::Locked(reason)))
+                if started.elapsed() < LOCK_WAIT =>
+            {
+                if !said {
+                    eprintln!(
+                        "tanso: {} is in use by another process; waiting up to {} s for {waiting_for}",
+                        home.dir.display(),
+                        LOCK_WAIT.as_secs()
+                    );
+                    said = true;
+                    tracing::debug!(%reason, "store locked");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if admin_socket_answers(home).await {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether a node serves `home` through its admin socket.
+async fn admin_socket_answers(home: &Home) -> bool {
+    home.admin_socket().exists()
+        && admin::call(&home.admin_socket(), &Command::Id)
+            .await
+            .is_some()
+}
+
 /// Runs a command on the node: through the admin socket when `tanso serve` runs, else
 /// by opening the home directly.
 pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
@@ -880,10 +948,21 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
     }
     let rt = runtime()?;
     rt.block_on(async {
-        if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
-            return answer.map_err(anyhow::Error::msg);
-        }
-        let node = node::Node::open(&home)?;
+        let node = loop {
+            if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
+                return answer.map_err(anyhow::Error::msg);
+            }
+            match open_waiting(
+                &home,
+                "the node starting on this home to open its admin socket",
+            )
+            .await?
+            {
+                Some(node) => break node,
+                // The store was busy and is still: ask the admin socket again.
+                None => continue,
+            }
+        };
         let enqueues = command.enqueues();
         let out = admin::execute(&node, command).await?;
         if enqueues {
@@ -993,6 +1072,34 @@ fn signed_by_card(
 }
 
 /// `tanso key encrypt`: encrypts the key file of a stopped node.
+fn store_migrate(home_dir: &Path, to: &str) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let running = runtime()?.block_on(admin::call(&home.admin_socket(), &Command::Id));
+    if running.is_some() {
+        bail!("a node is serving {}; stop it first", home_dir.display());
+    }
+    let to: node::store::EngineKind = to.parse()?;
+    let report = node::migrate::migrate_store(&home, to)?;
+    for table in report.tables.iter().filter(|t| t.entries > 0) {
+        println!("{:<32} {:>10} entries", table.table, table.entries);
+    }
+    println!(
+        "migrated the store from {} to {}: every table compared, audit chain verified ({} entries); config.toml now says engine = \"{}\"",
+        report.from, report.to, report.audit_entries, report.to
+    );
+    println!(
+        "the old {} store is at {} (delete it when satisfied)",
+        report.from, report.old_store
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn key_encrypt(home_dir: &Path) -> Result<ExitCode> {
     let home = open_home(home_dir);
     if !home.exists() {

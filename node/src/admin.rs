@@ -285,12 +285,17 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
         unsubscribe,
     } = command
     {
-        let mut peer = client::PeerClient::for_partner(node, &to, None)?;
+        let mut peer = client::PeerClient::discover(node, &to, None).await?;
         peer.subscribe(&product_ids, unsubscribe).await?;
         return Ok(json!({
             if unsubscribe { "unsubscribed" } else { "subscribed" }: product_ids,
             "to": to,
         }));
+    }
+    if let Command::RequestSend { to, .. } = &command {
+        // A supplier found through a trusted directory is as good as a partner here, as for
+        // `fetch`: discovered now, so the request is stored with a card to deliver it to.
+        client::discover(node, to).await?;
     }
     match command {
         Command::DirectoryJoin { facts } => {

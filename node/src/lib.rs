@@ -15,9 +15,12 @@
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
 //! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
+//! - [`migrate`]: `tanso store migrate`, moving a stopped node's store to the other engine.
 //! - [`metrics`]: Prometheus metrics and the plain-HTTP ops listener (`/metrics`, health).
-//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
-//! - [`scope3`] and [`kpi`]: calculations over the node's data.
+//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain;
+//!   [`conn`]: the cap on open connections and the idle timeout every listener shares.
+//! - [`scope3`] and [`kpi`]: calculations over the node's data; [`rounding`]: the one
+//!   rounding rule of every reported figure (half away from zero).
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
@@ -27,7 +30,9 @@ pub mod archive;
 pub mod audit;
 pub mod card;
 pub mod config;
+pub mod conn;
 pub mod crypto;
+mod csv_lines;
 pub mod dashboard;
 pub mod demo;
 pub mod directory;
@@ -42,6 +47,7 @@ pub mod journal;
 pub mod keys;
 pub mod kpi;
 pub mod metrics;
+pub mod migrate;
 pub mod node;
 pub mod nonces;
 pub mod pact;
@@ -50,6 +56,7 @@ mod parallel;
 pub mod policy;
 pub mod relay;
 pub mod rotation;
+pub mod rounding;
 pub mod scope3;
 pub mod server;
 pub mod service;

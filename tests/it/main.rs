@@ -15,4 +15,5 @@ mod pact_api;
 mod pact_trust;
 mod relay;
 mod scope3;
+mod silent;
 mod transport;

@@ -14,9 +14,17 @@ const EVENTS_CT: &str = "application/cloudevents+json";
 
 /// A node with the PACT API on port 0 (token lifetime `ttl` seconds), and its address.
 async fn start(slug: &str, ttl: u64) -> (TestNode, SocketAddr) {
+    start_pact(slug, move |pact| pact.token_ttl_secs = ttl).await
+}
+
+/// A node with the PACT API on port 0, `[pact]` set by `configure`, and its address.
+async fn start_pact(
+    slug: &str,
+    configure: impl FnOnce(&mut node::config::RawPact),
+) -> (TestNode, SocketAddr) {
     let tn = TestNode::start_with(slug, |raw| {
         raw.pact.listen = Some("127.0.0.1:0".into());
-        raw.pact.token_ttl_secs = ttl;
+        configure(&mut raw.pact);
     })
     .await;
     let home = Home::new(&tn.home);
@@ -296,9 +304,7 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         "validOn=yesterday",
         "validAfter=2026-13-01T00:00:00Z",
         "validOn=2026-01-01T00:00:00Z&validOn=2026-02-01T00:00:00Z",
-        "status=Retired",
         "productId=",
-        "limit=0",
         "limit=-1",
         "limit=ten",
         "limit=1&limit=2",
@@ -314,11 +320,52 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         assert_error(&r, 400, "BadRequest");
     }
 
-    // Tokens: missing, garbage, wrong scheme.
+    // A status PACT does not define is a filter nothing matches (conformance case 37), alone
+    // or with other filters: 200 and an empty list, not 400.
+    for q in [
+        "status=BogusStatus",
+        "status=Retired&geography=KR&productId=urn:tanso:steel:product:p0",
+    ] {
+        let r = api.get(&format!("/3/footprints?{q}"), &token).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        assert_eq!(r.json().expect("json"), json!({ "data": [] }), "{q}");
+    }
+    // limit=0 is allowed (the schema's minimum): an empty page whose Link starts real paging.
+    let r = api.get("/3/footprints?limit=0", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().expect("json"), json!({ "data": [] }));
+    let link = r
+        .header("link")
+        .expect("limit=0 answers a Link to the first page");
+    assert!(
+        link.contains("/3/footprints?") && !link.contains("limit=0"),
+        "{link}"
+    );
+    // An unknown path under /3/ (or anywhere) is 404 NotFound, not 400.
+    for path in [
+        "/3/footprint",
+        "/3/footprints/a/b",
+        "/3/nothing-here",
+        "/4/footprints",
+    ] {
+        let r = api.get(path, &token).await;
+        assert_error(&r, 404, "NotFound");
+    }
+
+    // Tokens: missing, garbage, wrong scheme: 401 with the code the v3 error table pairs with
+    // 401 (TokenExpired), and a WWW-Authenticate challenge; a presented but unusable token
+    // says error="invalid_token" (RFC 6750 section 3).
     let r = api.send("GET", "/3/footprints", &[], b"").await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
+    let challenge = r.header("www-authenticate").expect("challenge");
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
     let r = api.get("/3/footprints", "garbage").await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
+    let challenge = r.header("www-authenticate").expect("challenge");
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
     let r = api
         .send(
             "GET",
@@ -327,12 +374,16 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
             b"",
         )
         .await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
     let ev = published_event(&[&uuid()]);
     let r = api
         .event("garbage", EVENTS_CT, ev.to_string().as_bytes())
         .await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "TokenExpired");
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|c| c.contains("invalid_token"))
+    );
 
     // Client credentials.
     let r = api
@@ -427,6 +478,157 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
             .is_empty()
     );
     assert!(tn.node.inbox().expect("inbox").is_empty());
+    tn.stop().await;
+}
+
+/// A clients file written by an earlier version (argon2 hashes, no key file) keeps working:
+/// the first token request of a client checks argon2 and replaces that record's hash with
+/// a keyed one, under a key file made with mode 0600; the other record is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_argon2_clients_keep_working_and_are_migrated() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use std::os::unix::fs::PermissionsExt;
+
+    let (tn, addr) = start("steel", 3600).await;
+    let id = uuid();
+    tn.node
+        .publish(&footprint("steel", &id, "urn:tanso:steel:product:p0").to_string())
+        .expect("publish");
+    tn.node
+        .add_policy("share.json", &policy_template("share-with-customers"))
+        .expect("policy");
+    let argon2 = |secret: &str| {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).expect("random");
+        argon2::Argon2::default()
+            .hash_password(
+                secret.as_bytes(),
+                &SaltString::encode_b64(&salt).expect("salt"),
+            )
+            .expect("argon2")
+            .to_string()
+    };
+    let (secret_a, secret_b) = (uuid(), uuid());
+    let (hash_a, hash_b) = (argon2(&secret_a), argon2(&secret_b));
+    let legacy = json!({"clients": [
+        {"client_id": "tanso-legacy-a", "hash": hash_a, "company_id": company("oem"),
+         "groups": ["customer"], "created_at": "2026-01-01T00:00:00Z"},
+        {"client_id": "tanso-legacy-b", "hash": hash_b, "company_id": company("oem"),
+         "groups": ["customer"], "created_at": "2026-01-01T00:00:00Z"},
+    ]});
+    let file = tn.home.join(node::pact_api::clients::CLIENTS_FILE);
+    std::fs::write(&file, serde_json::to_vec_pretty(&legacy).expect("json")).expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let key = tn.home.join(node::pact_api::clients::KEY_FILE);
+    assert!(!key.exists());
+
+    let api = Api::of(&tn, addr);
+    let wrong = api
+        .token_raw("tanso-legacy-a", "wrong", "grant_type=client_credentials")
+        .await;
+    assert_oauth_error(&wrong, 401, "invalid_client");
+    let token = api.token("tanso-legacy-a", &secret_a).await;
+    let r = api.get(&format!("/3/footprints/{id}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let hash = stored["clients"][0]["hash"].as_str().expect("hash");
+    assert!(hash.starts_with("hmac-sha256:"), "{hash}");
+    assert_eq!(stored["clients"][0]["groups"], json!(["customer"]));
+    assert_eq!(stored["clients"][1]["hash"], hash_b.as_str());
+    assert_eq!(
+        std::fs::metadata(&key)
+            .expect("key file")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Keyed from now on; the other legacy client still gets in (and is migrated too).
+    api.token("tanso-legacy-a", &secret_a).await;
+    let r = api
+        .token_raw("tanso-legacy-a", &secret_b, "grant_type=client_credentials")
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    api.token("tanso-legacy-b", &secret_b).await;
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    assert_eq!(stored["clients"][0]["hash"], hash);
+    assert!(
+        stored["clients"][1]["hash"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("hmac-sha256:")),
+        "{stored}"
+    );
+    tn.stop().await;
+}
+
+/// After `token_failure_limit` failed token requests from one address, its token requests
+/// get 429 with Retry-After (the right secret too), and the cool-down is in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_token_requests_are_throttled_per_source() {
+    const LIMIT: u32 = 3;
+    let (tn, addr) = start_pact("steel", |pact| pact.token_failure_limit = LIMIT).await;
+    let home = Home::new(&tn.home);
+    let (id, secret) = node::pact_api::add_client(&home, &company("oem"), vec!["customer".into()])
+        .expect("client");
+    let api = Api::of(&tn, addr);
+    let wrong = |n: u32| format!("wrong-{n}");
+
+    for n in 1..LIMIT {
+        let r = api
+            .token_raw(&id, &wrong(n), "grant_type=client_credentials")
+            .await;
+        assert_oauth_error(&r, 401, "invalid_client");
+    }
+    // Below the limit the right secret still works.
+    let token = api.token(&id, &secret).await;
+    let r = api
+        .token_raw("tanso-nobody", &secret, "grant_type=client_credentials")
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+
+    // Past the limit: 429, wrong or right, with a PACT error body and Retry-After.
+    for (who, secret) in [
+        (id.as_str(), wrong(LIMIT + 1)),
+        (id.as_str(), secret.clone()),
+    ] {
+        let r = api
+            .token_raw(who, &secret, "grant_type=client_credentials")
+            .await;
+        assert_error(&r, 429, "AccessDenied");
+        let retry: u64 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("retry-after in {:?}", r.headers));
+        assert!((1..=300).contains(&retry), "{retry}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+
+    // The token issued before still works: only the token endpoint is closed.
+    assert_eq!(api.get("/3/footprints", &token).await.status, 200);
+
+    // One audit entry for the cool-down, naming the source; no secret anywhere.
+    let entries = audit(&tn);
+    let refusals: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["method"] == "POST /auth/token")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0]["decision"], "deny");
+    assert_eq!(refusals[0]["caller"], "unverified:tanso-nobody");
+    assert_eq!(refusals[0]["targets"], json!(["source:127.0.0.1"]));
+    let reason = refusals[0]["reason"].as_str().expect("reason");
+    assert!(
+        reason.starts_with(&format!("{LIMIT} failed token requests")),
+        "{reason}"
+    );
+    let text = serde_json::to_string(&entries).expect("json");
+    assert!(!text.contains(&secret));
     tn.stop().await;
 }
 

@@ -148,8 +148,10 @@ impl Node {
         comment: String,
         purpose: Option<String>,
     ) -> Result<OutgoingRequest, NodeError> {
-        let partner = self
-            .partner(to)?
+        // A partner, or a member of a trusted directory discovered by the caller
+        // (`service::client::discover`).
+        let peer = self
+            .peer_card(to)?
             .ok_or_else(|| NodeError::UnknownPartner(to.to_string()))?;
         if product_ids.is_empty() && classifications.is_empty() {
             return Err(NodeError::BadRequest(
@@ -164,7 +166,7 @@ impl Node {
         let now = now_rfc3339();
         let request = OutgoingRequest {
             id: uuid::Uuid::new_v4().to_string(),
-            to: partner.card.company_id.clone(),
+            to: peer.company_id.clone(),
             product_ids,
             classifications,
             comment,

@@ -25,7 +25,17 @@ pub struct FootprintFilter {
     /// `validityPeriodEnd < v`.
     pub valid_before: Option<DateTime<Utc>>,
     /// Exact status; PACT includes deprecated footprints unless this is set.
-    pub status: Option<Status>,
+    pub status: Option<StatusCriterion>,
+}
+
+/// The `status` criterion. A value PACT does not define is a filter that matches nothing, like
+/// any other filter no footprint satisfies (an empty list, not an error: the PACT conformance
+/// suite, test case 37, asks for that), while malformed syntax stays an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusCriterion {
+    Is(Status),
+    /// A status no footprint can have (the value as given).
+    Unknown(String),
 }
 
 /// A query string that is not a valid PACT filter.
@@ -43,9 +53,6 @@ pub enum FilterError {
     /// A datetime that is not RFC 3339.
     #[error("query parameter {name} must be an rfc 3339 datetime, found {value:?}")]
     Datetime { name: String, value: String },
-    /// A status other than Active or Deprecated.
-    #[error("query parameter status must be Active or Deprecated, found {0:?}")]
-    Status(String),
 }
 
 impl FootprintFilter {
@@ -74,7 +81,10 @@ impl FootprintFilter {
                         .iter()
                         .copied()
                         .find(|s| s.as_str().eq_ignore_ascii_case(value))
-                        .ok_or_else(|| FilterError::Status(value.clone()))?;
+                        .map_or_else(
+                            || StatusCriterion::Unknown(value.clone()),
+                            StatusCriterion::Is,
+                        );
                     set_once(&mut f.status, name, status)?;
                 }
                 _ => return Err(FilterError::UnknownParameter(name.clone())),
@@ -99,7 +109,10 @@ impl FootprintFilter {
                 &self.classification,
                 classifications.iter().map(String::as_str),
             )
-            && self.status.is_none_or(|s| s == fp.status)
+            && self.status.as_ref().is_none_or(|s| match s {
+                StatusCriterion::Is(status) => *status == fp.status,
+                StatusCriterion::Unknown(_) => false,
+            })
             && self.matches_validity(fp)
     }
 
