@@ -51,6 +51,7 @@ engine_tests! {
     counts_since_the_start_include_archived_entries,
     scheduled_archive_decides_by_the_injected_clock,
     entries_removed_behind_a_forged_anchor_are_reported,
+    a_store_with_an_archived_prefix_migrates_to_the_other_engine,
 }
 
 // === helpers ===
@@ -761,4 +762,26 @@ fn entries_removed_behind_a_forged_anchor_are_reported(engine: EngineKind) {
     );
     let report = history(&node, &[&first]);
     assert_problem(&report, &["entries 5..9 are missing before the store"]);
+}
+
+/// `tanso store migrate` verifies the chain on the new engine against the entries it
+/// copied: those in the store, after the anchor, not the archived ones too.
+fn a_store_with_an_archived_prefix_migrates_to_the_other_engine(engine: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let node = open(&home, engine);
+    write_many(&node, 0..40);
+    let segment = dir.path().join("first.jsonl");
+    assert_eq!(archive_to(&node, far_future(), &segment).archived, 40);
+    write_many(&node, 40..65);
+    drop(node);
+    let report = crate::migrate::migrate_store(&Home::new(&home), engine.other()).unwrap();
+    assert_eq!(report.audit_entries, 25);
+    let node = Node::open(&Home::new(&home)).unwrap();
+    let chain = node.audit_verify().unwrap();
+    assert!(chain.ok, "{:?}", chain.problems);
+    assert_eq!((chain.entries, chain.archived), (65, 40));
+    let whole = history(&node, &[&segment]);
+    assert!(whole.ok, "{:?}", whole.problems);
+    assert_eq!((whole.entries, whole.stored), (65, 25));
 }
