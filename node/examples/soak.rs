@@ -476,6 +476,18 @@ async fn drive(
             archive_dir.display()
         );
     }
+    // The log itself: what the store still holds (redb's file grows in steps and is not
+    // shrunk, so its size alone says little over a few minutes).
+    let chain: node::audit::ChainReport = serde_json::from_value(
+        admin_call(&socket, admin::Command::AuditVerify { archives: vec![] }).await?,
+    )?;
+    println!(
+        "  audit log: {} entries since the start, {} in the store, {} archived; chain {}",
+        chain.entries,
+        chain.entries - chain.archived,
+        chain.archived,
+        if chain.ok { "ok" } else { "BROKEN" }
+    );
     let errors = tally.errors.load(Ordering::Relaxed);
     println!(
         "{}",
