@@ -501,11 +501,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
             println!("{}", text.as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        Top::Footprint(FootprintCmd::Publish { home, file }) => {
-            let text = read(&file)?;
-            let out = call(&home.home, Command::Publish { text })?;
-            print_publish(&out)
-        }
+        Top::Footprint(FootprintCmd::Publish { home, file }) => publish(&home.home, &file),
         Top::Footprint(FootprintCmd::Update { home, id, file }) => {
             let text = read(&file)?;
             let out = call(&home.home, Command::Update { id, text })?;
@@ -518,15 +514,34 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Footprint(FootprintCmd::Deprecate { home, id }) => {
             print(&home.home, Command::Deprecate { id })
         }
-        Top::Fetch(args) => print(
-            &args.home.home,
-            Command::Fetch {
-                from: args.from,
-                product_ids: args.product_ids,
-                id: args.id,
-                purpose: args.purpose,
-            },
-        ),
+        Top::Fetch(args) => {
+            let value = call(
+                &args.home.home,
+                Command::Fetch {
+                    from: args.from,
+                    product_ids: args.product_ids,
+                    id: args.id,
+                    purpose: args.purpose,
+                },
+            )?;
+            // Footprints the supplier could not send (over its message limit) come apart.
+            let (documents, withheld) = match value {
+                Value::Object(mut map) if map.contains_key("withheld") => (
+                    map.remove("footprints").unwrap_or_default(),
+                    map.remove("withheld").unwrap_or_default(),
+                ),
+                other => (other, Value::Null),
+            };
+            println!("{}", serde_json::to_string_pretty(&documents)?);
+            for id in withheld.as_array().into_iter().flatten() {
+                eprintln!(
+                    "warning: footprint {} not sent: its answer is over the supplier's message \
+                     limit ([limits] max_message_bytes); ask the supplier for it",
+                    id.as_str().unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Top::Inbox(InboxCmd::List(h)) => print(&h.home, Command::InboxList),
         Top::Inbox(InboxCmd::Show { home, id }) => print(&home.home, Command::InboxShow { id }),
         Top::Inbox(InboxCmd::Export(h)) => print(&h.home, Command::InboxExport),
@@ -815,6 +830,47 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
 fn print(home: &Path, command: Command) -> Result<ExitCode> {
     let value = call(home, command)?;
     println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `footprint publish`: the file is streamed, to the node serving the home through its
+/// admin socket or to the home opened here, and never read whole into memory.
+fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let open = || std::fs::File::open(file).with_context(|| format!("reading {}", file.display()));
+    let outcome = match admin::publish_stream(&home.admin_socket(), open()?) {
+        Some(answer) => answer.map_err(anyhow::Error::msg)?,
+        None => {
+            let input = std::io::BufReader::with_capacity(256 * 1024, open()?);
+            runtime()?.block_on(async {
+                let node = node::Node::open(&home)?;
+                let publisher = node.clone();
+                let outcome = tokio::task::spawn_blocking(move || publisher.publish_reader(input))
+                    .await
+                    .context("publish task")??;
+                // No node serves this home: one delivery attempt now (see `call`).
+                node::exchange::worker::deliver_enqueued(&node).await;
+                Ok::<_, anyhow::Error>(outcome)
+            })?
+        }
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for id in outcome.ids.iter() {
+        writeln!(out, "{id}")?;
+    }
+    out.flush()?;
+    for id in outcome.deprecated.iter() {
+        eprintln!("deprecated {id}");
+    }
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
