@@ -120,7 +120,7 @@ enum Top {
     #[command(subcommand)]
     Directory(crate::directory::DirectoryCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
-    Demo,
+    Demo(DemoArgs),
     /// The node's signing key: rotation and passphrase protection.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -413,6 +413,15 @@ enum AuditCmd {
     },
 }
 
+/// Arguments of `tanso demo`.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the data space running at the end, with the buyer's dashboard up and a one-time
+    /// login link printed, until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Scope3Cmd {
     /// Calculate Scope 3 categories 1-8 from an activity ledger.
@@ -445,9 +454,12 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Init(args) => init(args),
         Top::Healthcheck(args) => healthcheck(&args),
         Top::Serve(h) => serve(&h.home),
-        Top::Demo => {
+        Top::Demo(args) => {
             init_logging(false, "warn");
-            runtime()?.block_on(node::demo::run(&mut std::io::stdout()))?;
+            runtime()?.block_on(node::demo::run(
+                &mut std::io::stdout(),
+                node::demo::DemoOptions { keep: args.keep },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Top::Verify(args) => verify(args),

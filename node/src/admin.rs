@@ -412,12 +412,7 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             let measures = node.kpi_measures(&cfg)?;
             to_json(&measures.rows())
         }
-        Command::InboxSuppliers => {
-            let entries = node.inbox()?;
-            to_json(&crate::scope3::inbox::supplier_pcfs(
-                entries.iter().map(|e| &e.document),
-            ))
-        }
+        Command::InboxSuppliers => to_json(&node.inbox_suppliers()?),
         Command::RequestSend {
             to,
             product_ids,

@@ -829,6 +829,24 @@ impl Node {
     pub fn inbox(&self) -> Result<Vec<crate::store::InboxEntry>, NodeError> {
         Ok(self.inner.store.inbox()?)
     }
+
+    /// The received footprints as supplier data for Scope 3 and composition, one
+    /// implementation for every door (admin socket, dashboard, demo). A footprint this node
+    /// knows to be superseded (the inbox marked it Deprecated when a newer version named it in
+    /// `precedingPfIds`) is not active whatever its signed document says, and one whose owner
+    /// signature failed to verify is not used at all.
+    pub fn inbox_suppliers(&self) -> Result<Vec<crate::scope3::SupplierPcf>, NodeError> {
+        Ok(self
+            .inbox()?
+            .iter()
+            .filter(|e| e.signature_status != "bad-signature")
+            .filter_map(|e| {
+                let mut pcf = crate::scope3::inbox::supplier_pcf(&e.document)?;
+                pcf.status_active &= e.status != "Deprecated";
+                Some(pcf)
+            })
+            .collect())
+    }
 }
 
 fn sign_one(

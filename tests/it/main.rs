@@ -2,6 +2,7 @@
 
 mod cli;
 mod dashboard;
+mod demo;
 mod deploy;
 mod directory;
 mod envelope;
