@@ -304,7 +304,7 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         "validOn=yesterday",
         "validAfter=2026-13-01T00:00:00Z",
         "validOn=2026-01-01T00:00:00Z&validOn=2026-02-01T00:00:00Z",
-        "productId=",
+        "validOn=",
         "limit=-1",
         "limit=ten",
         "limit=1&limit=2",
@@ -330,6 +330,27 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         assert_eq!(r.status, 200, "{q}: {}", r.text());
         assert_eq!(r.json().expect("json"), json!({ "data": [] }), "{q}");
     }
+    // An empty list criterion is no constraint (conformance case 23): every footprint.
+    let all = api.get("/3/footprints", &token).await;
+    let all = all.json().expect("json")["data"]
+        .as_array()
+        .expect("data")
+        .len();
+    assert!(all > 0);
+    let r = api.get("/3/footprints?classification=", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json().expect("json")["data"]
+            .as_array()
+            .expect("data")
+            .len(),
+        all
+    );
+    // A `+01:00` offset sent without percent-encoding (its `+` decodes to a space) is read.
+    let r = api
+        .get("/3/footprints?validOn=2025-06-01T01:00:00+01:00", &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // limit=0 is allowed (the schema's minimum): an empty page whose Link starts real paging.
     let r = api.get("/3/footprints?limit=0", &token).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -893,9 +914,15 @@ async fn cli_client_add_and_pull() {
 
 /// A node with the PACT API on `listen` (token lifetime one hour), and its bound address.
 async fn start_on(slug: &str, listen: &str) -> (TestNode, SocketAddr) {
+    start_holding(slug, listen, false).await
+}
+
+/// [`start_on`], with `[pact] hold_unmatched_requests` set to `hold`.
+async fn start_holding(slug: &str, listen: &str, hold: bool) -> (TestNode, SocketAddr) {
     let listen = listen.to_string();
     let tn = TestNode::start_with(slug, move |raw| {
         raw.pact.listen = Some(listen);
+        raw.pact.hold_unmatched_requests = hold;
     })
     .await;
     let addr = pact_addr(&Home::new(&tn.home)).await;
@@ -951,8 +978,14 @@ struct Pair {
     steel_client: (String, String),
 }
 
+/// Two nodes exchanging over PACT; steel holds requests nothing matches yet (pending until it
+/// publishes or its operator answers), which is what these tests follow.
 async fn pair(oem_listen: &str) -> Pair {
-    let (steel, steel_addr) = start_on("steel", "127.0.0.1:0").await;
+    pair_holding(oem_listen, true).await
+}
+
+async fn pair_holding(oem_listen: &str, hold: bool) -> Pair {
+    let (steel, steel_addr) = start_holding("steel", "127.0.0.1:0", hold).await;
     let (oem, oem_addr) = start_on("oem", oem_listen).await;
     // Each knows the other's card, so owner signatures verify against a known key.
     tests::befriend(&steel, &oem, &["customer"]);
@@ -1191,6 +1224,28 @@ async fn pact_request_rejected_by_the_operator() {
         .find(|r| r.from == company("stranger"))
         .expect("stored");
     assert_eq!(refused.status, "rejected");
+    p.oem.stop().await;
+    p.steel.stop().await;
+}
+
+/// By default (as PACT v3 asks, and the conformance suite's case 14.B checks) a request
+/// nothing matches is answered RequestRejected with NotFound at once, without the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pact_request_nothing_matches_is_rejected_not_found() {
+    let p = pair_holding("127.0.0.1:0", false).await;
+    let sent = p.request("urn:pact:null").await;
+    let answered = p.wait_answered(&sent.id).await;
+    assert_eq!(answered.status, "rejected");
+    assert_eq!(
+        answered.reason.as_deref(),
+        Some("NotFound: no footprint matches the request")
+    );
+    let incoming = p.steel.node.store().incoming_requests().expect("incoming");
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].status, "rejected");
+    assert!(p.oem.node.inbox().expect("inbox").is_empty());
+    p.wait_outbox_empty().await;
+    assert_eq!(p.answers_accepted(), (1, 0));
     p.oem.stop().await;
     p.steel.stop().await;
 }

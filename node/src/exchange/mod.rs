@@ -27,6 +27,8 @@ use crate::store::{
 
 /// The reason every policy rejection carries, whether or not the product exists.
 pub const POLICY_REJECTION: &str = "not accepted under the owner's usage policy";
+/// The reason of a PACT request no footprint matches (sent with code `NotFound`).
+pub const NO_MATCH_REJECTION: &str = "no footprint matches the request";
 
 /// Wake-ups for the outbox worker and the items enqueued by this process.
 #[derive(Default)]
@@ -274,7 +276,19 @@ impl Node {
                 &request,
                 self.reads_today(&partner.company_id)?,
             )?;
-            if matches.is_empty() {
+            if matches.is_empty()
+                && request.pact_event_id.is_some()
+                && !self.config().pact_hold_unmatched_requests
+            {
+                // PACT v3: a request nothing matches is answered RequestRejected (NotFound)
+                // rather than left open; the same answer whether the products do not exist
+                // or this requester may not read them.
+                request.status = crate::store::IN_REJECTED.into();
+                request.answer = Some(Answer::Rejected {
+                    reason: NO_MATCH_REJECTION.into(),
+                });
+                (Some(answer_item(&request)), Vec::new())
+            } else if matches.is_empty() {
                 (None, Vec::new())
             } else {
                 let (answer, recipients) = fulfilled_answer(&matches, &request.from);

@@ -966,10 +966,31 @@ fn parse_query_errors_name_the_parameter() {
         q(&[("status", "Gone"), ("status", "Active")]).unwrap_err(),
         FilterError::Repeated("status".into())
     );
+    // An empty value of a list criterion is no constraint (conformance case 23 sends
+    // `classification=` when its sample has none and expects every footprint); an empty
+    // datetime or status is still an error.
+    let none = q(&[
+        ("companyId", ""),
+        ("classification", " "),
+        ("productId", "urn:x"),
+    ])
+    .unwrap();
+    assert!(none.company_id.is_empty() && none.classification.is_empty());
+    assert_eq!(none.product_id, vec!["urn:x".to_string()]);
     assert_eq!(
-        q(&[("companyId", "")]).unwrap_err(),
-        FilterError::Empty("companyId".into())
+        q(&[("validOn", "")]).unwrap_err(),
+        FilterError::Empty("validOn".into())
     );
+    assert_eq!(
+        q(&[("status", "")]).unwrap_err(),
+        FilterError::Empty("status".into())
+    );
+    // A `+hh:mm` offset whose `+` arrived as a space (not percent-encoded) still parses;
+    // other spaces do not make a datetime.
+    let f = q(&[("validOn", "2025-01-01T09:00:00 09:00")]).unwrap();
+    assert_eq!(f.valid_on, Some(t("2025-01-01T00:00:00Z")));
+    assert!(q(&[("validOn", "2025-01-01T09:00:00 0900")]).is_err());
+    assert!(q(&[("validOn", " 09:00")]).is_err());
     let f = q(&[
         ("x-acme-region", "north"),
         ("limit", "10"),
