@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use tests::{footprint, uuid};
 
-use crate::cli::{init, repo, tanso, write};
+use crate::cli::{init, repo, serve, tanso, write};
 
 /// Whether util-linux `script` is here to give a command a pseudo-terminal.
 fn script_available() -> bool {
@@ -68,6 +68,7 @@ fn assert_no_progress(what: &str, text: &str) {
         "reading",
         "publishing",
         "calculating",
+        "verifying",
     ] {
         assert!(
             !text.contains(mark),
@@ -140,6 +141,20 @@ fn progress_is_drawn_on_a_terminal_only() {
         drawn_out, piped_out,
         "stdout with stderr on a terminal and piped"
     );
+
+    // A command a running node executes (over its admin socket): a spinner.
+    let served = serve(&homes[0]);
+    let verify = ["audit", "verify", "--home", &homes[0]];
+    let (terminal, drawn_out) = on_terminal(dir.path(), "verify-spinner", &verify);
+    assert!(
+        terminal.contains("verifying the audit log"),
+        "the terminal shows no spinner: {terminal:?}"
+    );
+    let (stderr, piped_out) = piped(&verify);
+    assert_no_progress("audit verify with stderr piped", &stderr);
+    assert_eq!(drawn_out, piped_out, "audit verify's stdout");
+    assert!(String::from_utf8_lossy(&piped_out).starts_with("audit chain ok"));
+    drop(served);
 
     // `scope3 report`: the ledger's bytes read, then a spinner while it calculates.
     let ledger = repo("data/examples/ledger");
