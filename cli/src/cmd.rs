@@ -23,6 +23,10 @@ pub(crate) struct Cli {
     /// A file holding the passphrase of an encrypted node key (else TANSO_KEY_PASSPHRASE).
     #[arg(long, global = true, env = "TANSO_KEY_PASSPHRASE_FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Draw no progress bars or spinners (they are drawn on stderr only when it is a
+    /// terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Top,
 }
@@ -442,6 +446,7 @@ enum KpiCmd {
 
 /// Runs the parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    crate::progress::init(cli.quiet);
     if let Some(path) = &cli.passphrase_file {
         let pass = node::home::Passphrase::from_file(path)?;
         let _ = PASSPHRASE.set(pass);
@@ -674,8 +679,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Reads an input file, with a bar of the bytes read when it is large (see `progress`).
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    use std::io::Read;
+    let mut file = crate::progress::open(path)?;
+    let mut text = String::with_capacity(usize::try_from(file.len()).unwrap_or(0));
+    file.read_to_string(&mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(text)
 }
 
 pub(crate) fn init_logging(json: bool, default: &str) {
@@ -876,6 +887,10 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
         );
     }
     let rt = runtime()?;
+    // The library reports the progress of some commands run here (`reports_progress`);
+    // for the others, and for every command a running node executes, a spinner.
+    let bars = crate::progress::Bars::new();
+    let mut spinner = Some(crate::progress::Spinner::start(label(&command)));
     rt.block_on(async {
         let node = loop {
             if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
@@ -892,8 +907,11 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
                 None => continue,
             }
         };
+        if reports_progress(&command) {
+            drop(spinner.take());
+        }
         let enqueues = command.enqueues();
-        let out = admin::execute(&node, command).await?;
+        let out = admin::execute_with(&node, command, &bars).await?;
         if enqueues {
             // No node serves this home: one delivery attempt now; what fails stays queued
             // for the outbox worker of a later `tanso serve`.
@@ -901,6 +919,24 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
         }
         Ok(out)
     })
+}
+
+/// Whether the library reports the progress of `command` when it runs in this process.
+fn reports_progress(command: &Command) -> bool {
+    matches!(command, Command::PactPull { .. })
+}
+
+/// What a spinner says while `command` runs.
+fn label(command: &Command) -> &'static str {
+    match command {
+        Command::Publish { .. } | Command::Update { .. } => "publishing footprints",
+        Command::AuditVerify => "verifying the audit log",
+        Command::AuditExport => "exporting the audit log",
+        Command::Fetch { .. } => "fetching footprints",
+        Command::PactPull { .. } => "pulling footprints",
+        Command::InboxExport => "exporting the inbox",
+        _ => "working",
+    }
 }
 
 fn print(home: &Path, command: Command) -> Result<ExitCode> {

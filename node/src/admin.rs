@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::progress::{NoProgress, Progress};
 use crate::service::client::{self, FetchWhat};
 
 /// Largest admin request (a publish of a large JSONL file goes through here).
@@ -178,6 +179,16 @@ impl Command {
 
 /// Runs a command against an open node.
 pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> {
+    execute_with(node, command, &NoProgress).await
+}
+
+/// [`execute`], reporting to `progress` the progress of the commands that report any
+/// (`PactPull`: footprints received); the others run as in [`execute`].
+pub async fn execute_with(
+    node: &Node,
+    command: Command,
+    progress: &dyn Progress,
+) -> Result<Value, NodeError> {
     if let Command::KeyRotate = command {
         // Rotate, then re-apply to every trusted directory so members that find this node
         // there learn the new key (the application carries the chained card). The rotation
@@ -230,7 +241,7 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
             client_secret,
             query,
         };
-        let report = crate::pact_api::pull::pull(node, args)
+        let report = crate::pact_api::pull::pull_with(node, args, progress)
             .await
             .map_err(|e| match e {
                 crate::pact_api::pull::PullError::Node(n) => n,

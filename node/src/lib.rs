@@ -23,6 +23,7 @@
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
+//! - [`progress`]: how long operations report their progress (the library never draws).
 
 pub mod admin;
 pub mod audit;
@@ -52,6 +53,7 @@ pub mod pact;
 pub mod pact_api;
 mod parallel;
 pub mod policy;
+pub mod progress;
 pub mod relay;
 pub mod rotation;
 pub mod rounding;

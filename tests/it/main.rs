@@ -13,6 +13,7 @@ mod lifecycle;
 mod ops;
 mod pact_api;
 mod pact_trust;
+mod progress;
 mod relay;
 mod scope3;
 mod silent;

@@ -906,8 +906,50 @@ async fn cli_client_add_and_pull() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].provenance, format!("pact:{url}"));
     assert_eq!(inbox[0].signature_status, "verified");
+
+    // The library reports a pull's progress: footprints received, page by page.
+    let progress = Recorded::default();
+    let args = node::pact_api::pull::PullArgs {
+        base: url.clone(),
+        trust: node::pact_api::trust::ServerTrust::pinned(
+            &steel.node.card().expect("card").tls_fingerprint,
+        )
+        .expect("pin"),
+        client_id: client_id.clone(),
+        client_secret: secret.clone(),
+        query: vec![("limit".into(), "1".into())],
+    };
+    let report = node::pact_api::pull::pull_with(&oem.node, args, &progress)
+        .await
+        .expect("pull with progress");
+    assert_eq!(report.stored.len(), 1);
+    assert_eq!(
+        *progress.0.lock().unwrap(),
+        vec![
+            "start pulling footprints footprints None".to_string(),
+            "advance 1".into(),
+            "finish".into()
+        ]
+    );
     oem.stop().await;
     steel.stop().await;
+}
+
+/// Records the progress a library operation reports.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<String>>);
+
+impl node::progress::Progress for Recorded {
+    fn start(&self, what: &str, unit: node::progress::Unit, total: Option<u64>) {
+        let line = format!("start {what} {} {total:?}", unit.name());
+        self.0.lock().unwrap().push(line);
+    }
+    fn advance(&self, n: u64) {
+        self.0.lock().unwrap().push(format!("advance {n}"));
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
+    }
 }
 
 // === PACT events between two nodes: RequestCreated out, RequestFulfilled/Rejected back ===
