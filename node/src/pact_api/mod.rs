@@ -136,11 +136,11 @@ impl IntoResponse for ApiError {
         };
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            // PACT v3.0.3's error table pairs 401 with one code, TokenExpired; the message says
-            // which token problem it is, and WWW-Authenticate carries RFC 6750's error.
-            ApiError::NoToken | ApiError::InvalidToken | ApiError::TokenExpired => {
-                (StatusCode::UNAUTHORIZED, "TokenExpired")
-            }
+            // Always 401 with an RFC 6750 challenge. The code follows the PACT text for list
+            // and get: TokenExpired when the token expired, "in all other cases" BadRequest
+            // (what the conformance suite's invalid-token cases 6, 7 and 16 expect).
+            ApiError::TokenExpired => (StatusCode::UNAUTHORIZED, "TokenExpired"),
+            ApiError::NoToken | ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "BadRequest"),
             ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest"),
             ApiError::InvalidClient(_) => {
