@@ -114,7 +114,8 @@ pub(crate) fn scope3_report(args: Scope3Args) -> Result<ExitCode> {
             args.format
         )
     })?;
-    let ledger = scope3::load_ledger(&args.ledger)
+    // Rows that fail validation and rows that cannot be calculated are reported together.
+    let ledger = scope3::read_ledger_with(&args.ledger, &crate::progress::Bars::new())
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("ledger {}", args.ledger.display()))?;
     let extra = args
@@ -135,8 +136,12 @@ pub(crate) fn scope3_report(args: Scope3Args) -> Result<ExitCode> {
         ..ReportOptions::default()
     };
     let index = suppliers(&args.home, &args.inbox_files)?;
-    let report = scope3::calculate(&ledger, &FactorLibrary::builtin(), &index, &options)
-        .map_err(|e| anyhow!("{e}"))?;
+    let spinner = crate::progress::Spinner::start("calculating");
+    let report = scope3::calculate_read(&ledger, &FactorLibrary::builtin(), &index, &options)
+        .map_err(|e| anyhow!("{e}"))
+        .with_context(|| format!("ledger {}", args.ledger.display()));
+    drop(spinner);
+    let report = report?;
     print!("{}", report.render(format));
     Ok(ExitCode::SUCCESS)
 }
@@ -147,9 +152,12 @@ pub(crate) fn pcf_compose(args: ComposeArgs) -> Result<ExitCode> {
     let composed =
         scope3::compose(&bom, &FactorLibrary::builtin(), &index).map_err(|e| anyhow!("{e}"))?;
     let text = serde_json::to_string_pretty(&composed.footprint)?;
+    // The figures as the footprint reports them: exact total, share by the one rounding rule.
     eprintln!(
         "composed {}: {} kgCO2e per declared unit, primary data share {} %",
-        composed.entry, composed.pcf_excluding_biogenic_uptake, composed.primary_data_share
+        composed.entry,
+        composed.pcf_excluding_biogenic_uptake.normalize(),
+        node::rounding::round(composed.primary_data_share, 2)
     );
     match args.out {
         Some(path) => std::fs::write(&path, text + "\n")

@@ -23,6 +23,10 @@ pub(crate) struct Cli {
     /// A file holding the passphrase of an encrypted node key (else TANSO_KEY_PASSPHRASE).
     #[arg(long, global = true, env = "TANSO_KEY_PASSPHRASE_FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Draw no progress bars or spinners (they are drawn on stderr only when it is a
+    /// terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Top,
 }
@@ -120,13 +124,30 @@ enum Top {
     #[command(subcommand)]
     Directory(crate::directory::DirectoryCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
-    Demo,
+    Demo(DemoArgs),
     /// The node's signing key: rotation and passphrase protection.
     #[command(subcommand)]
     Key(KeyCmd),
     /// Probe a node's ops listener (plain HTTP): exit 0 when the path answers 200. For
     /// container health checks in images without curl.
     Healthcheck(HealthcheckArgs),
+    /// The node's store.
+    #[command(subcommand)]
+    Store(StoreCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCmd {
+    /// Move a stopped node's store to the other engine: copied, compared table by table,
+    /// `[store] engine` switched and the audit chain verified, or nothing changes. The old
+    /// engine's files are kept aside (renamed) for you to delete.
+    Migrate {
+        #[command(flatten)]
+        home: HomeArg,
+        /// The engine to move to: redb or sled.
+        #[arg(long, value_parser = ["redb", "sled"])]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -396,6 +417,15 @@ enum AuditCmd {
     },
 }
 
+/// Arguments of `tanso demo`.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the data space running at the end, with the buyer's dashboard up and a one-time
+    /// login link printed, until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Scope3Cmd {
     /// Calculate Scope 3 categories 1-8 from an activity ledger.
@@ -416,6 +446,7 @@ enum KpiCmd {
 
 /// Runs the parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    crate::progress::init(cli.quiet);
     if let Some(path) = &cli.passphrase_file {
         let pass = node::home::Passphrase::from_file(path)?;
         let _ = PASSPHRASE.set(pass);
@@ -428,9 +459,12 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Init(args) => init(args),
         Top::Healthcheck(args) => healthcheck(&args),
         Top::Serve(h) => serve(&h.home),
-        Top::Demo => {
+        Top::Demo(args) => {
             init_logging(false, "warn");
-            runtime()?.block_on(node::demo::run(&mut std::io::stdout()))?;
+            runtime()?.block_on(node::demo::run(
+                &mut std::io::stdout(),
+                node::demo::DemoOptions { keep: args.keep },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Top::Verify(args) => verify(args),
@@ -471,6 +505,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         }
         Top::Key(KeyCmd::Show(h)) => print(&h.home, Command::KeyShow),
         Top::Key(KeyCmd::Encrypt(h)) => key_encrypt(&h.home),
+        Top::Store(StoreCmd::Migrate { home, to }) => store_migrate(&home.home, &to),
         Top::Partner(PartnerCmd::List(h)) => print(&h.home, Command::PartnerList),
         Top::Partner(PartnerCmd::Remove { home, company_id }) => {
             print(&home.home, Command::PartnerRemove { company_id })
@@ -659,8 +694,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Reads an input file, with a bar of the bytes read when it is large (see `progress`).
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    use std::io::Read;
+    let mut file = crate::progress::open(path)?;
+    let mut text = String::with_capacity(usize::try_from(file.len()).unwrap_or(0));
+    file.read_to_string(&mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(text)
 }
 
 pub(crate) fn init_logging(json: bool, default: &str) {
@@ -785,7 +826,14 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
     rt.block_on(async move {
         // Handlers first: a signal after the admin socket or an address file appears drains.
         let shutdown = node::shutdown::signal();
-        let node = node::Node::open(&home)?;
+        let node = loop {
+            if admin_socket_answers(&home).await {
+                bail!("a node is already serving {}", home.dir.display());
+            }
+            if let Some(node) = open_waiting(&home, "the command holding it to finish").await? {
+                break node;
+            }
+        };
         let listener = match node.config().listen {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -800,6 +848,49 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long a command waits for a home another process holds (a `serve` starting, or
+/// another command finishing) before it gives up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Opens the node in `home`, waiting while another process holds its store (at most
+/// [`LOCK_WAIT`] in all, saying once what it waits for). `Ok(None)`: it was busy at the
+/// first try and the caller should look for the admin socket again.
+async fn open_waiting(home: &Home, waiting_for: &str) -> Result<Option<node::Node>> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match node::Node::open(home) {
+            Ok(node) => return Ok(Some(node)),
+            Err(node::NodeError::Store(node::store::StoreError::Locked(reason)))
+                if started.elapsed() < LOCK_WAIT =>
+            {
+                if !said {
+                    eprintln!(
+                        "tanso: {} is in use by another process; waiting up to {} s for {waiting_for}",
+                        home.dir.display(),
+                        LOCK_WAIT.as_secs()
+                    );
+                    said = true;
+                    tracing::debug!(%reason, "store locked");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                if admin_socket_answers(home).await {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether a node serves `home` through its admin socket.
+async fn admin_socket_answers(home: &Home) -> bool {
+    home.admin_socket().exists()
+        && admin::call(&home.admin_socket(), &Command::Id)
+            .await
+            .is_some()
+}
+
 /// Runs a command on the node: through the admin socket when `tanso serve` runs, else
 /// by opening the home directly.
 pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
@@ -811,13 +902,31 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
         );
     }
     let rt = runtime()?;
+    // The library reports the progress of some commands run here (`reports_progress`);
+    // for the others, and for every command a running node executes, a spinner.
+    let bars = crate::progress::Bars::new();
+    let mut spinner = Some(crate::progress::Spinner::start(label(&command)));
     rt.block_on(async {
-        if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
-            return answer.map_err(anyhow::Error::msg);
+        let node = loop {
+            if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
+                return answer.map_err(anyhow::Error::msg);
+            }
+            match open_waiting(
+                &home,
+                "the node starting on this home to open its admin socket",
+            )
+            .await?
+            {
+                Some(node) => break node,
+                // The store was busy and is still: ask the admin socket again.
+                None => continue,
+            }
+        };
+        if reports_progress(&command) {
+            drop(spinner.take());
         }
-        let node = node::Node::open(&home)?;
         let enqueues = command.enqueues();
-        let out = admin::execute(&node, command).await?;
+        let out = admin::execute_with(&node, command, &bars).await?;
         if enqueues {
             // No node serves this home: one delivery attempt now; what fails stays queued
             // for the outbox worker of a later `tanso serve`.
@@ -825,6 +934,24 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
         }
         Ok(out)
     })
+}
+
+/// Whether the library reports the progress of `command` when it runs in this process.
+fn reports_progress(command: &Command) -> bool {
+    matches!(command, Command::PactPull { .. })
+}
+
+/// What a spinner says while `command` runs.
+fn label(command: &Command) -> &'static str {
+    match command {
+        Command::Publish { .. } | Command::Update { .. } => "publishing footprints",
+        Command::AuditVerify => "verifying the audit log",
+        Command::AuditExport => "exporting the audit log",
+        Command::Fetch { .. } => "fetching footprints",
+        Command::PactPull { .. } => "pulling footprints",
+        Command::InboxExport => "exporting the inbox",
+        _ => "working",
+    }
 }
 
 fn print(home: &Path, command: Command) -> Result<ExitCode> {
@@ -843,23 +970,42 @@ fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
             home_dir.display()
         );
     }
-    let open = || std::fs::File::open(file).with_context(|| format!("reading {}", file.display()));
-    let outcome = match admin::publish_stream(&home.admin_socket(), open()?) {
-        Some(answer) => answer.map_err(anyhow::Error::msg)?,
-        None => {
-            let input = std::io::BufReader::with_capacity(256 * 1024, open()?);
-            runtime()?.block_on(async {
-                let node = node::Node::open(&home)?;
-                let publisher = node.clone();
-                let outcome = tokio::task::spawn_blocking(move || publisher.publish_reader(input))
-                    .await
-                    .context("publish task")??;
-                // No node serves this home: one delivery attempt now (see `call`).
-                node::exchange::worker::deliver_enqueued(&node).await;
-                Ok::<_, anyhow::Error>(outcome)
-            })?
-        }
+    let after_reading = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mut input = PublishInput {
+        file: Some(crate::progress::open(file)?),
+        after_reading: after_reading.clone(),
     };
+    let outcome = runtime()?.block_on(async {
+        let node = loop {
+            if let Some(answer) = admin::publish_stream(&home.admin_socket(), &mut input) {
+                return answer.map_err(anyhow::Error::msg);
+            }
+            match open_waiting(
+                &home,
+                "the node starting on this home to open its admin socket",
+            )
+            .await?
+            {
+                Some(node) => break node,
+                None => continue,
+            }
+        };
+        let publisher = node.clone();
+        let input = std::io::BufReader::with_capacity(256 * 1024, input);
+        let outcome = tokio::task::spawn_blocking(move || publisher.publish_reader(input))
+            .await
+            .context("publish task")??;
+        // No node serves this home: one delivery attempt now (see `call`).
+        node::exchange::worker::deliver_enqueued(&node).await;
+        Ok::<_, anyhow::Error>(outcome)
+    });
+    drop(
+        after_reading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
+    let outcome = outcome?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for id in outcome.ids.iter() {
         writeln!(out, "{id}")?;
@@ -872,6 +1018,29 @@ fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
         eprintln!("note: {note}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file of a streamed publish: a bar of the bytes read while the node reads (and so
+/// publishes) it, then, from its end, a spinner until the publish answers (its last chunks
+/// and the commit).
+struct PublishInput {
+    file: Option<crate::progress::FileRead>,
+    after_reading: std::sync::Arc<std::sync::Mutex<Option<crate::progress::Spinner>>>,
+}
+
+impl std::io::Read for PublishInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(file) = &mut self.file else {
+            return Ok(0);
+        };
+        let n = file.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.file = None; // the bar goes
+            *self.after_reading.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(crate::progress::Spinner::start("publishing footprints"));
+        }
+        Ok(n)
+    }
 }
 
 fn print_publish(out: &Value) -> Result<ExitCode> {
@@ -966,6 +1135,34 @@ fn signed_by_card(
 }
 
 /// `tanso key encrypt`: encrypts the key file of a stopped node.
+fn store_migrate(home_dir: &Path, to: &str) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let running = runtime()?.block_on(admin::call(&home.admin_socket(), &Command::Id));
+    if running.is_some() {
+        bail!("a node is serving {}; stop it first", home_dir.display());
+    }
+    let to: node::store::EngineKind = to.parse()?;
+    let report = node::migrate::migrate_store(&home, to)?;
+    for table in report.tables.iter().filter(|t| t.entries > 0) {
+        println!("{:<32} {:>10} entries", table.table, table.entries);
+    }
+    println!(
+        "migrated the store from {} to {}: every table compared, audit chain verified ({} entries); config.toml now says engine = \"{}\"",
+        report.from, report.to, report.audit_entries, report.to
+    );
+    println!(
+        "the old {} store is at {} (delete it when satisfied)",
+        report.from, report.old_store
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 fn key_encrypt(home_dir: &Path) -> Result<ExitCode> {
     let home = open_home(home_dir);
     if !home.exists() {

@@ -1,14 +1,17 @@
 //! tanso: the one binary. Parses arguments, sets up logging, and hands off to the `node` library.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 usage error (clap), 64 invalid
-//! configuration detected before anything was bound, 77 the node key is encrypted and the
-//! passphrase is missing or wrong.
+//! configuration detected before anything was bound (a bad or unreadable config, a file it
+//! names missing, a key file or home directory others may write, a store on the other
+//! engine), 75 a port to listen on is in use, 77 the node key is encrypted and the
+//! passphrase is missing or wrong. 64 and 77 do not go away by restarting; 75 may.
 
 mod calc;
 mod cmd;
 mod dashboard;
 mod directory;
 mod pact;
+mod progress;
 mod relay;
 mod telemetry;
 
@@ -49,16 +52,44 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             eprintln!("tanso: {err:#}");
-            if err.downcast_ref::<cmd::KeyLocked>().is_some() {
-                return ExitCode::from(cmd::EXIT_KEY_LOCKED);
-            }
-            match err.downcast_ref::<cmd::ConfigInvalid>() {
-                Some(_) => ExitCode::from(64),
-                None => ExitCode::FAILURE,
-            }
+            ExitCode::from(exit_code(&err))
         }
     }
 }
+
+/// The exit code of a failed command, decided here only (see the module doc).
+fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.downcast_ref::<cmd::KeyLocked>().is_some() {
+            return cmd::EXIT_KEY_LOCKED;
+        }
+        if cause.downcast_ref::<cmd::ConfigInvalid>().is_some()
+            || cause
+                .downcast_ref::<node::NodeError>()
+                .is_some_and(node::NodeError::is_config)
+            || cause
+                .downcast_ref::<node::home::HomeError>()
+                .is_some_and(node::home::HomeError::is_config)
+            || cause
+                .downcast_ref::<node::store::StoreError>()
+                .is_some_and(node::store::StoreError::is_config)
+        {
+            return EXIT_CONFIG;
+        }
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+        {
+            return EXIT_PORT_IN_USE;
+        }
+    }
+    1
+}
+
+/// A configuration problem found before anything was bound (sysexits EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+/// A port to listen on is in use (sysexits EX_TEMPFAIL: it may be free on a later start).
+const EXIT_PORT_IN_USE: u8 = 75;
 
 #[cfg(all(test, feature = "jemalloc"))]
 mod tests {

@@ -1,4 +1,4 @@
-//! `tanso pact …`: PACT OAuth clients of this node (`client add`, argon2 hashes in
+//! `tanso pact …`: PACT OAuth clients of this node (`client add`, keyed hashes in
 //! `<home>/pact-clients.json`), PACT hosts this node calls (`host add`, for the answers to
 //! requests that came in over PACT), `pull` and `request`.
 
@@ -155,7 +155,8 @@ pub(crate) struct PullArgs {
 /// `tanso pact client …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClientCmd {
-    /// Add a client for a company; prints its id and secret once (only a hash is stored).
+    /// Add a client for a company; prints its id and secret once (only a keyed hash is
+    /// stored).
     Add(ClientAddArgs),
 }
 

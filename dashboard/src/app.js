@@ -1,5 +1,9 @@
-// The tanso node dashboard: plain DOM, data from /api/*, charts with uPlot.
+// The tanso node dashboard: plain DOM, data from /api/*, charts with uPlot (overview and
+// Scope 3) and small SVG charts (KPI tiles: axis labels, reference lines and notes are DOM
+// text, so they can be read and measured).
 // Everything user- or partner-supplied is set with textContent, never as HTML.
+// Figures come from the API as exact decimal strings, already rounded by the engine; the page
+// only formats them (the user's locale, thousands separators) and never recomputes them.
 import uPlot from "uplot";
 
 const PAGE = 50;
@@ -8,6 +12,7 @@ let me = { user: "", role: "viewer" };
 let lastOverview = null;
 const pages = { footprints: 0, audit: 0 };
 const charts = new Map();
+const SVG = "http://www.w3.org/2000/svg";
 
 // === helpers ===
 
@@ -27,34 +32,113 @@ function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") e.className = v;
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
-    if (c === null || c === undefined) continue;
+    if (c === null || c === undefined || c === false) continue;
     e.append(c instanceof Node ? c : String(c));
   }
   return e;
 }
 
+function svg(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+  }
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
 const $ = (id) => document.getElementById(id);
-const fmt = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : n ?? "–");
 const tiles = (name) => document.querySelectorAll(`[data-tile="${name}"]`);
 function setTile(name, value) {
   for (const t of tiles(name)) t.textContent = value;
 }
 
-/** A table: columns are [title, row => cell text or node]. */
+// === numbers in the user's locale ===
+
+// `undefined` is the browser's locale. Rounding (where the page rounds at all: Scope 3
+// tonnes to the kg) is half away from zero, as in the engines.
+const formats = new Map();
+function numberFormat(options) {
+  const key = JSON.stringify(options);
+  if (!formats.has(key)) formats.set(key, new Intl.NumberFormat(undefined, { roundingMode: "halfExpand", ...options }));
+  return formats.get(key);
+}
+
+/** A count, with thousands separators. */
+const fmt = (n) => (typeof n === "number" ? numberFormat({ maximumFractionDigits: 0 }).format(n) : n ?? "–");
+
+/** Decimal places of a decimal string as the engine wrote it ("71000.0" has 1). */
+function scaleOf(s) {
+  const m = /\.(\d+)$/.exec(String(s).trim());
+  return m ? m[1].length : 0;
+}
+
+/** An exact decimal string with thousands separators, keeping its scale ("71000.0" → "71,000.0"). */
+function fmtDec(s) {
+  if (s === null || s === undefined || s === "") return "–";
+  const d = scaleOf(s);
+  // A string argument is formatted as the exact decimal it spells (Intl.NumberFormat v3).
+  return numberFormat({ minimumFractionDigits: d, maximumFractionDigits: d }).format(String(s));
+}
+
+/** A decimal string shown with exactly `d` places (rounded half away from zero). */
+function fmtFixed(s, d) {
+  if (s === null || s === undefined || s === "") return "–";
+  return numberFormat({ minimumFractionDigits: d, maximumFractionDigits: d }).format(String(s));
+}
+
+/** A percentage from the engine, e.g. "−50 %" for a reduction of "50". */
+function fmtPct(s) {
+  return s === null || s === undefined ? "–" : `${fmtDec(s)} %`;
+}
+
+/**
+ * Axis labels for tick values: compact notation ("13M", "1.5K", in Korean "1303만"), all with
+ * the same number of decimals, the fewest that show every tick exactly.
+ */
+function compactLabels(values) {
+  const most = 6;
+  for (let d = 0; ; d++) {
+    const short = numberFormat({ notation: "compact", minimumFractionDigits: d, maximumFractionDigits: d });
+    const long = numberFormat({ notation: "compact", minimumFractionDigits: d, maximumFractionDigits: d + 4 });
+    const labels = values.map((v) => short.format(v));
+    if (d === most || values.every((v, i) => long.format(v) === labels[i])) return { digits: d, labels };
+  }
+}
+
+/** Tick values for [lo, hi]: multiples of 1, 2, 2.5 or 5 × 10^k, about `count` of them. */
+function niceTicks(lo, hi, count) {
+  if (!(hi > lo)) {
+    const pad = Math.abs(lo) > 0 ? Math.abs(lo) * 0.1 : 1;
+    lo -= pad;
+    hi += pad;
+  }
+  const raw = (hi - lo) / Math.max(1, count);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const clean = (v) => Number(v.toPrecision(12));
+  const first = Math.floor(lo / step);
+  const last = Math.ceil(hi / step);
+  const ticks = [];
+  for (let i = first; i <= last; i++) ticks.push(clean(i * step));
+  return ticks;
+}
+
+/** A table (in a box that scrolls sideways on a narrow screen): columns are [title, row => cell text or node]. */
 function table(columns, rows, empty = "no rows") {
   const head = el("tr", {}, columns.map(([t]) => el("th", {}, t)));
   const body = rows.length
     ? rows.map((r) =>
-        el("tr", {}, columns.map(([, f]) => {
+        el("tr", {}, columns.map(([, f, cls]) => {
           const v = f(r);
-          return el("td", {}, v instanceof Node ? v : v ?? "");
+          return el("td", { class: cls }, v instanceof Node ? v : v ?? "");
         })),
       )
     : [el("tr", {}, el("td", { colspan: columns.length, class: "empty" }, empty))];
-  return el("table", {}, el("thead", {}, head), el("tbody", {}, body));
+  return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body)));
 }
 
 function pager(key, total, reload) {
@@ -66,11 +150,11 @@ function pager(key, total, reload) {
     reload();
   };
   return el("div", { class: "pager" },
-    el("button", { onclick: go(0), disabled: page === 0 ? "" : null }, "« first"),
-    el("button", { onclick: go(page - 1), disabled: page === 0 ? "" : null }, "‹ newer"),
+    el("button", { onclick: go(0), disabled: page === 0 }, "« first"),
+    el("button", { onclick: go(page - 1), disabled: page === 0 }, "‹ newer"),
     ` page ${fmt(page + 1)} of ${fmt(last + 1)} (${fmt(total)} rows) `,
-    el("button", { onclick: go(page + 1), disabled: page >= last ? "" : null }, "older ›"),
-    el("button", { onclick: go(last), disabled: page >= last ? "" : null }, "last »"),
+    el("button", { onclick: go(page + 1), disabled: page >= last }, "older ›"),
+    el("button", { onclick: go(last), disabled: page >= last }, "last »"),
   );
 }
 
@@ -79,14 +163,71 @@ function replace(id, ...nodes) {
   if (target) target.replaceChildren(...nodes);
 }
 
-function chart(id, opts, data) {
+// === charts ===
+
+/** The width inside `host`'s padding: what a chart drawn in it may use. */
+function contentWidth(host) {
+  const style = getComputedStyle(host);
+  return Math.floor(host.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight));
+}
+
+/** Redraws `draw(width)` whenever `host` changes width (and once it first has one). */
+function onWidth(id, host, draw) {
+  const old = charts.get(id);
+  if (old) old.dispose();
+  let width = -1;
+  const redraw = () => {
+    const w = contentWidth(host);
+    if (w > 0 && w !== width) {
+      width = w;
+      draw(w);
+    }
+  };
+  const watcher = new ResizeObserver(redraw);
+  watcher.observe(host);
+  const entry = { dispose: () => watcher.disconnect() };
+  charts.set(id, entry);
+  redraw();
+  return entry;
+}
+
+/** Tick steps for counts: whole numbers only. */
+const WHOLE = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9].map((p) => m * p)).sort((a, b) => a - b);
+
+/** A y axis whose width fits its widest label (uPlot's default is a fixed 50 px). */
+function yAxis(unit, counts = false) {
+  return {
+    ...(counts ? { incrs: WHOLE } : {}),
+    values: (_, splits) => compactLabels(splits).labels,
+    size(u, values, axisIdx, cycle) {
+      const axis = u.axes[axisIdx];
+      if (cycle > 1) return axis._size;
+      u.ctx.font = axis.font[0];
+      const widest = Math.max(0, ...(values || []).map((v) => u.ctx.measureText(v).width));
+      return Math.ceil(widest / uPlot.pxRatio) + (axis.ticks.show ? axis.ticks.size : 0) + axis.gap + 6;
+    },
+    label: unit,
+    labelSize: unit ? 18 : 0,
+  };
+}
+
+/** A uPlot chart in `host` that resizes with it. */
+function plot(id, opts, data, height = 220) {
   const host = $(id);
   if (!host) return;
-  const old = charts.get(id);
-  if (old) old.destroy();
-  host.replaceChildren();
-  const width = Math.max(320, host.clientWidth || 900);
-  charts.set(id, new uPlot({ width, height: 220, ...opts }, data, host));
+  let u = null;
+  const entry = onWidth(id, host, (width) => {
+    if (u) u.setSize({ width, height });
+    else {
+      host.replaceChildren();
+      u = new uPlot({ width, height, ...opts }, data, host);
+    }
+  });
+  const dispose = entry.dispose;
+  entry.dispose = () => {
+    dispose();
+    if (u) u.destroy();
+  };
 }
 
 const short = (s, n = 13) => (s && s.length > n ? s.slice(0, n) + "…" : s);
@@ -113,16 +254,16 @@ function renderOverview(o) {
   renderChain(c);
   const days = ex.days || [];
   const key = JSON.stringify(days);
-  if (chart.lastDays !== key && days.length) {
-    chart.lastDays = key;
+  if (renderOverview.lastDays !== key && days.length) {
+    renderOverview.lastDays = key;
     const xs = days.map((_, i) => i);
-    chart("exchange-chart", {
-      scales: { x: { time: false } },
-      axes: [{ values: (_, ticks) => ticks.map((i) => days[i]?.day.slice(5) ?? "") }, {}],
+    plot("exchange-chart", {
+      scales: { x: { time: false, range: [-0.5, days.length - 0.5] } },
+      axes: [{ incrs: [1, 2, 5, 7, 14], values: (_, ticks) => ticks.map((i) => days[i]?.day.slice(5) ?? "") }, yAxis("requests", true)],
       series: [
         { label: "day", value: (_, i) => days[i]?.day ?? "" },
-        { label: "permitted", stroke: "#1b7f5a", fill: "rgba(27,127,90,.15)", paths: uPlot.paths.bars({ size: [0.6, 40] }) },
-        { label: "denied", stroke: "#b3261e", width: 2 },
+        { label: "permitted", stroke: "#1b7f5a", fill: "rgba(27,127,90,.15)", paths: uPlot.paths.bars({ size: [0.6, 40] }), value: (_, v) => fmt(v) },
+        { label: "denied", stroke: "#b3261e", width: 2, value: (_, v) => fmt(v) },
       ],
     }, [xs, days.map((d) => d.permitted), days.map((d) => d.denied)]);
   }
@@ -151,7 +292,7 @@ async function refreshOverview() {
   const prev = lastOverview;
   renderOverview(o);
   // New data without a reload: refresh the visible table when its source changed.
-  const view = current();
+  const view = current().view;
   if (!prev) return;
   if (view === "audit" && prev.audit.entries !== o.audit.entries && pages.audit === 0) loadAudit();
   if ((view === "footprints" || view === "overview") &&
@@ -176,10 +317,10 @@ function footprintColumns(withActions) {
       if (r.supersededBy.length) parts.push(` → ${r.supersededBy.map((p) => short(p, 8)).join(", ")}`);
       return parts.join("");
     }],
-    ["PCF (kgCO2e)", (r) => `${r.pcf} / ${r.declaredUnit}`],
+    ["PCF (kgCO2e)", (r) => `${fmtDec(r.pcf)} / ${r.declaredUnit}`, "num"],
     ["Published", (r) => r.publishedAt.slice(0, 19).replace("T", " ")],
     ["Received by", (r) => r.receivedBy.length
-      ? r.receivedBy.map((x) => `${x.company} (${x.count})`).join(", ")
+      ? r.receivedBy.map((x) => `${x.company} (${fmt(x.count)})`).join(", ")
       : "nobody yet"],
   ];
   if (withActions && me.role === "admin") {
@@ -235,7 +376,7 @@ async function loadPartners() {
   replace("partners-table", table([
     ["Company", (x) => x.name], ["Company id", (x) => x.companyId], ["Groups", (x) => x.groups.join(", ")],
     ["Endpoint", (x) => x.endpoint], ["Key id", (x) => el("code", {}, x.keyId)],
-    ["Requests", (x) => fmt(x.requests)], ["Last seen", (x) => x.lastSeen ?? "never"],
+    ["Requests", (x) => fmt(x.requests), "num"], ["Last seen", (x) => x.lastSeen ?? "never"],
     ["Added", (x) => x.addedAt.slice(0, 10)],
   ], p.items, "no partners yet"));
 }
@@ -244,14 +385,14 @@ async function loadAudit() {
   const a = await api(`/api/audit?offset=${pages.audit}&limit=${PAGE}`);
   renderChain(a.chain);
   replace("audit-table", table([
-    ["#", (e) => e.seq], ["At", (e) => e.at.replace("T", " ").slice(0, 23)], ["Caller", (e) => e.caller],
+    ["#", (e) => fmt(e.seq), "num"], ["At", (e) => e.at.replace("T", " ").slice(0, 23)], ["Caller", (e) => e.caller],
     ["Method", (e) => e.method.split("/").pop()], ["Targets", (e) => (e.targets || []).map((t) => short(t, 20)).join(", ")],
     ["Decision", (e) => el("span", { class: `decision-${e.decision}` }, e.decision)],
     ["Rule / reason", (e) => [e.rule, e.reason].filter(Boolean).join(" · ")],
   ], a.items, "the audit log is empty"), pager("audit", a.total, loadAudit));
 }
 
-// === scope 3 and KPIs ===
+// === scope 3 ===
 
 function notConfigured(id, r, what) {
   if (!r.configured) {
@@ -265,34 +406,289 @@ function notConfigured(id, r, what) {
   return false;
 }
 
+/** Tonnes to the kg, the same number of decimals in every cell. */
+const tonnes = (e) => fmtFixed(e.t, 3);
+
+function tile(label, value, name, ...sub) {
+  return el("div", { class: "tile" },
+    el("div", { class: "label" }, label),
+    el("div", { class: "value", "data-tile": name }, value),
+    sub.length ? el("div", { class: "sub" }, ...sub) : null);
+}
+
+/** The view's options live in the address (`#scope3?year=2025&exclude=8`), so a view can be linked. */
+function scope3Go(year, exclude8) {
+  const q = new URLSearchParams();
+  if (year) q.set("year", year);
+  q.set("exclude", exclude8 ? "8" : "");
+  location.hash = `scope3?${q}`;
+}
+
 async function loadScope3() {
-  const r = await api("/api/scope3");
+  const query = current().query;
+  $("scope3-csv").href = `/api/scope3.csv${query ? `?${query}` : ""}`;
+  let r;
+  try {
+    r = await api(`/api/scope3${query ? `?${query}` : ""}`);
+  } catch (e) {
+    if (e.message === "logged out") throw e;
+    replace("scope3-body", el("p", { class: "note chain-broken" }, `Scope 3: ${e.message}`));
+    return;
+  }
   if (notConfigured("scope3-body", r, "Scope 3")) return;
   const rep = r.report;
-  const pct = (c) => {
-    const e = Number(c.emissions.kg), p = Number(c.primary.kg);
-    return e > 0 ? `${((100 * p) / e).toFixed(1)} %` : "–";
-  };
+  const opt = r.options;
+  const excluded = opt.exclude.includes(8);
+  const years = opt.years.includes(opt.year) || opt.year == null ? opt.years : [...opt.years, opt.year].sort();
+  const yearSelect = el("select", { id: "scope3-year", onchange: (e) => scope3Go(e.target.value, excluded), disabled: !years.length },
+    years.length
+      ? years.map((y) => el("option", { value: y, selected: y === opt.year }, String(y)))
+      : el("option", {}, "the ledger names no year"));
+  const eight = opt.excludable.find((x) => x.number === 8);
+  const controls = el("form", { class: "controls", onsubmit: (e) => e.preventDefault() },
+    el("label", {}, "Reporting year ", yearSelect),
+    el("label", {},
+      el("input", { type: "checkbox", id: "scope3-exclude-8", checked: excluded, onchange: (e) => scope3Go(opt.year, e.target.checked) }),
+      ` Leave out category 8, ${eight.name} (${eight.reason})`));
+  const cats = rep.categories;
+  const capital = cats.find((c) => c.number === 2);
+  const notes = [
+    el("p", { class: "note" },
+      opt.year != null
+        ? `Reporting year ${opt.year}: category 2 counts the capital goods acquired in ${opt.year}, in full (GHG Protocol: no amortisation; ${fmt(capital.lines)} of them).`
+        : "The ledger names no year (no capital goods, no spend), so no reporting year applies."),
+  ];
+  if (rep.avoided) {
+    const note = rep.avoided.note;
+    notes.push(el("p", { class: "note avoided-note", "data-section-note": "avoided" }, el("strong", {}, "Never netted. "),
+      `${note[0].toUpperCase()}${note.slice(1)}: ${fmtFixed(rep.avoided.total.t, 3)} t CO2e.`));
+  }
   replace("scope3-body",
+    controls,
     el("div", { class: "tiles" },
-      el("div", { class: "tile" }, el("div", { class: "label" }, "Scope 3 total (t CO2e)"), el("div", { class: "value", "data-tile": "scope3-total" }, rep.total.t)),
-      el("div", { class: "tile" }, el("div", { class: "label" }, "Primary data share"), el("div", { class: "value", "data-tile": "scope3-primary" }, rep.primary_data_share_pct != null ? `${Number(rep.primary_data_share_pct).toFixed(1)} %` : "–"))),
+      tile("Scope 3 total (t CO2e)", tonnes(rep.total), "scope3-total", opt.year != null ? `reporting year ${opt.year}` : "all years"),
+      tile("Primary data share", rep.primary_data_share_pct != null ? `${fmtFixed(rep.primary_data_share_pct, 1)} %` : "–", "scope3-primary", "supplier-specific ÷ total"),
+      tile("Categories left out", excluded ? "8" : "none", "scope3-excluded", excluded ? eight.reason : "categories 1–8 all counted"),
+      rep.avoided ? tile("Avoided (t CO2e)", tonnes(rep.avoided.total), "scope3-avoided", "reported separately, never netted") : null),
+    ...notes,
     el("div", { id: "scope3-chart", class: "chart" }),
     table([
-      ["#", (c) => c.number], ["Category", (c) => c.name], ["t CO2e", (c) => c.emissions.t],
-      ["Primary t CO2e", (c) => c.primary.t], ["Primary share", pct], ["Lines", (c) => c.lines],
+      ["#", (c) => c.number, "num"], ["Category", (c) => c.name], ["t CO2e", (c) => (c.excluded ? "–" : tonnes(c.emissions)), "num"],
+      ["Primary t CO2e", (c) => (c.excluded ? "–" : tonnes(c.primary)), "num"],
+      ["Primary share", (c) => {
+        const e = Number(c.emissions.kg), p = Number(c.primary.kg);
+        return e > 0 ? `${fmtFixed(String((100 * p) / e), 1)} %` : "–";
+      }, "num"],
+      ["Lines", (c) => fmt(c.lines), "num"],
       ["Excluded", (c) => c.excluded ?? ""],
-    ], rep.categories));
-  const cats = rep.categories;
-  chart("scope3-chart", {
-    scales: { x: { time: false } },
-    axes: [{ values: (_, ticks) => ticks.map((i) => (cats[i] ? `C${cats[i].number}` : "")) }, { label: "t CO2e" }],
+    ], cats));
+  plot("scope3-chart", {
+    scales: { x: { time: false, range: [-0.5, cats.length - 0.5] } },
+    axes: [{ incrs: [1, 2, 4], values: (_, ticks) => ticks.map((i) => (cats[i] ? `C${cats[i].number}` : "")) }, yAxis("t CO2e")],
     series: [
-      {},
-      { label: "total", stroke: "#35618f", fill: "rgba(53,97,143,.35)", paths: uPlot.paths.bars({ size: [0.7, 60] }) },
-      { label: "primary", stroke: "#1b7f5a", fill: "rgba(27,127,90,.5)", paths: uPlot.paths.bars({ size: [0.35, 30] }) },
+      { label: "category", value: (_, i) => (cats[i] ? `${cats[i].number} ${cats[i].name}` : "") },
+      { label: "total", stroke: "#35618f", fill: "rgba(53,97,143,.35)", paths: uPlot.paths.bars({ size: [0.7, 60] }), value: (_, v) => (v == null ? "–" : fmtFixed(String(v), 3)) },
+      { label: "primary", stroke: "#1b7f5a", fill: "rgba(27,127,90,.5)", paths: uPlot.paths.bars({ size: [0.35, 30] }), value: (_, v) => (v == null ? "–" : fmtFixed(String(v), 3)) },
     ],
   }, [cats.map((_, i) => i), cats.map((c) => Number(c.emissions.t)), cats.map((c) => Number(c.primary.t))]);
+}
+
+// === KPIs ===
+
+/** A period as the engine writes it ("2025-01", "2025-Q1", "2025") as months [start, end). */
+function months(period) {
+  let m = /^(\d{4})-(\d{2})$/.exec(period);
+  if (m) return [+m[1] * 12 + +m[2] - 1, +m[1] * 12 + +m[2]];
+  m = /^(\d{4})-Q([1-4])$/.exec(period);
+  if (m) return [+m[1] * 12 + (+m[2] - 1) * 3, +m[1] * 12 + +m[2] * 3];
+  m = /^(\d{4})$/.exec(period);
+  return m ? [+m[1] * 12, +m[1] * 12 + 12] : null;
+}
+
+const TRAJECTORY = { constant_rate: "constant rate", linear: "linear" };
+
+/** "−50 % by 2030 vs 2020" for a reduction of 50, "+20 % …" for a growth target. */
+function targetText(t) {
+  const r = Number(t.reduction_pct);
+  const change = r > 0 ? `−${fmtDec(t.reduction_pct)}` : `+${fmtDec(t.reduction_pct.replace(/^-/, ""))}`;
+  return `${change} % by ${t.target_year} vs ${t.baseline_period}`;
+}
+
+/** The engine's yearly rate: a cut ("−6.70 %/yr") for a reduction, a rise ("+1.84 %/yr") for growth. */
+function rateText(t) {
+  if (t.annual_rate_pct == null) return "";
+  const rise = t.annual_rate_pct.startsWith("-");
+  const rate = `${rise ? "+" : "−"}${fmtDec(rise ? t.annual_rate_pct.slice(1) : t.annual_rate_pct)}`;
+  return t.trajectory === "linear"
+    ? `${rate} % of the baseline per year (linear)`
+    : `${rate} %/yr (constant rate)`;
+}
+
+/** The lines a KPI chart draws, in legend order. */
+const LINES = {
+  actual: { label: "actual", cls: "actual" },
+  trajectory: { label: "planned path", cls: "trajectory" },
+  target: { label: "target", cls: "target" },
+  baseline: { label: "baseline", cls: "baseline" },
+};
+
+/**
+ * A KPI's small chart: the series over time (gaps in the data stay gaps), the engine's
+ * yearly planned path as steps, the target and baseline as lines, y labels in compact
+ * notation sized to fit, a single period as a marker with its value.
+ */
+function drawKpiChart(host, k, width) {
+  const height = 150;
+  const pts = (k.series || []).map((p) => ({ ...p, span: months(String(p.period)) })).filter((p) => p.span);
+  const t = k.target && k.target.not_available == null ? k.target : null;
+  const root = svg("svg", { class: "kpi-svg", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${k.title || k.name}, ${pts.length} periods` });
+  host.replaceChildren(root);
+  if (!pts.length) return [];
+  const x0 = Math.min(...pts.map((p) => p.span[0]));
+  const x1 = Math.max(...pts.map((p) => p.span[1]));
+  // The path within the chart's months: one step per calendar year, held after the target year.
+  const steps = [];
+  if (t) {
+    for (const [i, s] of t.path.entries()) {
+      const from = Math.max(s.year * 12, x0);
+      const to = i === t.path.length - 1 ? x1 : Math.min((s.year + 1) * 12, x1);
+      if (to > from) steps.push({ from, to, value: s.value });
+    }
+  }
+  const ys = pts.map((p) => Number(p.value));
+  if (steps.length) ys.push(...steps.map((s) => Number(s.value)));
+  if (t) ys.push(Number(t.baseline_value), Number(t.target_value));
+  const ticks = niceTicks(Math.min(...ys), Math.max(...ys), Math.max(2, Math.floor((height - 44) / 28)));
+  const { digits, labels } = compactLabels(ticks);
+
+  // Measure the labels in place, then lay out the plot around them.
+  const text = (attrs, s) => root.appendChild(svg("text", attrs, s));
+  const unit = text({ class: "unit", x: 0, y: 11 }, k.unit);
+  const yLabels = ticks.map((v, i) => text({ class: "y-label", "data-value": v, "text-anchor": "end" }, labels[i]));
+  const left = Math.ceil(Math.max(...yLabels.map((l) => l.getComputedTextLength()))) + 8;
+  const top = 22, bottom = height - 26, right = width - 6;
+  const lo = ticks[0], hi = ticks[ticks.length - 1];
+  const X = (m) => left + ((m - x0) / (x1 - x0)) * (right - left);
+  const Y = (v) => bottom - ((Number(v) - lo) / (hi - lo)) * (bottom - top);
+  const grid = svg("g", { class: "grid" });
+  root.insertBefore(grid, unit);
+  const yAxisGroup = svg("g", { class: "y-axis", "data-digits": digits, "data-unit": k.unit });
+  root.appendChild(yAxisGroup);
+  ticks.forEach((v, i) => {
+    grid.appendChild(svg("line", { x1: left, x2: right, y1: Y(v), y2: Y(v) }));
+    yLabels[i].setAttribute("x", left - 5);
+    yLabels[i].setAttribute("y", Y(v) + 4);
+    yAxisGroup.appendChild(yLabels[i]);
+  });
+
+  // x labels: the periods, as many as fit without overlapping, the last one always.
+  const xAxisGroup = svg("g", { class: "x-axis" });
+  root.appendChild(xAxisGroup);
+  const placed = [];
+  const order = [pts.length - 1, ...pts.keys()].filter((i, n, all) => all.indexOf(i) === n);
+  for (const i of order) {
+    const p = pts[i];
+    const label = svg("text", { class: "x-label", "text-anchor": "middle", y: height - 5 }, String(p.period));
+    xAxisGroup.appendChild(label);
+    const w = label.getComputedTextLength();
+    const mid = Math.min(Math.max(X((p.span[0] + p.span[1]) / 2), w / 2 + 1), width - w / 2 - 1);
+    if (placed.some(([a, b]) => mid - w / 2 < b + 8 && mid + w / 2 > a - 8)) {
+      label.remove();
+      continue;
+    }
+    label.setAttribute("x", mid);
+    placed.push([mid - w / 2, mid + w / 2]);
+  }
+
+  const drawn = [];
+  const line = (name, d, attrs = {}) => {
+    root.appendChild(svg("path", { class: `line ${LINES[name].cls}`, "data-series": name, d, ...attrs }));
+    drawn.push(name);
+  };
+  if (t) {
+    line("baseline", `M${left},${Y(t.baseline_value)}H${right}`, { "data-value": t.baseline_value });
+    line("target", `M${left},${Y(t.target_value)}H${right}`, { "data-value": t.target_value });
+  }
+  if (steps.length) {
+    line("trajectory", steps.map((s, i) => `${i ? "L" : "M"}${X(s.from)},${Y(s.value)}H${X(s.to)}`).join(""), { "data-points": steps.length });
+  }
+  // Actual values: a line through adjacent periods, broken where periods are missing.
+  let d = "";
+  pts.forEach((p, i) => {
+    const joined = i > 0 && pts[i - 1].span[1] === p.span[0];
+    d += `${joined ? "L" : "M"}${X((p.span[0] + p.span[1]) / 2)},${Y(p.value)}`;
+  });
+  line("actual", d, { "data-points": pts.length });
+  for (const p of pts) {
+    root.appendChild(svg("circle", {
+      class: `marker${p.off_track ? " off" : ""}`, "data-series": "actual", "data-period": p.period,
+      cx: X((p.span[0] + p.span[1]) / 2), cy: Y(p.value), r: pts.length === 1 ? 4.5 : 2.5,
+    }));
+  }
+  if (pts.length === 1) {
+    // One period: its value beside the marker, inside the plot.
+    const p = pts[0];
+    const label = text({ class: "point-label", "data-value": p.value }, `${fmtDec(p.value)} ${k.unit}`);
+    const w = label.getComputedTextLength();
+    const cx = X((p.span[0] + p.span[1]) / 2);
+    const x = cx + 8 + w <= right ? cx + 8 : Math.max(left + 2, cx - 8 - w);
+    const y = Y(p.value) - 8 >= top + 10 ? Y(p.value) - 8 : Y(p.value) + 16;
+    label.setAttribute("x", x);
+    label.setAttribute("y", y);
+  }
+  return drawn;
+}
+
+function kpiLegend(drawn, k) {
+  const t = k.target;
+  const text = {
+    actual: "actual",
+    trajectory: t ? `planned path ${rateText(t)}` : "",
+    target: t ? `target ${t.target_year}: ${fmtDec(t.target_value)}` : "",
+    baseline: t ? `baseline ${t.baseline_period}: ${fmtDec(t.baseline_value)}` : "",
+  };
+  return el("ul", { class: "legend" }, Object.keys(LINES).filter((n) => drawn.includes(n)).map((n) =>
+    el("li", {}, el("span", { class: `swatch ${LINES[n].cls}` }), text[n])));
+}
+
+function kpiTile(k, section, plots) {
+  const status = k.warning ? "warning" : k.off_track === true ? "off" : k.off_track === false ? "on" : "";
+  const t = k.target;
+  const id = `kpi-chart-${plots.length}`;
+  const facts = [];
+  if (t && t.not_available == null) {
+    facts.push(el("div", { class: "sub target" }, `Target ${targetText(t)}`));
+    if (k.trajectory_value != null) {
+      facts.push(el("div", { class: "sub" },
+        `${k.period}: planned ${fmtDec(k.trajectory_value)} ${k.unit}`,
+        k.achievement_pct != null ? ` · achievement ${fmtPct(k.achievement_pct)} of the planned ${Number(t.reduction_pct) > 0 ? "reduction" : "change"}` : "",
+        k.target_progress_pct != null ? ` · ${fmtPct(k.target_progress_pct)} of the way to the ${t.target_year} target` : ""));
+    }
+  } else if (t) {
+    facts.push(el("div", { class: "sub warn" }, `Target ${targetText(t)}: ${t.not_available}`));
+  }
+  const extra = [
+    k.change_vs_last_year_pct != null ? `${fmtPct(k.change_vs_last_year_pct)} vs a year earlier` : "",
+    k.grade ? `grade ${k.grade}` : "",
+  ].filter(Boolean).join(" · ");
+  const tileNode = el("div", { class: `tile kpi kpi-${status}`, "data-kpi": k.name },
+    el("div", { class: "label" }, k.title || k.name),
+    section.note ? el("div", { class: "badge" }, "never netted") : null,
+    el("div", { class: "value", "data-kpi-value": k.name },
+      k.value != null ? `${fmtDec(k.value)} ${k.unit}` : "n/a",
+      el("span", { class: "period" }, ` ${k.period}`)),
+    k.value == null && k.not_available ? el("div", { class: "sub" }, k.not_available) : null,
+    status || extra
+      ? el("div", { class: "sub" },
+          status ? el("span", { class: `status-${status}` }, { on: "on track", off: "off track", warning: "early warning" }[status]) : null,
+          status && extra ? " · " : "", extra)
+      : null,
+    el("div", { id, class: "chart small" }),
+    el("div", { class: "legend-host" }),
+    ...facts,
+    k.warning ? el("div", { class: "sub warn" }, k.warning) : null);
+  plots.push([id, k]);
+  return tileNode;
 }
 
 async function loadKpi() {
@@ -303,43 +699,18 @@ async function loadKpi() {
   const plots = [];
   for (const s of rep.sections) {
     body.push(el("h3", {}, s.name));
-    const row = el("div", { class: "tiles" });
-    for (const k of s.kpis) {
-      const state = k.warning ? "warning" : k.off_track === true ? "off" : k.off_track === false ? "on" : "";
-      const id = `kpi-chart-${plots.length}`;
-      row.append(el("div", { class: `tile kpi kpi-${state}` },
-        el("div", { class: "label" }, k.title || k.name),
-        el("div", { class: "value" }, k.value != null ? `${k.value} ${k.unit}` : (k.not_available || "n/a")),
-        el("div", { class: "sub" },
-          k.achievement_pct != null ? `target achievement ${k.achievement_pct} %` : "",
-          k.target_progress_pct != null ? ` · progress ${k.target_progress_pct} %` : "",
-          k.change_vs_last_year_pct != null ? ` · ${k.change_vs_last_year_pct} % vs last year` : "",
-          k.grade ? ` · grade ${k.grade}` : ""),
-        k.warning ? el("div", { class: "sub warn" }, k.warning) : null,
-        el("div", { id, class: "chart small" })));
-      plots.push([id, k]);
-    }
-    body.push(row);
+    if (s.note) body.push(el("p", { class: "note avoided-note", "data-section-note": s.name }, el("strong", {}, "Never netted. "), `${s.note[0].toUpperCase()}${s.note.slice(1)}.`));
+    body.push(el("div", { class: "tiles kpi-tiles" }, s.kpis.map((k) => kpiTile(k, s, plots))));
   }
   replace("kpi-body", ...body);
   for (const [id, k] of plots) {
-    const pts = (k.series || []).filter((p) => p.value != null || p.trajectory != null);
-    if (!pts.length) continue;
     const host = $(id);
-    const series = [{}, { label: "value", stroke: "#35618f", width: 2 }];
-    const data = [pts.map((_, i) => i), pts.map((p) => (p.value == null ? null : Number(p.value)))];
-    if (pts.some((p) => p.trajectory != null)) {
-      series.push({ label: "target path", stroke: "#b07d00", dash: [6, 4] });
-      data.push(pts.map((p) => (p.trajectory == null ? null : Number(p.trajectory))));
+    const legend = host.nextElementSibling;
+    if (!(k.series || []).length) {
+      host.remove();
+      continue;
     }
-    const old = charts.get(id);
-    if (old) old.destroy();
-    charts.set(id, new uPlot({
-      width: Math.max(260, host.clientWidth || 300), height: 140, legend: { show: false },
-      scales: { x: { time: false } },
-      axes: [{ values: (_, t) => t.map((i) => pts[i]?.period ?? "") , size: 30 }, { size: 50 }],
-      series,
-    }, data, host));
+    onWidth(id, host, (width) => legend.replaceChildren(kpiLegend(drawKpiChart(host, k, width), k)));
   }
 }
 
@@ -355,16 +726,19 @@ const loaders = {
   kpi: loadKpi,
 };
 
+/** The view named in the address, and its options (`#scope3?year=2025`). */
 function current() {
-  const v = location.hash.slice(1);
-  return v in loaders ? v : "overview";
+  const [view, query = ""] = location.hash.slice(1).split("?");
+  return view in loaders ? { view, query } : { view: "overview", query: "" };
 }
 
 function show() {
-  const view = current();
+  const { view } = current();
   for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== view;
   for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("active", a.getAttribute("href") === `#${view}`);
-  loaders[view]().catch(report);
+  loaders[view]().then(() => {
+    document.body.dataset.view = view;
+  }).catch(report);
 }
 
 function report(e) {

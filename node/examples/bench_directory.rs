@@ -143,6 +143,7 @@ async fn main() -> Result<()> {
                 &card.tls_fingerprint,
                 None,
                 false,
+                node::directory::client::DEADLINES,
             )?;
             let raw_client = proto::pb::directory_client::DirectoryClient::new(raw_channel);
             for t in 0..IN_FLIGHT_PER_CHANNEL {

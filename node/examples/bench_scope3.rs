@@ -71,6 +71,7 @@ fn main() {
             status_active: true,
             ipcc_characterization_factors: vec!["AR6".into()],
             geography_country: Some("KR".into()),
+            figures: Default::default(),
         })
         .collect();
     let factors = FactorLibrary::builtin();
@@ -94,8 +95,10 @@ fn main() {
     );
     println!(
         "total: {} tCO2e, primary data share: {:?} %",
-        report.total.tonnes().round_dp(3),
-        report.primary_data_share_pct.map(|p| p.round_dp(2))
+        node::rounding::round(report.total.tonnes(), 3),
+        report
+            .primary_data_share_pct
+            .map(|p| node::rounding::round(p, 2))
     );
     println!(
         "index: {:.3} s, parse+validate: {:.3} s, calculate: {:.3} s",

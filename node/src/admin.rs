@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::progress::{NoProgress, Progress};
 use crate::service::client::{self, FetchWhat};
 
 /// Largest admin request line. A publish streams its document after the line instead
@@ -189,6 +190,16 @@ impl Command {
 
 /// Runs a command against an open node.
 pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> {
+    execute_with(node, command, &NoProgress).await
+}
+
+/// [`execute`], reporting to `progress` the progress of the commands that report any
+/// (`PactPull`: footprints received); the others run as in [`execute`].
+pub async fn execute_with(
+    node: &Node,
+    command: Command,
+    progress: &dyn Progress,
+) -> Result<Value, NodeError> {
     if let Command::KeyRotate = command {
         // Rotate, then re-apply to every trusted directory so members that find this node
         // there learn the new key (the application carries the chained card). The rotation
@@ -245,7 +256,7 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
             client_secret,
             query,
         };
-        let report = crate::pact_api::pull::pull(node, args)
+        let report = crate::pact_api::pull::pull_with(node, args, progress)
             .await
             .map_err(|e| match e {
                 crate::pact_api::pull::PullError::Node(n) => n,
@@ -289,12 +300,17 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
         unsubscribe,
     } = command
     {
-        let mut peer = client::PeerClient::for_partner(node, &to, None)?;
+        let mut peer = client::PeerClient::discover(node, &to, None).await?;
         peer.subscribe(&product_ids, unsubscribe).await?;
         return Ok(json!({
             if unsubscribe { "unsubscribed" } else { "subscribed" }: product_ids,
             "to": to,
         }));
+    }
+    if let Command::RequestSend { to, .. } = &command {
+        // A supplier found through a trusted directory is as good as a partner here, as for
+        // `fetch`: discovered now, so the request is stored with a card to deliver it to.
+        client::discover(node, to).await?;
     }
     match command {
         Command::DirectoryJoin { facts } => {
@@ -425,12 +441,7 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             let measures = node.kpi_measures(&cfg)?;
             to_json(&measures.rows())
         }
-        Command::InboxSuppliers => {
-            let entries = node.inbox()?;
-            to_json(&crate::scope3::inbox::supplier_pcfs(
-                entries.iter().map(|e| &e.document),
-            ))
-        }
+        Command::InboxSuppliers => to_json(&node.inbox_suppliers()?),
         Command::RequestSend {
             to,
             product_ids,

@@ -107,9 +107,24 @@ pub struct RawLimits {
     /// Largest ListFootprints page.
     #[serde(default = "default_page_max")]
     pub page_max: u32,
-    /// Most concurrent peer connections.
+    /// Most open connections on each listener (peer, PACT, dashboard, metrics); a connection
+    /// holds its slot until it closes.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Seconds a connection may stay open with no request in flight before the node closes it.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Seconds between HTTP/2 pings to a peer during long requests (a peer that does not
+    /// answer one within the same time is dropped); 0 sends none.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+    /// How long connecting to a partner may take (TCP, relay pairing and TLS handshake), in
+    /// seconds.
+    #[serde(default = "default_peer_connect_timeout_secs")]
+    pub peer_connect_timeout_secs: u64,
+    /// How long one call to a partner may take, answer included, in seconds.
+    #[serde(default = "default_peer_call_timeout_secs")]
+    pub peer_call_timeout_secs: u64,
 }
 
 impl Default for RawLimits {
@@ -119,6 +134,10 @@ impl Default for RawLimits {
             clock_skew_secs: default_clock_skew_secs(),
             page_max: default_page_max(),
             max_connections: default_max_connections(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            keepalive_secs: default_keepalive_secs(),
+            peer_connect_timeout_secs: default_peer_connect_timeout_secs(),
+            peer_call_timeout_secs: default_peer_call_timeout_secs(),
         }
     }
 }
@@ -134,6 +153,18 @@ fn default_page_max() -> u32 {
 }
 fn default_max_connections() -> usize {
     1024
+}
+fn default_idle_timeout_secs() -> u64 {
+    120
+}
+fn default_keepalive_secs() -> u64 {
+    30
+}
+fn default_peer_connect_timeout_secs() -> u64 {
+    5
+}
+fn default_peer_call_timeout_secs() -> u64 {
+    30
 }
 
 /// `[tls]`
@@ -197,6 +228,10 @@ pub struct RawDashboard {
     /// KPI measures (CSV: period,measure,value,unit); needs `kpi_config`; relative to the home.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpi_measures: Option<PathBuf>,
+    /// Whether the Scope 3 view leaves out category 8 unless the page asks otherwise: true for
+    /// a company that reports its leased assets in Scope 1/2 under the Korean ETS.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exclude_category_8: bool,
 }
 
 impl RawDashboard {
@@ -205,6 +240,7 @@ impl RawDashboard {
             && self.ledger.is_none()
             && self.kpi_config.is_none()
             && self.kpi_measures.is_none()
+            && !self.exclude_category_8
     }
 }
 
@@ -238,8 +274,11 @@ pub struct RawPact {
     pub listen: Option<String>,
     /// Lifetime of an OAuth access token in seconds (default 3600).
     pub token_ttl_secs: u64,
-    /// Largest accepted request body (`POST /3/events`, `/auth/token`) in bytes.
+    /// Largest accepted request body of `POST /3/events` in bytes (`/auth/token` takes 4 KiB).
     pub max_body_bytes: usize,
+    /// Failed token requests one source address (IPv4, or IPv6 /64) may make within a minute
+    /// before its token requests get 429 for five minutes (default 10).
+    pub token_failure_limit: u32,
     /// PEM certificate chain the PACT API presents instead of the node's self-signed
     /// certificate (one a PACT tool's usual CA checks accept, e.g. from the web PKI).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,6 +286,22 @@ pub struct RawPact {
     /// PEM private key for `tls_cert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    /// As a PACT client: how long resolving a host and the TCP and TLS handshakes may take,
+    /// in seconds (default 10).
+    pub client_connect_timeout_secs: u64,
+    /// As a PACT client: how long a request may wait for the response head, connecting
+    /// included, in seconds (default 30).
+    pub client_request_timeout_secs: u64,
+    /// As a PACT client: how long a request may take until the last byte of its response,
+    /// in seconds (default 120; at least `client_request_timeout_secs`).
+    pub client_total_timeout_secs: u64,
+    /// As a PACT client: the largest response body accepted, in bytes (default 64 MiB).
+    pub client_max_response_bytes: usize,
+    /// A PACT `RequestCreatedEvent` that no footprint this client may read matches: false
+    /// (default, as PACT v3 asks) answers RequestRejected with `NotFound` at once; true keeps
+    /// it pending until a matching footprint is published or the operator answers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hold_unmatched_requests: bool,
 }
 
 impl Default for RawPact {
@@ -255,8 +310,14 @@ impl Default for RawPact {
             listen: None,
             token_ttl_secs: 3600,
             max_body_bytes: 256 * 1024,
+            token_failure_limit: 10,
             tls_cert: None,
             tls_key: None,
+            client_connect_timeout_secs: 10,
+            client_request_timeout_secs: 30,
+            client_total_timeout_secs: 120,
+            client_max_response_bytes: 64 << 20,
+            hold_unmatched_requests: false,
         }
     }
 }
@@ -267,8 +328,14 @@ impl RawPact {
         self.listen.is_none()
             && self.token_ttl_secs == d.token_ttl_secs
             && self.max_body_bytes == d.max_body_bytes
+            && self.token_failure_limit == d.token_failure_limit
             && self.tls_cert.is_none()
             && self.tls_key.is_none()
+            && self.client_connect_timeout_secs == d.client_connect_timeout_secs
+            && self.client_request_timeout_secs == d.client_request_timeout_secs
+            && self.client_total_timeout_secs == d.client_total_timeout_secs
+            && !self.hold_unmatched_requests
+            && self.client_max_response_bytes == d.client_max_response_bytes
     }
 }
 
@@ -307,6 +374,14 @@ pub struct Config {
     pub clock_skew: Duration,
     pub page_max: u32,
     pub max_connections: usize,
+    /// `[limits] idle_timeout_secs`.
+    pub idle_timeout: Duration,
+    /// `[limits] keepalive_secs` (`None`: no pings).
+    pub keepalive: Option<Duration>,
+    /// `[limits] peer_connect_timeout_secs`.
+    pub peer_connect_timeout: Duration,
+    /// `[limits] peer_call_timeout_secs`.
+    pub peer_call_timeout: Duration,
     pub insecure_h2c: bool,
     pub client_ca: Option<PathBuf>,
     pub client_cert: Option<(PathBuf, PathBuf)>,
@@ -315,6 +390,8 @@ pub struct Config {
     pub dashboard_ledger: Option<PathBuf>,
     pub dashboard_kpi_config: Option<PathBuf>,
     pub dashboard_kpi_measures: Option<PathBuf>,
+    /// `[dashboard] exclude_category_8`.
+    pub dashboard_exclude_category_8: bool,
     /// `[exchange] auto_fetch`.
     pub auto_fetch: bool,
     /// `[pact] listen`.
@@ -325,12 +402,43 @@ pub struct Config {
     pub pact_max_body_bytes: usize,
     /// `[pact] tls_cert` and `tls_key`.
     pub pact_tls: Option<(PathBuf, PathBuf)>,
+    /// `[pact] client_*`: the PACT client's deadlines and response cap.
+    pub pact_client: HttpClientLimits,
+    /// `[pact] token_failure_limit`.
+    pub pact_token_failure_limit: u32,
+    /// `[pact] hold_unmatched_requests`.
+    pub pact_hold_unmatched_requests: bool,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] otlp_endpoint`.
     pub otlp_endpoint: Option<String>,
     /// `[directory] ttl_secs`.
     pub directory_ttl: Duration,
+}
+
+/// The deadlines and the response cap of the PACT client (`[pact] client_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpClientLimits {
+    /// Resolving the host, TCP connect and TLS handshake.
+    pub connect_timeout: Duration,
+    /// From sending a request (connecting included) to its complete response head.
+    pub request_timeout: Duration,
+    /// From sending a request to the last byte of its response body.
+    pub total_timeout: Duration,
+    /// The largest response body accepted.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpClientLimits {
+    fn default() -> Self {
+        let d = RawPact::default();
+        HttpClientLimits {
+            connect_timeout: Duration::from_secs(d.client_connect_timeout_secs),
+            request_timeout: Duration::from_secs(d.client_request_timeout_secs),
+            total_timeout: Duration::from_secs(d.client_total_timeout_secs),
+            max_response_bytes: d.client_max_response_bytes,
+        }
+    }
 }
 
 /// A configuration problem, naming the key.
@@ -421,6 +529,18 @@ impl RawConfig {
                 "must be at least 1".into(),
             ));
         }
+        if self.limits.idle_timeout_secs == 0 || self.limits.idle_timeout_secs > 86_400 {
+            return Err(invalid(
+                "limits.idle_timeout_secs",
+                format!("{} is outside 1..=86400", self.limits.idle_timeout_secs),
+            ));
+        }
+        if self.limits.keepalive_secs > 3600 {
+            return Err(invalid(
+                "limits.keepalive_secs",
+                format!("{} is outside 0..=3600", self.limits.keepalive_secs),
+            ));
+        }
         let log_json = match self.log.format.as_str() {
             "text" => false,
             "json" => true,
@@ -493,6 +613,64 @@ impl RawConfig {
                 format!("{} is outside 1024..=67108864", self.pact.max_body_bytes),
             ));
         }
+        let in_range = |key: &'static str, value: u64, max: u64| {
+            if value == 0 || value > max {
+                return Err(invalid(key, format!("{value} is outside 1..={max}")));
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let peer_connect_timeout = in_range(
+            "limits.peer_connect_timeout_secs",
+            self.limits.peer_connect_timeout_secs,
+            300,
+        )?;
+        let peer_call_timeout = in_range(
+            "limits.peer_call_timeout_secs",
+            self.limits.peer_call_timeout_secs,
+            3600,
+        )?;
+        let pact_client = HttpClientLimits {
+            connect_timeout: in_range(
+                "pact.client_connect_timeout_secs",
+                self.pact.client_connect_timeout_secs,
+                300,
+            )?,
+            request_timeout: in_range(
+                "pact.client_request_timeout_secs",
+                self.pact.client_request_timeout_secs,
+                3600,
+            )?,
+            total_timeout: in_range(
+                "pact.client_total_timeout_secs",
+                self.pact.client_total_timeout_secs,
+                86_400,
+            )?,
+            max_response_bytes: self.pact.client_max_response_bytes,
+        };
+        if pact_client.total_timeout < pact_client.request_timeout {
+            return Err(invalid(
+                "pact.client_total_timeout_secs",
+                format!(
+                    "{} is less than client_request_timeout_secs ({})",
+                    self.pact.client_total_timeout_secs, self.pact.client_request_timeout_secs
+                ),
+            ));
+        }
+        if pact_client.max_response_bytes < 1024 || pact_client.max_response_bytes > 1 << 30 {
+            return Err(invalid(
+                "pact.client_max_response_bytes",
+                format!(
+                    "{} is outside 1024..=1073741824",
+                    pact_client.max_response_bytes
+                ),
+            ));
+        }
+        if self.pact.token_failure_limit == 0 || self.pact.token_failure_limit > 1_000_000 {
+            return Err(invalid(
+                "pact.token_failure_limit",
+                format!("{} is outside 1..=1000000", self.pact.token_failure_limit),
+            ));
+        }
         let metrics_listen = match &self.metrics.listen {
             None => None,
             Some(l) => Some(l.parse::<SocketAddr>().map_err(|_| {
@@ -521,6 +699,11 @@ impl RawConfig {
             clock_skew: Duration::from_secs(self.limits.clock_skew_secs),
             page_max: self.limits.page_max,
             max_connections: self.limits.max_connections,
+            idle_timeout: Duration::from_secs(self.limits.idle_timeout_secs),
+            keepalive: (self.limits.keepalive_secs > 0)
+                .then(|| Duration::from_secs(self.limits.keepalive_secs)),
+            peer_connect_timeout,
+            peer_call_timeout,
             insecure_h2c: self.tls.insecure_h2c,
             client_ca: self.tls.client_ca.clone(),
             client_cert,
@@ -529,11 +712,15 @@ impl RawConfig {
             dashboard_ledger: self.dashboard.ledger.clone(),
             dashboard_kpi_config: self.dashboard.kpi_config.clone(),
             dashboard_kpi_measures: self.dashboard.kpi_measures.clone(),
+            dashboard_exclude_category_8: self.dashboard.exclude_category_8,
             auto_fetch: self.exchange.auto_fetch,
             pact_listen,
             pact_token_ttl: Duration::from_secs(self.pact.token_ttl_secs),
             pact_max_body_bytes: self.pact.max_body_bytes,
             pact_tls,
+            pact_client,
+            pact_token_failure_limit: self.pact.token_failure_limit,
+            pact_hold_unmatched_requests: self.pact.hold_unmatched_requests,
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
             directory_ttl: Duration::from_secs(self.directory.ttl_secs),
@@ -562,6 +749,11 @@ mod tests {
         assert_eq!(c.store_cache_mib, 16);
         assert_eq!(c.clock_skew, Duration::from_secs(60));
         assert!(c.listen.is_none());
+        assert_eq!(c.pact_client, HttpClientLimits::default());
+        assert_eq!(c.pact_client.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.pact_client.max_response_bytes, 64 << 20);
+        assert_eq!(c.peer_connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.peer_call_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -608,8 +800,36 @@ mod tests {
                 "key `pact.token_ttl_secs`",
             ),
             (
+                &format!("{base}[pact]\ntoken_failure_limit = 0\n"),
+                "key `pact.token_failure_limit`",
+            ),
+            (
                 &format!("{base}[pact]\ntls_cert = \"pact.pem\"\n"),
                 "key `pact.tls_cert`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_connect_timeout_secs = 0\n"),
+                "key `pact.client_connect_timeout_secs`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_request_timeout_secs = 3601\n"),
+                "key `pact.client_request_timeout_secs`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_total_timeout_secs = 10\n"),
+                "key `pact.client_total_timeout_secs`",
+            ),
+            (
+                &format!("{base}[pact]\nclient_max_response_bytes = 100\n"),
+                "key `pact.client_max_response_bytes`",
+            ),
+            (
+                &format!("{base}[limits]\npeer_connect_timeout_secs = 0\n"),
+                "key `limits.peer_connect_timeout_secs`",
+            ),
+            (
+                &format!("{base}[limits]\npeer_call_timeout_secs = 0\n"),
+                "key `limits.peer_call_timeout_secs`",
             ),
             (
                 &format!("{base}[metrics]\nlisten = \"9464\"\n"),

@@ -33,3 +33,15 @@ pub enum NodeError {
     #[error("{0}")]
     Internal(String),
 }
+
+impl NodeError {
+    /// Whether this is a problem of the home's configuration or files that restarting
+    /// cannot fix (see [`HomeError::is_config`]); the binary exits 64 for these.
+    pub fn is_config(&self) -> bool {
+        match self {
+            NodeError::Home(e) => e.is_config(),
+            NodeError::Store(e) => e.is_config(),
+            _ => false,
+        }
+    }
+}

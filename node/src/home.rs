@@ -27,6 +27,10 @@ pub enum HomeError {
         "key file {path} is accessible by group or others (mode {mode:o}); run `chmod 600 {path}`"
     )]
     LoosePermissions { path: String, mode: u32 },
+    #[error(
+        "home directory {path} is writable by group or others (mode {mode:o}), so they could replace its keys or config; run `chmod go-w {path}`"
+    )]
+    LooseHome { path: String, mode: u32 },
     #[error("key file {path}: {source}")]
     Key {
         path: String,
@@ -43,6 +47,17 @@ pub enum HomeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+}
+
+impl HomeError {
+    /// Whether this is a problem of the home's configuration or files (a bad config, loose
+    /// permissions) that restarting cannot fix: the binary exits 64 for these.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            HomeError::Config(_) | HomeError::LoosePermissions { .. } | HomeError::LooseHome { .. }
+        )
+    }
 }
 
 /// The environment variable holding the passphrase of an encrypted node key.
@@ -155,8 +170,9 @@ impl Home {
         if !path.exists() {
             return Err(HomeError::Missing(self.dir.display().to_string()));
         }
-        let text = read(&path)?;
+        check_home_dir(&self.dir)?;
         let shown = path.display().to_string();
+        let text = read_config_text(&path, &shown)?;
         Ok(RawConfig::parse(&text, &shown)?.validate(&shown)?)
     }
 
@@ -357,6 +373,36 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
 
 fn read(path: &Path) -> Result<String, HomeError> {
     fs::read_to_string(path).map_err(io_err(path))
+}
+
+/// Reads a config file as text: bytes that are not UTF-8 are a config problem (naming the
+/// line and column of the first bad byte), not an IO error.
+pub(crate) fn read_config_text(path: &Path, shown: &str) -> Result<String, HomeError> {
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        HomeError::Config(crate::config::ConfigError::Parse {
+            path: shown.to_string(),
+            reason: format!("line {line}, column {column}: the file is not valid UTF-8"),
+        })
+    })
+}
+
+/// Refuses a home (node, directory or relay) that group or others may write to: whoever can
+/// replace files there can replace the keys and the config.
+pub(crate) fn check_home_dir(dir: &Path) -> Result<(), HomeError> {
+    let meta = fs::metadata(dir).map_err(io_err(dir))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(HomeError::LooseHome {
+            path: dir.display().to_string(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn read_private(path: &Path) -> Result<String, HomeError> {

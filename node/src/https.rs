@@ -1,41 +1,49 @@
-//! Serving an axum router over TLS (the dashboard and the PACT API): accept, handshake off the
-//! accept path, a connection cap, and a graceful end on cancellation.
+//! Serving an axum router over TLS (the dashboard and the PACT API) or plain HTTP (the ops
+//! listeners): accept, handshake off the accept path, a cap on open connections, an idle
+//! timeout, and a graceful end on cancellation.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::Layer as _;
+
+use crate::conn::{ActivityLayer, Tracked};
+use crate::server::ConnPolicy;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most requests in flight on one HTTP/2 connection (hyper's default is 200; with the cap on
+/// connections this bounds the requests in flight on a listener).
+pub(crate) const MAX_STREAMS: u32 = 128;
 /// How long open connections get to finish after cancellation.
 const DRAIN: Duration = Duration::from_secs(5);
 
-/// Accepts connections on `listener` until `cancel`, serving `app` over TLS with at most
-/// `max_connections` at once; connection tasks are tracked by `tasks`. `name` labels logs.
+/// Accepts connections on `listener` until `cancel`, serving `app` over TLS (or plain HTTP
+/// when `tls` is `None`, for the ops listeners) under `policy`: each connection holds a slot
+/// of the cap until it closes (over the cap, a new connection is closed at once), is closed
+/// after the idle time with no request in flight, and gets HTTP/2 pings during long
+/// requests; HTTP/1 request headers must arrive within the handshake time. Connection tasks
+/// are tracked by `tasks`. `name` labels logs.
 pub(crate) async fn serve(
     name: &'static str,
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
-    max_connections: usize,
+    policy: ConnPolicy,
     tasks: &TaskTracker,
     cancel: CancellationToken,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let limit = Arc::new(Semaphore::new(max_connections));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let limit = Arc::new(Semaphore::new(policy.max_connections));
     loop {
-        let permit = tokio::select! {
-            () = cancel.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
         let (tcp, peer) = tokio::select! {
             () = cancel.cancelled() => return,
             a = listener.accept() => match a {
@@ -47,23 +55,46 @@ pub(crate) async fn serve(
                 }
             },
         };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(server = name, %peer, "connection cap reached: closed");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let app = app.clone();
         let cancel = cancel.clone();
         tasks.spawn(async move {
-            let _permit = permit;
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(server = name, %peer, error = %e, "tls handshake failed");
-                    return;
+            let io: Box<dyn Io> = match acceptor {
+                None => Box::new(tcp),
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(s)) => Box::new(s),
+                        Ok(Err(e)) => {
+                            tracing::debug!(server = name, %peer, error = %e, "tls handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
                 }
-                Err(_) => return,
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let tracked = Tracked::new(io, Some(permit), policy.idle_timeout);
+            let app = ActivityLayer::for_connection(tracked.activity()).layer(app);
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT);
+            builder
+                .http2()
+                .max_concurrent_streams(MAX_STREAMS)
+                .timer(TokioTimer::new())
+                .keep_alive_interval(policy.keepalive)
+                .keep_alive_timeout(policy.keepalive.unwrap_or(HANDSHAKE_TIMEOUT));
+            // Handlers see the peer address as axum's `ConnectInfo` (the PACT token endpoint
+            // counts failures per source).
+            let app = tower::ServiceExt::map_request(app, move |req| with_peer(req, peer));
             let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
+                TokioIo::new(tracked),
                 TowerToHyperService::new(app),
             );
             tokio::pin!(conn);
@@ -80,6 +111,19 @@ pub(crate) async fn serve(
             }
         });
     }
+}
+
+/// A connection's byte stream, TLS or plain.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+fn with_peer<B>(
+    mut req: axum::http::Request<B>,
+    peer: std::net::SocketAddr,
+) -> axum::http::Request<B> {
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    req
 }
 
 /// The node's TLS identity for browsers and HTTP clients: ALPN h2 and http/1.1.

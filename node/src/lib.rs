@@ -15,18 +15,24 @@
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
 //! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
+//! - [`migrate`]: `tanso store migrate`, moving a stopped node's store to the other engine.
 //! - [`metrics`]: Prometheus metrics and the plain-HTTP ops listener (`/metrics`, health).
-//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain.
-//! - [`scope3`] and [`kpi`]: calculations over the node's data.
+//! - [`server`]: `run(node, listener, shutdown)`, the serving loop with drain;
+//!   [`conn`]: the cap on open connections and the idle timeout every listener shares.
+//! - [`scope3`] and [`kpi`]: calculations over the node's data; [`rounding`]: the one
+//!   rounding rule of every reported figure (half away from zero).
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
+//! - [`progress`]: how long operations report their progress (the library never draws).
 
 pub mod admin;
 pub mod audit;
 pub mod card;
 pub mod config;
+pub mod conn;
 pub mod crypto;
+mod csv_lines;
 pub mod dashboard;
 pub mod demo;
 pub mod directory;
@@ -41,15 +47,18 @@ pub mod journal;
 pub mod keys;
 pub mod kpi;
 pub mod metrics;
+pub mod migrate;
 pub mod node;
 pub mod nonces;
 pub mod pact;
 pub mod pact_api;
 mod parallel;
 pub mod policy;
+pub mod progress;
 pub mod publish;
 pub mod relay;
 pub mod rotation;
+pub mod rounding;
 pub mod scope3;
 pub mod server;
 pub mod service;

@@ -271,12 +271,13 @@ pub(crate) fn read_addr_file(path: &std::path::Path) -> Option<std::net::SocketA
 /// Serves `/metrics`, `/healthz` and `/readyz` over plain HTTP until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
     let addr_file = node.home().dir.join(ADDR_FILE);
+    let policy = crate::server::ConnPolicy::of(node.config());
     let app = Router::new()
         .route("/metrics", get(scrape))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(node);
-    serve_ops("metrics", app, listener, addr_file, async move {
+    serve_ops("metrics", app, listener, addr_file, policy, async move {
         cancel.cancelled().await
     })
     .await;
@@ -289,6 +290,7 @@ pub(crate) async fn serve_ops(
     app: Router,
     listener: TcpListener,
     addr_file: std::path::PathBuf,
+    policy: crate::server::ConnPolicy,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     if let Ok(addr) = listener.local_addr() {
@@ -297,12 +299,17 @@ pub(crate) async fn serve_ops(
         }
         tracing::info!(%addr, "serving {what} (http)");
     }
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "{what} listener failed");
-    }
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let tasks = tokio_util::task::TaskTracker::new();
+    tasks.spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    crate::https::serve(what, listener, None, app, policy, &tasks, cancel.clone()).await;
+    cancel.cancel();
+    tasks.close();
+    tasks.wait().await;
     let _ = std::fs::remove_file(&addr_file);
 }
 
@@ -359,6 +366,33 @@ pub(crate) async fn pact_layer(
     response
 }
 
+/// The label of a request path on the peer port: the method name for a method of the
+/// Connector service, `unknown` for any other path under `/tanso.v1.`, `None` (not timed)
+/// for health and reflection. Labels never come from what a caller sent.
+pub(crate) fn peer_method_label(path: &str) -> Option<&'static str> {
+    use crate::service::*;
+    if !path.starts_with("/tanso.v1.") {
+        return None;
+    }
+    const KNOWN: [&str; 8] = [
+        METHOD_GET_FOOTPRINT,
+        METHOD_LIST_FOOTPRINTS,
+        METHOD_CREATE_REQUEST,
+        METHOD_DELIVER_ANSWER,
+        METHOD_NOTIFY,
+        METHOD_SUBSCRIBE,
+        METHOD_UPDATE_CARD,
+        METHOD_GET_CARD,
+    ];
+    Some(
+        KNOWN
+            .iter()
+            .find(|m| **m == path)
+            .and_then(|m| m.rsplit('/').next())
+            .unwrap_or("unknown"),
+    )
+}
+
 /// A tower layer timing every peer gRPC call by method.
 #[derive(Clone)]
 pub(crate) struct PeerLatencyLayer {
@@ -396,21 +430,68 @@ where
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         // Only our own service's methods are timed; health and reflection are not peer calls.
-        let method = request
-            .uri()
-            .path()
-            .strip_prefix("/tanso.v1.")
-            .and_then(|rest| rest.rsplit('/').next())
-            .map(str::to_string);
+        // The path is unauthenticated: only a known method name becomes a label.
+        let method = peer_method_label(request.uri().path());
         let metrics = self.metrics.clone();
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {
             let out = future.await;
             if let Some(method) = method {
-                metrics.peer_latency(&method, started.elapsed().as_secs_f64());
+                metrics.peer_latency(method, started.elapsed().as_secs_f64());
             }
             out
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn made_up_paths_never_become_labels() {
+        let metrics = Arc::new(Metrics::new());
+        let inner =
+            tower::service_fn(|_: axum::http::Request<()>| async { Ok::<_, Infallible>(()) });
+        let mut service = PeerLatencyLayer {
+            metrics: metrics.clone(),
+        }
+        .layer(inner);
+        let mut paths: Vec<String> = (0..500)
+            .map(|i| format!("/tanso.v1.Connector/Made{i}Up"))
+            .collect();
+        paths.push("/tanso.v1.Evil/GetFootprint".into());
+        paths.push(crate::service::METHOD_GET_FOOTPRINT.into());
+        paths.push("/grpc.health.v1.Health/Check".into());
+        for path in paths {
+            let request = axum::http::Request::builder()
+                .uri(path)
+                .body(())
+                .expect("request");
+            service.ready().await.expect("ready");
+            service.call(request).await.expect("call");
+        }
+        let mut text = String::new();
+        encode(&mut text, &metrics.registry).expect("encode");
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("tanso_peer_request_duration_seconds_count"))
+            .collect();
+        assert_eq!(series.len(), 2, "{series:#?}");
+        assert!(
+            series
+                .iter()
+                .any(|l| l.contains("method=\"unknown\"") && l.ends_with(" 501"))
+        );
+        assert!(
+            series
+                .iter()
+                .any(|l| l.contains("method=\"GetFootprint\"") && l.ends_with(" 1"))
+        );
     }
 }

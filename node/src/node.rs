@@ -40,6 +40,9 @@ struct Inner {
     client_identity: Option<Identity>,
     /// `[pact] tls_cert`/`tls_key`, when the PACT API presents its own certificate.
     pact_identity: Option<Identity>,
+    /// The peer port's TLS config (node certificate; `[tls] client_ca` for mTLS), built and
+    /// checked when the node opens.
+    peer_tls: Arc<rustls::ServerConfig>,
     store: Store,
     policies: RwLock<PolicySet>,
     journal: Journal,
@@ -56,6 +59,8 @@ struct Inner {
     directories: crate::directory::Directories,
     /// Parsed public keys of partners and members, for request verification.
     verifying_keys: crate::card::KeyCache,
+    /// Refused envelopes per source and reason, so a flood is audited as summaries.
+    refusals: crate::service::refusals::Refusals,
 }
 
 pub use crate::publish::{IdList, PublishOutcome};
@@ -72,20 +77,62 @@ impl Node {
         let (key, history) = home.load_keys(&config.company_id)?;
         let keys = Arc::new(KeyRing::new(key, history));
         let identity = home.load_identity()?;
-        let load_pair = |pair: &Option<(std::path::PathBuf, std::path::PathBuf)>, what: &str| {
+        // Files the config names are part of the config: a missing or unreadable one is a
+        // config problem (exit 64), found here, before anything is bound.
+        let config_path = home.config_path().display().to_string();
+        let bad_file = |key: &'static str, reason: String| {
+            NodeError::Home(crate::home::HomeError::Config(
+                crate::config::ConfigError::Invalid {
+                    path: config_path.clone(),
+                    key,
+                    reason,
+                },
+            ))
+        };
+        let read_named = |key: &'static str, p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|e| bad_file(key, format!("{}: {e}", p.display())))
+        };
+        let load_pair = |pair: &Option<(std::path::PathBuf, std::path::PathBuf)>,
+                         cert_key: &'static str| {
             let Some((cert, key_path)) = pair else {
                 return Ok(None);
             };
-            let read = |p: &std::path::Path| {
-                std::fs::read_to_string(p)
-                    .map_err(|e| NodeError::BadRequest(format!("{what} file {}: {e}", p.display())))
-            };
-            Identity::from_pem(&read(cert)?, &read(key_path)?)
-                .map(Some)
-                .map_err(|e| NodeError::BadRequest(format!("{what}: {e}")))
+            Identity::from_pem(
+                &read_named(cert_key, cert)?,
+                &read_named(cert_key, key_path)?,
+            )
+            .map(Some)
+            .map_err(|e| bad_file(cert_key, e.to_string()))
         };
-        let client_identity = load_pair(&config.client_cert, "tls client")?;
-        let pact_identity = load_pair(&config.pact_tls, "pact tls")?;
+        let client_identity = load_pair(&config.client_cert, "tls.client_cert")?;
+        let pact_identity = load_pair(&config.pact_tls, "pact.tls_cert")?;
+        let client_ca = match &config.client_ca {
+            None => None,
+            Some(path) => Some(read_named("tls.client_ca", path)?),
+        };
+        let peer_tls = crate::tls::server_config(&identity, client_ca.as_deref())
+            .map_err(|e| bad_file("tls.client_ca", e.to_string()))?;
+        // The PACT API's clients file and its key, when it will serve: a loose or damaged one
+        // stops the start here (exit 64) rather than leaving the API silently unserved.
+        if config.pact_listen.is_some() {
+            crate::pact_api::clients::Clients::new(home.clone())
+                .load()
+                .map_err(|e| match e {
+                    crate::pact_api::ClientsError::LooseKey { path, mode } => {
+                        NodeError::Home(crate::home::HomeError::LoosePermissions { path, mode })
+                    }
+                    other => NodeError::Home(crate::home::HomeError::Config(
+                        crate::config::ConfigError::Parse {
+                            path: home
+                                .dir
+                                .join(crate::pact_api::clients::CLIENTS_FILE)
+                                .display()
+                                .to_string(),
+                            reason: other.to_string(),
+                        },
+                    )),
+                })?;
+        }
         let store =
             Store::open_with_cache(&home.store_dir(), config.engine, config.store_cache_mib)?;
         let config_ttl = config.directory_ttl;
@@ -109,6 +156,7 @@ impl Node {
                 identity,
                 client_identity,
                 pact_identity,
+                peer_tls,
                 store,
                 policies: RwLock::new(set),
                 journal,
@@ -120,6 +168,7 @@ impl Node {
                 metrics: Arc::new(crate::metrics::Metrics::new()),
                 directories: crate::directory::Directories::new(config_ttl),
                 verifying_keys: crate::card::KeyCache::default(),
+                refusals: crate::service::refusals::Refusals::default(),
             }),
         })
     }
@@ -149,6 +198,10 @@ impl Node {
     pub fn identity(&self) -> &Identity {
         &self.inner.identity
     }
+    /// The TLS config the peer port serves with.
+    pub fn peer_tls_config(&self) -> Arc<rustls::ServerConfig> {
+        self.inner.peer_tls.clone()
+    }
     pub fn client_identity(&self) -> Option<&Identity> {
         self.inner.client_identity.as_ref()
     }
@@ -161,6 +214,10 @@ impl Node {
     }
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.inner.metrics
+    }
+    /// Refused envelopes, summarised per source and reason (see `crate::service::refusals`).
+    pub fn refusals(&self) -> &crate::service::refusals::Refusals {
+        &self.inner.refusals
     }
     /// The directories this node trusts (see `crate::directory::client`).
     pub fn directories(&self) -> &crate::directory::Directories {
@@ -607,6 +664,24 @@ impl Node {
     /// The inbox as stored.
     pub fn inbox(&self) -> Result<Vec<crate::store::InboxEntry>, NodeError> {
         Ok(self.inner.store.inbox()?)
+    }
+
+    /// The received footprints as supplier data for Scope 3 and composition, one
+    /// implementation for every door (admin socket, dashboard, demo). A footprint this node
+    /// knows to be superseded (the inbox marked it Deprecated when a newer version named it in
+    /// `precedingPfIds`) is not active whatever its signed document says, and one whose owner
+    /// signature failed to verify is not used at all.
+    pub fn inbox_suppliers(&self) -> Result<Vec<crate::scope3::SupplierPcf>, NodeError> {
+        Ok(self
+            .inbox()?
+            .iter()
+            .filter(|e| e.signature_status != "bad-signature")
+            .filter_map(|e| {
+                let mut pcf = crate::scope3::inbox::supplier_pcf(&e.document)?;
+                pcf.status_active &= e.status != "Deprecated";
+                Some(pcf)
+            })
+            .collect())
     }
 }
 

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 
+use crate::conn::{ActivityLayer, Tracked};
 use crate::node::Node;
 use crate::service::ConnectorService;
 use crate::tls::PeerStream;
@@ -56,12 +57,6 @@ pub enum ServeError {
     Relay(#[source] crate::relay::RelayError),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error("client ca {path}: {source}")]
-    ClientCa {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Runs the node until `shutdown` completes, then drains in-flight requests.
@@ -83,6 +78,9 @@ pub async fn run(
 
     // The outbox worker: requests, answers and notifications to partners, retried.
     crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
+
+    // Refused envelopes: the summary entry of every (source, reason) interval that ended.
+    tasks.spawn(flush_refusals(node.clone(), cancel.clone()));
 
     // Trusted directories: status lists pulled every TTL and pushed by Watch.
     crate::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
@@ -178,23 +176,14 @@ pub async fn run(
             if let Some(addr) = addr {
                 node.set_bound_endpoint(addr);
             }
-            let client_ca =
-                match &node.config().client_ca {
-                    None => None,
-                    Some(path) => Some(std::fs::read_to_string(path).map_err(|source| {
-                        ServeError::ClientCa {
-                            path: path.display().to_string(),
-                            source,
-                        }
-                    })?),
-                };
-            let tls = crate::tls::server_config(node.identity(), client_ca.as_deref())?;
+            let tls = node.peer_tls_config();
             let relay_used = relayed.is_some();
+            let policy = ConnPolicy::of(node.config());
             let incoming = accept_loop(
                 listener,
                 relayed,
                 (!node.config().insecure_h2c).then_some(tls),
-                node.config().max_connections,
+                policy,
                 &tasks,
                 cancel.clone(),
             );
@@ -222,6 +211,10 @@ pub async fn run(
             );
             Server::builder()
                 .tcp_nodelay(true)
+                .max_concurrent_streams(Some(crate::https::MAX_STREAMS))
+                .http2_keepalive_interval(policy.keepalive)
+                .http2_keepalive_timeout(policy.keepalive)
+                .layer(ActivityLayer::default())
                 .layer(crate::metrics::PeerLatencyLayer {
                     metrics: node.metrics().clone(),
                 })
@@ -245,28 +238,59 @@ pub async fn run(
     result
 }
 
+/// Writes refusal summaries as their intervals end, and every open one at shutdown.
+async fn flush_refusals(node: Node, cancel: CancellationToken) {
+    let every = node.refusals().interval() / 4;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+        crate::service::auth::flush_refusals(&node, false).await;
+    }
+    crate::service::auth::flush_refusals(&node, true).await;
+}
+
+/// How a listener treats its connections: the cap on open connections, the idle timeout,
+/// and the HTTP/2 keepalive pings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnPolicy {
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
+}
+
+impl ConnPolicy {
+    /// The node's `[limits]`.
+    pub(crate) fn of(config: &crate::config::Config) -> ConnPolicy {
+        ConnPolicy {
+            max_connections: config.max_connections,
+            idle_timeout: Some(config.idle_timeout),
+            keepalive: config.keepalive,
+        }
+    }
+}
+
 /// Accepts TCP connections (from the listener and, for a relayed node, the relay keeper)
-/// and completes TLS handshakes off the accept path, with a cap on concurrent connections;
-/// yields ready streams for tonic.
+/// and completes TLS handshakes off the accept path; yields ready streams for tonic. Each
+/// connection holds a slot of `policy.max_connections` until it closes (a connection over
+/// the cap is closed at once, so the backlog never fills with peers waiting for a slot) and
+/// is closed after `policy.idle_timeout` with no request in flight (see `crate::conn`).
 pub(crate) fn accept_loop(
     listener: Option<TcpListener>,
     mut relayed: Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>,
     tls: Option<Arc<rustls::ServerConfig>>,
-    max_connections: usize,
+    policy: ConnPolicy,
     tasks: &TaskTracker,
     cancel: CancellationToken,
-) -> ReceiverStream<Result<PeerStream, std::io::Error>> {
+) -> ReceiverStream<Result<Tracked<PeerStream>, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let limit = Arc::new(Semaphore::new(max_connections));
+    let limit = Arc::new(Semaphore::new(policy.max_connections));
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let inner_tasks = tasks.clone();
     tasks.spawn(async move {
         let mut backoff = Duration::from_millis(10);
         loop {
-            let permit = tokio::select! {
-                () = cancel.cancelled() => return,
-                p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            };
             let accepted = tokio::select! {
                 () = cancel.cancelled() => return,
                 a = accept_direct(listener.as_ref()) => a.map(|(tcp, peer)| (tcp, Some(peer))),
@@ -293,6 +317,11 @@ pub(crate) fn accept_loop(
                     continue;
                 }
             };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                tracing::debug!(?peer, "connection cap reached: closed");
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let tx = tx.clone();
             let acceptor = acceptor.clone();
@@ -313,10 +342,9 @@ pub(crate) fn accept_loop(
                         }
                     }
                 };
-                // The permit lives as long as the connection is being handed over; tonic
-                // owns the connection afterwards, so the cap bounds handshakes in flight.
-                let _permit = permit;
-                let _ = tx.send(Ok(stream)).await;
+                // The permit goes with the connection and is released when tonic drops it.
+                let tracked = Tracked::new(stream, Some(permit), policy.idle_timeout);
+                let _ = tx.send(Ok(tracked)).await;
             });
         }
     });

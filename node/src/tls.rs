@@ -263,6 +263,8 @@ pub struct PeerInfo {
     pub remote_addr: Option<std::net::SocketAddr>,
     /// DER of the client certificate, when mTLS is on.
     pub client_cert: Option<Vec<u8>>,
+    /// The connection's requests in flight, for its idle timeout (see `crate::conn`).
+    pub activity: Option<std::sync::Arc<crate::conn::Activity>>,
 }
 
 /// An accepted peer connection: TLS, or plain h2c when the insecure flag is set.
@@ -284,12 +286,25 @@ impl tonic::transport::server::Connected for PeerStream {
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .map(|c| c.as_ref().to_vec()),
+                    activity: None,
                 }
             }
             PeerStream::Plain(tcp) => PeerInfo {
                 remote_addr: tcp.peer_addr().ok(),
                 client_cert: None,
+                activity: None,
             },
+        }
+    }
+}
+
+impl tonic::transport::server::Connected for crate::conn::Tracked<PeerStream> {
+    type ConnectInfo = PeerInfo;
+
+    fn connect_info(&self) -> PeerInfo {
+        PeerInfo {
+            activity: Some(self.activity()),
+            ..self.get_ref().connect_info()
         }
     }
 }

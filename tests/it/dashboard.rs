@@ -1,6 +1,8 @@
 //! The web dashboard of a live node: auth and roles, the API against the node's data, CSV
-//! export, and the page itself in headless Chromium (tiles equal the API; a screenshot).
+//! export, and the page itself in headless Chromium (tiles equal the API; a screenshot; the
+//! KPI and Scope 3 views measured at desktop and phone widths).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,9 +12,8 @@ use node::dashboard::{self, Role};
 use node::home::Home;
 use node::service::client::FetchWhat;
 use serde_json::Value;
+use tests::browser::{Browser, CHROMIUM};
 use tests::{TestNode, befriend, company, footprint, policy_template, uuid};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A node with a dashboard on port 0, and its dashboard address.
 async fn start(slug: &str) -> (TestNode, SocketAddr) {
@@ -20,17 +21,8 @@ async fn start(slug: &str) -> (TestNode, SocketAddr) {
         raw.dashboard.listen = Some("127.0.0.1:0".into());
     })
     .await;
-    let home = Home::new(&tn.home);
-    for _ in 0..200 {
-        if let Some(addr) = dashboard::bound_addr(&home) {
-            return (tn, addr);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "the dashboard never wrote {}",
-        home.dir.join(dashboard::ADDR_FILE).display()
-    );
+    let addr = wait_for_dashboard(&tn).await;
+    (tn, addr)
 }
 
 struct Web {
@@ -253,29 +245,128 @@ async fn api_needs_a_session_and_actions_need_admin() {
     assert_eq!(web.get("/api/overview", Some(&viewer)).await.status, 401);
 }
 
-#[tokio::test]
-async fn scope3_and_kpis_from_configured_files() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let ledger = root.join("data/ledger-templates");
-    let kpi = root.join("kpi/logistics.toml");
-    let measures = root.join("kpi/examples/logistics-measures.csv");
-    let tn = TestNode::start_with("calc", |raw| {
-        raw.dashboard.listen = Some("127.0.0.1:0".into());
-        raw.dashboard.ledger = Some(ledger);
-        raw.dashboard.kpi_config = Some(kpi);
-        raw.dashboard.kpi_measures = Some(measures);
-    })
-    .await;
+/// A Scope 3 ledger from the seed guide's examples: 1,000 t steel (2,100 t), capital goods
+/// bought in 2024 (10 t steel: 21 t) and 2025 (40 t steel: 84 t), the leased office (40 t),
+/// and avoided emissions (24.8 t, never netted).
+fn write_ledger(dir: &Path) -> PathBuf {
+    let ledger = dir.join("ledger");
+    std::fs::create_dir_all(&ledger).expect("ledger dir");
+    for (file, text) in [
+        (
+            "purchases.csv",
+            "description,quantity,unit,material\nHot-rolled steel coil,1000,t,steel\n",
+        ),
+        (
+            "capital_goods.csv",
+            "description,quantity,unit,material,acquisition_year,lifetime_years\n\
+             Press (steel),40,t,steel,2025,10\n\
+             Forklift (steel),10,t,steel,2024,8\n",
+        ),
+        (
+            "leased_assets.csv",
+            "description,area_m2,energy_type,quantity,unit,grid,factor_id\n\
+             Leased office (guide example factor 0.4),1000,electricity,100,MWh,KR,guide:grid-example-0.4\n",
+        ),
+        (
+            "avoided.csv",
+            "description,pathway,quantity,unit,baseline_factor_id,activity_factor_id\n\
+             Toys reused,reuse,2,t,seed:reuse-rbf,\n\
+             Toys upcycled,upcycling,5,t,seed:upcycling-uf,\n\
+             Toys recycled,recycling,3,t,seed:recycling,\n",
+        ),
+    ] {
+        std::fs::write(ledger.join(file), text).expect("ledger file");
+    }
+    ledger
+}
+
+/// Twelve months (2025-01..12) of measures for `kpi/esg-impact.toml`. January's social value
+/// is 1,000 h × 10,030 KRW/h + 100 × 30,000 KRW = 13,030,000 KRW, the figure the issue saw
+/// drawn as "0,000"; December's is 14,133,300 KRW.
+fn esg_measures_2025() -> String {
+    let mut csv = String::from("period,measure,value,unit\n");
+    for m in 1..=12u32 {
+        let collected = 1000 + 50 * (m - 1);
+        let rows = [
+            ("collected_kg", collected, "kg"),
+            ("reused_kg", collected / 5, "kg"),
+            ("upcycled_kg", collected / 2, "kg"),
+            (
+                "recycled_kg",
+                collected - collected / 5 - collected / 2,
+                "kg",
+            ),
+            ("upcycled_product_kg", collected * 8 / 10, "kg"),
+            ("produced_pet_kg", 10 * m, "kg"),
+            ("produced_hdpe_kg", 100 + 5 * m, "kg"),
+            ("produced_mixed_kg", 700 + 10 * m, "kg"),
+            ("senior_work_hours", 1000 + 10 * (m - 1), "h"),
+            ("senior_hourly_wage_krw", 10030, "KRW/h"),
+            ("edu_direct", 100, "persons"),
+            ("edu_indirect", 500 + 20 * m, "persons"),
+            ("active_partners", 20 + m, "organisations"),
+            ("upcycled_sales_krw", 1_000_000 + 50_000 * m, "KRW"),
+        ];
+        for (measure, value, unit) in rows {
+            csv.push_str(&format!("2025-{m:02},{measure},{value},{unit}\n"));
+        }
+    }
+    csv
+}
+
+/// The address the node's dashboard bound, once it has written it.
+async fn wait_for_dashboard(tn: &TestNode) -> SocketAddr {
     let home = Home::new(&tn.home);
-    let mut addr = None;
     for _ in 0..200 {
-        addr = dashboard::bound_addr(&home);
-        if addr.is_some() {
-            break;
+        if let Some(addr) = dashboard::bound_addr(&home) {
+            return addr;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let web = Web::of(&tn, addr.expect("dashboard address"));
+    panic!(
+        "the dashboard never wrote {}",
+        home.dir.join(dashboard::ADDR_FILE).display()
+    );
+}
+
+/// A node with a dashboard showing `kpi_config` over `measures` and the Scope 3 `ledger`.
+async fn calc_node(
+    slug: &str,
+    kpi_config: PathBuf,
+    measures: PathBuf,
+    ledger: Option<PathBuf>,
+) -> (TestNode, Web) {
+    let tn = TestNode::start_with(slug, |raw| {
+        raw.dashboard.listen = Some("127.0.0.1:0".into());
+        raw.dashboard.ledger = ledger;
+        raw.dashboard.kpi_config = Some(kpi_config);
+        raw.dashboard.kpi_measures = Some(measures);
+    })
+    .await;
+    let addr = wait_for_dashboard(&tn).await;
+    let web = Web::of(&tn, addr);
+    (tn, web)
+}
+
+fn total_t(scope3: &Value) -> String {
+    scope3["report"]["total"]["t"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn scope3_and_kpis_from_configured_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = tempfile::tempdir().expect("data dir");
+    let (tn, web) = calc_node(
+        "calc",
+        root.join("kpi/logistics.toml"),
+        root.join("kpi/examples/logistics-measures.csv"),
+        Some(write_ledger(data.path())),
+    )
+    .await;
+    let home = Home::new(&tn.home);
     let pw = dashboard::add_user(&home, "viewer", Role::Viewer).expect("user");
     let cookie = web.session("viewer", &pw).await;
     let s = web.json("/api/scope3", &cookie).await;
@@ -285,17 +376,99 @@ async fn scope3_and_kpis_from_configured_files() {
         Some(8),
         "{s}"
     );
+    // Without options: the latest year the ledger names, so category 2 holds only the
+    // capital goods acquired in 2025, and category 8 is counted (no [dashboard] default).
+    assert_eq!(
+        s["options"]["years"],
+        serde_json::json!([2024, 2025]),
+        "{s}"
+    );
+    assert_eq!(s["options"]["year"], 2025);
+    assert_eq!(s["options"]["exclude"], serde_json::json!([]));
+    assert_eq!(s["report"]["year"], 2025);
+    assert_eq!(s["report"]["categories"][1]["emissions"]["t"], "84");
+    assert_eq!(s["report"]["categories"][7]["emissions"]["t"], "40");
+    assert_eq!(total_t(&s), "2224");
+    // The page's options, applied by the engine.
+    let s = web.json("/api/scope3?year=2024&exclude=8", &cookie).await;
+    assert_eq!(s["options"]["year"], 2024, "{s}");
+    assert_eq!(s["options"]["exclude"], serde_json::json!([8]));
+    assert_eq!(s["report"]["categories"][1]["emissions"]["t"], "21");
+    assert_eq!(s["report"]["categories"][7]["emissions"]["t"], "0");
+    assert!(
+        s["report"]["categories"][7]["excluded"]
+            .as_str()
+            .is_some_and(|e| e.contains("Korean ETS")),
+        "{s}"
+    );
+    assert_eq!(total_t(&s), "2121");
+    // Avoided emissions are reported beside the inventory, not subtracted from it.
+    assert_eq!(s["report"]["avoided"]["total"]["t"], "24.8");
+    let csv = web
+        .get("/api/scope3.csv?year=2024&exclude=8", Some(&cookie))
+        .await
+        .text();
+    assert!(
+        csv.contains("category_total,2,,capital goods,,,,,,,,,,,,,,21000,21,"),
+        "{csv}"
+    );
+    // Bad options: every problem named in one answer, nothing calculated.
+    for path in ["/api/scope3", "/api/scope3.csv"] {
+        let r = web
+            .get(&format!("{path}?year=20x5&exclude=3,8,x"), Some(&cookie))
+            .await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        let e = r.json().expect("json")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for part in [
+            "year: `20x5` is not a four-digit year",
+            "exclude: category 3 cannot be left out (only 8 can",
+            "exclude: `x` is not a category number",
+        ] {
+            assert!(e.contains(part), "{path}: {e:?} lacks {part:?}");
+        }
+    }
+
     let k = web.json("/api/kpi", &cookie).await;
     assert_eq!(k["configured"], true, "{k}");
-    assert!(
-        k["report"]["sections"][0]["kpis"][0]["series"].is_array(),
-        "{k}"
+    let total = &k["report"]["sections"][0]["kpis"][0];
+    assert!(total["series"].is_array(), "{k}");
+    // The target's path comes from the engine, year by year.
+    assert_eq!(total["target"]["annual_rate_pct"], "6.70");
+    assert_eq!(
+        total["target"]["path"][5],
+        serde_json::json!({ "year": 2025, "value": "70710.7" })
     );
     for table in ["scope3", "kpi"] {
         let r = web.get(&format!("/api/{table}.csv"), Some(&cookie)).await;
         assert_eq!(r.status, 200, "{table}.csv: {}", r.text());
         assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
     }
+}
+
+#[tokio::test]
+async fn a_k_ets_company_leaves_out_category_8_by_default() {
+    let data = tempfile::tempdir().expect("data dir");
+    let ledger = write_ledger(data.path());
+    let tn = TestNode::start_with("kets", |raw| {
+        raw.dashboard.listen = Some("127.0.0.1:0".into());
+        raw.dashboard.ledger = Some(ledger);
+        raw.dashboard.exclude_category_8 = true;
+    })
+    .await;
+    let web = Web::of(&tn, wait_for_dashboard(&tn).await);
+    let pw = dashboard::add_user(&Home::new(&tn.home), "v", Role::Viewer).expect("user");
+    let cookie = web.session("v", &pw).await;
+    let s = web.json("/api/scope3", &cookie).await;
+    assert_eq!(s["options"]["exclude"], serde_json::json!([8]), "{s}");
+    assert_eq!(s["options"]["excludable"][0]["default"], true);
+    assert_eq!(total_t(&s), "2184");
+    // The page may still ask for every category (an empty list overrides the default).
+    let s = web.json("/api/scope3?exclude=", &cookie).await;
+    assert_eq!(s["options"]["exclude"], serde_json::json!([]), "{s}");
+    assert_eq!(total_t(&s), "2224");
 }
 
 /// The text content of the element carrying `data-tile="{name}"` in a dumped DOM.
@@ -329,11 +502,12 @@ fn run_chromium(args: &[String]) -> std::process::Output {
         .expect("run chromium")
 }
 
-fn screenshot_path() -> PathBuf {
+/// `target/<name>` (or `$CARGO_TARGET_DIR/<name>`): where the tests leave their screenshots.
+fn screenshot_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("dashboard-screenshot.png")
+    target.join(name)
 }
 
 #[tokio::test]
@@ -406,7 +580,7 @@ async fn dashboard_in_headless_chromium() {
     assert_eq!(overview["footprints"]["total"], 2);
 
     // A screenshot of the first view.
-    let shot = screenshot_path();
+    let shot = screenshot_path("dashboard-screenshot.png");
     if let Some(dir) = shot.parent() {
         std::fs::create_dir_all(dir).expect("target dir");
     }
@@ -434,6 +608,382 @@ async fn dashboard_in_headless_chromium() {
     });
     assert!(png.starts_with(b"\x89PNG"), "not a png");
     println!("dashboard screenshot: {}", shot.display());
+}
+
+/// Measures the visible view (tests/it/dashboard_layout.js).
+const LAYOUT: &str = include_str!("dashboard_layout.js");
+
+/// `value`, a decimal string as the API writes it, as a locale shows it: digits grouped in
+/// thousands with `group`, `decimal` before the fraction.
+fn grouped(value: &str, group: char, decimal: char) -> String {
+    let (sign, digits) = value.strip_prefix('-').map_or(("", value), |d| ("-", d));
+    let (int, frac) = digits
+        .split_once('.')
+        .map_or((digits, None), |(i, f)| (i, Some(f)));
+    let mut out = String::from(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(group);
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push(decimal);
+        out.push_str(f);
+    }
+    out
+}
+
+/// A one-time login link for a fresh admin of the node behind `web`.
+async fn login_link(tn: &TestNode, web: &Web, name: &str) -> String {
+    let pw = dashboard::add_user(&Home::new(&tn.home), name, Role::Admin).expect("add admin");
+    let cookie = web.session(name, &pw).await;
+    let r = web
+        .send(
+            "POST",
+            "/api/login-tokens",
+            Some(&cookie),
+            &[("x-tanso-csrf", "1")],
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let path = r.json().expect("json")["url"]
+        .as_str()
+        .expect("url")
+        .to_string();
+    format!("https://{}{path}", web.addr)
+}
+
+/// Logs the browser in through `link` and waits for the overview.
+fn log_in(b: &mut Browser, link: &str) {
+    b.navigate(link);
+    b.wait_for(
+        "document.body && document.body.dataset.view === 'overview'",
+        "the overview after the login link",
+    );
+}
+
+/// Opens `#{hash}` (e.g. `kpi`, `scope3?exclude=8`) and waits until its data is on the page.
+fn open_view(b: &mut Browser, hash: &str) {
+    let view = hash.split('?').next().unwrap_or(hash);
+    b.eval(&format!(
+        "delete document.body.dataset.view; \
+         if (location.hash === '#{hash}') location.reload(); else location.hash = '{hash}'; true"
+    ));
+    b.wait_for(
+        &format!("document.body && document.body.dataset.view === '{view}'"),
+        &format!("view #{hash}"),
+    );
+}
+
+/// Loads the page again and waits until `view` has its data.
+fn reload(b: &mut Browser, view: &str) {
+    b.eval("delete document.body.dataset.view; location.reload(); true");
+    b.wait_for(
+        &format!("document.body && document.body.dataset.view === '{view}'"),
+        &format!("view #{view} after a reload"),
+    );
+}
+
+/// Every chart as wide as the box it is drawn in (charts follow their tile's width).
+const CHARTS_FIT: &str = "[...document.querySelectorAll('.view:not([hidden]) svg.kpi-svg')]\
+    .every((s) => Math.abs(s.getBoundingClientRect().width - s.parentElement.clientWidth) <= 1)";
+
+fn no_problems(layout: &Value, what: &str) {
+    let problems = layout["problems"].as_array().cloned().unwrap_or_default();
+    assert!(
+        problems.is_empty() && layout["boxes"].as_u64() > Some(0),
+        "{what}: {} layout problems:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Every KPI of `report` (the API's) with a value reads, on its tile, as that value with
+/// thousands grouped the locale's way, and its unit.
+fn kpi_values_match(layout: &Value, report: &Value, group: char, decimal: char, what: &str) {
+    let mut checked = 0;
+    for k in report["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["kpis"].as_array().into_iter().flatten())
+    {
+        let Some(value) = k["value"].as_str() else {
+            continue;
+        };
+        let name = k["name"].as_str().unwrap_or_default();
+        let want = format!(
+            "{} {}",
+            grouped(value, group, decimal),
+            k["unit"].as_str().unwrap_or_default()
+        );
+        assert_eq!(
+            layout["kpi_values"][name],
+            want.as_str(),
+            "{what}: KPI {name}"
+        );
+        checked += 1;
+    }
+    assert!(checked > 5, "{what}: only {checked} KPI values");
+}
+
+fn chart<'a>(layout: &'a Value, kpi: &str) -> &'a Value {
+    let c = &layout["charts"][kpi];
+    assert!(c.is_object(), "no chart for {kpi}: {}", layout["charts"]);
+    c
+}
+
+fn labels(chart: &Value, class: &str) -> Vec<String> {
+    chart["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["class"] == class)
+        .filter_map(|l| l["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The KPI and Scope 3 views with twelve months of data, at 1280 and 390 px: no tile or chart
+/// overflows its box or the viewport, every axis label is whole and reads as its value, the
+/// target, baseline and planned path are drawn, a single period is a labelled marker, avoided
+/// emissions carry the never-netted note, numbers have the locale's thousands separators
+/// (en-US and de-DE), and the Scope 3 options reach the engine.
+#[tokio::test]
+async fn kpi_and_scope3_views_in_headless_chromium() {
+    if !Path::new(CHROMIUM).exists() {
+        tests::not_run(
+            "kpi_and_scope3_views_in_headless_chromium",
+            &format!("{CHROMIUM} is missing; install it with `apt-get install chromium`"),
+        );
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let data = tempfile::tempdir().expect("data dir");
+    let esg_measures = data.path().join("esg-2025.csv");
+    std::fs::write(&esg_measures, esg_measures_2025()).expect("measures");
+    let (esg, esg_web) = calc_node(
+        "esg",
+        root.join("kpi/esg-impact.toml"),
+        esg_measures,
+        Some(write_ledger(data.path())),
+    )
+    .await;
+    let (logistics, logistics_web) = calc_node(
+        "logistics",
+        root.join("kpi/logistics.toml"),
+        root.join("kpi/examples/logistics-measures.csv"),
+        None,
+    )
+    .await;
+    let esg_link = login_link(&esg, &esg_web, "ops").await;
+    let logistics_link = login_link(&logistics, &logistics_web, "ops").await;
+    let admin = |web: &Web, tn: &TestNode| {
+        let pw = dashboard::add_user(&Home::new(&tn.home), "api", Role::Viewer).expect("user");
+        let web = Web {
+            addr: web.addr,
+            fingerprint: web.fingerprint.clone(),
+        };
+        async move { (web.session("api", &pw).await, web) }
+    };
+    let (c, w) = admin(&esg_web, &esg).await;
+    let esg_kpi = w.json("/api/kpi", &c).await["report"].clone();
+    let scope3 = w.json("/api/scope3", &c).await;
+    let scope3_k_ets = w.json("/api/scope3?exclude=8", &c).await;
+    let (c, w) = admin(&logistics_web, &logistics).await;
+    let logistics_kpi = w.json("/api/kpi", &c).await["report"].clone();
+    let shots = [
+        screenshot_path("dashboard-kpi-1280.png"),
+        screenshot_path("dashboard-kpi-390.png"),
+    ];
+    let shot_paths = shots.clone();
+
+    let seen = tokio::task::spawn_blocking(move || {
+        let mut seen: BTreeMap<String, Value> = BTreeMap::new();
+        let mut b = Browser::start();
+        b.viewport(1280, 900);
+        log_in(&mut b, &esg_link);
+        for width in [1280, 390] {
+            b.viewport(width, 900);
+            for view in ["overview", "kpi", "scope3"] {
+                open_view(&mut b, view);
+                b.wait_for(CHARTS_FIT, "charts as wide as their tiles");
+                seen.insert(format!("esg {view} {width}"), b.eval(LAYOUT));
+            }
+        }
+        // The Scope 3 options, as the page sends them.
+        open_view(&mut b, "scope3?year=2025&exclude=8");
+        seen.insert("esg scope3 exclude 8".into(), b.eval(LAYOUT));
+        // Another locale: the same figures, grouped the German way.
+        // (The page keeps its number formats: a locale applies from the next load.)
+        b.locale("de-DE");
+        open_view(&mut b, "kpi");
+        reload(&mut b, "kpi");
+        seen.insert("esg kpi de-DE".into(), b.eval(LAYOUT));
+        b.locale("en-US");
+
+        log_in(&mut b, &logistics_link);
+        b.viewport(1280, 900);
+        open_view(&mut b, "kpi");
+        seen.insert("logistics kpi 1280".into(), b.eval(LAYOUT));
+        b.screenshot(&shot_paths[0]);
+        // The same page narrowed to a phone: the charts are redrawn for the new width.
+        b.viewport(390, 900);
+        b.wait_for(CHARTS_FIT, "charts redrawn at 390 px");
+        seen.insert("logistics kpi 390".into(), b.eval(LAYOUT));
+        b.screenshot(&shot_paths[1]);
+        seen
+    })
+    .await
+    .expect("browser task");
+
+    for (what, layout) in &seen {
+        no_problems(layout, what);
+    }
+    for width in [1280, 390] {
+        assert_eq!(seen[&format!("esg kpi {width}")]["viewport"], width);
+    }
+
+    // ESG: values with thousands separators in the user's locale.
+    for width in [1280, 390] {
+        let what = format!("esg kpi {width}");
+        kpi_values_match(&seen[&what], &esg_kpi, ',', '.', &what);
+    }
+    kpi_values_match(&seen["esg kpi de-DE"], &esg_kpi, '.', ',', "esg kpi de-DE");
+    let esg_view = &seen["esg kpi 1280"];
+    assert_eq!(esg_view["kpi_values"]["social_value_krw"], "14,133,300 KRW");
+    assert_eq!(
+        seen["esg kpi de-DE"]["kpi_values"]["social_value_krw"],
+        "14.133.300 KRW"
+    );
+    // Twelve months of millions of KRW: compact labels with the unit above the axis.
+    let social = chart(esg_view, "social_value_krw");
+    assert_eq!(social["lines"]["actual"]["points"], 12);
+    let y = labels(social, "y-label");
+    assert!(
+        y.len() >= 3 && y.iter().all(|l| l.ends_with('M')),
+        "social value y labels {y:?}"
+    );
+    assert_eq!(labels(social, "unit"), ["KRW"]);
+    assert!(!labels(social, "x-label").is_empty());
+    // A KPI with one period: a marker labelled with its value.
+    let esg_score = chart(esg_view, "esg_score");
+    assert_eq!(esg_score["markers"], 1);
+    let value = esg_kpi["sections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["kpis"].as_array().into_iter().flatten())
+        .find(|k| k["name"] == "esg_score")
+        .and_then(|k| k["value"].as_str())
+        .expect("esg score");
+    assert_eq!(
+        labels(esg_score, "point-label"),
+        [format!("{} points", grouped(value, ',', '.'))]
+    );
+    // Avoided emissions: the never-netted note, on the section and every tile of it.
+    let notes = esg_view["notes"].as_array().expect("notes");
+    assert!(
+        notes.iter().any(|n| n
+            .as_str()
+            .is_some_and(|n| n.starts_with("Never netted.") && n.contains("never subtracted"))),
+        "{notes:?}"
+    );
+    for kpi in ["incineration_avoided_kg", "carbon_reduction_t"] {
+        let text = esg_view["kpi_tiles"][kpi].as_str().unwrap_or_default();
+        assert!(text.contains("never netted"), "{kpi}: {text}");
+    }
+
+    // Logistics: the 2030 target, the baseline and the yearly path are drawn, and said.
+    let view = &seen["logistics kpi 1280"];
+    let total = chart(view, "total_emissions");
+    let api_total = &logistics_kpi["sections"][0]["kpis"][0];
+    assert_eq!(api_total["name"], "total_emissions");
+    for (line, value) in [
+        ("target", &api_total["target"]["target_value"]),
+        ("baseline", &api_total["target"]["baseline_value"]),
+    ] {
+        let l = &total["lines"][line];
+        assert_eq!(&l["value"], value, "{line} line: {total}");
+        assert!(
+            l["drawn"] == true && l["length"].as_f64() > Some(10.0),
+            "{line} line: {l}"
+        );
+    }
+    assert_eq!(total["lines"]["target"]["value"], "50000.0");
+    let path = &total["lines"]["trajectory"];
+    assert!(
+        path["drawn"] == true && path["points"].as_u64() >= Some(3),
+        "planned path: {path}"
+    );
+    let text = view["kpi_tiles"]["total_emissions"]
+        .as_str()
+        .unwrap_or_default();
+    for part in [
+        "71,000.0 kgCO2e",
+        "Target −50 % by 2030 vs 2020",
+        "planned path −6.70 %/yr (constant rate)",
+        "target 2030: 50,000.0",
+        "baseline 2020: 100,000.0",
+        "planned 70,710.7 kgCO2e",
+        "achievement 99.01 % of the planned reduction",
+    ] {
+        assert!(
+            text.contains(part),
+            "total_emissions tile lacks {part:?}:\n{text}"
+        );
+    }
+    let linear = view["kpi_tiles"]["intensity_tkm"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        linear.contains("−5.00 % of the baseline per year (linear)"),
+        "{linear}"
+    );
+    assert!(
+        view["kpi_tiles"]["avoided_emissions"]
+            .as_str()
+            .is_some_and(|t| t.contains("never netted")),
+        "{}",
+        view["kpi_tiles"]
+    );
+    kpi_values_match(view, &logistics_kpi, ',', '.', "logistics kpi 1280");
+    assert!(
+        chart(&seen["logistics kpi 390"], "total_emissions")["width"].as_f64()
+            != total["width"].as_f64(),
+        "the chart kept its width at 390 px"
+    );
+
+    // Scope 3: the years the ledger names, the latest chosen; category 8 left out on request.
+    for width in [1280, 390] {
+        let s = &seen[&format!("esg scope3 {width}")]["scope3"];
+        assert_eq!(s["years"], serde_json::json!(["2024", "2025"]), "{s}");
+        assert_eq!(s["year"], "2025");
+        assert_eq!(s["exclude_8"], false);
+    }
+    let s = &seen["esg scope3 1280"];
+    assert_eq!(s["tiles"]["scope3-total"], "2,224.000");
+    assert_eq!(total_t(&scope3), "2224");
+    let s = &seen["esg scope3 exclude 8"];
+    assert_eq!(s["scope3"]["exclude_8"], true);
+    assert_eq!(s["tiles"]["scope3-excluded"], "8");
+    assert_eq!(s["tiles"]["scope3-total"], "2,184.000");
+    assert_eq!(total_t(&scope3_k_ets), "2184");
+    assert!(
+        s["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.starts_with("Never netted.") && n.contains("24.800 t CO2e")),
+        "{}",
+        s["notes"]
+    );
+    for shot in &shots {
+        println!("dashboard screenshot: {}", shot.display());
+    }
 }
 
 /// The committed `dashboard/dist/` (what the binary embeds) is what esbuild makes of

@@ -378,6 +378,11 @@ fn helm_chart_values_config_and_templates_agree() {
         "mountPath: /etc/tanso/config.toml",
         "runAsNonRoot: true",
         "readOnlyRootFilesystem: true",
+        // The home is a directory inside the (group-writable, fsGroup) volume, and the
+        // volume's ownership is not re-applied to the key files on every mount.
+        "value: /var/lib/tanso/home",
+        "mountPath: /var/lib/tanso",
+        "fsGroupChangePolicy: OnRootMismatch",
         "toYaml .Values.resources",
     ] {
         assert!(sts.contains(needle), "statefulset.yaml lacks {needle}");
@@ -421,7 +426,7 @@ fn systemd_unit_is_hardened() {
         ("CapabilityBoundingSet", ""),
         ("PrivateTmp", "yes"),
         ("ProtectHome", "yes"),
-        ("RestartPreventExitStatus", "64"),
+        ("RestartPreventExitStatus", "64 77"),
         ("Environment", "TANSO_HOME=/var/lib/tanso"),
     ] {
         assert_eq!(value(key), Some(expected), "{key}");
@@ -437,7 +442,33 @@ fn systemd_unit_is_hardened() {
 }
 
 /// The entrypoint (shell, as in the image) with `tanso` on the PATH and `env` set.
-fn entrypoint(env: &[(&str, &Path)], home: &Path) -> std::process::Child {
+/// A spawned entrypoint, killed if the test panics before it is stopped (so a failed run
+/// leaves no process holding the compose config's fixed ports).
+struct Spawned(std::process::Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn entrypoint(env: &[(&str, &Path)], home: &Path) -> Spawned {
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_tanso")).parent().unwrap();
     let path = format!(
         "{}:{}",
@@ -455,10 +486,12 @@ fn entrypoint(env: &[(&str, &Path)], home: &Path) -> std::process::Child {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    Spawned(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
@@ -610,7 +643,7 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
     let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, v.as_path())).collect();
     // The directory is not serving yet.
     let mut relay = entrypoint(&env, &relay_home);
-    let exited = |relay: &mut std::process::Child| {
+    let exited = |relay: &mut Spawned| {
         if let Some(status) = relay.try_wait().unwrap() {
             let mut err = String::new();
             std::io::Read::read_to_string(relay.stderr.as_mut().unwrap(), &mut err).ok();

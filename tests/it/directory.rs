@@ -858,3 +858,62 @@ async fn unknown_callers_cannot_turn_requests_into_directory_lookups() {
     supplier.stop().await;
     buyer.stop().await;
 }
+
+/// `tanso request send` finds a supplier the way `fetch` does: a member of a trusted
+/// directory needs no `partner add` (it failed with "unknown partner" while fetch worked).
+#[tokio::test]
+async fn a_request_reaches_a_supplier_found_through_the_directory() {
+    let directory = TestDirectory::start(ASSOCIATION, true).await;
+    let (supplier, buyer, _id) = members(&directory, 300).await;
+    assert!(buyer.node.partners().unwrap().is_empty());
+    let sent = node::admin::execute(
+        &buyer.node,
+        node::admin::Command::RequestSend {
+            to: company("steel"),
+            product_ids: vec![PRODUCT.into()],
+            classifications: Vec::new(),
+            comment: "for our LCA".into(),
+            purpose: None,
+        },
+    )
+    .await
+    .expect("request send to a directory member");
+    let request_id = sent["id"].as_str().expect("request id").to_string();
+    // The buyer's outbox delivers it to the supplier, which answers it under its policies.
+    wait_for("the supplier to receive the request", || {
+        supplier
+            .node
+            .store()
+            .incoming_requests()
+            .unwrap()
+            .iter()
+            .any(|r| r.id == request_id)
+    })
+    .await;
+    wait_for("the buyer's request to leave the queue", || {
+        let out = buyer
+            .node
+            .store()
+            .outgoing_request(&request_id)
+            .unwrap()
+            .expect("stored");
+        out.status != "queued"
+    })
+    .await;
+    // A subscription finds the supplier the same way (and is then decided by its
+    // `subscribe` policies, which here grant nothing: refused by the supplier, not unknown).
+    let refused = node::admin::execute(
+        &buyer.node,
+        node::admin::Command::Subscribe {
+            to: company("steel"),
+            product_ids: vec![PRODUCT.into()],
+            unsubscribe: false,
+        },
+    )
+    .await
+    .expect_err("no subscribe policy");
+    assert!(
+        matches!(refused, node::NodeError::PeerDenied { .. }),
+        "{refused}"
+    );
+}

@@ -396,3 +396,190 @@ async fn authenticated_request_with_a_bad_body_is_audited() {
     );
     assert!(s.supplier.node.audit_verify().unwrap().ok);
 }
+
+#[tokio::test]
+async fn timestamps_at_the_ends_of_the_clock_are_refused_without_overflow() {
+    let s = scene().await;
+    let now = Utc::now().timestamp_millis();
+    // now − 2^63 ms: `now - issued` overflowed and wrapped to a negative skew, so a partner's
+    // envelope dated there was served by a release build (a debug build panicked).
+    for issued in [
+        i64::MIN,
+        i64::MIN + 1,
+        now.wrapping_add(i64::MIN),
+        0,
+        -1,
+        i64::MAX,
+        now.wrapping_add(i64::MAX),
+    ] {
+        let mut seal = seal(&s.customer);
+        seal.issued_at_ms = issued;
+        let result = get(&s.customer, &s.supplier, seal.envelope(get_body(&s.id))).await;
+        assert_unauthenticated(result, "ms away");
+    }
+    let entries = audit(&s.supplier);
+    assert!(
+        !entries.iter().any(|e| e["decision"] == "permit"),
+        "no envelope at the ends of the clock may be served: {entries:#?}"
+    );
+    // And one inside the window still is.
+    let envelope = seal(&s.customer).envelope(get_body(&s.id));
+    get(&s.customer, &s.supplier, envelope)
+        .await
+        .expect("a fresh envelope is served");
+}
+
+/// An envelope from `stranger` (a key nobody knows) claiming `caller`, with `audience`,
+/// `method` and `key_id` as given.
+fn forged(
+    key: &NodeKey,
+    caller: &str,
+    audience: &str,
+    method: &str,
+    key_id: Option<&str>,
+) -> pb::Envelope {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).expect("os randomness");
+    let body = get_body(&uuid());
+    let header = pb::RequestHeader {
+        caller: caller.to_string(),
+        key_id: key_id.unwrap_or(key.key_id()).to_string(),
+        audience: audience.to_string(),
+        method: method.to_string(),
+        nonce: nonce.to_vec(),
+        issued_at_ms: Utc::now().timestamp_millis(),
+        body_sha256: node::crypto::sha256(&body).to_vec(),
+        purpose: String::new(),
+    }
+    .encode_to_vec();
+    // Never checked: every envelope here is refused before its signature is (and signing
+    // a megabyte 10,000 times would be most of the test's time).
+    let _ = key;
+    pb::Envelope {
+        header,
+        body,
+        signature: vec![7; 64],
+    }
+}
+
+fn random_key() -> NodeKey {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).expect("os randomness");
+    NodeKey::from_seed(&seed)
+}
+
+#[tokio::test]
+async fn a_long_claimed_caller_is_never_echoed_or_stored_at_length() {
+    let s = scene().await;
+    let key = random_key();
+    let huge = format!("urn:tanso:company:{}", "x".repeat(3 * 1024 * 1024));
+    let medium = format!("urn:tanso:company:{}", "y".repeat(400));
+    for caller in [&huge, &medium] {
+        let envelope = forged(&key, caller, STEEL, METHOD_GET_FOOTPRINT, None);
+        let refusal = get(&s.customer, &s.supplier, envelope)
+            .await
+            .expect_err("refused");
+        assert_eq!(refusal.code, "Unauthenticated", "{refusal:?}");
+        assert!(
+            refusal.message.len() < 400,
+            "the refusal echoes {} bytes",
+            refusal.message.len()
+        );
+    }
+    let entries = audit(&s.supplier);
+    let longest = entries
+        .iter()
+        .map(|e| e.to_string().len())
+        .max()
+        .unwrap_or(0);
+    assert!(longest < 1024, "an audit entry of {longest} bytes");
+    // Both are audited (different reasons: over the header limit, and an unknown caller),
+    // each with the claimed caller cut short and the source named.
+    let refused: Vec<&Value> = entries.iter().filter(|e| e["decision"] == "deny").collect();
+    assert!(
+        refused.iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("header field caller is") && r.contains("127.0.0.1"))),
+        "{refused:#?}"
+    );
+    assert!(
+        refused.iter().any(|e| e["caller"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("unverified:urn:tanso:company:yyy")
+                && c.ends_with("bytes in all)"))),
+        "{refused:#?}"
+    );
+}
+
+/// A flood of refused envelopes, straight into the peer service as the gRPC server hands
+/// them over (no TLS, so 10 GB of claimed bytes take seconds): the audit log gets one entry
+/// per source and reason, then one summary per interval, and the store barely grows.
+#[tokio::test]
+async fn a_flood_of_refused_envelopes_grows_the_store_by_less_than_a_megabyte() {
+    use proto::pb::connector_server::Connector as _;
+
+    let s = scene().await;
+    let service = node::service::ConnectorService::new(s.supplier.node.clone());
+    let key = random_key();
+    let mib = "z".repeat(1024 * 1024);
+    let short = company("made-up");
+    let before_bytes = s.supplier.node.store().disk_bytes();
+    let before_entries = audit(&s.supplier).len();
+    for i in 0..10_000u32 {
+        // 1 MB in a different claimed field each time, from 16 source addresses.
+        let big = format!("{i}{mib}");
+        let envelope = match i % 4 {
+            0 => forged(&key, &big, STEEL, METHOD_GET_FOOTPRINT, None),
+            1 => forged(&key, &short, &big, METHOD_GET_FOOTPRINT, None),
+            2 => forged(&key, &short, STEEL, &big, None),
+            _ => forged(&key, &short, STEEL, METHOD_GET_FOOTPRINT, Some(&big)),
+        };
+        let mut request = tonic::Request::new(envelope);
+        request.extensions_mut().insert(node::tls::PeerInfo {
+            remote_addr: Some(std::net::SocketAddr::from((
+                [192, 0, 2, (i % 16) as u8],
+                40_000,
+            ))),
+            client_cert: None,
+            activity: None,
+        });
+        let status = service
+            .get_footprint(request)
+            .await
+            .expect_err("a forged envelope is refused");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(status.message().len() < 400, "{}", status.message().len());
+    }
+    // Every open interval summarised, as at shutdown.
+    node::service::auth::flush_refusals(&s.supplier.node, true).await;
+    let grown = s
+        .supplier
+        .node
+        .store()
+        .disk_bytes()
+        .saturating_sub(before_bytes);
+    println!("10,000 refused envelopes with 1 MB claimed fields: the store grew by {grown} bytes");
+    assert!(grown < 1024 * 1024, "the store grew by {grown} bytes");
+    let entries = audit(&s.supplier);
+    let added = &entries[before_entries..];
+    // 16 sources × 1 reason (every field over the limit is "malformed"): the first three
+    // in full, and one summary each with the count of the rest (twice that if the test
+    // outlived a summary interval).
+    let per_source = node::service::refusals::FULL_PER_INTERVAL as usize + 1;
+    assert!(
+        added.len() >= 16 * per_source && added.len() <= 2 * 16 * per_source,
+        "{added:#?}"
+    );
+    let reasons: Vec<&str> = added.iter().filter_map(|e| e["reason"].as_str()).collect();
+    let full = reasons
+        .iter()
+        .filter(|r| r.starts_with("malformed envelope: header field"))
+        .count() as u64;
+    let summarised: u64 = reasons
+        .iter()
+        .filter_map(|r| r.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(full + summarised, 10_000, "{reasons:#?}");
+    let report = s.supplier.node.audit_verify().expect("audit verify");
+    assert!(report.ok, "{:?}", report.problems);
+}

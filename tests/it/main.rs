@@ -2,6 +2,7 @@
 
 mod cli;
 mod dashboard;
+mod demo;
 mod deploy;
 mod directory;
 mod envelope;
@@ -12,7 +13,9 @@ mod lifecycle;
 mod ops;
 mod pact_api;
 mod pact_trust;
+mod progress;
 mod publish;
 mod relay;
 mod scope3;
+mod silent;
 mod transport;

@@ -359,3 +359,288 @@ fn bad_config_keys_exit_64_naming_the_key_before_binding() {
     }
     std::fs::write(&config, &good).unwrap();
 }
+
+/// `tanso serve` with `home` until the admin socket appears; the child to stop later.
+fn serve_until_ready(home: &Path) -> std::process::Child {
+    let child = tanso()
+        .args(["serve", "--home"])
+        .arg(home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&home.join("admin.sock"));
+    child
+}
+
+fn run(args: &[&str], home: &Path) -> std::process::Output {
+    tanso().args(args).arg("--home").arg(home).output().unwrap()
+}
+
+/// `tanso serve` on `home` exits with `code` and an error containing `expect`, having bound
+/// nothing.
+fn assert_serve_refused(home: &Path, code: i32, expect: &str, what: &str) {
+    let out = tanso()
+        .args(["serve", "--home"])
+        .arg(home)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{what}: {stderr}");
+    assert!(stderr.contains(expect), "{what}: {stderr}");
+    for file in ["admin.sock", "metrics.addr", "pact.addr"] {
+        assert!(!home.join(file).exists(), "{what}: {file} exists");
+    }
+    assert!(!stderr.contains("serving peers"), "{what}: {stderr}");
+}
+
+#[test]
+fn files_the_config_names_permissions_and_a_busy_port_have_their_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = init(dir.path(), "steel", &[]);
+    let config = home.join("config.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+
+    // Bytes that are not UTF-8: a config problem with its line and column, not an IO error.
+    let mut bytes = good.clone().into_bytes();
+    let line3 = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    bytes.insert(line3 + 2, 0xff);
+    std::fs::write(&config, &bytes).unwrap();
+    assert_serve_refused(
+        &home,
+        64,
+        "line 3, column 3: the file is not valid UTF-8",
+        "bad utf-8",
+    );
+
+    // Files the config names must exist and parse.
+    let missing = dir.path().join("missing.pem");
+    let cases = [
+        (
+            good.replace(
+                "[tls]\n",
+                &format!("[tls]\nclient_ca = \"{}\"\n", missing.display()),
+            ),
+            "key `tls.client_ca`",
+        ),
+        (
+            format!(
+                "{good}\n[pact]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{0}\"\ntls_key = \"{0}\"\n",
+                missing.display()
+            ),
+            "key `pact.tls_cert`",
+        ),
+    ];
+    for (text, expect) in cases {
+        assert_ne!(text, good);
+        std::fs::write(&config, &text).unwrap();
+        assert_serve_refused(&home, 64, expect, expect);
+    }
+    std::fs::write(&config, &good).unwrap();
+
+    // A home others may write to is refused like a loose key file.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o770)).unwrap();
+    assert_serve_refused(&home, 64, "writable by group or others", "loose home");
+    let out = run(&["id"], &home);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    // The PACT API's clients key others may read stops the start (it used to leave the API
+    // unserved behind a log line while the node ran on).
+    let out = run(
+        &["pact", "client", "add", "--company-id", &company("oem")],
+        &home,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = home.join("pact-clients.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(
+        &config,
+        format!("{good}\n[pact]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    assert_serve_refused(&home, 64, "pact-clients.key", "loose pact clients key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&config, &good).unwrap();
+
+    // A port another process holds: its own exit code (it may be free on a later start).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    std::fs::write(
+        &config,
+        good.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\"")),
+    )
+    .unwrap();
+    let out = tanso()
+        .args(["serve", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains(&addr.to_string()), "{stderr}");
+    std::fs::write(&config, &good).unwrap();
+}
+
+#[test]
+fn a_changed_engine_is_refused_until_the_store_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = init(dir.path(), "steel", &[]);
+    let file = dir.path().join("fp.json");
+    let id = tests::uuid();
+    std::fs::write(
+        &file,
+        tests::footprint("steel", &id, "urn:tanso:steel:product:coil").to_string(),
+    )
+    .unwrap();
+    let out = tanso()
+        .args(["footprint", "publish", "--home"])
+        .arg(&home)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = home.join("config.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+
+    // The config now names sled while the data is in redb: refused, naming both.
+    std::fs::write(
+        &config,
+        good.replace("engine = \"redb\"", "engine = \"sled\""),
+    )
+    .unwrap();
+    assert_serve_refused(&home, 64, "tanso store migrate --to sled", "engine changed");
+    let out = run(&["footprint", "list"], &home);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("tanso.redb") && stderr.contains("sled"),
+        "{stderr}"
+    );
+    assert!(
+        !home.join("store/sled").exists(),
+        "an empty sled store was created"
+    );
+
+    // Migrating is refused while a node serves the home.
+    std::fs::write(&config, &good).unwrap();
+    let mut child = serve_until_ready(&home);
+    let out = run(&["store", "migrate", "--to", "sled"], &home);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop it first"));
+    signal(child.id(), "TERM");
+    child.wait().unwrap();
+
+    // Stopped: migrate to sled, and everything is there (footprint, audit chain).
+    let out = run(&["store", "migrate", "--to", "sled"], &home);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("audit chain verified"), "{stdout}");
+    let migrated = std::fs::read_to_string(&config).unwrap();
+    assert!(migrated.contains("engine = \"sled\""), "{migrated}");
+    let list = run(&["footprint", "list"], &home);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    let verify = run(&["audit", "verify"], &home);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    // The old redb store was set aside, never deleted; and back again to redb.
+    let aside: Vec<String> = std::fs::read_dir(home.join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        aside
+            .iter()
+            .any(|n| n.starts_with("tanso.redb.before-migrate-")),
+        "{aside:?}"
+    );
+    let out = run(&["store", "migrate", "--to", "redb"], &home);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list = run(&["footprint", "list"], &home);
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
+    // A second migration to the engine in use is refused, changing nothing.
+    let out = run(&["store", "migrate", "--to", "redb"], &home);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already on redb"));
+}
+
+#[test]
+fn serve_waits_for_a_command_holding_the_home_and_commands_wait_for_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = init(dir.path(), "steel", &[]);
+    // A command (here: this process) holds the stopped home; serve waits, saying so, and
+    // starts once it is released.
+    let held = node::Node::open(&node::home::Home::new(&home)).unwrap();
+    let child = tanso()
+        .args(["serve", "--home"])
+        .arg(&home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!home.join("admin.sock").exists());
+    drop(held);
+    wait_for(&home.join("admin.sock"));
+    signal(child.id(), "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is in use by another process; waiting up to"),
+        "{stderr}"
+    );
+
+    // A command run right after `serve &` waits for the admin socket instead of failing
+    // with "store is in use"; five times, since the window is short.
+    for _ in 0..5 {
+        let mut child = tanso()
+            .args(["serve", "--home"])
+            .arg(&home)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = run(&["id"], &home);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(&home.join("admin.sock"));
+        signal(child.id(), "TERM");
+        child.wait().unwrap();
+    }
+}

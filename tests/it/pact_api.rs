@@ -14,9 +14,17 @@ const EVENTS_CT: &str = "application/cloudevents+json";
 
 /// A node with the PACT API on port 0 (token lifetime `ttl` seconds), and its address.
 async fn start(slug: &str, ttl: u64) -> (TestNode, SocketAddr) {
+    start_pact(slug, move |pact| pact.token_ttl_secs = ttl).await
+}
+
+/// A node with the PACT API on port 0, `[pact]` set by `configure`, and its address.
+async fn start_pact(
+    slug: &str,
+    configure: impl FnOnce(&mut node::config::RawPact),
+) -> (TestNode, SocketAddr) {
     let tn = TestNode::start_with(slug, |raw| {
         raw.pact.listen = Some("127.0.0.1:0".into());
-        raw.pact.token_ttl_secs = ttl;
+        configure(&mut raw.pact);
     })
     .await;
     let home = Home::new(&tn.home);
@@ -364,9 +372,7 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         "validOn=yesterday",
         "validAfter=2026-13-01T00:00:00Z",
         "validOn=2026-01-01T00:00:00Z&validOn=2026-02-01T00:00:00Z",
-        "status=Retired",
-        "productId=",
-        "limit=0",
+        "validOn=",
         "limit=-1",
         "limit=ten",
         "limit=1&limit=2",
@@ -382,11 +388,74 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         assert_error(&r, 400, "BadRequest");
     }
 
-    // Tokens: missing, garbage, wrong scheme.
+    // A status PACT does not define is a filter nothing matches (conformance case 37), alone
+    // or with other filters: 200 and an empty list, not 400.
+    for q in [
+        "status=BogusStatus",
+        "status=Retired&geography=KR&productId=urn:tanso:steel:product:p0",
+    ] {
+        let r = api.get(&format!("/3/footprints?{q}"), &token).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text());
+        assert_eq!(r.json().expect("json"), json!({ "data": [] }), "{q}");
+    }
+    // An empty list criterion is no constraint (conformance case 23): every footprint.
+    let all = api.get("/3/footprints", &token).await;
+    let all = all.json().expect("json")["data"]
+        .as_array()
+        .expect("data")
+        .len();
+    assert!(all > 0);
+    let r = api.get("/3/footprints?classification=", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json().expect("json")["data"]
+            .as_array()
+            .expect("data")
+            .len(),
+        all
+    );
+    // A `+01:00` offset sent without percent-encoding (its `+` decodes to a space) is read.
+    let r = api
+        .get("/3/footprints?validOn=2025-06-01T01:00:00+01:00", &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // limit=0 is allowed (the schema's minimum): an empty page whose Link starts real paging.
+    let r = api.get("/3/footprints?limit=0", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json().expect("json"), json!({ "data": [] }));
+    let link = r
+        .header("link")
+        .expect("limit=0 answers a Link to the first page");
+    assert!(
+        link.contains("/3/footprints?") && !link.contains("limit=0"),
+        "{link}"
+    );
+    // An unknown path under /3/ (or anywhere) is 404 NotFound, not 400.
+    for path in [
+        "/3/footprint",
+        "/3/footprints/a/b",
+        "/3/nothing-here",
+        "/4/footprints",
+    ] {
+        let r = api.get(path, &token).await;
+        assert_error(&r, 404, "NotFound");
+    }
+
+    // Tokens: missing, garbage, wrong scheme: 401 with a WWW-Authenticate challenge and, as
+    // the PACT text says for any token problem but expiry, code BadRequest (conformance cases
+    // 6, 7, 16); a presented but unusable token says error="invalid_token" (RFC 6750 s. 3).
+    // An expired one is TokenExpired (below).
     let r = api.send("GET", "/3/footprints", &[], b"").await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "BadRequest");
+    let challenge = r.header("www-authenticate").expect("challenge");
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
     let r = api.get("/3/footprints", "garbage").await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "BadRequest");
+    let challenge = r.header("www-authenticate").expect("challenge");
+    assert!(
+        challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
+    );
     let r = api
         .send(
             "GET",
@@ -395,12 +464,16 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
             b"",
         )
         .await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "BadRequest");
     let ev = published_event(&[&uuid()]);
     let r = api
         .event("garbage", EVENTS_CT, ev.to_string().as_bytes())
         .await;
-    assert_error(&r, 401, "AccessDenied");
+    assert_error(&r, 401, "BadRequest");
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|c| c.contains("invalid_token"))
+    );
 
     // Client credentials.
     let r = api
@@ -495,6 +568,157 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
             .is_empty()
     );
     assert!(tn.node.inbox().expect("inbox").is_empty());
+    tn.stop().await;
+}
+
+/// A clients file written by an earlier version (argon2 hashes, no key file) keeps working:
+/// the first token request of a client checks argon2 and replaces that record's hash with
+/// a keyed one, under a key file made with mode 0600; the other record is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_argon2_clients_keep_working_and_are_migrated() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use std::os::unix::fs::PermissionsExt;
+
+    let (tn, addr) = start("steel", 3600).await;
+    let id = uuid();
+    tn.node
+        .publish(&footprint("steel", &id, "urn:tanso:steel:product:p0").to_string())
+        .expect("publish");
+    tn.node
+        .add_policy("share.json", &policy_template("share-with-customers"))
+        .expect("policy");
+    let argon2 = |secret: &str| {
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut salt).expect("random");
+        argon2::Argon2::default()
+            .hash_password(
+                secret.as_bytes(),
+                &SaltString::encode_b64(&salt).expect("salt"),
+            )
+            .expect("argon2")
+            .to_string()
+    };
+    let (secret_a, secret_b) = (uuid(), uuid());
+    let (hash_a, hash_b) = (argon2(&secret_a), argon2(&secret_b));
+    let legacy = json!({"clients": [
+        {"client_id": "tanso-legacy-a", "hash": hash_a, "company_id": company("oem"),
+         "groups": ["customer"], "created_at": "2026-01-01T00:00:00Z"},
+        {"client_id": "tanso-legacy-b", "hash": hash_b, "company_id": company("oem"),
+         "groups": ["customer"], "created_at": "2026-01-01T00:00:00Z"},
+    ]});
+    let file = tn.home.join(node::pact_api::clients::CLIENTS_FILE);
+    std::fs::write(&file, serde_json::to_vec_pretty(&legacy).expect("json")).expect("write");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let key = tn.home.join(node::pact_api::clients::KEY_FILE);
+    assert!(!key.exists());
+
+    let api = Api::of(&tn, addr);
+    let wrong = api
+        .token_raw("tanso-legacy-a", "wrong", "grant_type=client_credentials")
+        .await;
+    assert_oauth_error(&wrong, 401, "invalid_client");
+    let token = api.token("tanso-legacy-a", &secret_a).await;
+    let r = api.get(&format!("/3/footprints/{id}"), &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    let hash = stored["clients"][0]["hash"].as_str().expect("hash");
+    assert!(hash.starts_with("hmac-sha256:"), "{hash}");
+    assert_eq!(stored["clients"][0]["groups"], json!(["customer"]));
+    assert_eq!(stored["clients"][1]["hash"], hash_b.as_str());
+    assert_eq!(
+        std::fs::metadata(&key)
+            .expect("key file")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Keyed from now on; the other legacy client still gets in (and is migrated too).
+    api.token("tanso-legacy-a", &secret_a).await;
+    let r = api
+        .token_raw("tanso-legacy-a", &secret_b, "grant_type=client_credentials")
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+    api.token("tanso-legacy-b", &secret_b).await;
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    assert_eq!(stored["clients"][0]["hash"], hash);
+    assert!(
+        stored["clients"][1]["hash"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("hmac-sha256:")),
+        "{stored}"
+    );
+    tn.stop().await;
+}
+
+/// After `token_failure_limit` failed token requests from one address, its token requests
+/// get 429 with Retry-After (the right secret too), and the cool-down is in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_token_requests_are_throttled_per_source() {
+    const LIMIT: u32 = 3;
+    let (tn, addr) = start_pact("steel", |pact| pact.token_failure_limit = LIMIT).await;
+    let home = Home::new(&tn.home);
+    let (id, secret) = node::pact_api::add_client(&home, &company("oem"), vec!["customer".into()])
+        .expect("client");
+    let api = Api::of(&tn, addr);
+    let wrong = |n: u32| format!("wrong-{n}");
+
+    for n in 1..LIMIT {
+        let r = api
+            .token_raw(&id, &wrong(n), "grant_type=client_credentials")
+            .await;
+        assert_oauth_error(&r, 401, "invalid_client");
+    }
+    // Below the limit the right secret still works.
+    let token = api.token(&id, &secret).await;
+    let r = api
+        .token_raw("tanso-nobody", &secret, "grant_type=client_credentials")
+        .await;
+    assert_oauth_error(&r, 401, "invalid_client");
+
+    // Past the limit: 429, wrong or right, with a PACT error body and Retry-After.
+    for (who, secret) in [
+        (id.as_str(), wrong(LIMIT + 1)),
+        (id.as_str(), secret.clone()),
+    ] {
+        let r = api
+            .token_raw(who, &secret, "grant_type=client_credentials")
+            .await;
+        assert_error(&r, 429, "AccessDenied");
+        let retry: u64 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("retry-after in {:?}", r.headers));
+        assert!((1..=300).contains(&retry), "{retry}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+
+    // The token issued before still works: only the token endpoint is closed.
+    assert_eq!(api.get("/3/footprints", &token).await.status, 200);
+
+    // One audit entry for the cool-down, naming the source; no secret anywhere.
+    let entries = audit(&tn);
+    let refusals: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["method"] == "POST /auth/token")
+        .collect();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0]["decision"], "deny");
+    assert_eq!(refusals[0]["caller"], "unverified:tanso-nobody");
+    assert_eq!(refusals[0]["targets"], json!(["source:127.0.0.1"]));
+    let reason = refusals[0]["reason"].as_str().expect("reason");
+    assert!(
+        reason.starts_with(&format!("{LIMIT} failed token requests")),
+        "{reason}"
+    );
+    let text = serde_json::to_string(&entries).expect("json");
+    assert!(!text.contains(&secret));
     tn.stop().await;
 }
 
@@ -751,17 +975,65 @@ async fn cli_client_add_and_pull() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].provenance, format!("pact:{url}"));
     assert_eq!(inbox[0].signature_status, "verified");
+
+    // The library reports a pull's progress: footprints received, page by page.
+    let progress = Recorded::default();
+    let args = node::pact_api::pull::PullArgs {
+        base: url.clone(),
+        trust: node::pact_api::trust::ServerTrust::pinned(
+            &steel.node.card().expect("card").tls_fingerprint,
+        )
+        .expect("pin"),
+        client_id: client_id.clone(),
+        client_secret: secret.clone(),
+        query: vec![("limit".into(), "1".into())],
+    };
+    let report = node::pact_api::pull::pull_with(&oem.node, args, &progress)
+        .await
+        .expect("pull with progress");
+    assert_eq!(report.stored.len(), 1);
+    assert_eq!(
+        *progress.0.lock().unwrap(),
+        vec![
+            "start pulling footprints footprints None".to_string(),
+            "advance 1".into(),
+            "finish".into()
+        ]
+    );
     oem.stop().await;
     steel.stop().await;
+}
+
+/// Records the progress a library operation reports.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<String>>);
+
+impl node::progress::Progress for Recorded {
+    fn start(&self, what: &str, unit: node::progress::Unit, total: Option<u64>) {
+        let line = format!("start {what} {} {total:?}", unit.name());
+        self.0.lock().unwrap().push(line);
+    }
+    fn advance(&self, n: u64) {
+        self.0.lock().unwrap().push(format!("advance {n}"));
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
+    }
 }
 
 // === PACT events between two nodes: RequestCreated out, RequestFulfilled/Rejected back ===
 
 /// A node with the PACT API on `listen` (token lifetime one hour), and its bound address.
 async fn start_on(slug: &str, listen: &str) -> (TestNode, SocketAddr) {
+    start_holding(slug, listen, false).await
+}
+
+/// [`start_on`], with `[pact] hold_unmatched_requests` set to `hold`.
+async fn start_holding(slug: &str, listen: &str, hold: bool) -> (TestNode, SocketAddr) {
     let listen = listen.to_string();
     let tn = TestNode::start_with(slug, move |raw| {
         raw.pact.listen = Some(listen);
+        raw.pact.hold_unmatched_requests = hold;
     })
     .await;
     let addr = pact_addr(&Home::new(&tn.home)).await;
@@ -817,8 +1089,14 @@ struct Pair {
     steel_client: (String, String),
 }
 
+/// Two nodes exchanging over PACT; steel holds requests nothing matches yet (pending until it
+/// publishes or its operator answers), which is what these tests follow.
 async fn pair(oem_listen: &str) -> Pair {
-    let (steel, steel_addr) = start_on("steel", "127.0.0.1:0").await;
+    pair_holding(oem_listen, true).await
+}
+
+async fn pair_holding(oem_listen: &str, hold: bool) -> Pair {
+    let (steel, steel_addr) = start_holding("steel", "127.0.0.1:0", hold).await;
     let (oem, oem_addr) = start_on("oem", oem_listen).await;
     // Each knows the other's card, so owner signatures verify against a known key.
     tests::befriend(&steel, &oem, &["customer"]);
@@ -1057,6 +1335,28 @@ async fn pact_request_rejected_by_the_operator() {
         .find(|r| r.from == company("stranger"))
         .expect("stored");
     assert_eq!(refused.status, "rejected");
+    p.oem.stop().await;
+    p.steel.stop().await;
+}
+
+/// By default (as PACT v3 asks, and the conformance suite's case 14.B checks) a request
+/// nothing matches is answered RequestRejected with NotFound at once, without the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pact_request_nothing_matches_is_rejected_not_found() {
+    let p = pair_holding("127.0.0.1:0", false).await;
+    let sent = p.request("urn:pact:null").await;
+    let answered = p.wait_answered(&sent.id).await;
+    assert_eq!(answered.status, "rejected");
+    assert_eq!(
+        answered.reason.as_deref(),
+        Some("NotFound: no footprint matches the request")
+    );
+    let incoming = p.steel.node.store().incoming_requests().expect("incoming");
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].status, "rejected");
+    assert!(p.oem.node.inbox().expect("inbox").is_empty());
+    p.wait_outbox_empty().await;
+    assert_eq!(p.answers_accepted(), (1, 0));
     p.oem.stop().await;
     p.steel.stop().await;
 }

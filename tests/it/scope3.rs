@@ -129,11 +129,144 @@ async fn composed_pcf_from_the_inbox_publishes_on_the_buyers_node() {
     assert_eq!(composed["pcf"]["pcfExcludingBiogenicUptake"], "5.2");
     assert_eq!(composed["pcf"]["primaryDataShare"], "67.69");
     assert_eq!(composed["pcf"]["dqi"]["technologicalDQR"], "1.808");
+    // The steel footprint's parts are carried: 2 × 2.1 fossil + 1.0 own fossil.
+    assert_eq!(composed["pcf"]["fossilGhgEmissions"], "5.2");
+    assert_eq!(composed["pcf"]["pcfIncludingBiogenicUptake"], "5.2");
     let published = oem
         .node
         .publish(&composed.to_string())
         .expect("composed footprint publishes");
     assert_eq!(published.ids.len(), 1);
+    // What a −2 kg component used to compose (−3.2 kgCO2e with fossilGhgEmissions 0) is
+    // refused on publish: a total below its stated parts needs reported removals.
+    let mut negative = composed.clone();
+    negative["id"] = json!(uuid());
+    negative["pcf"]["pcfExcludingBiogenicUptake"] = json!("-3.2");
+    negative["pcf"]["pcfIncludingBiogenicUptake"] = json!("-3.2");
+    negative["pcf"]["fossilGhgEmissions"] = json!("0");
+    let err = oem
+        .node
+        .publish(&negative.to_string())
+        .expect_err("a negative total without removals is refused")
+        .to_string();
+    assert!(err.contains("pcf-parts"), "{err}");
+}
+
+/// Runs `tanso` and returns (exit code, stdout, stderr).
+fn tanso_fails(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tanso"))
+        .args(args)
+        .env_remove("TANSO_HOME")
+        .output()
+        .expect("run tanso");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_carbon_inputs_are_refused_with_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |name: &str| dir.path().join(name).display().to_string();
+
+    // A ledger: a purchases header naming `quantity` twice (the last one used to win:
+    // 10.5 t instead of 2,100 t), and in the same run a transport row that fails and one
+    // whose factor does not exist.
+    let ledger = dir.path().join("ledger");
+    std::fs::create_dir(&ledger).unwrap();
+    std::fs::write(
+        ledger.join("purchases.csv"),
+        "description,quantity,unit,material,quantity\nsteel,1000,t,steel,5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        ledger.join("transport.csv"),
+        "# inbound legs\ndescription,mass,mass_unit,distance,distance_unit,factor_id\n\
+         leg a,-1,t,200,km,guide:truck\n\
+         leg b,100,t,200,km,no:such-factor\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = tanso_fails(&[
+        "scope3",
+        "report",
+        "--ledger",
+        &ledger.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let purchases = d("ledger/purchases.csv");
+    let transport = d("ledger/transport.csv");
+    for want in [
+        "3 ledger problem(s):".to_string(),
+        format!("{purchases}:1:5: column `quantity`: duplicate column (first at column 2)"),
+        format!("{transport}:3:2: column `mass`: `-1` is negative"),
+        format!("{transport}:4:6: column `factor_id`: unknown factor id `no:such-factor`"),
+    ] {
+        assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
+    }
+
+    // A BOM with a −2 kg component and a primaryDataShare of 150: both, at their place.
+    let bom = r#"{"entries": [{
+  "id": "bracket", "companyName": "c", "companyIds": ["urn:pact:c.example:company:1"],
+  "productIds": ["urn:pact:c.example:product-id:bracket"], "productNameCompany": "Bracket",
+  "declaredUnit": "piece", "declaredUnitAmount": "1", "productMassPerDeclaredUnit": "1.9",
+  "referencePeriodStart": "2025-01-01T00:00:00Z", "referencePeriodEnd": "2026-01-01T00:00:00Z",
+  "components": [{"description": "steel tube", "factorId": "guide:steel", "amount": "-2", "unit": "kilogram"}],
+  "ownProcesses": [{"description": "welding", "emissionsKg": "1.0", "primaryDataShare": "150"}]
+}]}
+"#;
+    std::fs::write(d("bom.json"), bom).unwrap();
+    let out = d("bracket.json");
+    let (code, stdout, stderr) =
+        tanso_fails(&["pcf", "compose", "--bom", &d("bom.json"), "--out", &out]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let bom_file = d("bom.json");
+    for want in [
+        "2 bom problem(s):".to_string(),
+        format!(
+            "{bom_file}:6:85: entry `bracket`: /components/0 (steel tube): amount must be above 0, found -2"
+        ),
+        format!(
+            "{bom_file}:7:89: entry `bracket`: /ownProcesses/0 (welding): primaryDataShare must be between 0 and 100, found 150"
+        ),
+    ] {
+        assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
+    }
+    assert!(!std::path::Path::new(&out).exists(), "nothing is written");
+
+    // KPI measures: −2,000 kg collected (it became −5.5 t avoided) and an unknown
+    // measure, both in one run.
+    std::fs::write(
+        d("ops.csv"),
+        "period,measure,value,unit\n2025-01,collected_kg,-2000,kg\n2025-01,staff,3,persons\n",
+    )
+    .unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../kpi/esg-impact.toml");
+    let (code, stdout, stderr) = tanso_fails(&[
+        "kpi",
+        "report",
+        "--config",
+        config,
+        "--measures",
+        &d("ops.csv"),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let ops = d("ops.csv");
+    for want in [
+        "2 problem(s) in measures:".to_string(),
+        format!(
+            "{ops}:2:3: column `value`: -2000 is below the minimum 0 declared for `collected_kg`"
+        ),
+        format!("{ops}:3:2: column `measure`: `staff` is not declared in {config}"),
+    ] {
+        assert!(stderr.contains(&want), "missing {want:?} in:\n{stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,4 +297,61 @@ fn find_kpi<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
         Value::Array(a) => a.iter().find_map(|x| find_kpi(x, name)),
         _ => None,
     }
+}
+
+/// A received footprint the inbox knows to be superseded is not supplier data, even when its
+/// signed document still says Active and its reference period ties with the newer one (the
+/// index would otherwise keep whichever it met first).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superseded_inbox_footprint_is_not_used() {
+    let oem = TestNode::start("oem").await;
+    let product = "urn:tanso:steel:product:coil";
+    // Ids ordered so the old one is met first.
+    let old_id = "00000000-0000-4000-8000-000000000001";
+    let new_id = "ffffffff-ffff-4fff-bfff-ffffffffffff";
+    let old = footprint("steel", old_id, product);
+    let mut new = footprint("steel", new_id, product);
+    new["pcf"]["pcfExcludingBiogenicUptake"] = "1.9".into();
+    new["pcf"]["pcfIncludingBiogenicUptake"] = "1.9".into();
+    new["pcf"]["fossilGhgEmissions"] = "1.9".into();
+    new["precedingPfIds"] = json!([old_id]);
+    let entry = |id: &str, doc: Value| node::store::InboxEntry {
+        id: id.into(),
+        document: doc,
+        view: "full".into(),
+        provenance: format!("node:{}", company("steel")),
+        from_company: company("steel"),
+        received_at: "2026-02-01T00:00:00Z".into(),
+        signature_status: "verified".into(),
+        findings: Vec::new(),
+        product_ids: vec![product.into()],
+        status: String::new(),
+        superseded_by: None,
+    };
+    oem.node
+        .store()
+        .put_inbox(&[entry(old_id, old.clone())])
+        .unwrap();
+    oem.node
+        .store()
+        .put_inbox(&[entry(new_id, new.clone())])
+        .unwrap();
+    let inbox = oem.node.inbox().unwrap();
+    let stored_old = inbox.iter().find(|e| e.id == old_id).unwrap();
+    assert_eq!(stored_old.status, "Deprecated");
+    assert_eq!(stored_old.document["status"], "Active");
+
+    let index = node::scope3::SupplierIndex::new(oem.node.inbox_suppliers().unwrap());
+    let (hit, ..) = index
+        .lookup(product)
+        .expect("the product has supplier data");
+    assert_eq!(hit.footprint_id, new_id);
+    assert_eq!(hit.pcf_excluding_biogenic_uptake.to_string(), "1.9");
+
+    // A footprint whose owner signature failed is never supplier data.
+    let mut bad = entry(new_id, new);
+    bad.signature_status = "bad-signature".into();
+    oem.node.store().put_inbox(&[bad]).unwrap();
+    let index = node::scope3::SupplierIndex::new(oem.node.inbox_suppliers().unwrap());
+    assert!(index.lookup(product).is_none());
 }

@@ -110,3 +110,76 @@ async fn list_pages_through_every_permitted_footprint() {
     ids.dedup();
     assert_eq!(ids.len(), 10, "no footprint twice across pages");
 }
+
+/// A GetFootprint of `id` from `caller` to steel over `channel` (its own connection).
+async fn get_over(
+    channel: tonic::transport::Channel,
+    caller: &TestNode,
+    id: &str,
+) -> Result<(), tonic::Status> {
+    use prost::Message as _;
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).expect("os randomness");
+    let key = caller.node.key();
+    let steel = company("steel");
+    let seal = node::service::auth::Seal {
+        key: &key,
+        caller: caller.node.company_id(),
+        audience: &steel,
+        method: node::service::METHOD_GET_FOOTPRINT,
+        purpose: None,
+        nonce,
+        issued_at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let body = proto::pb::GetFootprintRequest { id: id.to_string() }.encode_to_vec();
+    proto::pb::connector_client::ConnectorClient::new(channel)
+        .get_footprint(seal.envelope(body))
+        .await
+        .map(|_| ())
+}
+
+/// `[limits] max_connections` bounds open connections, not handshakes: idle connections keep
+/// their slots (3,000 idle TLS connections were once all accepted and held), a connection
+/// over the cap is closed at once, and a slot frees when its connection closes.
+#[tokio::test]
+async fn open_connections_hold_their_slot_of_the_cap_until_they_close() {
+    let steel = supplier_with_policy(|raw| raw.limits.max_connections = 3).await;
+    let id = uuid();
+    steel
+        .node
+        .publish(&footprint("steel", &id, "urn:tanso:steel:product:coil").to_string())
+        .unwrap();
+    let oem = TestNode::start("oem").await;
+    befriend(&steel, &oem, &["customer"]);
+    let card = steel.node.card().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let channel = client::connect_lazy(&oem.node, &card).unwrap();
+        get_over(channel.clone(), &oem, &id)
+            .await
+            .expect("served within the cap");
+        held.push(channel);
+    }
+    // Three connections are open and idle: a fourth is closed at once.
+    let fourth = client::connect_lazy(&oem.node, &card).unwrap();
+    let refused = get_over(fourth, &oem, &id)
+        .await
+        .expect_err("a connection over the cap is closed");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused}");
+    // Closing one frees its slot for the next peer.
+    held.pop();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let channel = client::connect_lazy(&oem.node, &card).unwrap();
+        match get_over(channel, &oem, &id).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the closed connection's slot never freed: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}

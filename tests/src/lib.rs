@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub mod browser;
+
 /// A node serving peers in this process; stopped (and drained) on `stop` or drop.
 pub struct TestNode {
     pub node: Node,

@@ -552,29 +552,115 @@ enum Calc<T> {
     Done(T),
 }
 
-fn scope3_report(state: &Shared) -> Calc<crate::scope3::Report> {
+/// The Scope 3 view's options as the page sends them: `?year=2025&exclude=8`.
+#[derive(Debug, Default, Deserialize)]
+struct Scope3Query {
+    /// The reporting year; absent: the latest year the ledger names.
+    #[serde(default)]
+    year: Option<String>,
+    /// Categories to leave out, comma-separated (only 8 may be); absent: the
+    /// `[dashboard] exclude_category_8` default; empty: none.
+    #[serde(default)]
+    exclude: Option<String>,
+}
+
+/// Why category 8 may be left out (the only category that may be).
+const CATEGORY_8_REASON: &str = "leased assets reported in Scope 1/2 under the Korean ETS";
+
+/// A checked [`Scope3Query`]: `None` where the page left the choice to the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scope3Ask {
+    year: Option<i32>,
+    exclude_category_8: Option<bool>,
+}
+
+impl Scope3Query {
+    /// Checks the query; every problem is named, all of them in one message.
+    fn check(&self) -> Result<Scope3Ask, String> {
+        let mut problems = Vec::new();
+        let year = match self.year.as_deref().map(str::trim) {
+            None => None,
+            Some(y) => match y.parse::<i32>() {
+                Ok(n) if (1000..=9999).contains(&n) && y.len() == 4 => Some(n),
+                _ => {
+                    problems.push(format!("year: `{y}` is not a four-digit year"));
+                    None
+                }
+            },
+        };
+        let exclude_category_8 = self.exclude.as_deref().map(|list| {
+            let mut eight = false;
+            for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                match item.parse::<u8>() {
+                    Ok(8) => eight = true,
+                    Ok(n @ 1..=7) => problems.push(format!(
+                        "exclude: category {n} cannot be left out (only 8 can: {CATEGORY_8_REASON})"
+                    )),
+                    _ => problems.push(format!("exclude: `{item}` is not a category number (1-8)")),
+                }
+            }
+            eight
+        });
+        if problems.is_empty() {
+            Ok(Scope3Ask {
+                year,
+                exclude_category_8,
+            })
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+}
+
+/// A Scope 3 report and the options it was calculated with (for the page's controls).
+struct Scope3Run {
+    report: crate::scope3::Report,
+    options: Value,
+}
+
+fn scope3_report(state: &Shared, ask: Scope3Ask) -> Calc<Scope3Run> {
     use crate::scope3;
-    let Some(ledger) = &state.node.config().dashboard_ledger else {
+    let config = state.node.config();
+    let Some(ledger) = &config.dashboard_ledger else {
         return Calc::NotConfigured;
     };
     let path = in_home(state, ledger);
-    let ledger = match scope3::load_ledger(&path) {
+    let ledger = match scope3::read_ledger(&path) {
         Ok(l) => l,
         Err(e) => return Calc::Failed(format!("ledger {}: {e}", path.display())),
     };
-    let docs: Vec<Value> = match state.node.inbox() {
-        Ok(inbox) => inbox.into_iter().map(|e| e.document).collect(),
+    let index = match state.node.inbox_suppliers() {
+        Ok(pcfs) => scope3::SupplierIndex::new(pcfs),
         Err(e) => return Calc::Failed(format!("inbox: {e}")),
     };
-    let index = scope3::SupplierIndex::new(scope3::inbox::supplier_pcfs(docs.iter()));
-    match scope3::calculate(
-        &ledger,
-        &scope3::FactorLibrary::builtin(),
-        &index,
-        &scope3::ReportOptions::default(),
-    ) {
-        Ok(r) => Calc::Done(r),
-        Err(e) => Calc::Failed(e.to_string()),
+    let years = ledger.ledger.years();
+    // GHG Protocol: a report is for one year, and category 2 counts the capital goods
+    // acquired in it; without a year asked for, the latest year the ledger names.
+    let year = ask.year.or_else(|| years.last().copied());
+    let exclude_category_8 = ask
+        .exclude_category_8
+        .unwrap_or(config.dashboard_exclude_category_8);
+    let options = scope3::ReportOptions {
+        year,
+        exclude_category_8,
+        ..scope3::ReportOptions::default()
+    };
+    match scope3::calculate_read(&ledger, &scope3::FactorLibrary::builtin(), &index, &options) {
+        Ok(report) => Calc::Done(Scope3Run {
+            report,
+            options: json!({
+                "year": year,
+                "years": years,
+                "exclude": if exclude_category_8 { vec![8] } else { vec![] },
+                "excludable": [{
+                    "number": 8,
+                    "name": scope3::Category::C8UpstreamLeased.name(),
+                    "reason": CATEGORY_8_REASON,
+                    "default": config.dashboard_exclude_category_8,
+                }],
+            }),
+        }),
+        Err(e) => Calc::Failed(format!("ledger {}: {e}", path.display())),
     }
 }
 
@@ -617,12 +703,27 @@ fn calc_json<T>(calc: Calc<T>, render: impl FnOnce(&T) -> String) -> Value {
     }
 }
 
-async fn scope3(State(state): State<Shared>, Viewer(_): Viewer) -> Response {
+async fn scope3(
+    State(state): State<Shared>,
+    Viewer(_): Viewer,
+    Query(q): Query<Scope3Query>,
+) -> Response {
+    let ask = match q.check() {
+        Ok(a) => a,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, &e),
+    };
     let s = state.clone();
     match blocking("scope3", move || {
-        Ok(calc_json(scope3_report(&s), |r| {
-            r.render(crate::scope3::Format::Json)
-        }))
+        let calc = scope3_report(&s, ask);
+        let options = match &calc {
+            Calc::Done(run) => run.options.clone(),
+            _ => Value::Null,
+        };
+        let mut v = calc_json(calc, |r| r.report.render(crate::scope3::Format::Json));
+        if !options.is_null() {
+            v["options"] = options;
+        }
+        Ok(v)
     })
     .await
     {
@@ -653,10 +754,20 @@ fn calc_csv<T>(name: &'static str, calc: Calc<T>, render: impl FnOnce(&T) -> Str
     }
 }
 
-async fn scope3_csv(State(state): State<Shared>, Viewer(_): Viewer) -> Response {
+async fn scope3_csv(
+    State(state): State<Shared>,
+    Viewer(_): Viewer,
+    Query(q): Query<Scope3Query>,
+) -> Response {
+    let ask = match q.check() {
+        Ok(a) => a,
+        Err(e) => return api_error(StatusCode::BAD_REQUEST, &e),
+    };
     let s = state.clone();
-    match blocking("scope3", move || Ok(scope3_report(&s))).await {
-        Ok(calc) => calc_csv("scope3", calc, |r| r.render(crate::scope3::Format::Csv)),
+    match blocking("scope3", move || Ok(scope3_report(&s, ask))).await {
+        Ok(calc) => calc_csv("scope3", calc, |r| {
+            r.report.render(crate::scope3::Format::Csv)
+        }),
         Err(r) => r,
     }
 }

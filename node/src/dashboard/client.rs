@@ -1,6 +1,9 @@
-//! A minimal HTTPS/1.1 client for the dashboard's tests and benchmark: one request per
-//! connection, the server's certificate pinned by fingerprint (the node's self-signed one) or
-//! checked by whatever rustls config the caller hands in (the PACT client).
+//! A minimal HTTPS/1.1 client for tests and benchmarks only (the dashboard, PACT API and ops
+//! tests; `bench_dashboard`, `bench_pact`): one request per connection, the server's
+//! certificate pinned by fingerprint (the node's self-signed one), and the raw figures a
+//! benchmark reports (time to first byte, bytes on the wire). No production code calls it:
+//! the node's HTTP client is [`crate::pact_api::http`]. A request that is not answered
+//! within [`TIMEOUT`] fails, so a broken server fails a test instead of hanging it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +13,14 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// How long one request may take, connecting included.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Errors of [`request`].
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    #[error("no complete response within {} s", TIMEOUT.as_secs())]
+    Timeout,
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("tls: {0}")]
@@ -79,21 +87,26 @@ pub async fn request(
         authority: &authority,
         name,
     };
-    request_tls(target, Arc::new(config), method, path, headers, body).await
+    tokio::time::timeout(
+        TIMEOUT,
+        request_tls(target, Arc::new(config), method, path, headers, body),
+    )
+    .await
+    .map_err(|_| ClientError::Timeout)?
 }
 
 /// Where a request goes.
-pub struct Target<'a> {
-    pub addr: SocketAddr,
+struct Target<'a> {
+    addr: SocketAddr,
     /// The `Host` header (`host:port` from the URL).
-    pub authority: &'a str,
+    authority: &'a str,
     /// The name the server's certificate is checked against.
-    pub name: ServerName<'static>,
+    name: ServerName<'static>,
 }
 
 /// Sends one request to `target` over TLS with `config` (which decides how the server's
 /// certificate is checked) and reads the response.
-pub async fn request_tls(
+async fn request_tls(
     target: Target<'_>,
     config: Arc<rustls::ClientConfig>,
     method: &str,

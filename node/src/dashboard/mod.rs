@@ -5,7 +5,9 @@
 //! - Users live in `<home>/dashboard-users.json` (argon2id hashes, mode 0600; see
 //!   [`add_user`]); a login gives an in-memory session cookie (256 random bits, HttpOnly,
 //!   Secure, SameSite=Strict). Role `viewer` is read-only; `admin` may also act.
-//! - A JSON API under `/api/*` and a CSV export `/api/<table>.csv` of every table.
+//! - A JSON API under `/api/*` and a CSV export `/api/<table>.csv` of every table. The
+//!   Scope 3 and KPI views are calculated by the engines on each request, from the files
+//!   `[dashboard]` names; the Scope 3 view's options arrive as query parameters.
 //! - The page's assets are built from `dashboard/src/` by esbuild into `dashboard/dist/`,
 //!   which is committed and embedded at compile time; nothing is loaded from elsewhere.
 //! - Derived data (exchange volume, recipients, chain status, the sorted footprint list)
@@ -95,6 +97,11 @@ type Shared = Arc<AppState>;
 
 /// Serves the dashboard on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
+    // The node's limits, with at most MAX_CONNECTIONS browsers at once.
+    let policy = crate::server::ConnPolicy {
+        max_connections: MAX_CONNECTIONS.min(node.config().max_connections),
+        ..crate::server::ConnPolicy::of(node.config())
+    };
     let tls = match crate::https::server_config(node.identity()) {
         Ok(t) => t,
         Err(e) => {
@@ -114,9 +121,9 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
     crate::https::serve(
         "dashboard",
         listener,
-        tls,
+        Some(tls),
         router(state),
-        MAX_CONNECTIONS,
+        policy,
         &tasks,
         cancel,
     )

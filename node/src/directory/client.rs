@@ -24,8 +24,20 @@ use crate::error::NodeError;
 use crate::node::Node;
 use crate::store::{CachedMember, TrustedDirectory};
 
-/// How long one directory call may take.
+/// How long connecting to a directory (TCP and TLS) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one directory call may take, its answer included. A Watch stream has no overall
+/// deadline (it stays open); HTTP/2 keepalive pings drop it when the directory stops
+/// answering them (see `service::client::connect_pinned`).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The deadlines of every directory connection.
+pub const DEADLINES: crate::service::client::Deadlines = crate::service::client::Deadlines {
+    connect: CONNECT_TIMEOUT,
+    call: CALL_TIMEOUT,
+    connect_source: "the directory connect deadline",
+    call_source: "the directory call deadline",
+};
 /// Default cache TTL when the node's config has no `[directory]` section.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(300);
 
@@ -91,6 +103,7 @@ impl DirectoryClient {
             &card.tls_fingerprint,
             None,
             false,
+            DEADLINES,
         )?;
         Ok(DirectoryClient {
             card: card.clone(),
@@ -108,13 +121,29 @@ impl DirectoryClient {
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
                 ClientError::Unreachable {
                     association,
-                    reason: status.message().to_string(),
+                    reason: crate::service::client::with_causes(&status),
                 }
             }
             _ => ClientError::Refused {
                 association,
                 reason: status.message().to_string(),
             },
+        }
+    }
+
+    /// One call within [`CALL_TIMEOUT`], its answer included (tonic's own timeout ends at the
+    /// response head).
+    async fn within<R>(
+        &self,
+        call: impl std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+    ) -> Result<R, ClientError> {
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Err(_) => Err(ClientError::Unreachable {
+                association: self.card.association_id.clone(),
+                reason: DEADLINES.call_elapsed(),
+            }),
+            Ok(Err(status)) => Err(self.status_err(status)),
+            Ok(Ok(response)) => Ok(response.into_inner()),
         }
     }
 
@@ -146,12 +175,8 @@ impl DirectoryClient {
             signature,
         });
         request.set_timeout(CALL_TIMEOUT);
-        let reply = self
-            .client
-            .join(request)
-            .await
-            .map_err(|s| self.status_err(s))?
-            .into_inner();
+        let mut client = self.client.clone();
+        let reply = self.within(client.join(request)).await?;
         let credential = if reply.credential.is_empty() {
             None
         } else {
@@ -187,12 +212,8 @@ impl DirectoryClient {
     ) -> Result<Verified, ClientError> {
         let mut request = tonic::Request::new(request);
         request.set_timeout(CALL_TIMEOUT);
-        let reply = self
-            .client
-            .lookup(request)
-            .await
-            .map_err(|s| self.status_err(s))?
-            .into_inner();
+        let mut client = self.client.clone();
+        let reply = self.within(client.lookup(request)).await?;
         self.open(reply, &query)
     }
 
@@ -246,12 +267,8 @@ impl DirectoryClient {
             page_size,
         });
         request.set_timeout(CALL_TIMEOUT);
-        let reply = self
-            .client
-            .list(request)
-            .await
-            .map_err(|s| self.status_err(s))?
-            .into_inner();
+        let mut client = self.client.clone();
+        let reply = self.within(client.list(request)).await?;
         self.open(reply, &answer::query_list(page_token))
     }
 
@@ -259,23 +276,18 @@ impl DirectoryClient {
     pub async fn status(&mut self) -> Result<StatusList, ClientError> {
         let mut request = tonic::Request::new(pb::StatusRequest {});
         request.set_timeout(CALL_TIMEOUT);
-        let reply = self
-            .client
-            .status(request)
-            .await
-            .map_err(|s| self.status_err(s))?
-            .into_inner();
+        let mut client = self.client.clone();
+        let reply = self.within(client.status(request)).await?;
         Ok(self.open(reply, answer::QUERY_STATUS)?.status_list)
     }
 
-    /// Calls `on_list` with the status list now and on every change, until the stream ends.
+    /// Calls `on_list` with the status list now and on every change, until the stream ends
+    /// (or the connection is dropped for unanswered keepalive pings).
     pub async fn watch(&mut self, mut on_list: impl FnMut(StatusList)) -> Result<(), ClientError> {
-        let mut stream = self
-            .client
-            .watch(pb::StatusRequest {})
-            .await
-            .map_err(|s| self.status_err(s))?
-            .into_inner();
+        // The stream's head within the call deadline; after it, keepalive pings watch the
+        // connection while the stream waits for the next list.
+        let mut client = self.client.clone();
+        let mut stream = self.within(client.watch(pb::StatusRequest {})).await?;
         loop {
             match stream.message().await {
                 Ok(Some(reply)) => on_list(self.open(reply, answer::QUERY_STATUS)?.status_list),

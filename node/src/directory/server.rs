@@ -35,6 +35,13 @@ const ANSWER_MAX_AGE: Duration = Duration::from_secs(60);
 const APPLICATION_SKEW_SECS: i64 = 300;
 /// Default page size of the member list.
 const DEFAULT_PAGE: u32 = 100;
+/// The directory's connections: many members, each with a Watch stream that stays open (a
+/// stream in flight keeps its connection from idling out); pings find dead members.
+const CONN_POLICY: crate::server::ConnPolicy = crate::server::ConnPolicy {
+    max_connections: 4096,
+    idle_timeout: Some(Duration::from_secs(300)),
+    keepalive: Some(Duration::from_secs(30)),
+};
 
 /// Errors of the directory.
 #[derive(Debug, thiserror::Error)]
@@ -1008,7 +1015,7 @@ pub async fn run(
         Some(listener),
         None,
         Some(tls),
-        4096,
+        CONN_POLICY,
         &tasks,
         cancel.clone(),
     );
@@ -1033,6 +1040,10 @@ pub async fn run(
     };
     let result = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .max_concurrent_streams(Some(crate::https::MAX_STREAMS))
+        .http2_keepalive_interval(CONN_POLICY.keepalive)
+        .http2_keepalive_timeout(CONN_POLICY.keepalive)
+        .layer(crate::conn::ActivityLayer::default())
         .add_service(pb::directory_server::DirectoryServer::new(service))
         .serve_with_incoming_shutdown(incoming, signal)
         .await

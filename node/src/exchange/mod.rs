@@ -84,6 +84,8 @@ impl PendingWatch {
 
 /// The reason every policy rejection carries, whether or not the product exists.
 pub const POLICY_REJECTION: &str = "not accepted under the owner's usage policy";
+/// The reason of a PACT request no footprint matches (sent with code `NotFound`).
+pub const NO_MATCH_REJECTION: &str = "no footprint matches the request";
 
 /// Wake-ups for the outbox worker and the items enqueued by this process.
 #[derive(Default)]
@@ -210,8 +212,10 @@ impl Node {
         comment: String,
         purpose: Option<String>,
     ) -> Result<OutgoingRequest, NodeError> {
-        let partner = self
-            .partner(to)?
+        // A partner, or a member of a trusted directory discovered by the caller
+        // (`service::client::discover`).
+        let peer = self
+            .peer_card(to)?
             .ok_or_else(|| NodeError::UnknownPartner(to.to_string()))?;
         if product_ids.is_empty() && classifications.is_empty() {
             return Err(NodeError::BadRequest(
@@ -226,7 +230,7 @@ impl Node {
         let now = now_rfc3339();
         let request = OutgoingRequest {
             id: uuid::Uuid::new_v4().to_string(),
-            to: partner.card.company_id.clone(),
+            to: peer.company_id.clone(),
             product_ids,
             classifications,
             comment,
@@ -334,7 +338,19 @@ impl Node {
                 &request,
                 self.reads_today(&partner.company_id)?,
             )?;
-            if matches.is_empty() {
+            if matches.is_empty()
+                && request.pact_event_id.is_some()
+                && !self.config().pact_hold_unmatched_requests
+            {
+                // PACT v3: a request nothing matches is answered RequestRejected (NotFound)
+                // rather than left open; the same answer whether the products do not exist
+                // or this requester may not read them.
+                request.status = crate::store::IN_REJECTED.into();
+                request.answer = Some(Answer::Rejected {
+                    reason: NO_MATCH_REJECTION.into(),
+                });
+                (Some(answer_item(&request)), Vec::new())
+            } else if matches.is_empty() {
                 (None, Vec::new())
             } else {
                 let (answer, recipients) = fulfilled_answer(&matches, &request.from);

@@ -201,7 +201,7 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
                 return Ok(());
             };
             let mut client =
-                PeerClient::for_partner(node, &item.target, request.purpose.as_deref())?;
+                PeerClient::discover(node, &item.target, request.purpose.as_deref()).await?;
             client.create_request(&request).await.map(|_| ())
         }
         Delivery::Answer { request_id } => {
@@ -212,7 +212,7 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
                 // It came in as a PACT event: the answer is a PACT event too.
                 return crate::pact_api::events::deliver_answer(node, &request, event_id).await;
             }
-            let mut client = PeerClient::for_partner(node, &item.target, None)?;
+            let mut client = PeerClient::discover(node, &item.target, None).await?;
             match &request.answer {
                 None => Ok(()),
                 Some(Answer::Rejected { reason }) => {
@@ -239,11 +239,11 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
             footprint_ids,
             product_ids,
         } => {
-            let mut client = PeerClient::for_partner(node, &item.target, None)?;
+            let mut client = PeerClient::discover(node, &item.target, None).await?;
             client.notify(event_id, footprint_ids, product_ids).await
         }
         Delivery::CardUpdate { .. } => {
-            let client = PeerClient::for_partner(node, &item.target, None)?;
+            let client = PeerClient::discover(node, &item.target, None).await?;
             client.update_card().await
         }
         Delivery::PactPublished {
@@ -264,7 +264,7 @@ async fn deliver(node: &Node, item: &OutboxItem) -> Result<(), NodeError> {
             Ok(())
         }
         Delivery::Fetch { footprint_ids, .. } => {
-            let mut client = PeerClient::for_partner(node, &item.target, None)?;
+            let mut client = PeerClient::discover(node, &item.target, None).await?;
             let entries = client.fetch_verified(footprint_ids).await?;
             let store = node.store().clone();
             let id = item.id.clone();

@@ -60,7 +60,28 @@ pub struct Measure {
     pub aggregate: Aggregate,
     /// Avoided emissions (outside the inventory); inventory KPIs may not use it.
     pub avoided: bool,
+    /// Allowed range of a value, inclusive (`min = 0` for quantities that cannot be
+    /// negative: kg collected, staff, km); a measures CSV value outside it is refused.
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
     pub description: Option<String>,
+}
+
+impl Measure {
+    /// Why `value` is outside the declared range (`is below the minimum 0`), if it is.
+    pub fn out_of_range(&self, value: Decimal) -> Option<String> {
+        if let Some(min) = self.min
+            && value < min
+        {
+            return Some(format!("is below the minimum {min}"));
+        }
+        if let Some(max) = self.max
+            && value > max
+        {
+            return Some(format!("is above the maximum {max}"));
+        }
+        None
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +220,8 @@ struct RawMeasure {
     aggregate: Aggregate,
     #[serde(default)]
     avoided: bool,
+    min: Option<Num>,
+    max: Option<Num>,
     description: Option<String>,
 }
 
@@ -308,11 +331,27 @@ pub fn load_config(src: &str, name: &str) -> Result<KpiConfig, KpiError> {
     let mut measures = Vec::new();
     for m in raw.measures {
         claim(&m.name, "measure")?;
+        let bound = |b: Option<Num>, key: &str| {
+            b.map(|v| v.to_decimal())
+                .transpose()
+                .map_err(|e| cfg_err(format!("measure `{}`: {key}: {e}", m.name)))
+        };
+        let (min, max) = (bound(m.min, "min")?, bound(m.max, "max")?);
+        if let (Some(lo), Some(hi)) = (min, max)
+            && lo > hi
+        {
+            return Err(cfg_err(format!(
+                "measure `{}`: min {lo} is above max {hi}",
+                m.name
+            )));
+        }
         measures.push(Measure {
             name: m.name,
             unit: m.unit,
             aggregate: m.aggregate,
             avoided: m.avoided,
+            min,
+            max,
             description: m.description,
         });
     }

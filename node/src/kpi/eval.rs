@@ -11,13 +11,14 @@
 //!   reduction planned by this period that was actually achieved (100 = exactly on the path).
 //! - A period is off track when the actual is on the wrong side of its trajectory value
 //!   (above it for a reduction). Early warning: the period and the one before are both off track.
-//! - Reported values are rounded half away from zero to the KPI's `decimals` (percentages
-//!   the engine derives to 2 places); grades are read from the rounded value that is shown.
+//! - Reported values are rounded by [`crate::rounding::round`] (half away from zero, the one
+//!   rule of every reported figure) to the KPI's `decimals` (percentages the engine derives to
+//!   2 places); grades are read from the rounded value that is shown.
 
 use std::collections::HashMap;
 
+use rust_decimal::Decimal;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
-use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
 use crate::kpi::KpiError;
@@ -27,6 +28,7 @@ use crate::kpi::config::{
 use crate::kpi::expr::{Expr, Func, Op, Target};
 use crate::kpi::measures::Measures;
 use crate::kpi::period::{Granularity, MonthIndex, Period};
+use crate::rounding::round;
 
 /// Decimal places kept for roots (constant-rate factors, fractional powers).
 const ROOT_DP: u32 = 20;
@@ -52,13 +54,6 @@ impl Na {
 }
 
 type Val = Result<Decimal, Na>;
-
-/// Rounds half away from zero and pads to exactly `dp` places, so reports show a fixed scale.
-fn round(v: Decimal, dp: u32) -> Decimal {
-    let mut r = v.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
-    r.rescale(dp);
-    r
-}
 
 /// `x^n` for an integer `n` by repeated squaring (exact up to Decimal's 28 significant digits).
 fn int_pow(x: Decimal, n: i64) -> Val {
@@ -375,6 +370,18 @@ impl Plan {
         }
     }
 
+    /// The trajectory of every year from the baseline year to the target year, rounded to `dp`.
+    fn path(&self, dp: u32) -> Vec<PathPoint> {
+        (self.base_year..=self.target_year)
+            .filter_map(|year| {
+                self.at(year).map(|v| PathPoint {
+                    year,
+                    value: round(v, dp),
+                })
+            })
+            .collect()
+    }
+
     /// (trajectory, achievement %, progress to final target %, off track) for an actual value.
     fn assess(
         &self,
@@ -438,6 +445,15 @@ pub struct SeriesPoint {
     pub grade: Option<String>,
 }
 
+/// The planned value of one calendar year on a target's path (every month and quarter of the
+/// year is held to it), rounded like the KPI's values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PathPoint {
+    pub year: i32,
+    #[serde(serialize_with = "dec")]
+    pub value: Decimal,
+}
+
 /// The target as configured and as resolved against the data.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetSummary {
@@ -455,6 +471,9 @@ pub struct TargetSummary {
     pub annual_rate_pct: Option<Decimal>,
     /// Why the baseline could not be computed, if it could not.
     pub not_available: Option<String>,
+    /// The trajectory year by year, from the baseline year to the target year (empty when the
+    /// baseline is not available), so a chart draws the engine's path rather than its own.
+    pub path: Vec<PathPoint>,
 }
 
 /// One KPI evaluated for the report period.
@@ -563,6 +582,7 @@ pub fn report(
                         .as_ref()
                         .err()
                         .map(|e| format!("baseline: {}", e.text())),
+                    path: plan.as_ref().map(|p| p.path(dp)).unwrap_or_default(),
                 };
                 (plan.ok(), Some(summary))
             }

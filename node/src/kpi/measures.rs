@@ -1,10 +1,12 @@
 //! Named measure values per period, from the node's own data and from operational CSV files.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use crate::csv_lines::Lines;
 use crate::kpi::KpiError;
 use crate::kpi::config::{Aggregate, KpiConfig};
 use crate::kpi::period::{MonthIndex, Period};
@@ -108,74 +110,226 @@ impl Measures {
     }
 }
 
-/// Reads `period,measure,value,unit` rows (header required; blank lines and `#` comments skipped).
-/// Every measure must be declared in `cfg` with exactly the same unit; `name` is the file name
-/// used in `file:line` error messages.
+/// One problem of a measures CSV: file, line, column position (1-based, when the problem is
+/// in one column) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeasureProblem {
+    pub file: String,
+    pub line: u64,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for MeasureProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Lists problems for display, the first 50 only: the full list stays in the error value.
+pub(crate) fn list(problems: &[MeasureProblem]) -> String {
+    let mut s = problems
+        .iter()
+        .take(50)
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if problems.len() > 50 {
+        s.push_str(&format!("\n  … and {} more", problems.len() - 50));
+    }
+    s
+}
+
+/// The columns of a measures CSV, all required, in any order.
+const COLUMNS: [&str; 4] = ["period", "measure", "value", "unit"];
+
+/// Reads `period,measure,value,unit` rows (header required, columns in any order; blank lines
+/// and `#` comments skipped). Every measure must be declared in `cfg` with exactly the same
+/// unit and a value inside its declared `min`/`max`. Every problem is reported, each with
+/// `name:line:column`, and nothing is returned if there is any.
 pub fn load_measures_csv(src: &str, name: &str, cfg: &KpiConfig) -> Result<Measures, KpiError> {
-    let err = |line: usize, msg: String| KpiError::Csv {
-        file: name.to_string(),
-        line,
-        msg,
+    let mut problems = Vec::new();
+    let measures = read(src, name, cfg, &mut problems);
+    if problems.is_empty() {
+        Ok(measures)
+    } else {
+        Err(KpiError::Measures(problems))
+    }
+}
+
+fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProblem>) -> Measures {
+    let mut problem = |line: u64, column: Option<usize>, message: String| {
+        problems.push(MeasureProblem {
+            file: name.to_string(),
+            line,
+            column: column.map(|c| c as u64 + 1),
+            message,
+        });
     };
     let mut out = Measures::new();
-    let mut first_seen: HashMap<(String, Period), usize> = HashMap::new();
-    let mut header_seen = false;
-    for (idx, raw) in src.lines().enumerate() {
-        let line = idx + 1;
-        let text = raw.trim();
-        if text.is_empty() || text.starts_with('#') {
-            continue;
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(Lines::new(src.as_bytes()));
+    let header = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            problem(1, None, e.to_string());
+            return out;
         }
-        let fields: Vec<&str> = text.split(',').map(str::trim).collect();
-        if !header_seen {
-            if fields != ["period", "measure", "value", "unit"] {
-                return Err(err(
-                    line,
-                    "expected header `period,measure,value,unit`".into(),
-                ));
+    };
+    // The header's line, after any comment lines the reader skipped.
+    let header_line = rdr.get_ref().line_of(header.position()).max(1);
+    if header.is_empty() || header.iter().all(str::is_empty) {
+        problem(
+            header_line,
+            None,
+            "empty file: expected the header `period,measure,value,unit`".into(),
+        );
+        return out;
+    }
+    let mut idx = [None; COLUMNS.len()];
+    let mut header_ok = true;
+    for (i, h) in header.iter().enumerate() {
+        let h = h.trim_start_matches('\u{feff}');
+        match COLUMNS.iter().position(|c| *c == h) {
+            Some(c) => match idx[c] {
+                Some(first) => {
+                    header_ok = false;
+                    problem(
+                        header_line,
+                        Some(i),
+                        format!(
+                            "column `{h}`: duplicate column (first at column {})",
+                            first + 1
+                        ),
+                    );
+                }
+                None => idx[c] = Some(i),
+            },
+            None => {
+                header_ok = false;
+                problem(
+                    header_line,
+                    Some(i),
+                    format!("column `{h}`: unknown column (expected period, measure, value, unit)"),
+                );
             }
-            header_seen = true;
+        }
+    }
+    for (c, column) in COLUMNS.iter().enumerate() {
+        if idx[c].is_none() {
+            header_ok = false;
+            problem(
+                header_line,
+                Some(header.len()),
+                format!("column `{column}`: missing required column"),
+            );
+        }
+    }
+    if !header_ok {
+        return out;
+    }
+    let [Some(ip), Some(im), Some(iv), Some(iu)] = idx else {
+        return out;
+    };
+    let mut first_seen: HashMap<(String, Period), u64> = HashMap::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                problem(rdr.get_ref().line_of(e.position()), None, e.to_string());
+                continue;
+            }
+        }
+        let line = rdr.get_ref().line_of(rec.position());
+        if rec.len() != header.len() {
+            problem(
+                line,
+                None,
+                format!("expected {} fields, found {}", header.len(), rec.len()),
+            );
             continue;
         }
-        if fields.len() != 4 {
-            return Err(err(
-                line,
-                format!("expected 4 fields, got {}", fields.len()),
-            ));
-        }
-        let period = Period::from_str(fields[0]).map_err(|e| err(line, e.to_string()))?;
-        let mname = fields[1];
-        let Some(m) = cfg.measure(mname) else {
-            return Err(err(
-                line,
-                format!("measure `{mname}` is not declared in {}", cfg.name),
-            ));
+        let period = match Period::from_str(&rec[ip]) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problem(line, Some(ip), format!("column `period`: {e}"));
+                None
+            }
         };
-        let value = Decimal::from_str(fields[2])
-            .or_else(|_| Decimal::from_scientific(fields[2]))
-            .map_err(|_| err(line, format!("`{}` is not a decimal number", fields[2])))?;
-        if fields[3] != m.unit {
-            return Err(err(
+        let mname = &rec[im];
+        let measure = cfg.measure(mname);
+        if measure.is_none() {
+            problem(
                 line,
+                Some(im),
                 format!(
-                    "unit `{}` does not match `{}` declared for `{mname}`",
-                    fields[3], m.unit
+                    "column `measure`: `{mname}` is not declared in {}",
+                    cfg.name
                 ),
-            ));
+            );
         }
-        if let Some(prev) = first_seen.insert((mname.to_string(), period), line) {
-            return Err(err(
+        let text = &rec[iv];
+        let value = match Decimal::from_str(text).or_else(|_| Decimal::from_scientific(text)) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                problem(
+                    line,
+                    Some(iv),
+                    format!("column `value`: `{text}` is not a decimal number"),
+                );
+                None
+            }
+        };
+        let unit = &rec[iu];
+        let mut ok = period.is_some() && value.is_some();
+        if let Some(m) = measure {
+            if unit != m.unit {
+                ok = false;
+                problem(
+                    line,
+                    Some(iu),
+                    format!(
+                        "column `unit`: `{unit}` does not match `{}` declared for `{mname}`",
+                        m.unit
+                    ),
+                );
+            }
+            if let Some(v) = value
+                && let Some(why) = m.out_of_range(v)
+            {
+                ok = false;
+                problem(
+                    line,
+                    Some(iv),
+                    format!("column `value`: {text} {why} declared for `{mname}`"),
+                );
+            }
+        } else {
+            ok = false;
+        }
+        if let Some(p) = period
+            && measure.is_some()
+            && let Some(prev) = first_seen.insert((mname.to_string(), p), line)
+        {
+            ok = false;
+            problem(
                 line,
-                format!("duplicate value for `{mname}` in {period} (first on line {prev})"),
-            ));
+                Some(ip),
+                format!("duplicate value for `{mname}` in {p} (first on line {prev})"),
+            );
         }
-        out.insert(period, mname, value);
+        if let (true, Some(p), Some(v)) = (ok, period, value) {
+            out.insert(p, mname, v);
+        }
     }
-    if !header_seen {
-        return Err(err(
-            1,
-            "empty file: expected header `period,measure,value,unit`".into(),
-        ));
-    }
-    Ok(out)
+    out
 }

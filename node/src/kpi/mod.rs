@@ -20,8 +20,10 @@ pub use config::{
     AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef, Measure,
     TargetDef, TrajectoryKind, load_config,
 };
-pub use eval::{KpiReport, KpiResult, SectionReport, SeriesPoint, TargetSummary, nth_root, report};
-pub use measures::{Measures, load_measures_csv};
+pub use eval::{
+    KpiReport, KpiResult, PathPoint, SectionReport, SeriesPoint, TargetSummary, nth_root, report,
+};
+pub use measures::{MeasureProblem, Measures, load_measures_csv};
 pub use period::{Granularity, Period};
 pub use render::Format;
 
@@ -40,12 +42,9 @@ pub enum KpiError {
         pos: usize,
         msg: String,
     },
-    #[error("{file}:{line}: {msg}")]
-    Csv {
-        file: String,
-        line: usize,
-        msg: String,
-    },
+    /// Every problem of a measures CSV, each with file:line:column.
+    #[error("{} problem(s) in measures:\n{}", .0.len(), measures::list(.0))]
+    Measures(Vec<MeasureProblem>),
     #[error("invalid period `{0}` (expected 2025-01, 2025-Q1 or 2025)")]
     Period(String),
     #[error("no measures to report on")]

@@ -668,50 +668,136 @@ fn rollups_sum_last_avg() {
 }
 
 #[test]
-fn csv_errors_name_file_and_line() {
+fn csv_errors_name_file_line_and_column() {
     let cfg = tiny("a", "").unwrap();
     let cases = [
         (
             "period,measure,value,unit\n2025-01,a,1,kg\n",
-            "m.csv:2: unit `kg` does not match `u` declared for `a`",
+            "m.csv:2:4: column `unit`: `kg` does not match `u` declared for `a`",
         ),
         (
             "period,measure,value,unit\n\n2025-01,zz,1,u\n",
-            "m.csv:3: measure `zz` is not declared in tiny.toml",
+            "m.csv:3:2: column `measure`: `zz` is not declared in tiny.toml",
         ),
         (
             "period,measure,value,unit\n2025-13,a,1,u\n",
-            "m.csv:2: invalid period `2025-13` (expected 2025-01, 2025-Q1 or 2025)",
+            "m.csv:2:1: column `period`: invalid period `2025-13` (expected 2025-01, 2025-Q1 or 2025)",
         ),
         (
             "period,measure,value,unit\n2025-01,a,x,u\n",
-            "m.csv:2: `x` is not a decimal number",
+            "m.csv:2:3: column `value`: `x` is not a decimal number",
         ),
         (
             "period,measure,value,unit\n2025-01,a,1\n",
-            "m.csv:2: expected 4 fields, got 3",
+            "m.csv:2: expected 4 fields, found 3",
         ),
         (
             "period,measure,value,unit\n2025-01,a,1,u\n2025-01,a,2,u\n",
-            "m.csv:3: duplicate value for `a` in 2025-01 (first on line 2)",
+            "m.csv:3:1: duplicate value for `a` in 2025-01 (first on line 2)",
         ),
         (
-            "# c\nmeasure,period,value,unit\n",
-            "m.csv:2: expected header `period,measure,value,unit`",
+            "# c\nmeasure,period,value,unit,value\n",
+            "m.csv:2:5: column `value`: duplicate column (first at column 3)",
+        ),
+        (
+            "period,measure,amount,unit\n",
+            "m.csv:1:3: column `amount`: unknown column (expected period, measure, value, unit)\n  m.csv:1:5: column `value`: missing required column",
         ),
         (
             "",
-            "m.csv:1: empty file: expected header `period,measure,value,unit`",
+            "m.csv:1: empty file: expected the header `period,measure,value,unit`",
         ),
     ];
     for (src, want) in cases {
-        assert_eq!(
-            load_measures_csv(src, "m.csv", &cfg)
-                .unwrap_err()
-                .to_string(),
-            want
-        );
+        let err = load_measures_csv(src, "m.csv", &cfg)
+            .unwrap_err()
+            .to_string();
+        let listed = err.split_once(":\n  ").map(|(_, l)| l).unwrap_or(&err);
+        assert_eq!(listed, want, "{src:?}");
     }
+    // Columns in another order and quoted fields read by name, not by splitting on commas.
+    let m = load_measures_csv(
+        "unit,value,measure,period\n\"u\",\"1.5\",a,2025-01\n",
+        "m.csv",
+        &cfg,
+    )
+    .unwrap();
+    assert_eq!(m.get("a", p("2025-01")), Some(d("1.5")));
+}
+
+#[test]
+fn negative_kg_collected_is_refused_with_its_declared_range() {
+    // The issue's case: −2,000 kg collected became −5.5 t avoided (× 2.75 kgCO2/kg).
+    let cfg = load_config(shipped("esg-impact.toml"), "esg-impact.toml").unwrap();
+    let m = cfg.measure("collected_kg").unwrap();
+    assert_eq!((m.min, m.max), (Some(Decimal::ZERO), None));
+    let src = "period,measure,value,unit\n2025-01,collected_kg,-2000,kg\n";
+    let err = load_measures_csv(src, "ops.csv", &cfg).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 problem(s) in measures:\n  ops.csv:2:3: column `value`: -2000 is below the minimum 0 declared for `collected_kg`"
+    );
+    // A range is declared (min = 0) for every measure of both shipped frameworks: none of
+    // them can be negative.
+    for name in ["logistics.toml", "esg-impact.toml"] {
+        let cfg = load_config(shipped(name), name).unwrap();
+        for m in &cfg.measures {
+            assert_eq!(m.min, Some(Decimal::ZERO), "{name}: {}", m.name);
+        }
+    }
+    // max, and a range that cannot hold anything
+    let cfg = tiny("a", "").unwrap();
+    assert!(cfg.measure("a").unwrap().out_of_range(d("-1")).is_none());
+    let bounded = load_config(
+        "[framework]\nname = \"b\"\n[[measures]]\nname = \"share\"\nunit = \"%\"\nmin = 0\nmax = 100\n[[kpis]]\nname = \"k\"\nformula = \"share\"\nunit = \"%\"\nperiod = \"month\"\n",
+        "b.toml",
+    )
+    .unwrap();
+    let err = load_measures_csv(
+        "period,measure,value,unit\n2025-01,share,150,%\n",
+        "b.csv",
+        &bounded,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "b.csv:2:3: column `value`: 150 is above the maximum 100 declared for `share`"
+        ),
+        "{err}"
+    );
+    let err = load_config(
+        "[framework]\nname = \"b\"\n[[measures]]\nname = \"x\"\nunit = \"u\"\nmin = 5\nmax = 1\n[[kpis]]\nname = \"k\"\nformula = \"x\"\nunit = \"u\"\nperiod = \"month\"\n",
+        "b.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "b.toml: measure `x`: min 5 is above max 1");
+}
+
+#[test]
+fn measures_csv_reports_every_problem_in_one_run() {
+    // Five bad rows and one good one: all five problems come back, nothing is kept.
+    let cfg = load_config(shipped("esg-impact.toml"), "esg-impact.toml").unwrap();
+    let src = "# ops\nperiod,measure,value,unit\n\
+               2025-01,collected_kg,-2000,kg\n\
+               2025-01,staff,3,persons\n\
+               2025-01,reused_kg,abc,kg\n\
+               2025-13,recycled_kg,1,kg\n\
+               2025-01,upcycled_kg,5,t\n\
+               2025-01,edu_direct,10,persons\n";
+    let KpiError::Measures(problems) = load_measures_csv(src, "ops.csv", &cfg).unwrap_err() else {
+        panic!("expected measure problems")
+    };
+    let got: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "ops.csv:3:3: column `value`: -2000 is below the minimum 0 declared for `collected_kg`",
+            "ops.csv:4:2: column `measure`: `staff` is not declared in esg-impact.toml",
+            "ops.csv:5:3: column `value`: `abc` is not a decimal number",
+            "ops.csv:6:1: column `period`: invalid period `2025-13` (expected 2025-01, 2025-Q1 or 2025)",
+            "ops.csv:7:4: column `unit`: `t` does not match `kg` declared for `upcycled_kg`",
+        ]
+    );
 }
 
 #[test]
@@ -777,4 +863,39 @@ fn renders_table_json_csv() {
     );
     assert_eq!("json".parse::<Format>(), Ok(Format::Json));
     assert!("xml".parse::<Format>().is_err());
+}
+
+#[test]
+fn target_path_year_by_year_from_the_engine() {
+    let (cfg, m) = logistics();
+    let r = report(&cfg, &m, Some(p("2025-06"))).unwrap();
+    // constant rate: 100,000 × 0.5^(k/10), rounded like the KPI (1 place)
+    let t = r.kpi("total_emissions").unwrap().target.clone().unwrap();
+    let path: Vec<(i32, Decimal)> = t.path.iter().map(|s| (s.year, s.value)).collect();
+    let want = [
+        "100000.0", "93303.3", "87055.1", "81225.2", "75785.8", "70710.7", "65975.4", "61557.2",
+        "57434.9", "53588.7", "50000.0",
+    ];
+    assert_eq!(
+        path,
+        (2020..=2030).zip(want.map(d)).collect::<Vec<_>>(),
+        "constant-rate path"
+    );
+    // the path holds the same values as each period's trajectory
+    let k = r.kpi("total_emissions").unwrap();
+    assert_eq!(Some(t.path[5].value), k.trajectory_value);
+    // linear: 0.125 × (1 − 0.5·k/10), 4 places
+    let lin = r.kpi("intensity_tkm").unwrap().target.clone().unwrap();
+    assert_eq!(lin.path.len(), 11);
+    assert_eq!(lin.path[0].value, d("0.1250"));
+    assert_eq!(lin.path[5].value, d("0.0938"));
+    assert_eq!(lin.path[10].value, d("0.0625"));
+    // in the JSON the dashboard reads
+    let json: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
+    assert_eq!(
+        json["sections"][0]["kpis"][0]["target"]["path"][5],
+        serde_json::json!({ "year": 2025, "value": "70710.7" })
+    );
+    // a KPI without a target has none
+    assert!(r.kpi("load_factor").unwrap().target.is_none());
 }

@@ -16,7 +16,7 @@ mod tests;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use filter::{FilterError, FootprintFilter};
+pub use filter::{FilterError, FootprintFilter, StatusCriterion};
 pub use model::{
     CarbonFootprint, CcuCalculationApproach, Decimal, DeclaredUnit, Dqi, EmissionFactorSource,
     Extension, ProductFootprint, ProductOrSectorSpecificRule, RuleOperator, Status, Verification,

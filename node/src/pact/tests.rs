@@ -7,7 +7,7 @@ use crate::pact::v2;
 use crate::pact::validate::{OPENAPI_YAML, build_validator};
 use crate::pact::{
     DocumentError, FilterError, Finding, FootprintFilter, ProductFootprint, SpecVersion, Status,
-    ValidationContext, import, parse_document, validate,
+    StatusCriterion, ValidationContext, import, parse_document, validate,
 };
 
 const V3_EXAMPLE: &str = include_str!("../../testdata/v3-productfootprint-bioethanol-kg.json");
@@ -365,6 +365,38 @@ fn biogenic_sum_within_stated_rounding() {
         let msg = only(&f, "/pcf/pcfIncludingBiogenicUptake", "biogenic-sum");
         assert!(msg.contains("0.384 + -1.61 = -1.226"), "{msg}");
     }
+}
+
+#[test]
+fn pcf_excluding_uptake_is_at_least_its_stated_parts() {
+    // The case: a composed −3.2 kgCO2e with fossilGhgEmissions 0 and no removal.
+    let f = findings_after(|v| {
+        set(v, "/pcf/pcfExcludingBiogenicUptake", json!("-3.2"));
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("-4.81"));
+    });
+    let msg = only(&f, "/pcf/pcfExcludingBiogenicUptake", "pcf-parts");
+    assert!(
+        msg.starts_with("must be at least the sum of its stated parts (fossilGhgEmissions 0.35 + landUseChangeGhgEmissions 0 + landManagementBiogenicCO2Emissions 0.004 + biogenicNonCO2Emissions 0.002 + landManagementBiogenicCO2Removals 0 = 0.356), found -3.2"),
+        "{msg}"
+    );
+    // A reported removal explains a negative total.
+    let f = findings_after(|v| {
+        set(v, "/pcf/pcfExcludingBiogenicUptake", json!("-3.2"));
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("-4.81"));
+        set(v, "/pcf/landManagementBiogenicCO2Removals", json!("-3.556"));
+    });
+    assert_eq!(f, vec![]);
+    // Within the rounding of the stated terms: 0.356 stated as 0.35 passes, 0.34 does not.
+    let f = findings_after(|v| {
+        set(v, "/pcf/pcfExcludingBiogenicUptake", json!("0.35"));
+        set(v, "/pcf/pcfIncludingBiogenicUptake", json!("-1.26"));
+    });
+    assert_eq!(f, vec![]);
+    let f = findings_after(|v| set(v, "/pcf/pcfExcludingBiogenicUptake", json!("0.34")));
+    assert!(
+        has(&f, "/pcf/pcfExcludingBiogenicUptake", "pcf-parts"),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -927,14 +959,38 @@ fn parse_query_errors_name_the_parameter() {
         .unwrap_err(),
         FilterError::Repeated("validBefore".into())
     );
+    // A status PACT does not define is a filter nothing matches (conformance case 37).
+    let gone = q(&[("status", "Gone"), ("productId", "urn:x")]).unwrap();
+    assert_eq!(gone.status, Some(StatusCriterion::Unknown("Gone".into())));
     assert_eq!(
-        q(&[("status", "Gone")]).unwrap_err(),
-        FilterError::Status("Gone".into())
+        q(&[("status", "Gone"), ("status", "Active")]).unwrap_err(),
+        FilterError::Repeated("status".into())
+    );
+    // An empty value of a list criterion is no constraint (conformance case 23 sends
+    // `classification=` when its sample has none and expects every footprint); an empty
+    // datetime or status is still an error.
+    let none = q(&[
+        ("companyId", ""),
+        ("classification", " "),
+        ("productId", "urn:x"),
+    ])
+    .unwrap();
+    assert!(none.company_id.is_empty() && none.classification.is_empty());
+    assert_eq!(none.product_id, vec!["urn:x".to_string()]);
+    assert_eq!(
+        q(&[("validOn", "")]).unwrap_err(),
+        FilterError::Empty("validOn".into())
     );
     assert_eq!(
-        q(&[("companyId", "")]).unwrap_err(),
-        FilterError::Empty("companyId".into())
+        q(&[("status", "")]).unwrap_err(),
+        FilterError::Empty("status".into())
     );
+    // A `+hh:mm` offset whose `+` arrived as a space (not percent-encoded) still parses;
+    // other spaces do not make a datetime.
+    let f = q(&[("validOn", "2025-01-01T09:00:00 09:00")]).unwrap();
+    assert_eq!(f.valid_on, Some(t("2025-01-01T00:00:00Z")));
+    assert!(q(&[("validOn", "2025-01-01T09:00:00 0900")]).is_err());
+    assert!(q(&[("validOn", " 09:00")]).is_err());
     let f = q(&[
         ("x-acme-region", "north"),
         ("limit", "10"),
@@ -943,7 +999,7 @@ fn parse_query_errors_name_the_parameter() {
     ])
     .unwrap();
     assert_eq!(f.valid_on, Some(t("2025-01-01T00:00:00Z")));
-    assert_eq!(f.status, Some(Status::Deprecated));
+    assert_eq!(f.status, Some(StatusCriterion::Is(Status::Deprecated)));
 }
 
 // ---------------------------------------------------------------- protobuf

@@ -442,6 +442,8 @@ fn rule_findings(v: &Value, ctx: &ValidationContext) -> Vec<Finding> {
 
     // pcfIncludingBiogenicUptake = pcfExcludingBiogenicUptake + biogenicCO2Uptake.
     check_biogenic_sum(&mut out, pcf);
+    // pcfExcludingBiogenicUptake is at least the sum of its stated parts.
+    check_pcf_parts(&mut out, pcf);
 
     // Periods.
     if let (Some(s), Some(e)) = (ref_start, ref_end)
@@ -715,6 +717,81 @@ fn check_biogenic_sum(out: &mut Vec<Finding>, pcf: &Map<String, Value>) {
             ),
         ));
     }
+}
+
+/// The parts PACT sums into `pcfExcludingBiogenicUptake` (its `x-note`); the last three are
+/// removals and capture (0 or less).
+const PCF_PARTS: [&str; 7] = [
+    "fossilGhgEmissions",
+    "landUseChangeGhgEmissions",
+    "landManagementBiogenicCO2Emissions",
+    "biogenicNonCO2Emissions",
+    "landManagementBiogenicCO2Removals",
+    "technologicalCO2Removals",
+    "ccsTechnologicalCO2Capture",
+];
+
+/// `pcfExcludingBiogenicUptake = fossilGhgEmissions + landUseChangeGhgEmissions +
+/// landManagementBiogenicCO2Emissions + landManagementBiogenicCO2Removals +
+/// technologicalCO2Removals + ccsTechnologicalCO2Capture + biogenicNonCO2Emissions`.
+///
+/// Emission parts that are not stated may add to the total (PACT: blank if unknown; the
+/// wbcsd bioethanol example states 0.384 over parts adding to 0.356), so only the lower
+/// bound is checked: the total may not be below the sum of the parts that are stated. Only
+/// a removal can take it lower, and PACT counts a removal only when it is reported, so an
+/// unstated removal counts as none: a negative total with no removals stated (a composed
+/// footprint of a negative amount, say) is refused. The tolerance is half a unit in the
+/// last stated place of every non-zero term, inclusive, as for the biogenic sum.
+fn check_pcf_parts(out: &mut Vec<Finding>, pcf: &Map<String, Value>) {
+    let Some(total_s) = pcf
+        .get("pcfExcludingBiogenicUptake")
+        .and_then(Value::as_str)
+    else {
+        return;
+    };
+    let Some(total) = parse_decimal(total_s) else {
+        return;
+    };
+    // A stated 0 is exact (not applicable), not a rounded value.
+    let half_ulp = |d: rust_decimal::Decimal| {
+        if d.is_zero() {
+            rust_decimal::Decimal::ZERO
+        } else {
+            rust_decimal::Decimal::new(5, d.scale() + 1)
+        }
+    };
+    let mut sum = rust_decimal::Decimal::ZERO;
+    let mut tolerance = half_ulp(total);
+    let mut stated = Vec::new();
+    for part in PCF_PARTS {
+        let Some(text) = pcf.get(part).and_then(Value::as_str) else {
+            continue;
+        };
+        // A malformed part is reported by the decimal checks.
+        let Some(value) = parse_decimal(text) else {
+            return;
+        };
+        let (Some(s), Some(t)) = (
+            sum.checked_add(value),
+            tolerance.checked_add(half_ulp(value)),
+        ) else {
+            return;
+        };
+        sum = s;
+        tolerance = t;
+        stated.push(format!("{part} {text}"));
+    }
+    if stated.is_empty() || total + tolerance >= sum {
+        return;
+    }
+    out.push(Finding::new(
+        "/pcf/pcfExcludingBiogenicUptake",
+        "pcf-parts",
+        format!(
+            "must be at least the sum of its stated parts ({} = {sum}), found {total_s}; a lower total needs its removals reported (landManagementBiogenicCO2Removals, technologicalCO2Removals, ccsTechnologicalCO2Capture)",
+            stated.join(" + ")
+        ),
+    ));
 }
 
 /// Validity within `[referencePeriodEnd, referencePeriodEnd + 3 years]`, start before end;

@@ -24,9 +24,6 @@ use crate::store::{
     OutboxItem, OutgoingRequest, OwnFootprint,
 };
 
-/// Longest part of a host's error body kept in an error message.
-const BODY_EXCERPT: usize = 300;
-
 /// The `source` attribute of events this node sends: its PACT base URL when it serves PACT on
 /// a specific address, else its company id (a URN is a valid URI reference).
 fn source(node: &Node) -> String {
@@ -67,18 +64,10 @@ async fn post_event(host: &pull::Host, bearer: &str, event: &Value) -> Result<()
     if r.status == 200 {
         return Ok(());
     }
-    let mut text = r.text();
-    if text.len() > BODY_EXCERPT {
-        let mut cut = BODY_EXCERPT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
     Err(PullError::Status {
         what: "post event",
         status: r.status,
-        body: text,
+        body: r.excerpt(),
     })
 }
 
@@ -174,8 +163,7 @@ pub(crate) async fn deliver_answer(
     let trust = record
         .trust()
         .map_err(|e| NodeError::Internal(e.to_string()))?;
-    let host = pull::connect(&record.url, &trust)
-        .await
+    let host = pull::host_at(&record.url, &trust, node.config().pact_client)
         .map_err(|e| peer_err(&request.from, e))?;
     let token = pull::token(&host, &record.client_id, &record.client_secret)
         .await
@@ -286,8 +274,7 @@ async fn host_session(node: &Node, company: &str) -> Result<(pull::Host, String)
     let trust = record
         .trust()
         .map_err(|e| NodeError::Internal(e.to_string()))?;
-    let host = pull::connect(&record.url, &trust)
-        .await
+    let host = pull::host_at(&record.url, &trust, node.config().pact_client)
         .map_err(|e| peer_err(company, e))?;
     let token = pull::token(&host, &record.client_id, &record.client_secret)
         .await
@@ -347,7 +334,7 @@ pub(crate) async fn fetch_published(
                 PullError::Status {
                     what: "get footprint",
                     status: r.status,
-                    body: r.text(),
+                    body: r.excerpt(),
                 },
             ));
         }
@@ -412,8 +399,7 @@ pub async fn send_request(node: &Node, args: RequestArgs) -> Result<OutgoingRequ
     }
     let base = super::hosts::canonical_url(&args.base)
         .map_err(|e| NodeError::BadRequest(e.to_string()))?;
-    let host = pull::connect(&base, &args.trust)
-        .await
+    let host = pull::host_at(&base, &args.trust, node.config().pact_client)
         .map_err(|e| peer_err(&base, e))?;
     let token = pull::token(&host, &args.client_id, &args.client_secret)
         .await

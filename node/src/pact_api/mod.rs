@@ -12,16 +12,21 @@
 pub mod clients;
 pub mod events;
 pub mod hosts;
+pub mod http;
 pub mod pull;
+pub mod throttle;
 pub mod trust;
+
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -52,7 +57,10 @@ pub const EVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// The cursor parameter of the next-page links (a custom `x-` parameter, opaque to clients).
 const CURSOR: &str = "x-tanso-cursor";
 const DEFAULT_PAGE: u32 = 100;
-const MAX_CONNECTIONS: usize = 1024;
+/// Largest `POST /auth/token` body (a client-credentials form is a few dozen bytes).
+const TOKEN_MAX_BODY: usize = 4096;
+/// Most characters of a refused client id shown in logs and the audit log.
+const SHOWN_CLIENT_ID: usize = 40;
 
 /// Event types.
 pub const EV_REQUEST_CREATED: &str = "org.wbcsd.pact.ProductFootprint.RequestCreatedEvent.3";
@@ -75,12 +83,18 @@ pub enum ApiError {
     /// 400 BadRequest.
     #[error("{0}")]
     BadRequest(String),
-    /// 401: no token, or one this node did not issue.
-    #[error("missing or invalid access token")]
-    AccessDenied,
+    /// 401: no bearer token in the request.
+    #[error("no access token: send Authorization: Bearer <token> from /auth/token")]
+    NoToken,
+    /// 401: a token this host did not issue (or has forgotten).
+    #[error("the access token is not valid here; get a new one from /auth/token")]
+    InvalidToken,
     /// 401: a token that has expired.
-    #[error("the access token has expired")]
+    #[error("the access token has expired; get a new one from /auth/token")]
     TokenExpired,
+    /// 404: a path this host does not serve.
+    #[error("no such endpoint")]
+    NoRoute,
     /// 404: no such footprint, or one the caller may not see (identical on purpose).
     #[error("footprint not found")]
     NotFound,
@@ -96,6 +110,12 @@ pub enum ApiError {
     /// OAuth 400 invalid_request.
     #[error("{0}")]
     InvalidRequest(String),
+    /// 429: too many failed token requests from the caller's address.
+    #[error("too many failed token requests from this address; retry in {retry_secs} s")]
+    Throttled { retry_secs: u64 },
+    /// 503: the check cannot run now (legacy argon2 checks all busy); retry soon.
+    #[error("busy; retry in a few seconds")]
+    Busy,
     /// 500; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -116,9 +136,12 @@ impl IntoResponse for ApiError {
         };
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            ApiError::AccessDenied => (StatusCode::UNAUTHORIZED, "AccessDenied"),
+            // Always 401 with an RFC 6750 challenge. The code follows the PACT text for list
+            // and get: TokenExpired when the token expired, "in all other cases" BadRequest
+            // (what the conformance suite's invalid-token cases 6, 7 and 16 expect).
             ApiError::TokenExpired => (StatusCode::UNAUTHORIZED, "TokenExpired"),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "NotFound"),
+            ApiError::NoToken | ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "BadRequest"),
+            ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest"),
             ApiError::InvalidClient(_) => {
                 let mut r = oauth(StatusCode::UNAUTHORIZED, "invalid_client");
@@ -134,6 +157,8 @@ impl IntoResponse for ApiError {
             ApiError::InvalidRequest(_) => {
                 return oauth(StatusCode::BAD_REQUEST, "invalid_request");
             }
+            ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "AccessDenied"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "InternalError"),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "pact api: internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
@@ -144,11 +169,44 @@ impl IntoResponse for ApiError {
             axum::Json(json!({ "code": code, "message": message })),
         )
             .into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        let challenge = match &self {
+            // RFC 6750 3.1: no error code when the request carried no credentials.
+            ApiError::NoToken => Some("Bearer realm=\"pact\""),
+            ApiError::InvalidToken => Some(
+                "Bearer realm=\"pact\", error=\"invalid_token\", error_description=\"the access token is not valid here\"",
+            ),
+            ApiError::TokenExpired => Some(
+                "Bearer realm=\"pact\", error=\"invalid_token\", error_description=\"the access token has expired\"",
+            ),
+            _ => None,
+        };
+        if let Some(challenge) = challenge {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        let retry_after = match &self {
+            ApiError::Throttled { retry_secs } => Some(*retry_secs),
+            ApiError::Busy => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
             r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         }
         r
+    }
+}
+
+impl ApiError {
+    /// 429 for a source that may try again after `wait` (whole seconds, rounded up).
+    fn throttled(wait: Duration) -> ApiError {
+        ApiError::Throttled {
+            retry_secs: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1),
+        }
     }
 }
 
@@ -166,6 +224,8 @@ impl From<crate::NodeError> for ApiError {
 
 struct AppState {
     node: Node,
+    clients: Arc<clients::Clients>,
+    throttle: throttle::Throttle,
     tokens: clients::Tokens,
 }
 
@@ -173,6 +233,7 @@ type Shared = Arc<AppState>;
 
 /// Serves the PACT API on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
+    let policy = crate::server::ConnPolicy::of(node.config());
     let tls = match crate::https::server_config(node.pact_identity()) {
         Ok(config) => config,
         Err(e) => {
@@ -180,18 +241,26 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
             return;
         }
     };
+    let clients = Arc::new(clients::Clients::new(node.home().clone()));
+    if let Err(e) = clients.load() {
+        tracing::error!(error = %e, "pact api: the clients file cannot be used; not serving");
+        return;
+    }
     let addr_file = crate::https::announce("pact-api", &node, &listener, ADDR_FILE);
+    let throttle = throttle::Throttle::new(node.config().pact_token_failure_limit);
     let state = Arc::new(AppState {
         node,
+        clients,
+        throttle,
         tokens: clients::Tokens::default(),
     });
     let tasks = TaskTracker::new();
     crate::https::serve(
         "pact-api",
         listener,
-        tls,
+        Some(tls),
         router(state),
-        MAX_CONNECTIONS,
+        policy,
         &tasks,
         cancel,
     )
@@ -212,7 +281,7 @@ fn router(state: Shared) -> Router {
         .route("/3/footprints", get(list_footprints))
         .route("/3/footprints/{id}", get(get_footprint))
         .route("/3/events", post(events))
-        .fallback(|| async { ApiError::BadRequest("no such endpoint".into()) })
+        .fallback(|| async { ApiError::NoRoute })
         .route_layer(axum::middleware::from_fn_with_state(
             metrics,
             crate::metrics::pact_layer,
@@ -242,7 +311,11 @@ fn base_url(headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
 
 /// Reads a body up to the configured limit (413 beyond it).
 async fn read_body(state: &Shared, body: Body) -> Result<Bytes, ApiError> {
-    let max = state.node.config().pact_max_body_bytes;
+    read_body_max(body, state.node.config().pact_max_body_bytes).await
+}
+
+/// Reads a body up to `max` bytes (413 beyond it).
+async fn read_body_max(body: Body, max: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, max)
         .await
         .map_err(|_| ApiError::TooLarge(max))
@@ -258,10 +331,10 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
                 .filter(|p| p.eq_ignore_ascii_case("bearer "))
                 .map(|_| v[7..].trim())
         })
-        .ok_or(ApiError::AccessDenied)?;
+        .ok_or(ApiError::NoToken)?;
     match state.tokens.check(token) {
         clients::TokenState::Valid(client) => {
-            let mut groups = client.groups;
+            let mut groups = client.groups.clone();
             if let Some(record) = state.node.store().partner(&client.company_id)? {
                 for g in record.groups {
                     if !groups.contains(&g) {
@@ -270,14 +343,14 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
                 }
             }
             Ok(Partner {
-                company_id: client.company_id,
+                company_id: client.company_id.clone(),
                 groups,
                 memberships: Vec::new(),
                 buys_classifications: Vec::new(),
             })
         }
         clients::TokenState::Expired => Err(ApiError::TokenExpired),
-        clients::TokenState::Unknown => Err(ApiError::AccessDenied),
+        clients::TokenState::Unknown => Err(ApiError::InvalidToken),
     }
 }
 
@@ -394,19 +467,32 @@ fn encode(s: &str) -> String {
 
 // === authentication ===
 
-async fn token(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    match issue_token(&state, &headers, body).await {
+async fn token(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match issue_token(&state, throttle::Source::of(peer.ip()), &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
+/// `POST /auth/token`. A source cooling down after too many failures is refused before
+/// anything else is read; a check is one keyed hash (see [`clients`]), argon2 only for a
+/// legacy record, and every invalid_client answer counts as a failure of the source.
 async fn issue_token(
     state: &Shared,
+    source: throttle::Source,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(state, body).await?;
+    state
+        .throttle
+        .check(source, Instant::now())
+        .map_err(ApiError::throttled)?;
+    let body = read_body_max(body, TOKEN_MAX_BODY).await?;
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -421,7 +507,7 @@ async fn issue_token(
             "content type must be application/x-www-form-urlencoded".into(),
         ));
     }
-    let (id, secret) = headers
+    let Some((id, secret)) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -435,9 +521,15 @@ async fn issue_token(
             s.split_once(':')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
         })
-        .ok_or(ApiError::InvalidClient(
+    else {
+        return Err(token_refused(
+            state,
+            source,
+            "",
             "missing or malformed HTTP Basic credentials",
-        ))?;
+        )
+        .await);
+    };
     let form: Vec<(String, String)> = Query::<Vec<(String, String)>>::try_from_uri(
         &format!("/?{}", String::from_utf8_lossy(&body))
             .parse::<Uri>()
@@ -445,15 +537,31 @@ async fn issue_token(
     )
     .map_err(|_| ApiError::InvalidRequest("malformed form body".into()))?
     .0;
-    let home = state.node.home().clone();
-    let client = blocking(move || {
-        clients::check_client(&home, &id, &secret).map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await?;
+    let checked = state
+        .clients
+        .check(&id, &secret)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let client = match checked {
+        clients::Check::Valid(client) => Some(client),
+        clients::Check::Invalid => None,
+        clients::Check::Legacy(legacy) => {
+            let slot = state.clients.legacy_slot().await.ok_or(ApiError::Busy)?;
+            // Failures of this source may have closed it while this request waited.
+            state
+                .throttle
+                .check(source, Instant::now())
+                .map_err(ApiError::throttled)?;
+            let clients = state.clients.clone();
+            let secret = secret.clone();
+            blocking(move || {
+                let _slot = slot;
+                Ok(clients.verify_legacy(&legacy, &secret))
+            })
+            .await?
+        }
+    };
     let Some(client) = client else {
-        tracing::info!("pact api: token refused (unknown client or wrong secret)");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        return Err(ApiError::InvalidClient("unknown client or wrong secret"));
+        return Err(token_refused(state, source, &id, "unknown client or wrong secret").await);
     };
     match form
         .iter()
@@ -487,6 +595,65 @@ async fn issue_token(
     Ok(r)
 }
 
+/// Counts a refused token request against `source` and logs it: each failure below the limit
+/// at info, the one that starts a cool-down at warn and in the audit log, nothing while the
+/// source cools down (its requests are refused before they get here), so a flood writes at
+/// most `limit` lines per source and window. The claimed client id is shown cut short.
+async fn token_refused(
+    state: &Shared,
+    source: throttle::Source,
+    claimed: &str,
+    reason: &'static str,
+) -> ApiError {
+    let client = shown_client_id(claimed);
+    if !state.throttle.fail(source, Instant::now()) {
+        tracing::info!(%source, %client, reason, "pact api: token refused");
+        return ApiError::InvalidClient(reason);
+    }
+    let limit = state.throttle.limit();
+    let why = format!(
+        "{limit} failed token requests from {source} within {} s; its token requests are refused for {} s",
+        throttle::WINDOW.as_secs(),
+        throttle::COOL_DOWN.as_secs()
+    );
+    tracing::warn!(%source, %client, "pact api: {why}");
+    let record = Record {
+        audit: Some(AuditDraft {
+            caller: format!("unverified:{client}"),
+            method: M_TOKEN.to_string(),
+            targets: vec![format!("source:{source}")],
+            decision: "deny".into(),
+            rule: None,
+            reason: Some(why),
+        }),
+        ..Record::default()
+    };
+    if let Err(e) = state.node.journal().write(record).await {
+        tracing::error!(error = %e, "audit journal write failed");
+    }
+    ApiError::InvalidClient(reason)
+}
+
+/// A claimed client id as logs show it: at most [`SHOWN_CLIENT_ID`] characters of
+/// `A-Z a-z 0-9 - _ . :`, anything else as `?`.
+fn shown_client_id(claimed: &str) -> String {
+    let mut shown: String = claimed
+        .chars()
+        .take(SHOWN_CLIENT_ID)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if claimed.chars().nth(SHOWN_CLIENT_ID).is_some() {
+        shown.push_str("...");
+    }
+    shown
+}
+
 async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
     match base_url(&headers, &uri) {
         Ok(base) => axum::Json(json!({
@@ -502,6 +669,7 @@ async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
 
 // === footprints ===
 
+const M_TOKEN: &str = "POST /auth/token";
 const M_LIST: &str = "GET /3/footprints";
 const M_GET: &str = "GET /3/footprints/{id}";
 const M_EVENTS: &str = "POST /3/events";
@@ -530,9 +698,11 @@ fn parse_list_query(uri: &Uri, page_max: u32) -> Result<ListQuery, ApiError> {
     let mut after = None;
     for (k, v) in &pairs {
         if k == "limit" {
-            let n = v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            // The OpenAPI schema's minimum is 0: a page of nothing, with the link to the first
+            // real one.
+            let n = v.parse::<u32>().map_err(|_| {
                 ApiError::BadRequest(format!(
-                    "query parameter limit must be a positive integer, found {v:?}"
+                    "query parameter limit must be a whole number of 0 or more, found {v:?}"
                 ))
             })?;
             if limit.replace(n).is_some() {
@@ -633,6 +803,22 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
             .node
             .daily()
             .get(state.node.store(), &partner.company_id, &today())?;
+    if q.limit == 0 {
+        // An empty page (the schema allows limit=0) whose link starts the real paging at the
+        // same place, with the default page size.
+        let decision = deny("limit=0: no footprint asked for");
+        record(state, &partner, M_LIST, Vec::new(), &decision, None).await?;
+        let mut r = axum::Json(json!({ "data": [] })).into_response();
+        let query: Vec<(String, String)> = q
+            .pairs
+            .iter()
+            .filter(|(k, _)| k != "limit")
+            .cloned()
+            .collect();
+        r.headers_mut()
+            .insert(header::LINK, next_link(&base, &query, q.after.as_deref())?);
+        return Ok(r);
+    }
     let node = state.node.clone();
     let p = partner.clone();
     let filter = q.filter.clone();
@@ -676,19 +862,28 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
     )
         .into_response();
     if let Some(next) = next {
-        let mut query: Vec<String> = q
-            .pairs
-            .iter()
-            .filter(|(k, _)| k != CURSOR)
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect();
-        query.push(format!("{CURSOR}={next}"));
-        let link = format!("<{base}/3/footprints?{}>; rel=\"next\"", query.join("&"));
-        let value = HeaderValue::from_str(&link)
-            .map_err(|e| ApiError::Internal(format!("link header: {e}")))?;
-        r.headers_mut().insert(header::LINK, value);
+        r.headers_mut()
+            .insert(header::LINK, next_link(&base, &q.pairs, Some(&next))?);
     }
     Ok(r)
+}
+
+/// The `Link: <…>; rel="next"` header of a list page: the same query, the cursor replaced.
+fn next_link(
+    base: &str,
+    pairs: &[(String, String)],
+    cursor: Option<&str>,
+) -> Result<HeaderValue, ApiError> {
+    let mut query: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k != CURSOR)
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    if let Some(cursor) = cursor {
+        query.push(format!("{CURSOR}={cursor}"));
+    }
+    let link = format!("<{base}/3/footprints?{}>; rel=\"next\"", query.join("&"));
+    HeaderValue::from_str(&link).map_err(|e| ApiError::Internal(format!("link header: {e}")))
 }
 
 async fn get_footprint(

@@ -4,17 +4,18 @@
 //!
 //! The host's certificate is checked as [`ServerTrust`] says: pinned by SHA-256 fingerprint (a
 //! tanso host presents its node certificate, whose fingerprint is on its card), against a
-//! private CA, or against the web PKI roots.
-
-use std::net::SocketAddr;
+//! private CA, or against the web PKI roots. Requests go through [`super::http`], which
+//! bounds each by the `[pact] client_*` deadlines and response cap.
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 
+use super::http::{HttpClient, HttpError, Response};
 use super::trust::{ServerTrust, TrustError};
-use crate::dashboard::client::{self, HttpResponse};
+use crate::config::HttpClientLimits;
 use crate::node::Node;
 use crate::pact::{self, ValidationContext};
+use crate::progress::{NoProgress, Progress, Unit};
 use crate::signed::{self, VIEW_SUMMARY};
 use crate::store::InboxEntry;
 
@@ -26,12 +27,10 @@ const MAX_PAGES: usize = 10_000;
 pub enum PullError {
     #[error("{0:?} is not an https://host:port base url")]
     BadUrl(String),
-    #[error("cannot resolve {0}")]
-    Resolve(String),
     #[error("tls trust: {0}")]
     Trust(#[from] TrustError),
-    #[error("{0}")]
-    Http(String),
+    #[error(transparent)]
+    Http(#[from] HttpError),
     #[error("{what}: http {status}: {body}")]
     Status {
         what: &'static str,
@@ -67,12 +66,11 @@ pub struct PullReport {
     pub pages: usize,
 }
 
+/// A PACT host and the client that calls it (its connection is reused by every request of
+/// the operation that holds this).
 pub(crate) struct Host {
-    addr: SocketAddr,
     pub(crate) base: String,
-    authority: String,
-    name: rustls::pki_types::ServerName<'static>,
-    tls: std::sync::Arc<rustls::ClientConfig>,
+    http: HttpClient,
 }
 
 impl Host {
@@ -82,15 +80,8 @@ impl Host {
         path: &str,
         headers: &[(&str, &str)],
         body: &[u8],
-    ) -> Result<HttpResponse, PullError> {
-        let target = client::Target {
-            addr: self.addr,
-            authority: &self.authority,
-            name: self.name.clone(),
-        };
-        client::request_tls(target, self.tls.clone(), method, path, headers, body)
-            .await
-            .map_err(|e| PullError::Http(format!("{method} {}{path}: {e}", self.base)))
+    ) -> Result<Response, PullError> {
+        Ok(self.http.send(method, path, headers, body).await?)
     }
 
     /// The path of an absolute URL on this host.
@@ -115,31 +106,25 @@ fn b64_basic(id: &str, secret: &str) -> String {
     )
 }
 
-/// A PACT host reached at `base` (`https://host:port`), its certificate checked per `trust`.
-pub(crate) async fn connect(base: &str, trust: &ServerTrust) -> Result<Host, PullError> {
+/// A PACT host reached at `base` (`https://host:port`), its certificate checked per `trust`,
+/// every request bounded by `limits`. Nothing is resolved or connected until the first
+/// request (within its connect deadline).
+pub(crate) fn host_at(
+    base: &str,
+    trust: &ServerTrust,
+    limits: HttpClientLimits,
+) -> Result<Host, PullError> {
     let base = base.trim_end_matches('/').to_string();
     let authority = base
         .strip_prefix("https://")
         .filter(|a| !a.is_empty() && !a.contains('/'))
         .ok_or_else(|| PullError::BadUrl(base.clone()))?;
-    // `https://host` without a port means 443.
-    let with_port = if authority.ends_with(']') || !authority.contains(':') {
-        format!("{authority}:443")
-    } else {
-        authority.to_string()
-    };
-    let addr = tokio::net::lookup_host(&with_port)
-        .await
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| PullError::Resolve(authority.to_string()))?;
-    Ok(Host {
-        addr,
-        base: base.clone(),
-        authority: authority.to_string(),
-        name: trust.server_name(authority)?,
-        tls: trust.client_config()?,
-    })
+    // `https://host` without a port means 443 (the connector's default).
+    if authority.parse::<hyper::http::uri::Authority>().is_err() {
+        return Err(PullError::BadUrl(base));
+    }
+    let http = super::http::client_for(&base, authority, trust, limits)?;
+    Ok(Host { base, http })
 }
 
 /// An access token from `host` for the client credentials: the token endpoint is discovered
@@ -172,7 +157,7 @@ pub(crate) async fn token(host: &Host, client_id: &str, secret: &str) -> Result<
         return Err(PullError::Status {
             what: "token",
             status: r.status,
-            body: r.text(),
+            body: r.excerpt(),
         });
     }
     r.json()
@@ -182,7 +167,16 @@ pub(crate) async fn token(host: &Host, client_id: &str, secret: &str) -> Result<
 
 /// Pulls footprints from a PACT host into `node`'s inbox.
 pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> {
-    let host = connect(&args.base, &args.trust).await?;
+    pull_with(node, args, &NoProgress).await
+}
+
+/// [`pull`], reporting the footprints received, page by page, to `progress`.
+pub async fn pull_with(
+    node: &Node,
+    args: PullArgs,
+    progress: &dyn Progress,
+) -> Result<PullReport, PullError> {
+    let host = host_at(&args.base, &args.trust, node.config().pact_client)?;
     let base = host.base.clone();
     let token = token(&host, &args.client_id, &args.client_secret).await?;
     let bearer = format!("Bearer {token}");
@@ -199,6 +193,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
     };
     let mut report = PullReport::default();
     let provenance = format!("pact:{base}");
+    progress.start("pulling footprints", Unit::Footprints, None);
     loop {
         let r = host
             .send("GET", &path, &[("authorization", &bearer)], b"")
@@ -207,7 +202,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
             return Err(PullError::Status {
                 what: "list footprints",
                 status: r.status,
-                body: r.text(),
+                body: r.excerpt(),
             });
         }
         report.pages += 1;
@@ -217,6 +212,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
         let data = body["data"]
             .as_array()
             .ok_or_else(|| PullError::Protocol("list response has no data array".into()))?;
+        progress.advance(data.len() as u64);
         let mut entries = Vec::with_capacity(data.len());
         for doc in data {
             match entry(node, doc.clone(), &provenance) {
@@ -242,7 +238,10 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
             .map(|(u, _)| u.to_string());
         match next {
             Some(url) if report.pages < MAX_PAGES => path = host.path_of(&url)?,
-            _ => return Ok(report),
+            _ => {
+                progress.finish();
+                return Ok(report);
+            }
         }
     }
 }

@@ -107,7 +107,8 @@ impl ServerTrust {
         }
     }
 
-    /// The rustls client config (ALPN http/1.1, as the PACT client speaks it).
+    /// The rustls client config, offering ALPN h2 and http/1.1 (the PACT client speaks
+    /// HTTP/2 to a host that picks it).
     pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, TrustError> {
         let base = match self {
             ServerTrust::Pinned(fp) => tls::pinned_client_config(fp, None)?,
@@ -115,7 +116,7 @@ impl ServerTrust {
             ServerTrust::WebPki => tls::ca_client_config(None)?,
         };
         let mut config = (*base).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
 

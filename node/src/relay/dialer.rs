@@ -10,19 +10,35 @@ use super::protocol::{self, Message, ProtocolError};
 
 /// How long the relay may take to pair a connection.
 const PAIR_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting to the relay and sending the connect frame may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A TCP stream to `target` through the relay at `relay` ("host:port"), positioned at the
 /// first byte the target node sends. A refusal becomes a `ConnectionRefused` error naming
-/// the relay's reason (gRPC callers see it as UNAVAILABLE, which is retryable).
+/// the relay's reason (gRPC callers see it as UNAVAILABLE, which is retryable). Every step
+/// has a deadline; the peer client's connect deadline bounds the whole as well.
 pub async fn connect(relay: &str, target: &str) -> io::Result<TcpStream> {
-    let mut tcp = TcpStream::connect(relay).await?;
-    tcp.set_nodelay(true)?;
     let connect = Message::Connect {
         target: target.to_string(),
     };
-    protocol::write_frame(&mut tcp, &connect)
-        .await
-        .map_err(to_io)?;
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let mut tcp = TcpStream::connect(relay).await?;
+        tcp.set_nodelay(true)?;
+        protocol::write_frame(&mut tcp, &connect)
+            .await
+            .map_err(to_io)?;
+        Ok::<_, io::Error>(tcp)
+    })
+    .await;
+    let mut tcp = opened.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "relay {relay}: no connection within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        )
+    })??;
     match tokio::time::timeout(PAIR_TIMEOUT, protocol::read_frame(&mut tcp)).await {
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,

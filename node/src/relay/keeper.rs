@@ -26,7 +26,8 @@ use super::protocol::{self, Message, ProtocolError, RelayCard};
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 /// Longest wait between registration attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
-/// How long connecting and each registration step may take.
+/// How long connecting, and each write and read of registration and dialling, may take: a
+/// relay that accepts and stays silent costs a registration attempt this long, then backoff.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where a node keeps the card of the relay it uses.
@@ -188,14 +189,14 @@ async fn session(
         .map_err(ProtocolError::Io)?;
     tcp.set_nodelay(true).map_err(ProtocolError::Io)?;
     let node_nonce = protocol::nonce()?;
-    protocol::write_frame(
+    step(protocol::write_frame(
         &mut tcp,
         &Message::Register {
             credential,
             nonce: node_nonce.clone(),
         },
-    )
-    .await?;
+    ))
+    .await??;
     let (relay_nonce, relay_key_id, signature) =
         match step(protocol::read_frame(&mut tcp)).await?? {
             Message::Challenge {
@@ -230,13 +231,13 @@ async fn session(
         protocol::DOMAIN_RELAY_REGISTER,
         &protocol::register_bytes(&relay_key_id, &relay_nonce, node.company_id()),
     );
-    protocol::write_frame(
+    step(protocol::write_frame(
         &mut tcp,
         &Message::Proof {
             signature: protocol::encode_signature(&proof),
         },
-    )
-    .await?;
+    ))
+    .await??;
     match step(protocol::read_frame(&mut tcp)).await?? {
         Message::Registered { .. } => {}
         Message::Refused { reason } => return Err(ProtocolError::Refused(reason).into()),
@@ -289,14 +290,14 @@ async fn session(
 async fn dial(endpoint: &str, company_id: &str, session: &str) -> Result<TcpStream, ProtocolError> {
     let mut tcp = step(TcpStream::connect(endpoint)).await??;
     tcp.set_nodelay(true)?;
-    protocol::write_frame(
+    step(protocol::write_frame(
         &mut tcp,
         &Message::Data {
             company_id: company_id.to_string(),
             session: session.to_string(),
         },
-    )
-    .await?;
+    ))
+    .await??;
     Ok(tcp)
 }
 

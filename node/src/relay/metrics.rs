@@ -197,10 +197,18 @@ pub async fn serve(
         app,
         listener,
         home.join(ADDR_FILE),
+        OPS_POLICY,
         shutdown,
     )
     .await;
 }
+
+/// The relay's ops listener: a handful of scrapers and probes.
+const OPS_POLICY: crate::server::ConnPolicy = crate::server::ConnPolicy {
+    max_connections: 64,
+    idle_timeout: Some(std::time::Duration::from_secs(120)),
+    keepalive: None,
+};
 
 async fn scrape(State(relay): State<Relay>) -> impl IntoResponse {
     (

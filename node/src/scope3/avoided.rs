@@ -61,6 +61,7 @@ pub fn calculate(
             problems.push(RowProblem {
                 file: r.row.file.to_string(),
                 line: r.row.line,
+                position: None,
                 column: Some(col.into()),
                 message: m,
             })

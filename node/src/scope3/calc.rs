@@ -11,7 +11,7 @@ use crate::scope3::factors::{
     Factor, FactorError, FactorLibrary, FactorSet, Per, RangeChoice, Source,
 };
 use crate::scope3::ledger::{
-    CurrencyRate, EnergyType, Ledger, PriceBasis, PurchaseRow, RowProblem,
+    CurrencyRate, EnergyType, Ledger, PriceBasis, PurchaseRow, ReadLedger, RowProblem,
 };
 use crate::scope3::supplier::SupplierIndex;
 use crate::scope3::units::{Co2eUnit, Emissions, Unit, convert};
@@ -25,10 +25,11 @@ use std::fmt;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// Calculation errors; `Rows` lists every row that could not be calculated.
+/// Calculation errors; `Rows` lists every problem of the ledger: rows that could not be
+/// calculated and, through [`calculate_read`], rows that failed validation.
 #[derive(Debug, Error)]
 pub enum CalcError {
-    #[error("{} row(s) could not be calculated:\n{}", .0.len(), crate::scope3::ledger::list(.0))]
+    #[error("{} ledger problem(s):\n{}", .0.len(), crate::scope3::ledger::list(.0))]
     Rows(Vec<RowProblem>),
     #[error("factor library: {0}")]
     Factors(#[from] FactorError),
@@ -165,6 +166,30 @@ pub struct Report {
     pub avoided: Option<AvoidedReport>,
 }
 
+/// Calculates what a read ledger holds and reports every problem of the import in one run:
+/// the rows that failed validation and the valid rows that could not be calculated (a
+/// missing factor, supplier footprint or exchange rate), in file and line order.
+pub fn calculate_read(
+    read: &ReadLedger,
+    factors: &FactorLibrary,
+    suppliers: &SupplierIndex,
+    opts: &ReportOptions,
+) -> Result<Report, CalcError> {
+    let calculated = calculate(&read.ledger, factors, suppliers, opts);
+    if read.problems.is_empty() {
+        return calculated;
+    }
+    let mut problems = read.problems.clone();
+    match calculated {
+        Ok(_) => {}
+        Err(CalcError::Rows(mut more)) => problems.append(&mut more),
+        Err(e) => return Err(e),
+    }
+    // Stable: the problems of one row keep their column order.
+    problems.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    Err(CalcError::Rows(problems))
+}
+
 /// Calculates categories 1–8 from a ledger.
 pub fn calculate(
     ledger: &Ledger,
@@ -228,14 +253,14 @@ pub fn calculate(
     if let Some(mut problems) = tail {
         cx.problems.append(&mut problems);
     }
-    if !cx.problems.is_empty() {
-        return Err(CalcError::Rows(cx.problems));
+    // Every slot is filled when there is no problem, and this collect reuses the buffer;
+    // with problems the other categories still run, so one run reports them all.
+    if cx.problems.is_empty() {
+        cx.lines = slots
+            .into_iter()
+            .map(|o| o.expect("every category 1 slot is filled when there is no problem"))
+            .collect();
     }
-    // every slot is filled when there is no problem; this collect reuses the buffer
-    cx.lines = slots
-        .into_iter()
-        .map(|o| o.expect("every category 1 slot is filled when there is no problem"))
-        .collect();
     cx.lines.reserve(others);
     let mut view = Vec::new();
     for c in &ledger.capital_goods {
@@ -294,6 +319,7 @@ pub fn calculate(
         }
     };
     if !cx.problems.is_empty() {
+        ledger.locate(&mut cx.problems);
         return Err(CalcError::Rows(cx.problems));
     }
     let lines = cx.lines;
@@ -426,6 +452,7 @@ impl<'a> Cx<'a> {
         self.problems.push(RowProblem {
             file: row.file.to_string(),
             line: row.line,
+            position: None,
             column: column.map(str::to_string),
             message,
         });

@@ -1,56 +1,41 @@
 //! Supplier PCFs for Scope 3 and composition, read from received PACT footprints.
 
-use rust_decimal::Decimal;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::Dqi;
+use super::figures::{self, Figure};
 use super::supplier::SupplierPcf;
+use crate::pact::model::{ProductFootprint, Status};
 
-fn dec(v: &Value) -> Option<Decimal> {
-    v.as_str().and_then(|s| s.parse().ok())
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The supplier view of one PACT footprint (full view); `None` for summary views or
-/// footprints missing the figures a calculation needs.
+/// The supplier view of one PACT footprint (full view, read through the typed PACT model);
+/// `None` for summary views or footprints missing the figures a calculation needs.
 pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
-    let pcf = doc.get("pcf")?;
-    let dqi = pcf.get("dqi").and_then(|d| {
+    let pf = ProductFootprint::deserialize(doc).ok()?;
+    let cf = &pf.pcf;
+    let dqi = cf.dqi.as_ref().and_then(|d| {
         Some(Dqi {
-            technological: dec(d.get("technologicalDQR")?)?,
-            geographical: dec(d.get("geographicalDQR")?)?,
-            temporal: dec(d.get("temporalDQR")?)?,
+            technological: d.technological_dqr.to_exact()?,
+            geographical: d.geographical_dqr.to_exact()?,
+            temporal: d.temporal_dqr.to_exact()?,
         })
     });
+    let mut figures = figures::of_pact(cf);
+    let pcf_excluding_biogenic_uptake = figures.remove(&Figure::PcfExcludingBiogenicUptake)?;
     Some(SupplierPcf {
-        footprint_id: doc.get("id")?.as_str()?.to_string(),
-        company_id: strings(doc.get("companyIds")?).into_iter().next()?,
-        product_ids: strings(doc.get("productIds")?),
-        declared_unit: pcf.get("declaredUnitOfMeasurement")?.as_str()?.to_string(),
-        declared_unit_amount: dec(pcf.get("declaredUnitAmount")?)?,
-        pcf_excluding_biogenic_uptake: dec(pcf.get("pcfExcludingBiogenicUptake")?)?,
-        primary_data_share: pcf.get("primaryDataShare").and_then(dec),
+        footprint_id: pf.id.clone(),
+        company_id: pf.company_ids.first()?.clone(),
+        product_ids: pf.product_ids.clone(),
+        declared_unit: cf.declared_unit_of_measurement.as_str().to_string(),
+        declared_unit_amount: cf.declared_unit_amount.to_exact()?,
+        pcf_excluding_biogenic_uptake,
+        primary_data_share: cf.primary_data_share.as_ref().and_then(|d| d.to_exact()),
         dqi,
-        reference_period_end: pcf.get("referencePeriodEnd")?.as_str()?.to_string(),
-        status_active: doc.get("status").and_then(Value::as_str) != Some("Deprecated"),
-        ipcc_characterization_factors: strings(
-            pcf.get("ipccCharacterizationFactors")
-                .unwrap_or(&Value::Null),
-        ),
-        geography_country: pcf
-            .get("geographyCountry")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        reference_period_end: cf.reference_period_end.clone(),
+        status_active: pf.status == Status::Active,
+        ipcc_characterization_factors: cf.ipcc_characterization_factors.clone(),
+        geography_country: cf.geography_country.clone(),
+        figures,
     })
 }
 

@@ -1,9 +1,14 @@
 //! Activity ledger: validated CSV files, one per kind of activity.
 //!
-//! Column layouts are documented in `data/ledger-templates/README.md`. Every row is
-//! validated; all problems are collected with file, line and column, and if there is
-//! any, nothing is returned (no half-imported ledger).
+//! Column layouts are documented in `data/ledger-templates/README.md`. The header is
+//! checked first (a duplicate, unknown or missing column is refused at line 1 and its
+//! position, before any row is read); every row is validated; all problems are collected
+//! with file, line and column position. [`load_ledger`] returns nothing if there is any
+//! (no half-imported ledger); [`read_ledger`] returns the rows that passed with every
+//! problem, so a calculation can add its own problems to the same report.
 
+use crate::csv_lines::Lines;
+use crate::progress::{NoProgress, Progress, ProgressRead, Unit as ProgressUnit};
 use crate::scope3::RowRef;
 use crate::scope3::units::{Quantity, Unit};
 use rust_decimal::Decimal;
@@ -15,29 +20,32 @@ use std::str::FromStr;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// One problem in one ledger row.
+/// One problem in one ledger row (line 1: in the header).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowProblem {
     pub file: String,
     pub line: u64,
+    /// 1-based position of `column` in its file's header, when known; for a missing
+    /// column, the position it would take at the end of the header.
+    pub position: Option<u64>,
     pub column: Option<String>,
     pub message: String,
 }
 
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(p) = self.position {
+            write!(f, ":{p}")?;
+        }
         match &self.column {
-            Some(c) => write!(
-                f,
-                "{}:{}: column `{}`: {}",
-                self.file, self.line, c, self.message
-            ),
-            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+            Some(c) => write!(f, ": column `{c}`: {}", self.message),
+            None => write!(f, ": {}", self.message),
         }
     }
 }
 
-/// Ledger loading errors; `Invalid` lists every bad row.
+/// Ledger loading errors; `Invalid` lists every problem of every file.
 #[derive(Debug, Error)]
 pub enum LedgerError {
     #[error("cannot read {path}: {source}")]
@@ -45,7 +53,7 @@ pub enum LedgerError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{} invalid ledger row(s):\n{}", .0.len(), list(.0))]
+    #[error("{} ledger problem(s):\n{}", .0.len(), list(.0))]
     Invalid(Vec<RowProblem>),
 }
 
@@ -254,6 +262,60 @@ pub struct Ledger {
     pub leased_assets: Vec<LeasedRow>,
     pub currency_rates: Vec<CurrencyRate>,
     pub avoided: Vec<AvoidedRow>,
+    /// Column names of each file's header, in order, to place a problem found later
+    /// (a missing factor, a cross-row check) at its file:line:column.
+    #[serde(skip)]
+    pub(crate) headers: HashMap<String, Vec<String>>,
+}
+
+/// A ledger as read: every row that passed validation, and the problems of all the others
+/// (rows with a problem are left out, so the rest can still be calculated and every
+/// problem of an import reported in one run).
+#[derive(Debug, Clone, Default)]
+pub struct ReadLedger {
+    pub ledger: Ledger,
+    pub problems: Vec<RowProblem>,
+}
+
+impl ReadLedger {
+    /// The ledger if no row had a problem; otherwise every problem.
+    pub fn into_result(self) -> Result<Ledger, LedgerError> {
+        if self.problems.is_empty() {
+            Ok(self.ledger)
+        } else {
+            Err(LedgerError::Invalid(self.problems))
+        }
+    }
+}
+
+impl Ledger {
+    /// Sets the header position of every problem that names a column but has none yet.
+    pub(crate) fn locate(&self, problems: &mut [RowProblem]) {
+        for p in problems.iter_mut().filter(|p| p.position.is_none()) {
+            let (Some(column), Some(names)) = (&p.column, self.headers.get(&p.file)) else {
+                continue;
+            };
+            if let Some(i) = names.iter().position(|n| n == column) {
+                p.position = Some(i as u64 + 1);
+            }
+        }
+    }
+
+    /// Drops the last row of `kind` (a row found to have a problem).
+    fn pop(&mut self, kind: Kind) {
+        match kind {
+            Kind::Purchases => drop(self.purchases.pop()),
+            Kind::CapitalGoods => drop(self.capital_goods.pop()),
+            Kind::Energy => drop(self.energy.pop()),
+            Kind::Transport => drop(self.transport.pop()),
+            Kind::Waste => drop(self.waste.pop()),
+            Kind::Travel => drop(self.travel.pop()),
+            Kind::Commuting => drop(self.commuting.pop()),
+            Kind::LeasedAssets => drop(self.leased_assets.pop()),
+            Kind::CurrencyRates => drop(self.currency_rates.pop()),
+            Kind::Avoided => drop(self.avoided.pop()),
+        }
+    }
 }
 
 /// Ledger columns; rows look fields up by index, not by name (1M-row budget).
@@ -531,13 +593,28 @@ impl Kind {
     }
 }
 
-/// Loads a ledger from a directory of CSV files or from one CSV file.
+/// Loads a ledger from a directory of CSV files or from one CSV file; any problem in any
+/// row fails the whole load (no half-imported ledger).
 ///
 /// In a directory every `*.csv` must be a known kind (file stem starting with
 /// `purchases`, `capital_goods`, `energy`, `transport`, `waste`, `travel`,
 /// `commuting`, `leased_assets`, `currency_rates` or `avoided`); an unknown CSV is an
 /// error rather than silently skipped.
 pub fn load_ledger(dir_or_file: &Path) -> Result<Ledger, LedgerError> {
+    read_ledger(dir_or_file)?.into_result()
+}
+
+/// Reads a ledger like [`load_ledger`] but keeps going: the rows that passed, and every
+/// problem of every file. Only a file that cannot be read is an error here.
+pub fn read_ledger(dir_or_file: &Path) -> Result<ReadLedger, LedgerError> {
+    read_ledger_with(dir_or_file, &NoProgress)
+}
+
+/// [`read_ledger`], reporting the bytes of the ledger's files read to `progress`.
+pub fn read_ledger_with(
+    dir_or_file: &Path,
+    progress: &dyn Progress,
+) -> Result<ReadLedger, LedgerError> {
     let io = |path: &Path, source| LedgerError::Io {
         path: path.display().to_string(),
         source,
@@ -558,14 +635,21 @@ pub fn load_ledger(dir_or_file: &Path) -> Result<Ledger, LedgerError> {
     } else {
         files.push(dir_or_file.to_path_buf());
     }
-    let mut ledger = Ledger::default();
-    let mut problems = Vec::new();
+    let total: u64 = files
+        .iter()
+        .filter(|p| Kind::of(p).is_some())
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    progress.start("reading the ledger", ProgressUnit::Bytes, Some(total));
+    let mut read = ReadLedger::default();
     for p in &files {
         let name = p.display().to_string();
         let Some(kind) = Kind::of(p) else {
-            problems.push(RowProblem {
+            read.problems.push(RowProblem {
                 file: name,
                 line: 0,
+                position: None,
                 column: None,
                 message: "unknown ledger file: the name must start with one of purchases, capital_goods, energy, transport, waste, travel, commuting, leased_assets, currency_rates, avoided".into(),
             });
@@ -576,45 +660,51 @@ pub fn load_ledger(dir_or_file: &Path) -> Result<Ledger, LedgerError> {
             // Reserve from the file size (rows are rarely under 24 bytes): untouched
             // capacity costs no resident memory, while doubling would copy every row.
             let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            ledger.purchases.reserve((len / 24) as usize);
+            read.ledger.purchases.reserve((len / 24) as usize);
         }
         parse_into(
             kind,
             &name,
-            std::io::BufReader::with_capacity(1 << 16, file),
-            &mut ledger,
-            &mut problems,
+            std::io::BufReader::with_capacity(1 << 16, ProgressRead::new(file, progress)),
+            &mut read.ledger,
+            &mut read.problems,
         );
     }
-    cross_checks(&ledger, &mut problems);
-    if problems.is_empty() {
-        ledger.purchases.shrink_to_fit();
-        Ok(ledger)
-    } else {
-        Err(LedgerError::Invalid(problems))
-    }
+    progress.finish();
+    cross_checks(&read.ledger, &mut read.problems);
+    read.ledger.locate(&mut read.problems);
+    read.ledger.purchases.shrink_to_fit();
+    Ok(read)
 }
 
 /// Parses one ledger CSV of a kind given by `name` (e.g. `purchases.csv`) from memory;
 /// used by tests and by callers that already hold the text.
 pub fn parse_ledger_text(name: &str, text: &str) -> Result<Ledger, LedgerError> {
-    let mut ledger = Ledger::default();
-    let mut problems = Vec::new();
+    read_ledger_text(name, text).into_result()
+}
+
+/// [`read_ledger`] of one CSV text named `name`.
+pub fn read_ledger_text(name: &str, text: &str) -> ReadLedger {
+    let mut read = ReadLedger::default();
     match Kind::of(Path::new(name)) {
-        Some(kind) => parse_into(kind, name, text.as_bytes(), &mut ledger, &mut problems),
-        None => problems.push(RowProblem {
+        Some(kind) => parse_into(
+            kind,
+            name,
+            text.as_bytes(),
+            &mut read.ledger,
+            &mut read.problems,
+        ),
+        None => read.problems.push(RowProblem {
             file: name.into(),
             line: 0,
+            position: None,
             column: None,
             message: "unknown ledger file kind".into(),
         }),
     }
-    cross_checks(&ledger, &mut problems);
-    if problems.is_empty() {
-        Ok(ledger)
-    } else {
-        Err(LedgerError::Invalid(problems))
-    }
+    cross_checks(&read.ledger, &mut read.problems);
+    read.ledger.locate(&mut read.problems);
+    read
 }
 
 /// Checks that span rows: commuting shares per group ≤ 100 %, one rate per currency-year.
@@ -634,6 +724,7 @@ fn cross_checks(l: &Ledger, problems: &mut Vec<RowProblem>) {
             problems.push(RowProblem {
                 file: row.file.to_string(),
                 line: row.line,
+                position: None,
                 column: Some("share_pct".into()),
                 message: format!("mode shares of group `{g}` add up to {sum} %, more than 100"),
             });
@@ -647,6 +738,7 @@ fn cross_checks(l: &Ledger, problems: &mut Vec<RowProblem>) {
             problems.push(RowProblem {
                 file: row.file.to_string(),
                 line: row.line,
+                position: None,
                 column: Some("currency".into()),
                 message: format!("second rate for {} {}", r.currency, r.year),
             });
@@ -667,6 +759,7 @@ impl Rec<'_> {
         self.problems.push(RowProblem {
             file: self.row.file.to_string(),
             line: self.row.line,
+            position: self.idx[col as usize].map(|i| i as u64 + 1),
             column: Some(col.name().to_string()),
             message: msg,
         });
@@ -857,6 +950,7 @@ impl Rec<'_> {
             self.problems.push(RowProblem {
                 file: self.row.file.to_string(),
                 line: self.row.line,
+                position: None,
                 column: None,
                 message: "no usable method: give product_id + quantity/unit (supplier-specific), quantity/unit + material or factor_id (average-data), or spend/currency/spend_year + naics, cpc, hs or factor_id (spend-based)".into(),
             });
@@ -910,53 +1004,28 @@ fn parse_into<R: std::io::Read>(
     let mut rdr = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .flexible(false)
-        .from_reader(reader);
+        .from_reader(Lines::new(reader));
     let headers = match rdr.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
             problems.push(RowProblem {
                 file: name.into(),
                 line: 1,
+                position: None,
                 column: None,
                 message: e.to_string(),
             });
             return;
         }
     };
-    let (req, opt) = kind.columns();
-    let mut idx = [None; C::ALL.len()];
-    let mut header_ok = true;
-    for (i, h) in headers.iter().enumerate() {
-        let h = h.trim_start_matches('\u{feff}').trim();
-        match req.iter().chain(opt.iter()).find(|c| c.name() == h) {
-            Some(c) => {
-                idx[*c as usize] = Some(i);
-            }
-            None => {
-                header_ok = false;
-                problems.push(RowProblem {
-                    file: name.into(),
-                    line: 1,
-                    column: Some(h.to_string()),
-                    message: "unknown column".into(),
-                });
-            }
-        }
-    }
-    for c in req {
-        if idx[*c as usize].is_none() {
-            header_ok = false;
-            problems.push(RowProblem {
-                file: name.into(),
-                line: 1,
-                column: Some(c.name().to_string()),
-                message: "missing required column".into(),
-            });
-        }
-    }
-    if !header_ok {
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+        .collect();
+    let Some(idx) = check_header(kind, name, &names, problems) else {
         return;
-    }
+    };
+    ledger.headers.insert(name.to_string(), names);
     let mut rec = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut rec) {
@@ -965,14 +1034,16 @@ fn parse_into<R: std::io::Read>(
             Err(e) => {
                 problems.push(RowProblem {
                     file: name.into(),
-                    line: e.position().map(|p| p.line()).unwrap_or(0),
+                    line: rdr.get_ref().line_of(e.position()),
+                    position: None,
                     column: None,
                     message: e.to_string(),
                 });
                 continue;
             }
         }
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let line = rdr.get_ref().line_of(rec.position());
+        let before = problems.len();
         let mut r = Rec {
             rec: &rec,
             idx: &idx,
@@ -1199,5 +1270,72 @@ fn parse_into<R: std::io::Read>(
                 });
             }
         }
+        if problems.len() > before {
+            ledger.pop(kind);
+        }
+    }
+}
+
+/// Maps a header's columns to their positions: every duplicate, unknown and missing column
+/// is a problem at line 1 and its position, all of them reported; `None` if there is any
+/// (the rows of a file whose header is wrong cannot be read).
+fn check_header(
+    kind: Kind,
+    name: &str,
+    names: &[String],
+    problems: &mut Vec<RowProblem>,
+) -> Option<[Option<usize>; C::ALL.len()]> {
+    let (req, opt) = kind.columns();
+    let mut idx = [None; C::ALL.len()];
+    let before = problems.len();
+    let mut problem = |position: usize, column: &str, message: String| {
+        problems.push(RowProblem {
+            file: name.into(),
+            line: 1,
+            position: Some(position as u64),
+            column: Some(column.to_string()),
+            message,
+        });
+    };
+    for (i, h) in names.iter().enumerate() {
+        match req.iter().chain(opt.iter()).find(|c| c.name() == h) {
+            Some(c) => match idx[*c as usize] {
+                Some(first) => problem(
+                    i + 1,
+                    h,
+                    format!("duplicate column (first at column {})", first + 1),
+                ),
+                None => idx[*c as usize] = Some(i),
+            },
+            None => problem(i + 1, h, "unknown column".into()),
+        }
+    }
+    for c in req {
+        if idx[*c as usize].is_none() {
+            problem(names.len() + 1, c.name(), "missing required column".into());
+        }
+    }
+    (problems.len() == before).then_some(idx)
+}
+
+impl Ledger {
+    /// The years the ledger names, oldest first: capital goods' acquisition years and the
+    /// years of spend. These are the reporting years a report on it can be asked for (the
+    /// dashboard's year selector offers them).
+    pub fn years(&self) -> Vec<i32> {
+        let spend_years = self
+            .purchases
+            .iter()
+            .chain(self.capital_goods.iter().map(|c| &c.purchase))
+            .filter_map(|p| p.spend.as_ref().map(|s| s.year));
+        let mut years: Vec<i32> = self
+            .capital_goods
+            .iter()
+            .map(|c| c.acquisition_year)
+            .chain(spend_years)
+            .collect();
+        years.sort_unstable();
+        years.dedup();
+        years
     }
 }

@@ -4,7 +4,8 @@
 //! activity CSVs) + [`supplier`] (the inbox of received PACT footprints) →
 //! [`calc::calculate`] (GHG Protocol method hierarchy) → [`calc::Report`], rendered by
 //! [`report`]. [`compose`] builds the company's own PACT footprint from a bill of
-//! materials; [`avoided`] reports avoided emissions outside the inventory.
+//! materials, carrying every PACT figure of its inputs ([`figures`]); [`avoided`] reports
+//! avoided emissions outside the inventory.
 //!
 //! All emission values and factors are `rust_decimal::Decimal`; no floats.
 
@@ -12,6 +13,7 @@ pub mod avoided;
 pub mod calc;
 pub mod compose;
 pub mod factors;
+pub mod figures;
 pub mod inbox;
 pub mod ledger;
 pub mod report;
@@ -22,10 +24,15 @@ pub mod units;
 mod tests;
 
 pub use avoided::{AvoidedLine, AvoidedReport};
-pub use calc::{CalcError, CategoryTotal, Method, Report, ReportOptions, ResultLine, calculate};
-pub use compose::{Bom, BomEntry, ComposeError, Composed, compose, load_bom};
+pub use calc::{
+    CalcError, CategoryTotal, Method, Report, ReportOptions, ResultLine, calculate, calculate_read,
+};
+pub use compose::{Bom, BomEntry, BomProblem, ComposeError, Composed, compose, load_bom};
 pub use factors::{Factor, FactorError, FactorLibrary, FactorSet, RangeChoice, builtin_sets};
-pub use ledger::{Ledger, LedgerError, RowProblem, load_ledger};
+pub use figures::{Figure, Figures};
+pub use ledger::{
+    Ledger, LedgerError, ReadLedger, RowProblem, load_ledger, read_ledger, read_ledger_with,
+};
 pub use report::Format;
 pub use supplier::{SupplierIndex, SupplierPcf};
 pub use units::{Emissions, Quantity, Unit, convert};

@@ -4,6 +4,7 @@
 //! section labelled as a management view, and avoided emissions only in their own
 //! section, so neither can be read as part of the GHG Protocol inventory.
 
+use crate::rounding::round;
 use crate::scope3::calc::{Report, ResultLine};
 use rust_decimal::Decimal;
 use std::fmt::Write;
@@ -33,9 +34,9 @@ fn n(d: Decimal) -> String {
     d.normalize().to_string()
 }
 
-/// Tonnes rounded for display (exact values are in JSON and CSV).
+/// Tonnes rounded for display by the one rounding rule (exact values are in JSON and CSV).
 fn t3(d: Decimal) -> String {
-    d.round_dp(3).normalize().to_string()
+    round(d, 3).normalize().to_string()
 }
 
 const CSV_HEADER: [&str; 24] = [
@@ -139,7 +140,7 @@ impl Report {
             format!(
                 "primary data share {} %",
                 self.primary_data_share_pct
-                    .map(|p| n(p.round_dp(2)))
+                    .map(|p| n(round(p, 2)))
                     .unwrap_or_else(|| "n/a".into())
             ),
         ));
@@ -205,16 +206,16 @@ impl Report {
             format!(
                 "primary data share (supplier-specific ÷ total): {}",
                 self.primary_data_share_pct
-                    .map(|p| format!("{} %", n(p.round_dp(2))))
+                    .map(|p| format!("{} %", n(round(p, 2))))
                     .unwrap_or_else(|| "n/a".into())
             ),
         ];
         if let Some(d) = self.dqi {
             v.push(format!(
                 "emission-weighted DQR: technological {}, geographical {}, temporal {}",
-                n(d.technological.round_dp(3)),
-                n(d.geographical.round_dp(3)),
-                n(d.temporal.round_dp(3))
+                n(round(d.technological, 3)),
+                n(round(d.geographical, 3)),
+                n(round(d.temporal, 3))
             ));
         }
         v
@@ -262,15 +263,15 @@ impl Report {
                 l.method.to_string(),
                 trunc(&l.description, 30),
                 trunc(&l.row.to_string(), 34),
-                n(l.quantity.round_dp(6)),
+                n(round(l.quantity, 6)),
                 l.quantity_unit.to_string(),
                 trunc(&l.factor_id, 34),
                 n(l.factor_value),
-                n(l.emissions.kg().round_dp(6)),
+                n(round(l.emissions.kg(), 6)),
                 if l.primary { "yes" } else { "no" },
-                n(l.dqi.technological.round_dp(2)),
-                n(l.dqi.geographical.round_dp(2)),
-                n(l.dqi.temporal.round_dp(2)),
+                n(round(l.dqi.technological, 2)),
+                n(round(l.dqi.geographical, 2)),
+                n(round(l.dqi.temporal, 2)),
             );
         }
         self.tail(&mut o, false);
@@ -322,9 +323,9 @@ impl Report {
                 l.gwp,
                 n(l.emissions.kg()),
                 if l.primary { "yes" } else { "no" },
-                n(l.dqi.technological.round_dp(3)),
-                n(l.dqi.geographical.round_dp(3)),
-                n(l.dqi.temporal.round_dp(3)),
+                n(round(l.dqi.technological, 3)),
+                n(round(l.dqi.geographical, 3)),
+                n(round(l.dqi.temporal, 3)),
             );
         }
         self.tail(&mut o, true);
@@ -394,8 +395,8 @@ impl Report {
                 "{}total avoided: {} tCO2e (≈ {} tree-years at 22 kg/yr; ≈ {} car-years at 4.6 t/yr)",
                 if markdown { "- " } else { "  " },
                 n(a.total.tonnes()),
-                n(a.tree_years.round_dp(1)),
-                n(a.car_years.round_dp(2))
+                n(round(a.tree_years, 1)),
+                n(round(a.car_years, 2))
             );
         }
     }

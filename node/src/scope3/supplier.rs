@@ -1,6 +1,7 @@
 //! The inbox of supplier footprints, indexed by product id for supplier-specific lines.
 
 use crate::scope3::factors::Source;
+use crate::scope3::figures::Figures;
 use crate::scope3::units::Unit;
 use crate::scope3::{Dqi, GwpSet, lower};
 use rust_decimal::Decimal;
@@ -36,6 +37,11 @@ pub struct SupplierPcf {
     /// PACT `geographyCountry`, when given.
     #[serde(default)]
     pub geography_country: Option<String>,
+    /// Every other PACT figure the footprint states (`fossilGhgEmissions`,
+    /// `biogenicCO2Uptake`, …), per `declared_unit_amount`, for composition; keyed by the
+    /// PACT names. Empty in the flat layout unless given there.
+    #[serde(default, skip_serializing_if = "Figures::is_empty")]
+    pub figures: Figures,
 }
 
 impl SupplierPcf {

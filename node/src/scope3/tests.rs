@@ -1,10 +1,13 @@
 //! Unit tests for the Scope 3 module, with exact decimal results from the seed guide,
 //! carbon.md §2 and the PACT composition example.
 
-use crate::scope3::calc::{CalcError, Method, ReportOptions, calculate};
+use crate::scope3::calc::{CalcError, Method, ReportOptions, calculate, calculate_read};
 use crate::scope3::compose::{ComposeError, compose, load_bom, parse_bom};
 use crate::scope3::factors::{FactorLibrary, RangeChoice, parse_set};
-use crate::scope3::ledger::{CurrencyRate, Ledger, LedgerError, load_ledger, parse_ledger_text};
+use crate::scope3::figures::Figure;
+use crate::scope3::ledger::{
+    CurrencyRate, Ledger, LedgerError, load_ledger, parse_ledger_text, read_ledger_text,
+};
 use crate::scope3::report::Format;
 use crate::scope3::supplier::{SupplierIndex, SupplierPcf};
 use crate::scope3::units::{Emissions, Unit, convert};
@@ -47,6 +50,14 @@ fn pcf(
         status_active: true,
         ipcc_characterization_factors: vec!["AR6".into()],
         geography_country: Some("KR".into()),
+        // The required PACT figures of an all-fossil footprint without carbon content.
+        figures: [
+            (Figure::PcfIncludingBiogenicUptake, value),
+            (Figure::FossilGhgEmissions, value),
+            (Figure::FossilCarbonContent, Decimal::ZERO),
+        ]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -576,9 +587,13 @@ fn ledger_reports_every_bad_row_with_file_line_column() {
             (7, None)
         ]
     );
-    assert!(
-        p[0].to_string()
-            .starts_with("purchases.csv:3: column `quantity`")
+    assert_eq!(
+        p[0].to_string(),
+        "purchases.csv:3:2: column `quantity`: `abc` is not a decimal number"
+    );
+    assert_eq!(
+        p[4].to_string(),
+        "purchases.csv:7: no usable method: give product_id + quantity/unit (supplier-specific), quantity/unit + material or factor_id (average-data), or spend/currency/spend_year + naics, cpc, hs or factor_id (spend-based)"
     );
     // header problems
     let err = parse_ledger_text("waste.csv", "description,waste_type,qty\n").unwrap_err();
@@ -797,7 +812,430 @@ fn large_ledger_two_threads_keep_order_and_report_second_half_rows() {
     .unwrap_err();
     assert!(
         err.to_string()
-            .contains("purchases.csv:100001: column `material`"),
+            .contains("purchases.csv:100001:4: column `material`"),
         "{err}"
     );
+}
+
+/// A BOM entry with the PACT metadata and the given `components`, `ownProcesses` and
+/// extra members (JSON text without the braces).
+fn bom_entry(id: &str, members: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","companyName":"c","companyIds":["urn:pact:c.example:company:1"],"productIds":["urn:pact:c.example:product-id:{id}"],"productNameCompany":"{id}","declaredUnit":"piece","declaredUnitAmount":"1","productMassPerDeclaredUnit":"1","referencePeriodStart":"2025-01-01T00:00:00Z","referencePeriodEnd":"2026-01-01T00:00:00Z",{members}}}"#
+    )
+}
+
+#[test]
+fn one_rounding_rule_in_compose_kpi_and_scope3_reports() {
+    // PDS = (1 × 100 + 3 × 49.5) ÷ 4 = 62.125 exactly: half away from zero reports 62.13
+    // (half to even would report 62.12).
+    let entry = bom_entry(
+        "p",
+        r#""ownProcesses":[{"description":"a","emissionsKg":"1","primaryDataShare":"100"},{"description":"b","emissionsKg":"3","primaryDataShare":"49.5"}]"#,
+    );
+    let bom = parse_bom(&format!(r#"{{"entries":[{entry}]}}"#), &examples()).unwrap();
+    let c = compose(&bom, lib(), &SupplierIndex::default()).unwrap();
+    assert_eq!(c.primary_data_share, dec!(62.125));
+    assert_eq!(c.footprint["pcf"]["primaryDataShare"], "62.13");
+    // The same half-way value through the KPI engine.
+    let cfg = crate::kpi::load_config(
+        "[framework]\nname = \"r\"\n[[measures]]\nname = \"pds\"\nunit = \"%\"\nmin = 0\nmax = 100\n[[kpis]]\nname = \"pds_kpi\"\nformula = \"pds\"\nunit = \"%\"\nperiod = \"month\"\ndecimals = 2\n",
+        "r.toml",
+    )
+    .unwrap();
+    let mut m = crate::kpi::Measures::new();
+    m.insert("2025-01".parse().unwrap(), "pds", c.primary_data_share);
+    let r = crate::kpi::report(&cfg, &m, None).unwrap();
+    assert_eq!(r.kpi("pds_kpi").unwrap().value, Some(dec!(62.13)));
+    // And a Scope 3 report: 1,000.5 kg is 1.0005 t, shown to 3 places as 1.001 (not 1.000).
+    let set = parse_set(
+        "mine.csv",
+        "id,key,name,value,low,high,numerator,denominator,gwp,geography,year,dqr_tech,set,version,source,licence,notes\n\
+         my:x,material:x,X,1,,,kgCO2e,kg,AR6,KR,2025,2,Mine,2025,test,internal,\n"
+            .as_bytes(),
+    )
+    .unwrap();
+    let l = ledger(
+        "purchases.csv",
+        "description,quantity,unit,factor_id\nx,1000.5,kg,my:x\n",
+    );
+    let r = run(
+        &l,
+        &ReportOptions {
+            extra_factor_sets: vec![set],
+            ..Default::default()
+        },
+    );
+    let md = r.render(Format::Md);
+    assert!(
+        md.contains("| 1 | purchased goods and services | 1000.5 | 1.001 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn ledger_duplicate_column_is_refused_not_last_wins() {
+    // The issue's case: `quantity` twice; the last one (5 t → 10.5 t) used to win over
+    // the first (1,000 t → 2,100 t).
+    let text = "description,quantity,unit,material,quantity\nsteel,1000,t,steel,5\n";
+    let LedgerError::Invalid(p) = parse_ledger_text("purchases.csv", text).unwrap_err() else {
+        panic!("expected ledger problems")
+    };
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        p[0].to_string(),
+        "purchases.csv:1:5: column `quantity`: duplicate column (first at column 2)"
+    );
+    assert_eq!((p[0].line, p[0].position), (1, Some(5)));
+    // Without the duplicate the worked example is exact.
+    let l = ledger(
+        "purchases.csv",
+        "description,quantity,unit,material\nsteel,1000,t,steel\n",
+    );
+    assert_eq!(
+        run(&l, &ReportOptions::default()).total.tonnes(),
+        dec!(2100)
+    );
+}
+
+#[test]
+fn ledger_header_problems_all_at_once_before_any_row() {
+    // An unknown column, a duplicate and three missing columns; the row below (whose
+    // values are all wrong) is not read at all.
+    let text = "description,waste_type,qty,waste_type\nx,,-1,\n";
+    let read = read_ledger_text("waste.csv", text);
+    let got: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "waste.csv:1:3: column `qty`: unknown column",
+            "waste.csv:1:4: column `waste_type`: duplicate column (first at column 2)",
+            "waste.csv:1:5: column `treatment`: missing required column",
+            "waste.csv:1:5: column `quantity`: missing required column",
+            "waste.csv:1:5: column `unit`: missing required column",
+        ]
+    );
+    assert!(read.ledger.waste.is_empty());
+}
+
+#[test]
+fn ledger_row_and_missing_factor_problems_in_one_run() {
+    // Line 2 fails validation; line 3 is valid but names a factor that does not exist;
+    // line 4 is fine. Both problems come back from one run, with file:line:column.
+    let text = "description,quantity,unit,factor_id,material\n\
+                bad,abc,t,,steel\n\
+                missing,1,t,nope:factor,\n\
+                good,1,t,,steel\n";
+    let read = read_ledger_text("purchases.csv", text);
+    assert_eq!(read.ledger.purchases.len(), 2, "the bad row is left out");
+    let err = calculate_read(
+        &read,
+        lib(),
+        &SupplierIndex::default(),
+        &ReportOptions::default(),
+    )
+    .unwrap_err();
+    let CalcError::Rows(p) = &err else {
+        panic!("expected ledger problems: {err}")
+    };
+    let got: Vec<String> = p.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "purchases.csv:2:2: column `quantity`: `abc` is not a decimal number",
+            "purchases.csv:3:4: column `factor_id`: unknown factor id `nope:factor`",
+        ]
+    );
+    assert!(
+        err.to_string().starts_with("2 ledger problem(s):\n"),
+        "{err}"
+    );
+    // A category 1 problem no longer hides the problems of the other categories.
+    let l = ledger(
+        "purchases.csv",
+        "description,quantity,unit,factor_id\nmissing,1,t,nope:factor\n",
+    );
+    let mut l2 = ledger(
+        "transport.csv",
+        "description,mass,mass_unit,distance,distance_unit,factor_id\nleg,1,t,1,km,nope:truck\n",
+    );
+    l2.purchases = l.purchases;
+    l2.headers.extend(l.headers);
+    let err = calculate(
+        &l2,
+        lib(),
+        &SupplierIndex::default(),
+        &ReportOptions::default(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("purchases.csv:2:4: column `factor_id`: unknown factor id `nope:factor`")
+            && msg
+                .contains("transport.csv:2:6: column `factor_id`: unknown factor id `nope:truck`"),
+        "{msg}"
+    );
+}
+
+/// Line and column (1-based) where `needle` first occurs in `text`.
+fn position_of(text: &str, needle: &str) -> (usize, usize) {
+    let offset = text.find(needle).expect("needle in text");
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap().chars().count() + 1;
+    (line, column)
+}
+
+#[test]
+fn composition_refuses_negative_amount_and_share_above_100_with_file_line_column() {
+    // The issue's cases: a −2 kg component (the footprint came out at −3.2 kgCO2e) and a
+    // primaryDataShare of 150 (77.31 %); with an unknown factor, all three in one run.
+    let text = r#"{
+  "entries": [
+    {
+      "id": "bracket", "companyName": "c", "companyIds": ["urn:pact:c.example:company:1"],
+      "productIds": ["urn:pact:c.example:product-id:bracket"], "productNameCompany": "Bracket",
+      "declaredUnit": "piece", "declaredUnitAmount": "1", "productMassPerDeclaredUnit": "1.9",
+      "referencePeriodStart": "2025-01-01T00:00:00Z", "referencePeriodEnd": "2026-01-01T00:00:00Z",
+      "components": [
+        {"description": "steel sheet", "productId": "urn:pact:posco.example:product-id:sheet-01", "amount": "-2", "unit": "kilogram"},
+        {"description": "paint", "factorId": "no:such-factor", "amount": "0.1", "unit": "kilogram"}
+      ],
+      "ownProcesses": [
+        {"description": "welding", "emissionsKg": "1.0", "primaryDataShare": "150"}
+      ]
+    }
+  ]
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bom.json");
+    std::fs::write(&path, text).unwrap();
+    let idx = SupplierIndex::new(vec![pcf(
+        "steel",
+        "urn:pact:posco.example:product-id:sheet-01",
+        "kilogram",
+        dec!(1),
+        dec!(2.1),
+        Some(dec!(60)),
+        Some(Dqi::new(2, 1, 1)),
+    )]);
+    let bom = load_bom(&path).unwrap();
+    let err = compose(&bom, lib(), &idx).unwrap_err();
+    let ComposeError::Invalid(problems) = &err else {
+        panic!("expected bom problems, got {err}")
+    };
+    let file = path.display().to_string();
+    let at = |needle: &str| {
+        let (l, c) = position_of(text, needle);
+        format!("{file}:{l}:{c}")
+    };
+    let got: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            format!(
+                "{}: entry `bracket`: /components/0 (steel sheet): amount must be above 0, found -2",
+                at(r#""-2""#)
+            ),
+            format!(
+                "{}: entry `bracket`: /components/1 (paint): unknown factor id `no:such-factor`",
+                at(r#""no:such-factor""#)
+            ),
+            format!(
+                "{}: entry `bracket`: /ownProcesses/0 (welding): primaryDataShare must be between 0 and 100, found 150",
+                at(r#""150""#)
+            ),
+        ]
+    );
+    assert_eq!(problems[0].pointer, "/entries/0/components/0/amount");
+    assert!(err.to_string().starts_with("3 bom problem(s):\n"), "{err}");
+}
+
+#[test]
+fn composition_carries_biogenic_uptake_and_every_stated_pact_figure() {
+    // The wbcsd bioethanol footprint (pcfExcludingBiogenicUptake 0.384, biogenicCO2Uptake
+    // −1.61 per kg, biogenic and land figures stated) as a 2 kg component, plus 1.0 kg of
+    // own measured process emissions.
+    let doc: serde_json::Value = serde_json::from_str(include_str!(
+        "../../testdata/v3-productfootprint-bioethanol-kg.json"
+    ))
+    .unwrap();
+    let ethanol = crate::scope3::inbox::supplier_pcf(&doc).expect("a full PACT footprint");
+    let idx = SupplierIndex::new(vec![ethanol]);
+    let entry = bom_entry(
+        "blend",
+        r#""components":[{"description":"bioethanol","productId":"urn:gtin:5695872369587","amount":"2","unit":"kilogram"}],"ownProcesses":[{"description":"blending","emissionsKg":"1.0","primaryDataShare":"100"}]"#,
+    );
+    let bom = parse_bom(&format!(r#"{{"entries":[{entry}]}}"#), &examples()).unwrap();
+    let c = compose(&bom, lib(), &idx).unwrap();
+    let pcf = &c.footprint["pcf"];
+    let want = [
+        // 2 × 0.384 + 1.0
+        ("pcfExcludingBiogenicUptake", "1.768"),
+        // 2 × −1.61: the uptake is carried, not dropped
+        ("biogenicCO2Uptake", "-3.22"),
+        // 1.768 + (−3.22): no longer equal to the figure excluding the uptake
+        ("pcfIncludingBiogenicUptake", "-1.452"),
+        // 2 × 0.35 + 1.0 (the own process is fossil)
+        ("fossilGhgEmissions", "1.7"),
+        ("fossilCarbonContent", "0"),
+        ("biogenicCarbonContent", "0.88"),
+        ("recycledCarbonContent", "0"),
+        ("landUseChangeGhgEmissions", "0"),
+        ("landManagementBiogenicCO2Emissions", "0.008"),
+        ("landManagementBiogenicCO2Removals", "0"),
+        ("biogenicNonCO2Emissions", "0.004"),
+    ];
+    for (name, value) in want {
+        assert_eq!(pcf[name], value, "{name}: {pcf:#}");
+    }
+    // Figures the own process does not state are absent, never 0.
+    for name in [
+        "landAreaOccupation",
+        "landManagementFossilGhgEmissions",
+        "aircraftGhgEmissions",
+        "landCarbonLeakage",
+        "ccsTechnologicalCO2Capture",
+    ] {
+        assert!(pcf.get(name).is_none(), "{name}: {pcf:#}");
+    }
+    assert_eq!(pcf["ccsTechnologicalCO2CaptureIncluded"], false);
+    assert_eq!(
+        c.breakdown[0].figures[&Figure::BiogenicCo2Uptake],
+        dec!(-3.22)
+    );
+    // The parts add up: the composed footprint passes every PACT rule (biogenic sum,
+    // pcfExcludingBiogenicUptake over its parts, signs).
+    let findings = crate::pact::validate(&c.footprint, &Default::default());
+    assert_eq!(findings, vec![], "{pcf:#}");
+    // So does the worked example.
+    let idx = SupplierIndex::new(vec![pcf_of_steel()]);
+    let c = compose(
+        &load_bom(&examples().join("bom_frame.json")).unwrap(),
+        lib(),
+        &idx,
+    )
+    .unwrap();
+    assert_eq!(
+        crate::pact::validate(&c.footprint, &Default::default()),
+        vec![]
+    );
+    assert_eq!(c.footprint["pcf"]["fossilCarbonContent"], "0.0086");
+}
+
+fn pcf_of_steel() -> SupplierPcf {
+    pcf(
+        "steel",
+        "urn:pact:posco.example:product-id:sheet-01",
+        "kilogram",
+        dec!(1),
+        dec!(2.1),
+        Some(dec!(60)),
+        Some(Dqi::new(2, 1, 1)),
+    )
+}
+
+#[test]
+fn composition_names_the_input_lacking_a_figure_pact_requires() {
+    // A supplier footprint in the flat layout that states only the total: the composed
+    // footprint cannot have fossilGhgEmissions, so the component is named (no silent 0).
+    let mut steel = pcf_of_steel();
+    steel.figures.clear();
+    let bom = load_bom(&examples().join("bom_bracket.json")).unwrap();
+    let err = compose(&bom, lib(), &SupplierIndex::new(vec![steel])).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("entry `bracket`: /components/0: urn:pact:posco.example:product-id:sheet-01 (steel) (steel sheet) states no fossilGhgEmissions, which the composed footprint needs"),
+        "{msg}"
+    );
+    // A database-factor material states no carbon content: the entry must state it.
+    let entry = bom_entry(
+        "tube",
+        r#""components":[{"factorId":"guide:steel","amount":"0.5","unit":"kilogram"}]"#,
+    );
+    let bom = parse_bom(&format!(r#"{{"entries":[{entry}]}}"#), &examples()).unwrap();
+    let msg = compose(&bom, lib(), &SupplierIndex::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("states no fossilCarbonContent, which the composed footprint needs (or state fossilCarbonContent for the whole product in the entry)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn ledger_years_are_acquisition_and_spend_years() {
+    let l = load_ledger(&examples().join("ledger")).unwrap();
+    // capital goods acquired in 2025; spend at 2022 (USD) and 2024 (KRW) prices
+    assert_eq!(l.years(), vec![2022, 2024, 2025]);
+    let l = ledger(
+        "capital_goods.csv",
+        "description,quantity,unit,material,acquisition_year,lifetime_years\n\
+         press,1,t,steel,2023,10\n\
+         lathe,2,t,steel,2021,10\n\
+         mill,3,t,steel,2023,10\n",
+    );
+    assert_eq!(l.years(), vec![2021, 2023]);
+    assert_eq!(
+        ledger(
+            "travel.csv",
+            "description,mode,passengers,distance,distance_unit\nx,car,1,10,km\n"
+        )
+        .years(),
+        Vec::<i32>::new()
+    );
+}
+
+/// Reading a ledger directory reports one bytes phase whose total is the size of its ledger
+/// files and which advances by exactly that much, and the rows read are those of
+/// `read_ledger`.
+#[test]
+fn reading_a_ledger_reports_its_bytes_read() {
+    use crate::progress::{Progress, Unit as ProgressUnit};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Seen {
+        starts: Mutex<Vec<(String, ProgressUnit, Option<u64>)>>,
+        advanced: Mutex<u64>,
+        finished: Mutex<u32>,
+    }
+    impl Progress for Seen {
+        fn start(&self, what: &str, unit: ProgressUnit, total: Option<u64>) {
+            self.starts.lock().unwrap().push((what.into(), unit, total));
+        }
+        fn advance(&self, n: u64) {
+            *self.advanced.lock().unwrap() += n;
+        }
+        fn finish(&self) {
+            *self.finished.lock().unwrap() += 1;
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut purchases = String::from(
+        "description,supplier_company_id,supplier_country,product_id,quantity,unit,spend,currency,spend_year,price_basis,naics,cpc,hs,material,factor_id\n",
+    );
+    for i in 0..2000 {
+        purchases.push_str(&format!("steel coil {i},,KR,,1000,t,,,,,,,,steel,\n"));
+    }
+    std::fs::write(dir.path().join("purchases.csv"), &purchases).unwrap();
+    let seen = Seen::default();
+    let with = crate::scope3::read_ledger_with(dir.path(), &seen).unwrap();
+    let without = crate::scope3::read_ledger(dir.path()).unwrap();
+    let total = purchases.len() as u64;
+    assert_eq!(
+        *seen.starts.lock().unwrap(),
+        vec![(
+            "reading the ledger".to_string(),
+            ProgressUnit::Bytes,
+            Some(total)
+        )]
+    );
+    assert_eq!(*seen.advanced.lock().unwrap(), total);
+    assert_eq!(*seen.finished.lock().unwrap(), 1);
+    assert_eq!(with.ledger.purchases.len(), 2000);
+    assert!(with.problems.is_empty(), "{:?}", with.problems);
+    assert_eq!(without.ledger.purchases.len(), 2000);
 }

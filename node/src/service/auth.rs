@@ -16,6 +16,7 @@ use crate::crypto;
 use crate::journal::Record;
 use crate::node::Node;
 use crate::policy::Partner;
+use crate::service::refusals::{Claimed, Source, Summary, Verdict};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -28,25 +29,30 @@ pub struct Caller {
     pub forget: Vec<(String, String, i64)>,
 }
 
-/// Why an envelope was refused (all map to UNAUTHENTICATED).
+/// Why an envelope was refused (all map to UNAUTHENTICATED). Every field that comes from
+/// the envelope is a [`Claimed`]: unproven, so cut short before it is audited, logged or
+/// echoed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("malformed envelope: {0}")]
     Malformed(String),
-    #[error("envelope is for method {got:?}, not {expected}")]
-    WrongMethod { got: String, expected: &'static str },
-    #[error("envelope audience {got:?} is not this node ({expected})")]
-    WrongAudience { got: String, expected: String },
+    #[error("envelope is for method \"{got}\", not {expected}")]
+    WrongMethod {
+        got: Claimed,
+        expected: &'static str,
+    },
+    #[error("envelope audience \"{got}\" is not this node ({expected})")]
+    WrongAudience { got: Claimed, expected: String },
     #[error("request timestamp is {skew_ms} ms away from this node's clock (limit {limit_ms} ms)")]
-    Stale { skew_ms: i64, limit_ms: i64 },
+    Stale { skew_ms: u64, limit_ms: u64 },
     #[error("unknown caller {0}")]
-    UnknownCaller(String),
+    UnknownCaller(Claimed),
     #[error("unknown key {key_id} for caller {caller}")]
-    UnknownKey { caller: String, key_id: String },
+    UnknownKey { caller: Claimed, key_id: Claimed },
     #[error("key {key_id} of caller {caller} was retired at {retired_at}")]
     RetiredKey {
-        caller: String,
-        key_id: String,
+        caller: Claimed,
+        key_id: Claimed,
         retired_at: String,
     },
     #[error("card update: {0}")]
@@ -58,16 +64,60 @@ pub enum AuthError {
     #[error("nonce already used (replay)")]
     Replay,
     #[error("caller {caller} is revoked by directory {association}")]
-    Revoked { caller: String, association: String },
+    Revoked {
+        caller: Claimed,
+        association: String,
+    },
 }
 
-/// Verifies `envelope` for `method`; returns the caller and the body bytes to decode.
+impl AuthError {
+    /// A fixed name for the kind of refusal (refusals are summarised per source and kind).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthError::Malformed(_) => "malformed",
+            AuthError::WrongMethod { .. } => "wrong-method",
+            AuthError::WrongAudience { .. } => "wrong-audience",
+            AuthError::Stale { .. } => "stale",
+            AuthError::UnknownCaller(_) => "unknown-caller",
+            AuthError::UnknownKey { .. } => "unknown-key",
+            AuthError::RetiredKey { .. } => "retired-key",
+            AuthError::Card(_) => "card-update",
+            AuthError::BadSignature => "bad-signature",
+            AuthError::BodyHash => "body-hash",
+            AuthError::Replay => "replay",
+            AuthError::Revoked { .. } => "revoked",
+        }
+    }
+}
+
+/// Longest header string field (caller, key id, audience, method, purpose) accepted, in
+/// bytes. Company ids and method names are short; anything longer is refused as malformed
+/// before any lookup.
+pub const MAX_HEADER_FIELD_BYTES: usize = 512;
+
+/// How far apart two clocks are, in ms, with no overflow for any pair of `i64`s.
+pub fn skew_ms(now_ms: i64, issued_at_ms: i64) -> u64 {
+    let skew = (i128::from(now_ms) - i128::from(issued_at_ms)).unsigned_abs();
+    u64::try_from(skew).unwrap_or(u64::MAX)
+}
+
+/// The clock check: `issued_at_ms` within `limit_ms` of `now_ms` (both ends inclusive).
+pub fn check_clock(now_ms: i64, issued_at_ms: i64, limit_ms: u64) -> Result<(), AuthError> {
+    let skew_ms = skew_ms(now_ms, issued_at_ms);
+    if skew_ms > limit_ms {
+        return Err(AuthError::Stale { skew_ms, limit_ms });
+    }
+    Ok(())
+}
+
+/// Verifies the envelope of `request` for `method`; returns the caller and the body bytes
+/// to decode. A refusal is audited (summarised per source, see [`super::refusals`]).
 pub async fn authenticate(
     node: &Node,
-    envelope: &pb::Envelope,
+    request: &tonic::Request<pb::Envelope>,
     method: &'static str,
 ) -> Result<(Caller, Vec<u8>), Status> {
-    authenticate_with(node, envelope, method, None).await
+    authenticate_with(node, request.get_ref(), source_of(request), method, None).await
 }
 
 /// Verifies an UpdateCard envelope, which may be signed by the new key its card introduces:
@@ -76,9 +126,11 @@ pub async fn authenticate(
 /// other, accepting the card's key. Returns the caller and the card.
 pub async fn authenticate_card_update(
     node: &Node,
-    envelope: &pb::Envelope,
+    request: &tonic::Request<pb::Envelope>,
     method: &'static str,
 ) -> Result<(Caller, NodeCard), Status> {
+    let envelope = request.get_ref();
+    let source = source_of(request);
     let card = pb::CardUpdate::decode(envelope.body.as_slice())
         .map_err(|e| AuthError::Card(format!("malformed body: {e}")))
         .and_then(|b| NodeCard::parse(&b.card_json).map_err(|e| AuthError::Card(e.to_string())));
@@ -88,11 +140,11 @@ pub async fn authenticate_card_update(
             let claimed = pb::RequestHeader::decode(envelope.header.as_slice())
                 .map(|h| h.caller)
                 .unwrap_or_default();
-            audit_refusal(node, &claimed, method, &err).await;
+            audit_refusal(node, source, &Claimed::new(&claimed), method, &err).await;
             return Err(err.into());
         }
     };
-    let (caller, _) = authenticate_with(node, envelope, method, Some(&card)).await?;
+    let (caller, _) = authenticate_with(node, envelope, source, method, Some(&card)).await?;
     Ok((caller, card))
 }
 
@@ -106,7 +158,34 @@ pub fn is_unknown_key(status: &Status) -> bool {
     status.code() == tonic::Code::Unauthenticated && status.message().starts_with("unknown key ")
 }
 
-async fn audit_refusal(node: &Node, claimed: &str, method: &str, err: &AuthError) {
+/// Where a request came from, as far as refusals are concerned.
+fn source_of(request: &tonic::Request<pb::Envelope>) -> Source {
+    Source::of(
+        request
+            .extensions()
+            .get::<crate::tls::PeerInfo>()
+            .and_then(|info| info.remote_addr),
+    )
+}
+
+/// Audits a refusal: the first of its source and kind in an interval in full (claimed
+/// caller cut short), the rest as one summary entry with a count when the interval ends.
+async fn audit_refusal(
+    node: &Node,
+    source: Source,
+    claimed: &Claimed,
+    method: &'static str,
+    err: &AuthError,
+) {
+    let (verdict, summary) =
+        node.refusals()
+            .refuse(source, err.kind(), method, std::time::Instant::now());
+    if let Some(summary) = summary {
+        write_summary(node, &summary).await;
+    }
+    if verdict == Verdict::Counted {
+        return;
+    }
     let record = Record {
         audit: Some(AuditDraft {
             caller: format!("unverified:{claimed}"),
@@ -114,19 +193,53 @@ async fn audit_refusal(node: &Node, claimed: &str, method: &str, err: &AuthError
             targets: Vec::new(),
             decision: "deny".into(),
             rule: None,
-            reason: Some(err.to_string()),
+            reason: Some(format!("{err} (from {source})")),
         }),
         ..Record::default()
     };
     if let Err(e) = node.journal().write(record).await {
         tracing::error!(error = %e, "audit journal write failed");
     }
-    tracing::info!(method, reason = %err, "peer request refused");
+    tracing::info!(method, %source, reason = %err, "peer request refused");
+}
+
+/// Writes the summary entries of every refusal interval that has ended (all open ones when
+/// `all`, at shutdown). Called by the node's flush task.
+pub async fn flush_refusals(node: &Node, all: bool) {
+    for summary in node.refusals().due(std::time::Instant::now(), all) {
+        write_summary(node, &summary).await;
+    }
+}
+
+async fn write_summary(node: &Node, summary: &Summary) {
+    let reason = format!(
+        "{} more envelopes refused ({}) from {} in {} s",
+        summary.count,
+        summary.reason,
+        summary.source,
+        summary.over.as_secs()
+    );
+    let record = Record {
+        audit: Some(AuditDraft {
+            caller: "unverified".into(),
+            method: summary.method.to_string(),
+            targets: Vec::new(),
+            decision: "deny".into(),
+            rule: None,
+            reason: Some(reason.clone()),
+        }),
+        ..Record::default()
+    };
+    if let Err(e) = node.journal().write(record).await {
+        tracing::error!(error = %e, "audit journal write failed");
+    }
+    tracing::info!(summary = %reason, "peer requests refused");
 }
 
 async fn authenticate_with(
     node: &Node,
     envelope: &pb::Envelope,
+    source: Source,
     method: &'static str,
     introduced: Option<&NodeCard>,
 ) -> Result<(Caller, Vec<u8>), Status> {
@@ -135,52 +248,70 @@ async fn authenticate_with(
     // for a header that passes every check that needs no key (so a malformed, stale,
     // misaddressed or replayed-shape envelope never makes the node call out), and within the
     // node's cap on such lookups.
-    if let Ok(header) = pb::RequestHeader::decode(envelope.header.as_slice())
+    let header = match pb::RequestHeader::decode(envelope.header.as_slice()) {
+        Ok(header) => header,
+        Err(e) => {
+            let err = AuthError::Malformed(format!("header: {e}"));
+            audit_refusal(node, source, &Claimed::new(""), method, &err).await;
+            return Err(err.into());
+        }
+    };
+    if precheck(node, &header, method).is_ok()
         && crate::ids::is_urn(&header.caller)
-        && precheck(node, &header, method).is_ok()
         && matches!(node.partner_shared(&header.caller), Ok(None))
         && let Err(e) = node
             .directories()
             .resolve_caller(node, &header.caller)
             .await
     {
-        tracing::debug!(caller = %header.caller, error = %e, "directory lookup failed");
+        tracing::debug!(caller = %Claimed::new(&header.caller), error = %e, "directory lookup failed");
     }
-    match check(node, envelope, method, introduced) {
+    match check_header(node, header, envelope, method, introduced) {
         Ok(ok) => Ok(ok),
         Err((claimed, err)) => {
-            // Refusals are audited too, under the caller as claimed.
-            audit_refusal(node, &claimed, method, &err).await;
+            // Refusals are audited too, under the caller as claimed (cut short).
+            audit_refusal(node, source, &claimed, method, &err).await;
             Err(err.into())
         }
     }
 }
 
-/// The checks of a header that need no key: method, audience, clock skew, nonce length.
-/// Returns the time (unix ms) the skew was judged at.
+/// The checks of a header that need no key: field lengths, method, audience, clock skew,
+/// nonce length. Returns the time (unix ms) the skew was judged at.
 fn precheck(
     node: &Node,
     header: &pb::RequestHeader,
     method: &'static str,
 ) -> Result<i64, AuthError> {
+    for (name, value) in [
+        ("caller", &header.caller),
+        ("key_id", &header.key_id),
+        ("audience", &header.audience),
+        ("method", &header.method),
+        ("purpose", &header.purpose),
+    ] {
+        if value.len() > MAX_HEADER_FIELD_BYTES {
+            return Err(AuthError::Malformed(format!(
+                "header field {name} is {} bytes, over the limit of {MAX_HEADER_FIELD_BYTES}",
+                value.len()
+            )));
+        }
+    }
     if header.method != method {
         return Err(AuthError::WrongMethod {
-            got: header.method.clone(),
+            got: Claimed::new(&header.method),
             expected: method,
         });
     }
     if !header.audience.eq_ignore_ascii_case(node.company_id()) {
         return Err(AuthError::WrongAudience {
-            got: header.audience.clone(),
+            got: Claimed::new(&header.audience),
             expected: node.company_id().to_string(),
         });
     }
     let now_ms = Utc::now().timestamp_millis();
-    let limit_ms = node.config().clock_skew.as_millis() as i64;
-    let skew_ms = (now_ms - header.issued_at_ms).abs();
-    if skew_ms > limit_ms {
-        return Err(AuthError::Stale { skew_ms, limit_ms });
-    }
+    let limit_ms = u64::try_from(node.config().clock_skew.as_millis()).unwrap_or(u64::MAX);
+    check_clock(now_ms, header.issued_at_ms, limit_ms)?;
     if header.nonce.len() != 16 {
         return Err(AuthError::Malformed(format!(
             "nonce must be 16 bytes, got {}",
@@ -195,15 +326,30 @@ pub(crate) fn check(
     envelope: &pb::Envelope,
     method: &'static str,
     introduced: Option<&NodeCard>,
-) -> Result<(Caller, Vec<u8>), (String, AuthError)> {
-    let header = pb::RequestHeader::decode(envelope.header.as_slice())
-        .map_err(|e| (String::new(), AuthError::Malformed(format!("header: {e}"))))?;
-    let claimed = header.caller.clone();
+) -> Result<(Caller, Vec<u8>), (Claimed, AuthError)> {
+    let header = pb::RequestHeader::decode(envelope.header.as_slice()).map_err(|e| {
+        (
+            Claimed::new(""),
+            AuthError::Malformed(format!("header: {e}")),
+        )
+    })?;
+    check_header(node, header, envelope, method, introduced)
+}
+
+/// [`check`] of a header already decoded from `envelope.header`.
+fn check_header(
+    node: &Node,
+    header: pb::RequestHeader,
+    envelope: &pb::Envelope,
+    method: &'static str,
+    introduced: Option<&NodeCard>,
+) -> Result<(Caller, Vec<u8>), (Claimed, AuthError)> {
+    let claimed = Claimed::new(&header.caller);
     let fail = |e: AuthError| (claimed.clone(), e);
     let now_ms = precheck(node, &header, method).map_err(fail)?;
     if let Some(association) = node.directories().revoked_in(node, &header.caller) {
         return Err(fail(AuthError::Revoked {
-            caller: header.caller.clone(),
+            caller: Claimed::new(&header.caller),
             association,
         }));
     }
@@ -220,7 +366,7 @@ pub(crate) fn check(
             member = node
                 .directories()
                 .member_card(node, &header.caller)
-                .ok_or_else(|| fail(AuthError::UnknownCaller(header.caller.clone())))?;
+                .ok_or_else(|| fail(AuthError::UnknownCaller(Claimed::new(&header.caller))))?;
             (&member, &[])
         }
     };
@@ -237,13 +383,13 @@ pub(crate) fn check(
         _ => {
             return Err(fail(match card.retired_at(&header.key_id) {
                 Some(at) => AuthError::RetiredKey {
-                    caller: header.caller.clone(),
-                    key_id: header.key_id.clone(),
+                    caller: Claimed::new(&header.caller),
+                    key_id: Claimed::new(&header.key_id),
                     retired_at: at.to_string(),
                 },
                 None => AuthError::UnknownKey {
-                    caller: header.caller.clone(),
-                    key_id: header.key_id.clone(),
+                    caller: Claimed::new(&header.caller),
+                    key_id: Claimed::new(&header.key_id),
                 },
             }));
         }
@@ -323,5 +469,45 @@ impl Seal<'_> {
             body,
             signature,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_check_holds_at_every_extreme() {
+        let limit = 60_000u64;
+        let now = 1_765_000_000_000i64;
+        let skew = limit as i64;
+        for (issued, ok) in [
+            (now, true),
+            (now - skew, true),
+            (now + skew, true),
+            (now - skew + 1, true),
+            (now + skew - 1, true),
+            (now - skew - 1, false),
+            (now + skew + 1, false),
+            (i64::MIN, false),
+            (i64::MIN + 1, false),
+            (i64::MAX, false),
+            (0, false),
+            // now − 2^63: the subtraction that used to wrap to a negative skew.
+            (now.wrapping_add(i64::MIN), false),
+        ] {
+            assert_eq!(
+                check_clock(now, issued, limit).is_ok(),
+                ok,
+                "issued {issued} at {now}"
+            );
+        }
+        // Any pair of i64s, in either order.
+        for (a, b) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (0, i64::MIN)] {
+            assert!(check_clock(a, b, limit).is_err());
+            assert!(skew_ms(a, b) >= (i64::MAX as u64));
+        }
+        assert_eq!(skew_ms(i64::MIN, i64::MAX), u64::MAX);
+        assert_eq!(check_clock(i64::MIN, i64::MIN, 0).ok(), Some(()));
     }
 }

@@ -26,10 +26,44 @@ use super::{
 use crate::policy::View;
 use crate::store::{OutgoingRequest, OwnFootprint};
 
-/// How long to wait for a partner's TCP + TLS handshake.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one peer call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often an HTTP/2 connection with an open stream (a directory's Watch) is pinged, so a
+/// peer that vanished without closing the connection is noticed.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the connection is dropped.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long connecting to a peer (TCP, relay pairing, TLS) and one call to it (the answer
+/// included) may take, and where each figure comes from (named when it fires).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub connect: Duration,
+    pub call: Duration,
+    /// The setting `connect` comes from, e.g. `[limits] peer_connect_timeout_secs`.
+    pub connect_source: &'static str,
+    /// The setting `call` comes from.
+    pub call_source: &'static str,
+}
+
+impl Deadlines {
+    /// A partner's: `[limits] peer_connect_timeout_secs` and `peer_call_timeout_secs`.
+    pub fn of_peers(config: &crate::config::Config) -> Deadlines {
+        Deadlines {
+            connect: config.peer_connect_timeout,
+            call: config.peer_call_timeout,
+            connect_source: "[limits] peer_connect_timeout_secs",
+            call_source: "[limits] peer_call_timeout_secs",
+        }
+    }
+
+    /// What a call that ran out of time is told: "no answer within N s (setting)".
+    pub fn call_elapsed(&self) -> String {
+        format!(
+            "no answer within {} s ({})",
+            self.call.as_secs(),
+            self.call_source
+        )
+    }
+}
 
 /// Long-lived channels to partners, keyed by company id (a channel is cheap to clone).
 #[derive(Default)]
@@ -88,17 +122,20 @@ pub fn connect_lazy(node: &Node, card: &NodeCard) -> Result<Channel, NodeError> 
         &card.tls_fingerprint,
         node.client_identity(),
         node.config().insecure_h2c,
+        Deadlines::of_peers(node.config()),
     )
 }
 
 /// A lazily connecting channel to `endpoint` ("host:port"), TLS pinned to `fingerprint`
-/// (or h2c when `insecure`); `peer` names it in errors. Also used for directories.
+/// (or h2c when `insecure`), connecting within `deadlines.connect`; `peer` names it in
+/// errors. Also used for directories.
 pub fn connect_pinned(
     peer: &str,
     endpoint: &str,
     fingerprint: &str,
     client_identity: Option<&crate::tls::Identity>,
     insecure: bool,
+    deadlines: Deadlines,
 ) -> Result<Channel, NodeError> {
     if endpoint.is_empty() {
         return Err(NodeError::Peer {
@@ -113,11 +150,18 @@ pub fn connect_pinned(
         fingerprint,
         client_identity,
         insecure,
+        deadlines,
     )
 }
 
 /// A lazily connecting channel to `addr`: directly, or (when `relayed`) through the relay
 /// at `addr` to the company `peer`; either way TLS pinned to `fingerprint` end to end.
+///
+/// The whole connection (TCP, relay pairing, TLS) must be up within `deadlines.connect`, and
+/// a connection with an open stream is pinged every [`KEEPALIVE_INTERVAL`]: a peer that stops
+/// answering pings for [`KEEPALIVE_TIMEOUT`] is dropped, so a long-lived stream (a
+/// directory's Watch) notices a dead peer. Each call is bounded by its caller (see
+/// [`Deadlines::call`]), the answer's body included, which tonic's own timeout is not.
 fn connect_route(
     peer: &str,
     addr: &str,
@@ -125,6 +169,7 @@ fn connect_route(
     fingerprint: &str,
     client_identity: Option<&crate::tls::Identity>,
     insecure: bool,
+    deadlines: Deadlines,
 ) -> Result<Channel, NodeError> {
     let target = peer.to_string();
     let addr = addr.to_string();
@@ -132,14 +177,15 @@ fn connect_route(
         .map_err(|e| NodeError::Internal(e.to_string()))?;
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| NodeError::BadRequest(format!("endpoint {addr:?}: {e}")))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(CALL_TIMEOUT)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(false)
         .tcp_nodelay(true);
     let connector = tower::service_fn(move |_uri: tonic::transport::Uri| {
         let addr = addr.clone();
         let tls = tls.clone();
         let target = target.clone();
-        async move {
+        let connect = async move {
             let tcp = if relayed {
                 crate::relay::dialer::connect(&addr, &target).await?
             } else {
@@ -155,6 +201,20 @@ fn connect_route(
                 .connect(name, tcp)
                 .await?;
             Ok(TokioIo::new(PeerIo::Tls(Box::new(stream))))
+        };
+        async move {
+            tokio::time::timeout(deadlines.connect, connect)
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "no connection within {} s ({})",
+                            deadlines.connect.as_secs(),
+                            deadlines.connect_source
+                        ),
+                    )
+                })?
         }
     });
     Ok(endpoint.connect_with_connector_lazy(connector))
@@ -216,10 +276,33 @@ pub struct PeerClient {
     card: NodeCard,
     client: pb::connector_client::ConnectorClient<Channel>,
     purpose: Option<String>,
+    deadlines: Deadlines,
+}
+
+/// The card of `company_id` to reach it by: a partner's pinned card, or else the card of a
+/// member of a trusted directory, discovered now (fresh within the TTL, the stale cache while
+/// a directory is down). Every peer operation finds its peer this one way.
+pub async fn discover(node: &Node, company_id: &str) -> Result<NodeCard, NodeError> {
+    if node.partner(company_id)?.is_none() {
+        node.directories().resolve(node, company_id).await?;
+    }
+    node.peer_card(company_id)?
+        .ok_or_else(|| NodeError::UnknownPartner(company_id.to_string()))
 }
 
 impl PeerClient {
-    /// A client for a known partner.
+    /// A client for a partner or a member of a trusted directory (see [`discover`]).
+    pub async fn discover(
+        node: &Node,
+        company_id: &str,
+        purpose: Option<&str>,
+    ) -> Result<PeerClient, NodeError> {
+        discover(node, company_id).await?;
+        PeerClient::for_partner(node, company_id, purpose)
+    }
+
+    /// A client for a peer whose card is known here (a partner, or a directory member
+    /// already discovered); [`PeerClient::discover`] looks in the directories first.
     pub fn for_partner(
         node: &Node,
         company_id: &str,
@@ -237,7 +320,22 @@ impl PeerClient {
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(max),
             purpose: purpose.map(str::to_string),
+            deadlines: Deadlines::of_peers(node.config()),
         })
+    }
+
+    /// One call within the call deadline; a status the peer (or the transport) returned
+    /// stays a status, the deadline becomes an error naming the peer and the setting.
+    async fn within<R>(
+        &self,
+        call: impl std::future::Future<Output = Result<R, tonic::Status>>,
+    ) -> Result<Result<R, tonic::Status>, NodeError> {
+        tokio::time::timeout(self.deadlines.call, call)
+            .await
+            .map_err(|_| NodeError::Peer {
+                peer: self.card.company_id.clone(),
+                reason: self.deadlines.call_elapsed(),
+            })
     }
 
     fn seal(&self, method: &str, body: Vec<u8>) -> Result<pb::Envelope, NodeError> {
@@ -267,22 +365,22 @@ impl PeerClient {
         Fut: std::future::Future<Output = Result<tonic::Response<R>, tonic::Status>>,
     {
         let envelope = self.seal(method, body.clone())?;
-        match call(self.client.clone(), envelope).await {
+        match self.within(call(self.client.clone(), envelope)).await? {
             Ok(response) => Ok(response.into_inner()),
             Err(status) if method != METHOD_UPDATE_CARD && auth::is_unknown_key(&status) => {
                 tracing::info!(peer = %self.card.company_id, "partner does not know our key yet; sending our card");
                 self.update_card().await?;
                 let envelope = self.seal(method, body)?;
-                call(self.client.clone(), envelope)
-                    .await
+                self.within(call(self.client.clone(), envelope))
+                    .await?
                     .map(tonic::Response::into_inner)
                     .map_err(|s| self.peer_error(s))
             }
             // Sealed with the key a rotation retired a moment ago: once more, with the new key.
             Err(status) if auth::is_retired_key(&status) => {
                 let envelope = self.seal(method, body)?;
-                call(self.client.clone(), envelope)
-                    .await
+                self.within(call(self.client.clone(), envelope))
+                    .await?
                     .map(tonic::Response::into_inner)
                     .map_err(|s| self.peer_error(s))
             }
@@ -297,10 +395,9 @@ impl PeerClient {
             serde_json::to_string(&card).map_err(|e| NodeError::Internal(e.to_string()))?;
         let body = pb::CardUpdate { card_json }.encode_to_vec();
         let envelope = self.seal(METHOD_UPDATE_CARD, body)?;
-        self.client
-            .clone()
-            .update_card(envelope)
-            .await
+        let mut client = self.client.clone();
+        self.within(client.update_card(envelope))
+            .await?
             .map_err(|s| self.peer_error(s))?;
         Ok(())
     }
@@ -381,7 +478,7 @@ impl PeerClient {
             )),
             _ => NodeError::Peer {
                 peer,
-                reason: format!("unreachable or failed: {}", status.message()),
+                reason: format!("unreachable or failed: {}", with_causes(&status)),
             },
         }
     }
@@ -551,6 +648,22 @@ impl PeerClient {
     }
 }
 
+/// A status's message and the causes behind it: a failure to connect reads "transport
+/// error" alone, its reason (refused, a deadline, a certificate) is in the causes.
+pub(crate) fn with_causes(status: &tonic::Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let more = cause.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Checks a footprint received from the partner of `card`: the owner signature must be by
 /// the key on its card (the current key or one its key history retired) and verify, and `companyIds` must include the partner. Returns the
 /// inbox entry (validation findings attached), or why it was refused.
@@ -674,12 +787,7 @@ pub async fn fetch_reporting(
     what: FetchWhat,
     purpose: Option<&str>,
 ) -> Result<Fetched, NodeError> {
-    if node.partner(from)?.is_none() {
-        // Not a partner: discover it through the trusted directories (fresh within the TTL,
-        // or the stale cache while a directory is down).
-        node.directories().resolve(node, from).await?;
-    }
-    let mut client = PeerClient::for_partner(node, from, purpose)?;
+    let mut client = PeerClient::discover(node, from, purpose).await?;
     let mut withheld = Vec::new();
     let wire = match &what {
         FetchWhat::Id(id) => vec![client.get(id).await?],

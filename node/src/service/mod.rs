@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod client;
 pub mod pact_pb;
+pub mod refusals;
 pub mod status;
 pub mod wire;
 
@@ -229,8 +230,7 @@ impl pb::connector_server::Connector for ConnectorService {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::GetFootprintResponse>, Status> {
-        let (caller, body) =
-            auth::authenticate(&self.node, request.get_ref(), METHOD_GET_FOOTPRINT).await?;
+        let (caller, body) = auth::authenticate(&self.node, &request, METHOD_GET_FOOTPRINT).await?;
         let body: pb::GetFootprintRequest = match wire::decode_body(&body) {
             Ok(b) => b,
             Err(s) => return Err(self.refuse(&caller, METHOD_GET_FOOTPRINT, s).await),
@@ -310,7 +310,7 @@ impl pb::connector_server::Connector for ConnectorService {
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
         let (caller, body) =
-            auth::authenticate(&self.node, request.get_ref(), METHOD_LIST_FOOTPRINTS).await?;
+            auth::authenticate(&self.node, &request, METHOD_LIST_FOOTPRINTS).await?;
         let (body, filter) = match wire::decode_body::<pb::ListFootprintsRequest>(&body)
             .and_then(|b| wire::filter_from_pb(&b).map(|f| (b, f)))
         {
@@ -403,7 +403,7 @@ impl pb::connector_server::Connector for ConnectorService {
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::CreateRequestResponse>, Status> {
         const M: &str = METHOD_CREATE_REQUEST;
-        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let (caller, body) = auth::authenticate(&self.node, &request, M).await?;
         let body: pb::FootprintRequest = match wire::decode_body(&body) {
             Ok(b) => b,
             Err(s) => return Err(self.refuse(&caller, M, s).await),
@@ -474,7 +474,7 @@ impl pb::connector_server::Connector for ConnectorService {
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
         const M: &str = METHOD_DELIVER_ANSWER;
-        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let (caller, body) = auth::authenticate(&self.node, &request, M).await?;
         let body: pb::RequestAnswer = match wire::decode_body(&body) {
             Ok(b) => b,
             Err(s) => return Err(self.refuse(&caller, M, s).await),
@@ -540,7 +540,7 @@ impl pb::connector_server::Connector for ConnectorService {
 
     async fn notify(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
         const M: &str = METHOD_NOTIFY;
-        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let (caller, body) = auth::authenticate(&self.node, &request, M).await?;
         let body: pb::PublishedNotification = match wire::decode_body(&body) {
             Ok(b) => b,
             Err(s) => return Err(self.refuse(&caller, M, s).await),
@@ -567,8 +567,7 @@ impl pb::connector_server::Connector for ConnectorService {
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
         const M: &str = METHOD_UPDATE_CARD;
-        let (caller, card) =
-            auth::authenticate_card_update(&self.node, request.get_ref(), M).await?;
+        let (caller, card) = auth::authenticate_card_update(&self.node, &request, M).await?;
         let from = caller.partner.company_id.clone();
         // `accept_card_update` audits the outcome; the nonce is recorded here.
         let result = self
@@ -596,7 +595,7 @@ impl pb::connector_server::Connector for ConnectorService {
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::CardResponse>, Status> {
         const M: &str = METHOD_GET_CARD;
-        let (caller, _) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let (caller, _) = auth::authenticate(&self.node, &request, M).await?;
         let card = match self.node.card() {
             Ok(card) => card,
             Err(e) => return Err(self.refuse(&caller, M, Status::from(e)).await),
@@ -618,7 +617,7 @@ impl pb::connector_server::Connector for ConnectorService {
 
     async fn subscribe(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
         const M: &str = METHOD_SUBSCRIBE;
-        let (caller, body) = auth::authenticate(&self.node, request.get_ref(), M).await?;
+        let (caller, body) = auth::authenticate(&self.node, &request, M).await?;
         let body: pb::Subscription = match wire::decode_body(&body) {
             Ok(b) => b,
             Err(s) => return Err(self.refuse(&caller, M, s).await),

@@ -11,6 +11,7 @@ mod cache;
 mod directory;
 mod domain;
 mod exchange;
+pub mod migrate;
 mod redb_engine;
 mod sled_engine;
 
@@ -25,6 +26,7 @@ pub use cache::DEFAULT_CACHE_BYTES;
 pub use directory::*;
 pub use domain::*;
 pub use exchange::*;
+pub use migrate::TableCopy;
 
 /// Which embedded engine holds the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -202,6 +204,22 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found: {0}")]
     NotFound(String),
+    #[error(
+        "[store] engine is \"{configured}\", but {configured_path} is absent while the {found} store {found_path} holds data; set engine = \"{found}\" again, or convert the data with `tanso store migrate --to {configured}`"
+    )]
+    EngineMismatch {
+        configured: &'static str,
+        configured_path: String,
+        found: &'static str,
+        found_path: String,
+    },
+}
+
+impl StoreError {
+    /// Whether restarting cannot fix this (the binary exits 64, as for a bad config).
+    pub fn is_config(&self) -> bool {
+        matches!(self, StoreError::EngineMismatch { .. })
+    }
 }
 
 /// An engine failure; ENOSPC (os error 28) becomes [`StoreError::DiskFull`] so callers can
@@ -307,14 +325,15 @@ impl Store {
         decoded_bytes: usize,
     ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Engine(e.to_string()))?;
+        check_engine_files(dir, kind)?;
         let cache_bytes = cache_mib as usize * 1024 * 1024;
         let engine: Arc<dyn Engine> = match kind {
             EngineKind::Redb => Arc::new(redb_engine::RedbEngine::open(
-                &dir.join("tanso.redb"),
+                &kind.path_in(dir),
                 cache_bytes,
             )?),
             EngineKind::Sled => Arc::new(sled_engine::SledEngine::open(
-                &dir.join("sled"),
+                &kind.path_in(dir),
                 cache_bytes,
             )?),
         };
@@ -548,4 +567,56 @@ pub(crate) fn pair_prefix(a: &str) -> Vec<u8> {
     k.extend_from_slice(a.as_bytes());
     k.push(0);
     k
+}
+
+impl EngineKind {
+    /// The name used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Redb => "redb",
+            EngineKind::Sled => "sled",
+        }
+    }
+
+    /// Where this engine keeps its data inside a store directory.
+    pub fn path_in(self, dir: &Path) -> std::path::PathBuf {
+        match self {
+            EngineKind::Redb => dir.join("tanso.redb"),
+            EngineKind::Sled => dir.join("sled"),
+        }
+    }
+
+    /// The other engine.
+    pub fn other(self) -> EngineKind {
+        match self {
+            EngineKind::Redb => EngineKind::Sled,
+            EngineKind::Sled => EngineKind::Redb,
+        }
+    }
+}
+
+/// Refuses to create an empty store for `kind` in `dir` when the other engine's data is
+/// there: a changed `[store] engine` would otherwise start a node with no footprints, no
+/// partners and an empty audit log, silently.
+fn check_engine_files(dir: &Path, kind: EngineKind) -> Result<(), StoreError> {
+    let configured = kind.path_in(dir);
+    let found = kind.other().path_in(dir);
+    if configured.exists() || !holds_data(&found) {
+        return Ok(());
+    }
+    Err(StoreError::EngineMismatch {
+        configured: kind.name(),
+        configured_path: configured.display().to_string(),
+        found: kind.other().name(),
+        found_path: found.display().to_string(),
+    })
+}
+
+/// Whether an engine's file or directory exists and is not empty.
+pub(crate) fn holds_data(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => meta.len() > 0,
+        Ok(meta) if meta.is_dir() => std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some()),
+        _ => false,
+    }
 }
