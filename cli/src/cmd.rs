@@ -536,11 +536,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
             println!("{}", text.as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        Top::Footprint(FootprintCmd::Publish { home, file }) => {
-            let text = read(&file)?;
-            let out = call(&home.home, Command::Publish { text })?;
-            print_publish(&out)
-        }
+        Top::Footprint(FootprintCmd::Publish { home, file }) => publish(&home.home, &file),
         Top::Footprint(FootprintCmd::Update { home, id, file }) => {
             let text = read(&file)?;
             let out = call(&home.home, Command::Update { id, text })?;
@@ -553,15 +549,34 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Footprint(FootprintCmd::Deprecate { home, id }) => {
             print(&home.home, Command::Deprecate { id })
         }
-        Top::Fetch(args) => print(
-            &args.home.home,
-            Command::Fetch {
-                from: args.from,
-                product_ids: args.product_ids,
-                id: args.id,
-                purpose: args.purpose,
-            },
-        ),
+        Top::Fetch(args) => {
+            let value = call(
+                &args.home.home,
+                Command::Fetch {
+                    from: args.from,
+                    product_ids: args.product_ids,
+                    id: args.id,
+                    purpose: args.purpose,
+                },
+            )?;
+            // Footprints the supplier could not send (over its message limit) come apart.
+            let (documents, withheld) = match value {
+                Value::Object(mut map) if map.contains_key("withheld") => (
+                    map.remove("footprints").unwrap_or_default(),
+                    map.remove("withheld").unwrap_or_default(),
+                ),
+                other => (other, Value::Null),
+            };
+            println!("{}", serde_json::to_string_pretty(&documents)?);
+            for id in withheld.as_array().into_iter().flatten() {
+                eprintln!(
+                    "warning: footprint {} not sent: its answer is over the supplier's message \
+                     limit ([limits] max_message_bytes); ask the supplier for it",
+                    id.as_str().unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Top::Inbox(InboxCmd::List(h)) => print(&h.home, Command::InboxList),
         Top::Inbox(InboxCmd::Show { home, id }) => print(&home.home, Command::InboxShow { id }),
         Top::Inbox(InboxCmd::Export(h)) => print(&h.home, Command::InboxExport),
@@ -943,6 +958,89 @@ fn print(home: &Path, command: Command) -> Result<ExitCode> {
     let value = call(home, command)?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `footprint publish`: the file is streamed, to the node serving the home through its
+/// admin socket or to the home opened here, and never read whole into memory.
+fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let after_reading = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mut input = PublishInput {
+        file: Some(crate::progress::open(file)?),
+        after_reading: after_reading.clone(),
+    };
+    let outcome = runtime()?.block_on(async {
+        let node = loop {
+            if let Some(answer) = admin::publish_stream(&home.admin_socket(), &mut input) {
+                return answer.map_err(anyhow::Error::msg);
+            }
+            match open_waiting(
+                &home,
+                "the node starting on this home to open its admin socket",
+            )
+            .await?
+            {
+                Some(node) => break node,
+                None => continue,
+            }
+        };
+        let publisher = node.clone();
+        let input = std::io::BufReader::with_capacity(256 * 1024, input);
+        let outcome = tokio::task::spawn_blocking(move || publisher.publish_reader(input))
+            .await
+            .context("publish task")??;
+        // No node serves this home: one delivery attempt now (see `call`).
+        node::exchange::worker::deliver_enqueued(&node).await;
+        Ok::<_, anyhow::Error>(outcome)
+    });
+    drop(
+        after_reading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
+    let outcome = outcome?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for id in outcome.ids.iter() {
+        writeln!(out, "{id}")?;
+    }
+    out.flush()?;
+    for id in outcome.deprecated.iter() {
+        eprintln!("deprecated {id}");
+    }
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The file of a streamed publish: a bar of the bytes read while the node reads (and so
+/// publishes) it, then, from its end, a spinner until the publish answers (its last chunks
+/// and the commit).
+struct PublishInput {
+    file: Option<crate::progress::FileRead>,
+    after_reading: std::sync::Arc<std::sync::Mutex<Option<crate::progress::Spinner>>>,
+}
+
+impl std::io::Read for PublishInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(file) = &mut self.file else {
+            return Ok(0);
+        };
+        let n = file.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.file = None; // the bar goes
+            *self.after_reading.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(crate::progress::Spinner::start("publishing footprints"));
+        }
+        Ok(n)
+    }
 }
 
 fn print_publish(out: &Value) -> Result<ExitCode> {

@@ -10,7 +10,8 @@
 //! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters;
 //!   [`nonces`]: the seen-nonce memory, forgotten as the replay window passes.
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
-//!   over the home's unix socket while the node runs.
+//!   over the home's unix socket while the node runs; [`publish`]: the streamed,
+//!   all-or-nothing publish.
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
 //! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
@@ -54,6 +55,7 @@ pub mod pact_api;
 mod parallel;
 pub mod policy;
 pub mod progress;
+pub mod publish;
 pub mod relay;
 pub mod rotation;
 pub mod rounding;

@@ -14,6 +14,7 @@ mod ops;
 mod pact_api;
 mod pact_trust;
 mod progress;
+mod publish;
 mod relay;
 mod scope3;
 mod silent;

@@ -186,6 +186,74 @@ async fn supplier(
     (tn, api, ids, buyer, stranger)
 }
 
+/// A `/3/footprints` page holds at most `[limits] max_message_bytes` of footprint JSON:
+/// footprints too large to go together come in more pages (by the `Link` header), all of
+/// them; before, one page carried them all whatever their size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_are_sized_by_the_message_limit() {
+    let tn = TestNode::start_with("steel", |raw| {
+        raw.pact.listen = Some("127.0.0.1:0".into());
+        raw.limits.max_message_bytes = 64 * 1024;
+    })
+    .await;
+    let home = Home::new(&tn.home);
+    let mut addr = None;
+    for _ in 0..200 {
+        addr = node::pact_api::bound_addr(&home);
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let api = Api::of(&tn, addr.expect("pact api address"));
+    let mut ids = Vec::new();
+    let mut docs = Vec::new();
+    for i in 0..30 {
+        let id = uuid();
+        let mut fp = footprint("steel", &id, &format!("urn:tanso:steel:product:p{i}"));
+        fp["comment"] = Value::String("m".repeat(6000));
+        docs.push(fp.to_string());
+        ids.push(id);
+    }
+    ids.sort();
+    tn.node.publish(&docs.join("\n")).expect("publish");
+    tn.node
+        .add_policy("share.json", &policy_template("share-with-customers"))
+        .expect("policy");
+    let buyer = node::pact_api::add_client(&home, &company("oem"), vec!["customer".into()])
+        .expect("client");
+    let token = api.token(&buyer.0, &buyer.1).await;
+    let mut seen = Vec::new();
+    let mut path = "/3/footprints?limit=100".to_string();
+    let mut pages = 0;
+    loop {
+        let r = api.get(&path, &token).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.body.len() <= 64 * 1024 + 16,
+            "a page of {} bytes",
+            r.body.len()
+        );
+        let v = r.json().expect("json");
+        for fp in v["data"].as_array().expect("data") {
+            seen.push(fp["id"].as_str().expect("id").to_string());
+        }
+        pages += 1;
+        let Some(link) = r.header("link") else { break };
+        let url = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once(">; rel=\"next\""))
+            .map(|(u, _)| u.to_string())
+            .expect("next link");
+        path = url
+            .strip_prefix(&format!("https://{}", api.addr))
+            .expect("same host")
+            .to_string();
+    }
+    assert!(pages >= 3, "{pages} pages");
+    assert_eq!(seen, ids);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_list_page_and_get() {
     let (tn, api, ids, buyer, stranger) = supplier(5, 3600).await;
@@ -1622,7 +1690,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
     // An update is announced too, naming the new version.
     let next = footprint("steel", &uuid(), "urn:tanso:steel:product:p0");
     let updated = p.steel.node.update(&id, &next.to_string()).expect("update");
-    let new_id = updated.ids[0].clone();
+    let new_id = updated.ids[0].to_string();
     wait_for(60, "the new version in oem's inbox", || {
         store.inbox_entry(&new_id).expect("read")
     })

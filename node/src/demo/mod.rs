@@ -360,7 +360,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
     galv["id"] = uuid::Uuid::new_v4().to_string().into();
     galv["productIds"] = serde_json::json!([GALV]);
     galv["productNameCompany"] = "GALV-03 galvanised sheet".into();
-    let galv_id = steel.node.publish(&galv.to_string())?.ids[0].clone();
+    let galv_id = steel.node.publish(&galv.to_string())?.ids[0].to_string();
     wait_for("the automatic answer", || {
         Ok(oem
             .node
@@ -375,7 +375,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
         "9. Hanbit Steel publishes galv-03 ({galv_id}); its policy discloses it to customers, so the pending request is fulfilled automatically and the signed footprint lands in Daehan Motors' inbox"
     )?;
 
-    let old = published.ids[0].clone();
+    let old = published.ids[0].to_string();
     let mut next: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
         .map_err(|e| DemoError::Step(e.to_string()))?;
     next["pcf"]["pcfExcludingBiogenicUptake"] = "1.95".into();
@@ -388,7 +388,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
         updated.ids.join(", "),
         old
     )?;
-    let new_id = updated.ids[0].clone();
+    let new_id = updated.ids[0].to_string();
     wait_for("the Published notification", || {
         Ok(oem.node.store().inbox_entry(&new_id)?.is_some()
             && oem
