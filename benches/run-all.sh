@@ -5,7 +5,8 @@
 #   benches/run-all.sh [--quick] [--with-soak[=SECONDS]] [--no-build]
 #
 #   --quick               skip the long benches (scope3: 1,000,000 lines; dashboard: headless
-#                         Chromium) and shorten the soak to 60 s unless SECONDS is given
+#                         Chromium; publish: 1,000,000 footprints, ~1 GB of scratch files in
+#                         target/) and shorten the soak to 60 s unless SECONDS is given
 #   --with-soak[=SECONDS] also run node/examples/soak.rs for SECONDS measured (default 600)
 #   --no-build            run the binaries already in $CARGO_TARGET_DIR/release
 #
@@ -54,7 +55,7 @@ fi
 
 benches=(bench_core bench_lifecycle bench_policy bench_pact bench_pact_token bench_directory bench_relay bench_connections bench_archive)
 if [ "$quick" = 0 ]; then
-    benches+=(bench_scope3 bench_dashboard)
+    benches+=(bench_scope3 bench_dashboard bench_publish)
 fi
 runs=("${benches[@]}")
 if [ -n "$soak" ]; then

@@ -115,7 +115,7 @@ pub(crate) fn scope3_report(args: Scope3Args) -> Result<ExitCode> {
         )
     })?;
     // Rows that fail validation and rows that cannot be calculated are reported together.
-    let ledger = scope3::read_ledger(&args.ledger)
+    let ledger = scope3::read_ledger_with(&args.ledger, &crate::progress::Bars::new())
         .map_err(|e| anyhow!("{e}"))
         .with_context(|| format!("ledger {}", args.ledger.display()))?;
     let extra = args
@@ -136,9 +136,12 @@ pub(crate) fn scope3_report(args: Scope3Args) -> Result<ExitCode> {
         ..ReportOptions::default()
     };
     let index = suppliers(&args.home, &args.inbox_files)?;
+    let spinner = crate::progress::Spinner::start("calculating");
     let report = scope3::calculate_read(&ledger, &FactorLibrary::builtin(), &index, &options)
         .map_err(|e| anyhow!("{e}"))
-        .with_context(|| format!("ledger {}", args.ledger.display()))?;
+        .with_context(|| format!("ledger {}", args.ledger.display()));
+    drop(spinner);
+    let report = report?;
     print!("{}", report.render(format));
     Ok(ExitCode::SUCCESS)
 }

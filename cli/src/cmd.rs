@@ -23,6 +23,10 @@ pub(crate) struct Cli {
     /// A file holding the passphrase of an encrypted node key (else TANSO_KEY_PASSPHRASE).
     #[arg(long, global = true, env = "TANSO_KEY_PASSPHRASE_FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Draw no progress bars or spinners (they are drawn on stderr only when it is a
+    /// terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Top,
 }
@@ -120,7 +124,7 @@ enum Top {
     #[command(subcommand)]
     Directory(crate::directory::DirectoryCmd),
     /// Run a whole local data space on loopback and show an exchange step by step.
-    Demo,
+    Demo(DemoArgs),
     /// The node's signing key: rotation and passphrase protection.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -433,6 +437,15 @@ enum AuditCmd {
     },
 }
 
+/// Arguments of `tanso demo`.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the data space running at the end, with the buyer's dashboard up and a one-time
+    /// login link printed, until Ctrl-C.
+    #[arg(long)]
+    keep: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum Scope3Cmd {
     /// Calculate Scope 3 categories 1-8 from an activity ledger.
@@ -453,6 +466,7 @@ enum KpiCmd {
 
 /// Runs the parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
+    crate::progress::init(cli.quiet);
     if let Some(path) = &cli.passphrase_file {
         let pass = node::home::Passphrase::from_file(path)?;
         let _ = PASSPHRASE.set(pass);
@@ -465,9 +479,12 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Init(args) => init(args),
         Top::Healthcheck(args) => healthcheck(&args),
         Top::Serve(h) => serve(&h.home),
-        Top::Demo => {
+        Top::Demo(args) => {
             init_logging(false, "warn");
-            runtime()?.block_on(node::demo::run(&mut std::io::stdout()))?;
+            runtime()?.block_on(node::demo::run(
+                &mut std::io::stdout(),
+                node::demo::DemoOptions { keep: args.keep },
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Top::Verify(args) => verify(args),
@@ -539,11 +556,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
             println!("{}", text.as_str().unwrap_or_default());
             Ok(ExitCode::SUCCESS)
         }
-        Top::Footprint(FootprintCmd::Publish { home, file }) => {
-            let text = read(&file)?;
-            let out = call(&home.home, Command::Publish { text })?;
-            print_publish(&out)
-        }
+        Top::Footprint(FootprintCmd::Publish { home, file }) => publish(&home.home, &file),
         Top::Footprint(FootprintCmd::Update { home, id, file }) => {
             let text = read(&file)?;
             let out = call(&home.home, Command::Update { id, text })?;
@@ -556,15 +569,34 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Footprint(FootprintCmd::Deprecate { home, id }) => {
             print(&home.home, Command::Deprecate { id })
         }
-        Top::Fetch(args) => print(
-            &args.home.home,
-            Command::Fetch {
-                from: args.from,
-                product_ids: args.product_ids,
-                id: args.id,
-                purpose: args.purpose,
-            },
-        ),
+        Top::Fetch(args) => {
+            let value = call(
+                &args.home.home,
+                Command::Fetch {
+                    from: args.from,
+                    product_ids: args.product_ids,
+                    id: args.id,
+                    purpose: args.purpose,
+                },
+            )?;
+            // Footprints the supplier could not send (over its message limit) come apart.
+            let (documents, withheld) = match value {
+                Value::Object(mut map) if map.contains_key("withheld") => (
+                    map.remove("footprints").unwrap_or_default(),
+                    map.remove("withheld").unwrap_or_default(),
+                ),
+                other => (other, Value::Null),
+            };
+            println!("{}", serde_json::to_string_pretty(&documents)?);
+            for id in withheld.as_array().into_iter().flatten() {
+                eprintln!(
+                    "warning: footprint {} not sent: its answer is over the supplier's message \
+                     limit ([limits] max_message_bytes); ask the supplier for it",
+                    id.as_str().unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Top::Inbox(InboxCmd::List(h)) => print(&h.home, Command::InboxList),
         Top::Inbox(InboxCmd::Show { home, id }) => print(&home.home, Command::InboxShow { id }),
         Top::Inbox(InboxCmd::Export(h)) => print(&h.home, Command::InboxExport),
@@ -744,8 +776,14 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
+/// Reads an input file, with a bar of the bytes read when it is large (see `progress`).
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    use std::io::Read;
+    let mut file = crate::progress::open(path)?;
+    let mut text = String::with_capacity(usize::try_from(file.len()).unwrap_or(0));
+    file.read_to_string(&mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(text)
 }
 
 pub(crate) fn init_logging(json: bool, default: &str) {
@@ -947,6 +985,10 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
         );
     }
     let rt = runtime()?;
+    // The library reports the progress of some commands run here (`reports_progress`);
+    // for the others, and for every command a running node executes, a spinner.
+    let bars = crate::progress::Bars::new();
+    let mut spinner = Some(crate::progress::Spinner::start(label(&command)));
     rt.block_on(async {
         let node = loop {
             if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
@@ -963,8 +1005,11 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
                 None => continue,
             }
         };
+        if reports_progress(&command) {
+            drop(spinner.take());
+        }
         let enqueues = command.enqueues();
-        let out = admin::execute(&node, command).await?;
+        let out = admin::execute_with(&node, command, &bars).await?;
         if enqueues {
             // No node serves this home: one delivery attempt now; what fails stays queued
             // for the outbox worker of a later `tanso serve`.
@@ -974,10 +1019,112 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
     })
 }
 
+/// Whether the library reports the progress of `command` when it runs in this process.
+fn reports_progress(command: &Command) -> bool {
+    matches!(command, Command::PactPull { .. })
+}
+
+/// What a spinner says while `command` runs.
+fn label(command: &Command) -> &'static str {
+    match command {
+        Command::Publish { .. } | Command::Update { .. } => "publishing footprints",
+        Command::AuditVerify { .. } => "verifying the audit log",
+        Command::AuditExport => "exporting the audit log",
+        Command::AuditArchive { .. } => "archiving the audit log",
+        Command::Fetch { .. } => "fetching footprints",
+        Command::PactPull { .. } => "pulling footprints",
+        Command::InboxExport => "exporting the inbox",
+        _ => "working",
+    }
+}
+
 fn print(home: &Path, command: Command) -> Result<ExitCode> {
     let value = call(home, command)?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `footprint publish`: the file is streamed, to the node serving the home through its
+/// admin socket or to the home opened here, and never read whole into memory.
+fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    if !home.exists() {
+        bail!(
+            "{} is not a tanso home (no config.toml); run `tanso init` first",
+            home_dir.display()
+        );
+    }
+    let after_reading = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let mut input = PublishInput {
+        file: Some(crate::progress::open(file)?),
+        after_reading: after_reading.clone(),
+    };
+    let outcome = runtime()?.block_on(async {
+        let node = loop {
+            if let Some(answer) = admin::publish_stream(&home.admin_socket(), &mut input) {
+                return answer.map_err(anyhow::Error::msg);
+            }
+            match open_waiting(
+                &home,
+                "the node starting on this home to open its admin socket",
+            )
+            .await?
+            {
+                Some(node) => break node,
+                None => continue,
+            }
+        };
+        let publisher = node.clone();
+        let input = std::io::BufReader::with_capacity(256 * 1024, input);
+        let outcome = tokio::task::spawn_blocking(move || publisher.publish_reader(input))
+            .await
+            .context("publish task")??;
+        // No node serves this home: one delivery attempt now (see `call`).
+        node::exchange::worker::deliver_enqueued(&node).await;
+        Ok::<_, anyhow::Error>(outcome)
+    });
+    drop(
+        after_reading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+    );
+    let outcome = outcome?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for id in outcome.ids.iter() {
+        writeln!(out, "{id}")?;
+    }
+    out.flush()?;
+    for id in outcome.deprecated.iter() {
+        eprintln!("deprecated {id}");
+    }
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The file of a streamed publish: a bar of the bytes read while the node reads (and so
+/// publishes) it, then, from its end, a spinner until the publish answers (its last chunks
+/// and the commit).
+struct PublishInput {
+    file: Option<crate::progress::FileRead>,
+    after_reading: std::sync::Arc<std::sync::Mutex<Option<crate::progress::Spinner>>>,
+}
+
+impl std::io::Read for PublishInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(file) = &mut self.file else {
+            return Ok(0);
+        };
+        let n = file.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.file = None; // the bar goes
+            *self.after_reading.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(crate::progress::Spinner::start("publishing footprints"));
+        }
+        Ok(n)
+    }
 }
 
 fn print_publish(out: &Value) -> Result<ExitCode> {

@@ -11,6 +11,7 @@ mod cmd;
 mod dashboard;
 mod directory;
 mod pact;
+mod progress;
 mod relay;
 mod telemetry;
 

@@ -188,7 +188,7 @@ async fn closed_by_server(stream: &mut tokio_rustls::client::TlsStream<TcpStream
 
 async fn run(scratch: &Path) -> Res<()> {
     let owner = Node::open(&init_home(&scratch.join("owner"), OWNER, true)?)?;
-    let id = owner.publish(&footprint().to_string())?.ids[0].clone();
+    let id = owner.publish(&footprint().to_string())?.ids[0].to_string();
     owner.add_policy(
         "share-with-customers.json",
         include_str!("../../policies/share-with-customers.json"),

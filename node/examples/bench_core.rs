@@ -203,7 +203,7 @@ async fn get_footprint(scratch: &Path) -> Res<GetFigures> {
     let customer = Node::open(&init_home(&scratch.join("customer"), CUSTOMER, false)?)?;
 
     let published = owner.publish(&footprint(OWNER, &bench_uuid(0), 0).to_string())?;
-    let id = published.ids[0].clone();
+    let id = published.ids[0].to_string();
     owner.add_policy(
         "share-with-customers.json",
         include_str!("../../policies/share-with-customers.json"),

@@ -116,7 +116,7 @@ async fn run(scratch: &Path) -> Res<()> {
         Some(&serde_json::to_string(&credential)?),
     )?;
     let owner = Node::open(&owner_home)?;
-    let id = owner.publish(&footprint().to_string())?.ids[0].clone();
+    let id = owner.publish(&footprint().to_string())?.ids[0].to_string();
     owner.add_policy(
         "share-with-customers.json",
         include_str!("../../policies/share-with-customers.json"),

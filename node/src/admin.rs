@@ -1,5 +1,7 @@
 //! The admin socket: operator commands reach a running node over a unix socket in its home
 //! (mode 0600, never on the network), one JSON request and one JSON answer per connection.
+//! A streamed publish (`{"op":"publish_stream"}`) is followed on the same connection by its
+//! document, up to the client's end of sending, which the node reads as it publishes.
 //!
 //! The same [`Command`]s run in-process when no node is running, so every operator command
 //! works either way; see [`execute`].
@@ -16,10 +18,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::progress::{NoProgress, Progress};
 use crate::service::client::{self, FetchWhat};
 
-/// Largest admin request (a publish of a large JSONL file goes through here).
-const MAX_REQUEST: usize = 512 * 1024 * 1024;
+/// Largest admin request line. A publish streams its document after the line instead
+/// ([`Command::PublishStream`]), so no request holds a whole file.
+const MAX_REQUEST: usize = 64 * 1024 * 1024;
+
+/// How long a streamed publish waits for the next bytes from the CLI before giving up.
+const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// An operator command.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,6 +36,10 @@ pub enum Command {
     Publish {
         text: String,
     },
+    /// A publish whose document follows the request line on the socket, up to the client's
+    /// end of sending; the node reads, validates, signs and stores it as it arrives
+    /// ([`publish_stream`]). In-process, the CLI calls [`Node::publish_reader`] instead.
+    PublishStream,
     Update {
         id: String,
         text: String,
@@ -180,6 +191,7 @@ impl Command {
                 | Command::RequestFulfil { .. }
                 | Command::RequestReject { .. }
                 | Command::Publish { .. }
+                | Command::PublishStream
                 | Command::Update { .. }
                 | Command::Deprecate { .. }
                 | Command::KeyRotate
@@ -189,6 +201,16 @@ impl Command {
 
 /// Runs a command against an open node.
 pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> {
+    execute_with(node, command, &NoProgress).await
+}
+
+/// [`execute`], reporting to `progress` the progress of the commands that report any
+/// (`PactPull`: footprints received); the others run as in [`execute`].
+pub async fn execute_with(
+    node: &Node,
+    command: Command,
+    progress: &dyn Progress,
+) -> Result<Value, NodeError> {
     if let Command::KeyRotate = command {
         // Rotate, then re-apply to every trusted directory so members that find this node
         // there learn the new key (the application carries the chained card). The rotation
@@ -220,8 +242,12 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
             Some(id) => FetchWhat::Id(id),
             None => FetchWhat::Products(product_ids),
         };
-        let docs = client::fetch(node, &from, what, purpose.as_deref()).await?;
-        return Ok(Value::Array(docs));
+        let fetched = client::fetch_reporting(node, &from, what, purpose.as_deref()).await?;
+        if fetched.withheld.is_empty() {
+            return Ok(Value::Array(fetched.documents));
+        }
+        // The CLI prints `footprints` as it prints a plain answer, and names the rest.
+        return Ok(json!({"footprints": fetched.documents, "withheld": fetched.withheld}));
     }
     if let Command::PactPull {
         base,
@@ -241,7 +267,7 @@ pub async fn execute(node: &Node, command: Command) -> Result<Value, NodeError> 
             client_secret,
             query,
         };
-        let report = crate::pact_api::pull::pull(node, args)
+        let report = crate::pact_api::pull::pull_with(node, args, progress)
             .await
             .map_err(|e| match e {
                 crate::pact_api::pull::PullError::Node(n) => n,
@@ -322,6 +348,9 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
     match command {
         Command::Id => to_json(&node.card()?),
         Command::Publish { text } => to_json(&node.publish(&text)?),
+        Command::PublishStream => Err(NodeError::BadRequest(
+            "a streamed publish needs its document on the admin socket".into(),
+        )),
         Command::Update { id, text } => to_json(&node.update(&id, &text)?),
         Command::FootprintList => {
             let list: Vec<Value> = node
@@ -423,12 +452,7 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             let measures = node.kpi_measures(&cfg)?;
             to_json(&measures.rows())
         }
-        Command::InboxSuppliers => {
-            let entries = node.inbox()?;
-            to_json(&crate::scope3::inbox::supplier_pcfs(
-                entries.iter().map(|e| &e.document),
-            ))
-        }
+        Command::InboxSuppliers => to_json(&node.inbox_suppliers()?),
         Command::RequestSend {
             to,
             product_ids,
@@ -574,10 +598,21 @@ pub async fn serve(node: Node, listener: UnixListener, cancel: CancellationToken
 }
 
 async fn handle(node: Node, stream: UnixStream) -> io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64));
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    reader.read_line(&mut line).await?;
+    tokio::io::AsyncReadExt::take(&mut reader, MAX_REQUEST as u64)
+        .read_line(&mut line)
+        .await?;
+    if let Ok(Command::PublishStream) = serde_json::from_str::<Command>(&line) {
+        // The document follows: what the reader already buffered, then the socket.
+        let buffered = reader.buffer().to_vec();
+        let stream = reader.into_inner().into_std()?;
+        stream.set_nonblocking(false)?;
+        return tokio::task::spawn_blocking(move || serve_publish(&node, buffered, stream))
+            .await
+            .map_err(io::Error::other)?;
+    }
+    let mut write = reader.into_inner();
     let answer = match serde_json::from_str::<Command>(&line) {
         Err(e) => json!({"error": format!("bad admin request: {e}")}),
         Ok(command) => match execute(&node, command).await {
@@ -589,6 +624,73 @@ async fn handle(node: Node, stream: UnixStream) -> io::Result<()> {
     bytes.push(b'\n');
     write.write_all(&bytes).await?;
     write.shutdown().await
+}
+
+/// A streamed publish's answer on the socket: `{"ok": outcome}` or `{"error": message}`,
+/// as for every command, written and read without an intermediate JSON tree.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Answer<T> {
+    Ok(T),
+    Error(String),
+}
+
+/// Runs a streamed publish on a blocking thread and writes its answer.
+fn serve_publish(
+    node: &Node,
+    buffered: Vec<u8>,
+    stream: std::os::unix::net::UnixStream,
+) -> io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(STREAM_IDLE))?;
+    let input = std::io::BufReader::with_capacity(
+        256 * 1024,
+        std::io::Cursor::new(buffered).chain(&stream),
+    );
+    let answer = match node.publish_reader(input) {
+        Ok(outcome) => Answer::Ok(outcome),
+        Err(e) => Answer::Error(e.to_string()),
+    };
+    let mut out = std::io::BufWriter::new(&stream);
+    serde_json::to_writer(&mut out, &answer).map_err(io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    drop(out);
+    stream.shutdown(std::net::Shutdown::Both)
+}
+
+/// Publishes the document `input` through the node serving `socket`, streaming it (the
+/// whole file is never in memory on either side). `None` when no node listens there.
+pub fn publish_stream(
+    socket: &Path,
+    mut input: impl std::io::Read + Send,
+) -> Option<Result<crate::publish::PublishOutcome, String>> {
+    use std::io::Write;
+    let stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+    let answer = std::thread::scope(|scope| {
+        let sender = match stream.try_clone() {
+            Ok(s) => s,
+            Err(e) => return Err(format!("admin socket: {e}")),
+        };
+        let sending = scope.spawn(move || -> io::Result<()> {
+            let mut line = serde_json::to_vec(&Command::PublishStream).map_err(io::Error::other)?;
+            line.push(b'\n');
+            (&sender).write_all(&line)?;
+            std::io::copy(&mut input, &mut &sender)?;
+            sender.shutdown(std::net::Shutdown::Write)
+        });
+        // The node may answer (a refusal) before it read everything; the answer counts.
+        let answer: Result<Answer<crate::publish::PublishOutcome>, _> =
+            serde_json::from_reader(std::io::BufReader::new(&stream));
+        let sent = sending.join();
+        match (answer, sent) {
+            (Ok(Answer::Ok(outcome)), _) => Ok(outcome),
+            (Ok(Answer::Error(e)), _) => Err(e),
+            (Err(_), Ok(Err(e))) => Err(format!("admin socket: sending the document: {e}")),
+            (Err(e), _) => Err(format!("admin socket answer: {e}")),
+        }
+    });
+    Some(answer)
 }
 
 /// Sends a command to a running node. `None` when no node listens on the socket.

@@ -324,6 +324,11 @@ pub struct RawPact {
     pub client_total_timeout_secs: u64,
     /// As a PACT client: the largest response body accepted, in bytes (default 64 MiB).
     pub client_max_response_bytes: usize,
+    /// A PACT `RequestCreatedEvent` that no footprint this client may read matches: false
+    /// (default, as PACT v3 asks) answers RequestRejected with `NotFound` at once; true keeps
+    /// it pending until a matching footprint is published or the operator answers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hold_unmatched_requests: bool,
 }
 
 impl Default for RawPact {
@@ -339,6 +344,7 @@ impl Default for RawPact {
             client_request_timeout_secs: 30,
             client_total_timeout_secs: 120,
             client_max_response_bytes: 64 << 20,
+            hold_unmatched_requests: false,
         }
     }
 }
@@ -355,6 +361,7 @@ impl RawPact {
             && self.client_connect_timeout_secs == d.client_connect_timeout_secs
             && self.client_request_timeout_secs == d.client_request_timeout_secs
             && self.client_total_timeout_secs == d.client_total_timeout_secs
+            && !self.hold_unmatched_requests
             && self.client_max_response_bytes == d.client_max_response_bytes
     }
 }
@@ -426,6 +433,8 @@ pub struct Config {
     pub pact_client: HttpClientLimits,
     /// `[pact] token_failure_limit`.
     pub pact_token_failure_limit: u32,
+    /// `[pact] hold_unmatched_requests`.
+    pub pact_hold_unmatched_requests: bool,
     /// `[metrics] listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// `[log] otlp_endpoint`.
@@ -762,6 +771,7 @@ impl RawConfig {
             pact_tls,
             pact_client,
             pact_token_failure_limit: self.pact.token_failure_limit,
+            pact_hold_unmatched_requests: self.pact.hold_unmatched_requests,
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
             directory_ttl: Duration::from_secs(self.directory.ttl_secs),

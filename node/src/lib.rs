@@ -11,7 +11,8 @@
 //!   [`archive`]: verify, export and archive the log into signed segments (retention);
 //!   [`nonces`]: the seen-nonce memory, forgotten as the replay window passes.
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
-//!   over the home's unix socket while the node runs.
+//!   over the home's unix socket while the node runs; [`publish`]: the streamed,
+//!   all-or-nothing publish.
 //! - [`service`]: the gRPC edge (peer service, peer client, wire conversions).
 //! - [`pact_api`]: the PACT v3 REST host (HTTPS, OAuth client credentials).
 //! - [`exchange`]: requests, answers, Published notifications and the durable outbox.
@@ -24,6 +25,7 @@
 //! - [`directory`]: the association's discovery directory (credentials, status lists).
 //! - [`relay`]: the blind relay for nodes with no inbound port (server, node and client sides).
 //! - [`demo`]: a whole local data space on loopback.
+//! - [`progress`]: how long operations report their progress (the library never draws).
 
 pub mod admin;
 pub mod archive;
@@ -54,6 +56,8 @@ pub mod pact;
 pub mod pact_api;
 mod parallel;
 pub mod policy;
+pub mod progress;
+pub mod publish;
 pub mod relay;
 pub mod rotation;
 pub mod rounding;

@@ -6,7 +6,6 @@
 use std::sync::{Arc, RwLock};
 
 use chrono::{SecondsFormat, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::card::NodeCard;
@@ -17,10 +16,10 @@ use crate::home::Home;
 use crate::journal::{DailyCounter, Journal};
 use crate::keys::KeyRing;
 use crate::nonces::NonceCache;
-use crate::pact::{self, ProductFootprint, Status, ValidationContext};
+use crate::pact::{self, ProductFootprint, Status};
 use crate::policy::{AccessRequest, Action, Partner, Policy, PolicySet};
 use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
-use crate::store::{EncodedFootprint, OwnFootprint, PartnerRecord, PolicyRecord, Store};
+use crate::store::{OwnFootprint, PartnerRecord, PolicyRecord, Store};
 use crate::tls::Identity;
 
 /// A running or opened node; cheap to clone.
@@ -65,16 +64,7 @@ struct Inner {
     refusals: crate::service::refusals::Refusals,
 }
 
-/// What `publish` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct PublishOutcome {
-    /// New footprint ids, in input order.
-    pub ids: Vec<String>,
-    /// Ids deprecated because a new footprint names them in `precedingPfIds`.
-    pub deprecated: Vec<String>,
-    /// Notes from import (dropped fields, v2 conversion).
-    pub notes: Vec<String>,
-}
+pub use crate::publish::{IdList, PublishOutcome};
 
 pub(crate) fn now_rfc3339() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -322,143 +312,7 @@ impl Node {
         }
     }
 
-    // === footprints ===
-
-    /// Validates, signs and stores every footprint of a document (object, array or JSONL),
-    /// all or nothing. Footprints naming own Active footprints in `precedingPfIds` replace
-    /// them: the old ones are re-signed as Deprecated in the same atomic batch.
-    pub fn publish(&self, text: &str) -> Result<PublishOutcome, NodeError> {
-        self.publish_inner(text, None)
-    }
-
-    fn publish_inner(
-        &self,
-        text: &str,
-        replaces: Option<&str>,
-    ) -> Result<PublishOutcome, NodeError> {
-        let ctx = ValidationContext {
-            own_company_id: Some(self.company_id().to_string()),
-        };
-        // Each record is imported (validated) on the thread that parsed it, on all cores,
-        // so its JSON tree is dropped at once; results keep input order.
-        let imported = pact::parse_document_with(text, |v| pact::import(v, &ctx))
-            .map_err(|e| NodeError::Invalid(vec![e.to_string()]))?;
-        let many = imported.len() > 1;
-        let mut problems = Vec::new();
-        let mut footprints = Vec::with_capacity(imported.len());
-        let mut notes = Vec::new();
-        let mut indices = Vec::with_capacity(imported.len());
-        for (index, result) in imported.into_iter().enumerate() {
-            let prefix = || {
-                if many {
-                    format!("[{index}]")
-                } else {
-                    String::new()
-                }
-            };
-            match result {
-                Ok(imported) => {
-                    notes.extend(
-                        imported
-                            .notes
-                            .into_iter()
-                            .map(|n| format!("{}{n}", prefix())),
-                    );
-                    footprints.push(imported.footprint);
-                    indices.push(index);
-                }
-                Err(findings) => {
-                    problems.extend(findings.into_iter().map(|f| format!("{}{f}", prefix())));
-                }
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for (fp, index) in footprints.iter().zip(indices) {
-            if !seen.insert(fp.id.to_ascii_lowercase()) {
-                problems.push(format!(
-                    "[{index}]/id: id {} appears twice in the input",
-                    fp.id
-                ));
-            }
-        }
-        if !problems.is_empty() {
-            return Err(NodeError::Invalid(problems));
-        }
-        self.publish_validated(footprints, notes, replaces)
-    }
-
-    /// Signs and stores validated footprints (see [`Node::publish`]).
-    pub fn publish_footprints(
-        &self,
-        footprints: Vec<ProductFootprint>,
-        notes: Vec<String>,
-    ) -> Result<PublishOutcome, NodeError> {
-        self.publish_validated(footprints, notes, None)
-    }
-
-    /// `replaces`: an own footprint that must be Active and is deprecated by this batch.
-    fn publish_validated(
-        &self,
-        footprints: Vec<ProductFootprint>,
-        mut notes: Vec<String>,
-        replaces: Option<&str>,
-    ) -> Result<PublishOutcome, NodeError> {
-        let mut deprecated = Vec::new();
-        let mut deprecated_ids = Vec::new();
-        if let Some(old_id) = replaces {
-            let old = self
-                .inner
-                .store
-                .own_footprint(old_id)?
-                .ok_or_else(|| NodeError::NotFound(format!("footprint {old_id}")))?;
-            if old.footprint.status != Status::Active {
-                return Err(NodeError::Conflict(format!(
-                    "footprint {old_id} is already deprecated; update its latest version"
-                )));
-            }
-            let mut fp_old = old.footprint;
-            fp_old.status = Status::Deprecated;
-            deprecated_ids.push(fp_old.id.clone());
-            deprecated.push(fp_old);
-        }
-        for fp in &footprints {
-            for old_id in fp.preceding_pf_ids.iter().flatten() {
-                if let Some(old) = self.inner.store.own_footprint(old_id)?
-                    && old.footprint.status == Status::Active
-                    && !deprecated_ids
-                        .iter()
-                        .any(|d: &String| d.eq_ignore_ascii_case(&old.footprint.id))
-                {
-                    let mut fp_old = old.footprint.clone();
-                    fp_old.status = Status::Deprecated;
-                    deprecated_ids.push(fp_old.id.clone());
-                    deprecated.push(fp_old);
-                }
-            }
-        }
-        let (signed_new, encoded_new) = self.sign_encode_all(footprints)?;
-        let signed_old = self.sign_all(deprecated)?;
-        let mut notices = self.notifications_for(&signed_new, &signed_old)?;
-        notices.extend(crate::pact_api::events::published_items(
-            self,
-            &signed_new,
-            &mut notes,
-        )?);
-        self.inner
-            .store
-            .publish_encoded_notify(encoded_new, &signed_old, &notices)
-            .map_err(|e| match e {
-                crate::store::StoreError::Conflict(m) => NodeError::Conflict(m),
-                other => other.into(),
-            })?;
-        self.enqueued(&notices);
-        self.fulfil_pending(&signed_new);
-        Ok(PublishOutcome {
-            ids: signed_new.iter().map(|o| o.footprint.id.clone()).collect(),
-            deprecated: deprecated_ids,
-            notes,
-        })
-    }
+    // === footprints (publish: see `crate::publish`) ===
 
     /// Signs both views of every footprint, on all cores, keeping input order.
     fn sign_all(&self, footprints: Vec<ProductFootprint>) -> Result<Vec<OwnFootprint>, NodeError> {
@@ -473,22 +327,6 @@ impl Node {
         // Collected in place: a footprint is ~1.8 KB inline, so a second buffer of 100,000
         // would cost ~180 MB at the publish's peak.
         results.into_iter().collect()
-    }
-
-    /// Signs both views of every footprint, then encodes each for the store, both on all
-    /// cores (so the one writer only moves bytes). Input order is kept in both results.
-    fn sign_encode_all(
-        &self,
-        footprints: Vec<ProductFootprint>,
-    ) -> Result<(Vec<OwnFootprint>, Vec<EncodedFootprint>), NodeError> {
-        let signed = self.sign_all(footprints)?;
-        let encoded = crate::parallel::map_chunks(signed.iter().collect(), 512, &|own| {
-            crate::store::encode_footprint(own)
-        })
-        .map_err(|_| NodeError::Internal("encoding thread panicked".into()))?
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-        Ok((signed, encoded))
     }
 
     /// Deprecates an own footprint (re-signed with status Deprecated).
@@ -556,10 +394,8 @@ impl Node {
             }
             obj.insert("precedingPfIds".into(), Value::Array(preceding));
         }
-        self.publish_inner(
-            &serde_json::to_string(&value).unwrap_or_default(),
-            Some(&old.footprint.id),
-        )
+        let text = serde_json::to_string(&value).unwrap_or_default();
+        crate::publish::publish(self, text.as_bytes(), Some(&old.footprint.id))
     }
 
     pub fn footprints(&self) -> Result<Vec<OwnFootprint>, NodeError> {
@@ -789,9 +625,27 @@ impl Node {
     pub fn inbox(&self) -> Result<Vec<crate::store::InboxEntry>, NodeError> {
         Ok(self.inner.store.inbox()?)
     }
+
+    /// The received footprints as supplier data for Scope 3 and composition, one
+    /// implementation for every door (admin socket, dashboard, demo). A footprint this node
+    /// knows to be superseded (the inbox marked it Deprecated when a newer version named it in
+    /// `precedingPfIds`) is not active whatever its signed document says, and one whose owner
+    /// signature failed to verify is not used at all.
+    pub fn inbox_suppliers(&self) -> Result<Vec<crate::scope3::SupplierPcf>, NodeError> {
+        Ok(self
+            .inbox()?
+            .iter()
+            .filter(|e| e.signature_status != "bad-signature")
+            .filter_map(|e| {
+                let mut pcf = crate::scope3::inbox::supplier_pcf(&e.document)?;
+                pcf.status_active &= e.status != "Deprecated";
+                Some(pcf)
+            })
+            .collect())
+    }
 }
 
-fn sign_one(
+pub(crate) fn sign_one(
     key: &NodeKey,
     company: &str,
     fp: ProductFootprint,

@@ -153,6 +153,19 @@ pub fn sign_canonical(key: &NodeKey, company_id: &str, view: &str, bytes: &[u8])
     }
 }
 
+/// A signature record of `key` with the shape and size of a real one but no signature (all
+/// zero bytes): for measuring what a signed footprint will weigh before signing it.
+pub fn placeholder_signature(key: &NodeKey, company_id: &str, view: &str) -> SigRecord {
+    SigRecord {
+        alg: "Ed25519".into(),
+        key_id: key.key_id().to_string(),
+        public_key: B64.encode(key.public_key_bytes()),
+        company_id: company_id.to_string(),
+        view: view.to_string(),
+        signature: B64.encode([0u8; 64]),
+    }
+}
+
 /// Verifies `sig` over `view_json` (which must not contain the signature extension).
 pub fn verify_view(view_json: &Value, sig: &SigRecord) -> Result<(), SignedError> {
     if sig.alg != "Ed25519" {

@@ -352,7 +352,7 @@ async fn subscription_notification_auto_fetch_and_inbox_deprecation() {
     next["pcf"]["pcfExcludingBiogenicUptake"] = "1.9".into();
     next["pcf"]["pcfIncludingBiogenicUptake"] = "1.9".into();
     next["pcf"]["fossilGhgEmissions"] = "1.9".into();
-    let v2 = steel.node.update(&v1, &next.to_string()).unwrap().ids[0].clone();
+    let v2 = steel.node.update(&v1, &next.to_string()).unwrap().ids[0].to_string();
     wait_until("new version fetched", || {
         oem.node.store().inbox_entry(&v2).unwrap().is_some()
     })
@@ -373,7 +373,7 @@ async fn subscription_notification_auto_fetch_and_inbox_deprecation() {
     next["pcf"]["pcfExcludingBiogenicUptake"] = "2.0".into();
     next["pcf"]["pcfIncludingBiogenicUptake"] = "2.0".into();
     next["pcf"]["fossilGhgEmissions"] = "2.0".into();
-    let coil_v2 = steel.node.update(&coil_v1, &next.to_string()).unwrap().ids[0].clone();
+    let coil_v2 = steel.node.update(&coil_v1, &next.to_string()).unwrap().ids[0].to_string();
     wait_until("recipient notified and old version deprecated", || {
         oem.node
             .store()

@@ -3,6 +3,7 @@
 mod audit;
 mod cli;
 mod dashboard;
+mod demo;
 mod deploy;
 mod directory;
 mod envelope;
@@ -13,6 +14,8 @@ mod lifecycle;
 mod ops;
 mod pact_api;
 mod pact_trust;
+mod progress;
+mod publish;
 mod relay;
 mod scope3;
 mod silent;

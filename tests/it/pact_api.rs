@@ -186,6 +186,74 @@ async fn supplier(
     (tn, api, ids, buyer, stranger)
 }
 
+/// A `/3/footprints` page holds at most `[limits] max_message_bytes` of footprint JSON:
+/// footprints too large to go together come in more pages (by the `Link` header), all of
+/// them; before, one page carried them all whatever their size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_are_sized_by_the_message_limit() {
+    let tn = TestNode::start_with("steel", |raw| {
+        raw.pact.listen = Some("127.0.0.1:0".into());
+        raw.limits.max_message_bytes = 64 * 1024;
+    })
+    .await;
+    let home = Home::new(&tn.home);
+    let mut addr = None;
+    for _ in 0..200 {
+        addr = node::pact_api::bound_addr(&home);
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let api = Api::of(&tn, addr.expect("pact api address"));
+    let mut ids = Vec::new();
+    let mut docs = Vec::new();
+    for i in 0..30 {
+        let id = uuid();
+        let mut fp = footprint("steel", &id, &format!("urn:tanso:steel:product:p{i}"));
+        fp["comment"] = Value::String("m".repeat(6000));
+        docs.push(fp.to_string());
+        ids.push(id);
+    }
+    ids.sort();
+    tn.node.publish(&docs.join("\n")).expect("publish");
+    tn.node
+        .add_policy("share.json", &policy_template("share-with-customers"))
+        .expect("policy");
+    let buyer = node::pact_api::add_client(&home, &company("oem"), vec!["customer".into()])
+        .expect("client");
+    let token = api.token(&buyer.0, &buyer.1).await;
+    let mut seen = Vec::new();
+    let mut path = "/3/footprints?limit=100".to_string();
+    let mut pages = 0;
+    loop {
+        let r = api.get(&path, &token).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.body.len() <= 64 * 1024 + 16,
+            "a page of {} bytes",
+            r.body.len()
+        );
+        let v = r.json().expect("json");
+        for fp in v["data"].as_array().expect("data") {
+            seen.push(fp["id"].as_str().expect("id").to_string());
+        }
+        pages += 1;
+        let Some(link) = r.header("link") else { break };
+        let url = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once(">; rel=\"next\""))
+            .map(|(u, _)| u.to_string())
+            .expect("next link");
+        path = url
+            .strip_prefix(&format!("https://{}", api.addr))
+            .expect("same host")
+            .to_string();
+    }
+    assert!(pages >= 3, "{pages} pages");
+    assert_eq!(seen, ids);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_list_page_and_get() {
     let (tn, api, ids, buyer, stranger) = supplier(5, 3600).await;
@@ -304,7 +372,7 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         "validOn=yesterday",
         "validAfter=2026-13-01T00:00:00Z",
         "validOn=2026-01-01T00:00:00Z&validOn=2026-02-01T00:00:00Z",
-        "productId=",
+        "validOn=",
         "limit=-1",
         "limit=ten",
         "limit=1&limit=2",
@@ -330,6 +398,27 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         assert_eq!(r.status, 200, "{q}: {}", r.text());
         assert_eq!(r.json().expect("json"), json!({ "data": [] }), "{q}");
     }
+    // An empty list criterion is no constraint (conformance case 23): every footprint.
+    let all = api.get("/3/footprints", &token).await;
+    let all = all.json().expect("json")["data"]
+        .as_array()
+        .expect("data")
+        .len();
+    assert!(all > 0);
+    let r = api.get("/3/footprints?classification=", &token).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json().expect("json")["data"]
+            .as_array()
+            .expect("data")
+            .len(),
+        all
+    );
+    // A `+01:00` offset sent without percent-encoding (its `+` decodes to a space) is read.
+    let r = api
+        .get("/3/footprints?validOn=2025-06-01T01:00:00+01:00", &token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // limit=0 is allowed (the schema's minimum): an empty page whose Link starts real paging.
     let r = api.get("/3/footprints?limit=0", &token).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -352,15 +441,16 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
         assert_error(&r, 404, "NotFound");
     }
 
-    // Tokens: missing, garbage, wrong scheme: 401 with the code the v3 error table pairs with
-    // 401 (TokenExpired), and a WWW-Authenticate challenge; a presented but unusable token
-    // says error="invalid_token" (RFC 6750 section 3).
+    // Tokens: missing, garbage, wrong scheme: 401 with a WWW-Authenticate challenge and, as
+    // the PACT text says for any token problem but expiry, code BadRequest (conformance cases
+    // 6, 7, 16); a presented but unusable token says error="invalid_token" (RFC 6750 s. 3).
+    // An expired one is TokenExpired (below).
     let r = api.send("GET", "/3/footprints", &[], b"").await;
-    assert_error(&r, 401, "TokenExpired");
+    assert_error(&r, 401, "BadRequest");
     let challenge = r.header("www-authenticate").expect("challenge");
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     let r = api.get("/3/footprints", "garbage").await;
-    assert_error(&r, 401, "TokenExpired");
+    assert_error(&r, 401, "BadRequest");
     let challenge = r.header("www-authenticate").expect("challenge");
     assert!(
         challenge.starts_with("Bearer") && challenge.contains("error=\"invalid_token\""),
@@ -374,12 +464,12 @@ async fn bad_inputs_get_clear_errors_and_store_nothing() {
             b"",
         )
         .await;
-    assert_error(&r, 401, "TokenExpired");
+    assert_error(&r, 401, "BadRequest");
     let ev = published_event(&[&uuid()]);
     let r = api
         .event("garbage", EVENTS_CT, ev.to_string().as_bytes())
         .await;
-    assert_error(&r, 401, "TokenExpired");
+    assert_error(&r, 401, "BadRequest");
     assert!(
         r.header("www-authenticate")
             .is_some_and(|c| c.contains("invalid_token"))
@@ -885,17 +975,65 @@ async fn cli_client_add_and_pull() {
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].provenance, format!("pact:{url}"));
     assert_eq!(inbox[0].signature_status, "verified");
+
+    // The library reports a pull's progress: footprints received, page by page.
+    let progress = Recorded::default();
+    let args = node::pact_api::pull::PullArgs {
+        base: url.clone(),
+        trust: node::pact_api::trust::ServerTrust::pinned(
+            &steel.node.card().expect("card").tls_fingerprint,
+        )
+        .expect("pin"),
+        client_id: client_id.clone(),
+        client_secret: secret.clone(),
+        query: vec![("limit".into(), "1".into())],
+    };
+    let report = node::pact_api::pull::pull_with(&oem.node, args, &progress)
+        .await
+        .expect("pull with progress");
+    assert_eq!(report.stored.len(), 1);
+    assert_eq!(
+        *progress.0.lock().unwrap(),
+        vec![
+            "start pulling footprints footprints None".to_string(),
+            "advance 1".into(),
+            "finish".into()
+        ]
+    );
     oem.stop().await;
     steel.stop().await;
+}
+
+/// Records the progress a library operation reports.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<String>>);
+
+impl node::progress::Progress for Recorded {
+    fn start(&self, what: &str, unit: node::progress::Unit, total: Option<u64>) {
+        let line = format!("start {what} {} {total:?}", unit.name());
+        self.0.lock().unwrap().push(line);
+    }
+    fn advance(&self, n: u64) {
+        self.0.lock().unwrap().push(format!("advance {n}"));
+    }
+    fn finish(&self) {
+        self.0.lock().unwrap().push("finish".into());
+    }
 }
 
 // === PACT events between two nodes: RequestCreated out, RequestFulfilled/Rejected back ===
 
 /// A node with the PACT API on `listen` (token lifetime one hour), and its bound address.
 async fn start_on(slug: &str, listen: &str) -> (TestNode, SocketAddr) {
+    start_holding(slug, listen, false).await
+}
+
+/// [`start_on`], with `[pact] hold_unmatched_requests` set to `hold`.
+async fn start_holding(slug: &str, listen: &str, hold: bool) -> (TestNode, SocketAddr) {
     let listen = listen.to_string();
     let tn = TestNode::start_with(slug, move |raw| {
         raw.pact.listen = Some(listen);
+        raw.pact.hold_unmatched_requests = hold;
     })
     .await;
     let addr = pact_addr(&Home::new(&tn.home)).await;
@@ -951,8 +1089,14 @@ struct Pair {
     steel_client: (String, String),
 }
 
+/// Two nodes exchanging over PACT; steel holds requests nothing matches yet (pending until it
+/// publishes or its operator answers), which is what these tests follow.
 async fn pair(oem_listen: &str) -> Pair {
-    let (steel, steel_addr) = start_on("steel", "127.0.0.1:0").await;
+    pair_holding(oem_listen, true).await
+}
+
+async fn pair_holding(oem_listen: &str, hold: bool) -> Pair {
+    let (steel, steel_addr) = start_holding("steel", "127.0.0.1:0", hold).await;
     let (oem, oem_addr) = start_on("oem", oem_listen).await;
     // Each knows the other's card, so owner signatures verify against a known key.
     tests::befriend(&steel, &oem, &["customer"]);
@@ -1191,6 +1335,28 @@ async fn pact_request_rejected_by_the_operator() {
         .find(|r| r.from == company("stranger"))
         .expect("stored");
     assert_eq!(refused.status, "rejected");
+    p.oem.stop().await;
+    p.steel.stop().await;
+}
+
+/// By default (as PACT v3 asks, and the conformance suite's case 14.B checks) a request
+/// nothing matches is answered RequestRejected with NotFound at once, without the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pact_request_nothing_matches_is_rejected_not_found() {
+    let p = pair_holding("127.0.0.1:0", false).await;
+    let sent = p.request("urn:pact:null").await;
+    let answered = p.wait_answered(&sent.id).await;
+    assert_eq!(answered.status, "rejected");
+    assert_eq!(
+        answered.reason.as_deref(),
+        Some("NotFound: no footprint matches the request")
+    );
+    let incoming = p.steel.node.store().incoming_requests().expect("incoming");
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].status, "rejected");
+    assert!(p.oem.node.inbox().expect("inbox").is_empty());
+    p.wait_outbox_empty().await;
+    assert_eq!(p.answers_accepted(), (1, 0));
     p.oem.stop().await;
     p.steel.stop().await;
 }
@@ -1524,7 +1690,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
     // An update is announced too, naming the new version.
     let next = footprint("steel", &uuid(), "urn:tanso:steel:product:p0");
     let updated = p.steel.node.update(&id, &next.to_string()).expect("update");
-    let new_id = updated.ids[0].clone();
+    let new_id = updated.ids[0].to_string();
     wait_for(60, "the new version in oem's inbox", || {
         store.inbox_entry(&new_id).expect("read")
     })

@@ -298,3 +298,60 @@ fn find_kpi<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
         _ => None,
     }
 }
+
+/// A received footprint the inbox knows to be superseded is not supplier data, even when its
+/// signed document still says Active and its reference period ties with the newer one (the
+/// index would otherwise keep whichever it met first).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_superseded_inbox_footprint_is_not_used() {
+    let oem = TestNode::start("oem").await;
+    let product = "urn:tanso:steel:product:coil";
+    // Ids ordered so the old one is met first.
+    let old_id = "00000000-0000-4000-8000-000000000001";
+    let new_id = "ffffffff-ffff-4fff-bfff-ffffffffffff";
+    let old = footprint("steel", old_id, product);
+    let mut new = footprint("steel", new_id, product);
+    new["pcf"]["pcfExcludingBiogenicUptake"] = "1.9".into();
+    new["pcf"]["pcfIncludingBiogenicUptake"] = "1.9".into();
+    new["pcf"]["fossilGhgEmissions"] = "1.9".into();
+    new["precedingPfIds"] = json!([old_id]);
+    let entry = |id: &str, doc: Value| node::store::InboxEntry {
+        id: id.into(),
+        document: doc,
+        view: "full".into(),
+        provenance: format!("node:{}", company("steel")),
+        from_company: company("steel"),
+        received_at: "2026-02-01T00:00:00Z".into(),
+        signature_status: "verified".into(),
+        findings: Vec::new(),
+        product_ids: vec![product.into()],
+        status: String::new(),
+        superseded_by: None,
+    };
+    oem.node
+        .store()
+        .put_inbox(&[entry(old_id, old.clone())])
+        .unwrap();
+    oem.node
+        .store()
+        .put_inbox(&[entry(new_id, new.clone())])
+        .unwrap();
+    let inbox = oem.node.inbox().unwrap();
+    let stored_old = inbox.iter().find(|e| e.id == old_id).unwrap();
+    assert_eq!(stored_old.status, "Deprecated");
+    assert_eq!(stored_old.document["status"], "Active");
+
+    let index = node::scope3::SupplierIndex::new(oem.node.inbox_suppliers().unwrap());
+    let (hit, ..) = index
+        .lookup(product)
+        .expect("the product has supplier data");
+    assert_eq!(hit.footprint_id, new_id);
+    assert_eq!(hit.pcf_excluding_biogenic_uptake.to_string(), "1.9");
+
+    // A footprint whose owner signature failed is never supplier data.
+    let mut bad = entry(new_id, new);
+    bad.signature_status = "bad-signature".into();
+    oem.node.store().put_inbox(&[bad]).unwrap();
+    let index = node::scope3::SupplierIndex::new(oem.node.inbox_suppliers().unwrap());
+    assert!(index.lookup(product).is_none());
+}

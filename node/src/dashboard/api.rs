@@ -632,11 +632,10 @@ fn scope3_report(state: &Shared, ask: Scope3Ask) -> Calc<Scope3Run> {
         Ok(l) => l,
         Err(e) => return Calc::Failed(format!("ledger {}: {e}", path.display())),
     };
-    let docs: Vec<Value> = match state.node.inbox() {
-        Ok(inbox) => inbox.into_iter().map(|e| e.document).collect(),
+    let index = match state.node.inbox_suppliers() {
+        Ok(pcfs) => scope3::SupplierIndex::new(pcfs),
         Err(e) => return Calc::Failed(format!("inbox: {e}")),
     };
-    let index = scope3::SupplierIndex::new(scope3::inbox::supplier_pcfs(docs.iter()));
     let years = ledger.ledger.years();
     // GHG Protocol: a report is for one year, and category 2 counts the capital goods
     // acquired in it; without a year asked for, the latest year the ledger names.

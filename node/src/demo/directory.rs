@@ -92,7 +92,7 @@ pub(super) async fn run(
     bracket["companyIds"] = serde_json::json!(["urn:tanso:company:seoul-parts"]);
     bracket["productIds"] = serde_json::json!([BRACKET]);
     bracket["productNameCompany"] = "Bracket 7 (stamped steel)".into();
-    let bracket_id = parts.node.publish(&bracket.to_string())?.ids[0].clone();
+    let bracket_id = parts.node.publish(&bracket.to_string())?.ids[0].to_string();
     parts
         .node
         .add_policy("policies/association-members.json", MEMBERS_POLICY)?;

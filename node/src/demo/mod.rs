@@ -8,9 +8,13 @@
 //! notification; the audit log verifies. Then (`directory`) an association directory: a parts
 //! maker joins, the OEM discovers it by product id and fetches with no partner card, and a
 //! revoked member is refused; a supplier with no inbound port is reached through a blind
-//! relay; finally a PACT v3 client pulls over the REST API. Every wait polls the nodes'
-//! state, bounded.
+//! relay; finally a PACT v3 client pulls over the REST API. Part three (`buyer`) shows why the
+//! buyer wanted the data: Scope 3 category 1 from the received footprints, its own product
+//! footprint composed and published, and its KPI against -50 % by 2030; with `keep`, the
+//! OEM's dashboard stays up with a one-time login link. Every wait polls the nodes' state,
+//! bounded.
 
+mod buyer;
 mod directory;
 
 use std::io::Write;
@@ -29,6 +33,14 @@ mod relay;
 
 const STEEL: &str = include_str!("steel.jsonl");
 const SHARE_WITH_CUSTOMERS: &str = include_str!("../../../policies/share-with-customers.json");
+
+/// How the demo runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoOptions {
+    /// Leave the nodes running at the end, with the OEM's dashboard up and a one-time login
+    /// link printed, until Ctrl-C.
+    pub keep: bool,
+}
 
 /// Errors of the demo (it runs real nodes, so anything can fail).
 #[derive(Debug, thiserror::Error)]
@@ -49,15 +61,17 @@ struct Company {
 
 impl Company {
     async fn start(dir: &std::path::Path, slug: &str, name: &str) -> Result<Company, DemoError> {
-        Company::start_with(dir, slug, name, Default::default()).await
+        Company::start_with(dir, slug, name, Default::default(), Default::default()).await
     }
 
-    /// A company whose node also serves the PACT v3 REST API (`pact` config).
+    /// A company whose node also serves the PACT v3 REST API (`pact` config) or the
+    /// dashboard (`dashboard` config).
     async fn start_with(
         dir: &std::path::Path,
         slug: &str,
         name: &str,
         pact: crate::config::RawPact,
+        dashboard: crate::config::RawDashboard,
     ) -> Result<Company, DemoError> {
         let raw = RawConfig {
             company_id: format!("urn:tanso:company:{slug}"),
@@ -68,7 +82,7 @@ impl Company {
             limits: RawLimits::default(),
             tls: RawTls::default(),
             log: RawLog::default(),
-            dashboard: Default::default(),
+            dashboard,
             exchange: Default::default(),
             pact,
             metrics: Default::default(),
@@ -182,7 +196,7 @@ async fn pact_step(out: &mut dyn Write, steel: &Company, oem: &Company) -> Resul
 }
 
 /// Runs the demo, narrating to `out`.
-pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
+pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoError> {
     let dir = tempfile::tempdir()?;
     writeln!(
         out,
@@ -194,8 +208,34 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         listen: Some("127.0.0.1:0".into()),
         ..Default::default()
     };
-    let steel = Company::start_with(dir.path(), "hanbit-steel", "Hanbit Steel", pact).await?;
-    let oem = Company::start(dir.path(), "daehan-motors", "Daehan Motors").await?;
+    let steel = Company::start_with(
+        dir.path(),
+        "hanbit-steel",
+        "Hanbit Steel",
+        pact,
+        Default::default(),
+    )
+    .await?;
+    // The OEM's dashboard (only with --keep) reads the files part three writes in its home.
+    let dashboard = if options.keep {
+        crate::config::RawDashboard {
+            listen: Some("127.0.0.1:0".into()),
+            ledger: Some(buyer::LEDGER_DIR.into()),
+            kpi_config: Some(buyer::KPI_CONFIG.into()),
+            kpi_measures: Some(buyer::KPI_MEASURES.into()),
+            exclude_category_8: false,
+        }
+    } else {
+        Default::default()
+    };
+    let oem = Company::start_with(
+        dir.path(),
+        "daehan-motors",
+        "Daehan Motors",
+        Default::default(),
+        dashboard,
+    )
+    .await?;
     let other = Company::start(dir.path(), "other-co", "Other Co").await?;
     for c in [&steel, &oem, &other] {
         let card = c.node.card()?;
@@ -321,7 +361,7 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
     galv["id"] = uuid::Uuid::new_v4().to_string().into();
     galv["productIds"] = serde_json::json!([GALV]);
     galv["productNameCompany"] = "GALV-03 galvanised sheet".into();
-    let galv_id = steel.node.publish(&galv.to_string())?.ids[0].clone();
+    let galv_id = steel.node.publish(&galv.to_string())?.ids[0].to_string();
     wait_for("the automatic answer", || {
         Ok(oem
             .node
@@ -336,7 +376,7 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         "9. Hanbit Steel publishes galv-03 ({galv_id}); its policy discloses it to customers, so the pending request is fulfilled automatically and the signed footprint lands in Daehan Motors' inbox"
     )?;
 
-    let old = published.ids[0].clone();
+    let old = published.ids[0].to_string();
     let mut next: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
         .map_err(|e| DemoError::Step(e.to_string()))?;
     next["pcf"]["pcfExcludingBiogenicUptake"] = "1.95".into();
@@ -349,7 +389,7 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
         updated.ids.join(", "),
         old
     )?;
-    let new_id = updated.ids[0].clone();
+    let new_id = updated.ids[0].to_string();
     wait_for("the Published notification", || {
         Ok(oem.node.store().inbox_entry(&new_id)?.is_some()
             && oem
@@ -379,12 +419,74 @@ pub async fn run(out: &mut dyn Write) -> Result<(), DemoError> {
     }
     directory::run(dir.path(), out, &steel, &oem, &other).await?;
     pact_step(out, &steel, &oem).await?;
+    buyer::run(out, &oem, 24, &new_id)?;
     writeln!(
         out,
-        "\ndone: the supplier kept its data on its own node and decided who saw what."
+        "\ndone: the supplier kept its data on its own node and decided who saw what; the buyer got primary data for its Scope 3, its product footprint and its target."
     )?;
+    if options.keep {
+        keep(out, &oem).await?;
+    }
     for c in [steel, oem, other] {
         c.stop().await;
     }
+    Ok(())
+}
+
+/// `--keep`: the OEM's dashboard stays up, with a one-time login link minted through the
+/// dashboard's own login (a demo admin user) and the password for later logins, until Ctrl-C.
+async fn keep(out: &mut dyn Write, oem: &Company) -> Result<(), DemoError> {
+    use crate::dashboard::{self, Role, client};
+    let home = oem.node.home().clone();
+    let mut addr = None;
+    for _ in 0..400 {
+        addr = dashboard::bound_addr(&home);
+        if addr.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let addr = addr.ok_or_else(|| DemoError::Step("the dashboard did not bind".into()))?;
+    let fingerprint = oem.node.identity().fingerprint.clone();
+    let password = dashboard::add_user(&home, "demo", Role::Admin)
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("name", "demo")
+        .append_pair("password", &password)
+        .finish();
+    let login = client::request(
+        addr,
+        &fingerprint,
+        "POST",
+        "/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("dashboard login: {e}")))?;
+    let cookie = login
+        .set_cookie()
+        .ok_or_else(|| DemoError::Step(format!("dashboard login answered {}", login.status)))?;
+    let minted = client::request(
+        addr,
+        &fingerprint,
+        "POST",
+        "/api/login-tokens",
+        &[("cookie", &cookie), ("x-tanso-csrf", "1")],
+        b"",
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("dashboard login link: {e}")))?;
+    let path = minted
+        .json()
+        .and_then(|v| v["url"].as_str().map(str::to_string))
+        .ok_or_else(|| DemoError::Step(format!("login link answered {}", minted.status)))?;
+    writeln!(
+        out,
+        "\nDaehan Motors' dashboard (Scope 3, KPIs, footprints, audit log) is up at https://{addr}/\n  one-time login link (valid {} s): https://{addr}{path}\n  afterwards log in as `demo` with password {password}\n  the certificate is the node's own (SHA-256 fingerprint {fingerprint}): your browser will ask you to accept it\nCtrl-C stops the data space and deletes its homes.",
+        dashboard::auth::LOGIN_TOKEN_TTL.as_secs(),
+    )?;
+    out.flush()?;
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -25,8 +25,67 @@ use crate::store::{
     OutgoingRequest, OwnFootprint, ProductPartner, StoreError,
 };
 
+/// The pending incoming requests when a publish started, by the products and
+/// classifications they ask for, and which of them the publish's footprints match: a bulk
+/// publish notes each footprint as it goes instead of keeping them for the end.
+#[derive(Debug, Default)]
+pub(crate) struct PendingWatch {
+    /// Lowercase ids of the requests pending at the start.
+    known: std::collections::HashSet<String>,
+    /// Lowercase product id or classification → lowercase request ids.
+    wanted: std::collections::HashMap<String, Vec<String>>,
+    /// Requests a published footprint matched.
+    touched: std::collections::HashSet<String>,
+    any_published: bool,
+}
+
+impl PendingWatch {
+    /// The requests pending now (none, with the error logged, if they cannot be read).
+    pub(crate) fn load(node: &Node) -> PendingWatch {
+        let mut watch = PendingWatch::default();
+        let pending = match node.store().incoming_requests() {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read pending requests");
+                return watch;
+            }
+        };
+        for request in pending.into_iter().filter(|r| r.status == IN_PENDING) {
+            let id = request.id.to_ascii_lowercase();
+            for wanted in request.product_ids.iter().chain(&request.classifications) {
+                watch
+                    .wanted
+                    .entry(wanted.to_ascii_lowercase())
+                    .or_default()
+                    .push(id.clone());
+            }
+            watch.known.insert(id);
+        }
+        watch
+    }
+
+    /// Notes a footprint of the publish.
+    pub(crate) fn note(&mut self, footprint: &crate::pact::ProductFootprint) {
+        self.any_published = true;
+        if self.wanted.is_empty() {
+            return;
+        }
+        let keys = footprint
+            .product_ids
+            .iter()
+            .chain(footprint.product_classifications.iter().flatten());
+        for key in keys {
+            if let Some(ids) = self.wanted.get(&key.to_ascii_lowercase()) {
+                self.touched.extend(ids.iter().cloned());
+            }
+        }
+    }
+}
+
 /// The reason every policy rejection carries, whether or not the product exists.
 pub const POLICY_REJECTION: &str = "not accepted under the owner's usage policy";
+/// The reason of a PACT request no footprint matches (sent with code `NotFound`).
+pub const NO_MATCH_REJECTION: &str = "no footprint matches the request";
 
 /// Wake-ups for the outbox worker and the items enqueued by this process.
 #[derive(Default)]
@@ -91,7 +150,12 @@ impl Node {
     /// Remembers enqueued items (for the CLI's inline attempt) unless a worker runs, and
     /// wakes the worker.
     pub(crate) fn enqueued(&self, items: &[OutboxItem]) {
-        if items.is_empty() {
+        self.enqueued_ids(items.iter().map(|i| i.id.clone()).collect());
+    }
+
+    /// [`Node::enqueued`] by item id.
+    pub(crate) fn enqueued_ids(&self, ids: Vec<String>) {
+        if ids.is_empty() {
             return;
         }
         let state = self.exchange_state();
@@ -100,7 +164,7 @@ impl Node {
                 .recent
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .extend(items.iter().map(|i| i.id.clone()));
+                .extend(ids);
         }
         state.poke.notify_one();
     }
@@ -274,7 +338,19 @@ impl Node {
                 &request,
                 self.reads_today(&partner.company_id)?,
             )?;
-            if matches.is_empty() {
+            if matches.is_empty()
+                && request.pact_event_id.is_some()
+                && !self.config().pact_hold_unmatched_requests
+            {
+                // PACT v3: a request nothing matches is answered RequestRejected (NotFound)
+                // rather than left open; the same answer whether the products do not exist
+                // or this requester may not read them.
+                request.status = crate::store::IN_REJECTED.into();
+                request.answer = Some(Answer::Rejected {
+                    reason: NO_MATCH_REJECTION.into(),
+                });
+                (Some(answer_item(&request)), Vec::new())
+            } else if matches.is_empty() {
                 (None, Vec::new())
             } else {
                 let (answer, recipients) = fulfilled_answer(&matches, &request.from);
@@ -401,28 +477,16 @@ impl Node {
         Ok(stored)
     }
 
-    /// After a publish: fulfils pending requests that the new footprints match, when `Read`
-    /// policy discloses them to the requester. Failures are logged; the request stays pending.
-    pub(crate) fn fulfil_pending(&self, published: &[OwnFootprint]) {
-        if published.is_empty() {
+    /// After a publish: fulfils the pending requests `watch` saw its footprints match (and
+    /// any that arrived while it ran), when `Read` policy discloses them to the requester.
+    /// Failures are logged; the request stays pending.
+    pub(crate) fn fulfil_watched(&self, watch: &PendingWatch) {
+        if !watch.any_published {
             return;
         }
-        // Built on the first pending request only: a bulk publish with nothing pending
-        // does not lowercase every product id it carries.
-        let sets = std::cell::OnceCell::new();
         self.fulfil_pending_where(|request| {
-            let (products, classes) = sets.get_or_init(|| {
-                (
-                    lower_set(published.iter().flat_map(|o| &o.footprint.product_ids)),
-                    lower_set(
-                        published
-                            .iter()
-                            .flat_map(|o| o.footprint.product_classifications.iter().flatten()),
-                    ),
-                )
-            });
-            !lower_set(&request.product_ids).is_disjoint(products)
-                || !lower_set(&request.classifications).is_disjoint(classes)
+            let id = request.id.to_ascii_lowercase();
+            watch.touched.contains(&id) || !watch.known.contains(&id)
         });
     }
 

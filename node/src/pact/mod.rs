@@ -6,6 +6,7 @@
 
 pub mod filter;
 pub mod model;
+pub mod stream;
 pub mod v2;
 pub mod validate;
 

@@ -966,10 +966,31 @@ fn parse_query_errors_name_the_parameter() {
         q(&[("status", "Gone"), ("status", "Active")]).unwrap_err(),
         FilterError::Repeated("status".into())
     );
+    // An empty value of a list criterion is no constraint (conformance case 23 sends
+    // `classification=` when its sample has none and expects every footprint); an empty
+    // datetime or status is still an error.
+    let none = q(&[
+        ("companyId", ""),
+        ("classification", " "),
+        ("productId", "urn:x"),
+    ])
+    .unwrap();
+    assert!(none.company_id.is_empty() && none.classification.is_empty());
+    assert_eq!(none.product_id, vec!["urn:x".to_string()]);
     assert_eq!(
-        q(&[("companyId", "")]).unwrap_err(),
-        FilterError::Empty("companyId".into())
+        q(&[("validOn", "")]).unwrap_err(),
+        FilterError::Empty("validOn".into())
     );
+    assert_eq!(
+        q(&[("status", "")]).unwrap_err(),
+        FilterError::Empty("status".into())
+    );
+    // A `+hh:mm` offset whose `+` arrived as a space (not percent-encoded) still parses;
+    // other spaces do not make a datetime.
+    let f = q(&[("validOn", "2025-01-01T09:00:00 09:00")]).unwrap();
+    assert_eq!(f.valid_on, Some(t("2025-01-01T00:00:00Z")));
+    assert!(q(&[("validOn", "2025-01-01T09:00:00 0900")]).is_err());
+    assert!(q(&[("validOn", " 09:00")]).is_err());
     let f = q(&[
         ("x-acme-region", "north"),
         ("limit", "10"),
@@ -1047,4 +1068,65 @@ fn pb_rejects_unknown_enum_and_bad_extension() {
         ProductFootprint::try_from(msg).unwrap_err().to_string(),
         "pcf is missing"
     );
+}
+
+// ---------------------------------------------------------------- streaming
+
+/// Records come out one by one as the input is read: the first elements of an array are
+/// handed on before a read error further on ends the walk.
+#[test]
+fn stream_hands_on_records_before_reading_the_rest() {
+    struct Broken;
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk went away"))
+        }
+    }
+    for head in ["[{\"n\": 0}, {\"n\": 1}, ", "{\"n\": 0}\n{\"n\": 1}\n"] {
+        let input = std::io::BufReader::new(std::io::Read::chain(head.as_bytes(), Broken));
+        let mut seen = Vec::new();
+        let err = super::stream::for_each_record(input, usize::MAX, |r| {
+            seen.push(r.parse().unwrap()["n"].as_u64().unwrap());
+            true
+        })
+        .unwrap_err();
+        assert_eq!(seen, vec![0, 1], "{head}");
+        assert!(err.to_string().contains("disk went away"), "{err}");
+    }
+}
+
+/// A record longer than the limit is refused by name, without being held: a JSONL line, an
+/// array element, a document of one object.
+#[test]
+fn stream_refuses_a_record_over_the_limit_by_name() {
+    let long = format!("{{\"comment\": \"{}\"}}", "x".repeat(300));
+    let cases = [
+        (format!("{{}}\n{{}}\n{long}\n{{}}\n"), "line 3"),
+        (format!("[{{}}, {long}, {{}}]"), "an array element"),
+        (
+            format!("{{\n \"comment\": \"{}\"\n}}", "x".repeat(300)),
+            "the document",
+        ),
+    ];
+    for (text, what) in cases {
+        let mut n = 0;
+        let err = super::stream::for_each_record(text.as_bytes(), 200, |_| {
+            n += 1;
+            true
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            DocumentError::TooLarge {
+                record: what.into(),
+                limit: 200
+            },
+            "{text}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("{what} is over the limit of 200 bytes for one footprint")
+        );
+        assert!(n <= 2, "{n} records before the long one");
+    }
 }

@@ -81,113 +81,53 @@ pub enum DocumentError {
     /// An element of a top-level array that is not an object.
     #[error("array element {index}: expected a footprint object, found {found}")]
     ElementNotObject { index: usize, found: &'static str },
+    /// One record (a JSONL line, an array element, the whole document) longer than a
+    /// footprint may be.
+    #[error("{record} is over the limit of {limit} bytes for one footprint")]
+    TooLarge { record: String, limit: usize },
+    /// The input could not be read.
+    #[error("cannot read the document: {0}")]
+    Read(String),
 }
 
 /// Splits a document into footprint objects: one JSON object, one JSON array of objects, or
-/// JSONL (one object per line, blank lines ignored).
-///
-/// The whole text is tried as one JSON value first. If that fails and its first non-blank line
-/// is a complete JSON value by itself, the text is read as JSONL and an error names the line
-/// that is broken (a truncated record does not bleed into the next one); otherwise the error
-/// is the one of the whole document.
+/// JSONL (one object per line, blank lines ignored); see [`super::stream`] for how the form
+/// is told and what errors name.
 pub fn parse_document(text: &str) -> Result<Vec<Value>, DocumentError> {
     parse_document_with(text, |v| v)
 }
 
-/// [`parse_document`] that hands every footprint object to `f` as soon as it is parsed, on
-/// the thread that parsed it, and keeps only what `f` returns (in input order). A large JSONL
-/// import thus never holds all its `Value` trees at once, and `f` runs on every core: for a
-/// JSON array, whose values exist together anyway, `f` is spread over the cores afterwards.
+/// [`parse_document`] that hands every footprint object to `f` and keeps only what `f`
+/// returns (in input order). JSONL lines are parsed, and `f` runs, on every core; the error
+/// is the first problem in input order.
 pub fn parse_document_with<T: Send>(
     text: &str,
     f: impl Fn(Value) -> T + Sync,
 ) -> Result<Vec<T>, DocumentError> {
-    if text.trim().is_empty() {
-        return Err(DocumentError::Empty);
-    }
-    let whole_err = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => {
-            if let Some((index, other)) = items.iter().enumerate().find(|(_, v)| !v.is_object()) {
-                return Err(DocumentError::ElementNotObject {
-                    index,
-                    found: json_type(other),
-                });
-            }
-            // A panic in `f` surfaces here, as it would have without threads.
-            return Ok(crate::parallel::map_chunks(items, PARALLEL_LINES, &f)
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        Ok(v @ Value::Object(_)) => return Ok(vec![f(v)]),
-        Ok(other) => {
-            let line = text.len() - text.trim_start().len();
-            return Err(DocumentError::NotAnObject {
-                line: text[..line].matches('\n').count() + 1,
-                found: json_type(&other),
-            });
-        }
-        Err(e) => e,
-    };
-    let lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
-    let first_is_complete = lines
-        .clone()
-        .next()
-        .is_some_and(|(_, l)| serde_json::from_str::<Value>(l).is_ok());
-    if !first_is_complete {
-        return Err(syntax(&whole_err, 0));
-    }
-    let lines: Vec<(usize, &str)> = lines.collect();
-    parse_lines(&lines, &f)
+    let mut records = Vec::new();
+    super::stream::for_each_record(text.as_bytes(), usize::MAX, |r| {
+        records.push(r);
+        true
+    })?;
+    let mapped =
+        crate::parallel::map_chunks(records, PARALLEL_LINES, &|r: super::stream::Record| {
+            r.parse().map(&f)
+        })
+        // A panic in `f` surfaces here, as it would have without threads.
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    mapped.into_iter().collect()
 }
 
-/// Lines from which a JSONL document is parsed on more than one thread.
+/// Records from which a document is parsed and mapped on more than one thread.
 const PARALLEL_LINES: usize = 1024;
 
-/// Parses JSONL lines (index, text) in order and maps each object with `f` right away; the
-/// first failing line (in input order) is the error, as a sequential parse would report it
-/// (a thread stops mapping at its first failing line). Large inputs are split into one chunk
-/// per core, parsed on scoped threads.
-fn parse_lines<T: Send>(
-    lines: &[(usize, &str)],
-    f: &(impl Fn(Value) -> T + Sync),
-) -> Result<Vec<T>, DocumentError> {
-    let parse = |(i, l): &(usize, &str)| match serde_json::from_str::<Value>(l) {
-        Ok(v @ Value::Object(_)) => Ok(f(v)),
-        Ok(other) => Err(DocumentError::NotAnObject {
-            line: i + 1,
-            found: json_type(&other),
-        }),
-        Err(e) => Err(syntax(&e, *i)),
-    };
-    let threads = crate::parallel::threads();
-    if threads < 2 || lines.len() < PARALLEL_LINES {
-        return lines.iter().map(parse).collect();
-    }
-    let chunk = lines.len().div_ceil(threads);
-    let parts: Vec<std::thread::Result<Result<Vec<T>, DocumentError>>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(parse).collect()))
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect()
-        });
-    let mut values = Vec::with_capacity(lines.len());
-    for part in parts {
-        match part {
-            Ok(Ok(part)) => values.extend(part),
-            Ok(Err(e)) => return Err(e),
-            // A panic in a parsing thread surfaces here, as it would have without threads.
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    }
-    Ok(values)
-}
-
-/// A syntax error whose line is offset by `line_offset` lines (0 for a whole document).
-fn syntax(e: &serde_json::Error, line_offset: usize) -> DocumentError {
+/// A syntax error at a position offset by `line_offset` lines, and by `column_offset`
+/// columns when it is on the first line read (positions within the whole document).
+pub(crate) fn syntax(
+    e: &serde_json::Error,
+    line_offset: usize,
+    column_offset: usize,
+) -> DocumentError {
     let message = e.to_string();
     // serde_json appends " at line L column C"; the numbers are carried separately.
     let message = message
@@ -196,7 +136,7 @@ fn syntax(e: &serde_json::Error, line_offset: usize) -> DocumentError {
         .to_string();
     DocumentError::Syntax {
         line: e.line() + line_offset,
-        column: e.column(),
+        column: e.column() + column_offset,
         message,
     }
 }

@@ -193,55 +193,70 @@ fn host_partner(node: &Node, company_id: &str) -> Result<Partner, NodeError> {
     })
 }
 
-/// PublishedEvent items for a publish batch: one per registered PACT host whose company
-/// policy lets read at least one of `new` (the decision of `GET /3/footprints/{id}`), listing
-/// only those ids. A host that may read none of them gets nothing, so it learns nothing.
+/// The registered PACT hosts a publish announces its footprints to, with what policy needs
+/// to decide for each (read once per publish).
 ///
-/// An unreadable hosts file does not stop the publish (the footprints are the owner's; the
-/// announcement is a courtesy PACT hosts can also learn by pulling): the publish result gets
-/// a note saying no PACT host was told, and the error is logged.
-pub(crate) fn published_items(
-    node: &Node,
-    new: &[OwnFootprint],
-    notes: &mut Vec<String>,
-) -> Result<Vec<OutboxItem>, NodeError> {
-    if new.is_empty() {
-        return Ok(Vec::new());
+/// [`PublishedHosts::items`] makes the PublishedEvent items for a part of a publish: one per
+/// host whose company policy lets read at least one of those footprints (the decision of
+/// `GET /3/footprints/{id}`), listing only those ids. A host that may read none of them gets
+/// nothing, so it learns nothing. A bulk publish calls it once per chunk, so an event names
+/// at most a chunk's ids.
+pub(crate) struct PublishedHosts {
+    hosts: Vec<(Partner, u32)>,
+}
+
+impl PublishedHosts {
+    /// The hosts to tell. An unreadable hosts file does not stop the publish (the footprints
+    /// are the owner's; the announcement is a courtesy PACT hosts can also learn by pulling):
+    /// `note` gets a line saying no PACT host was told, and the error is logged.
+    pub(crate) fn load(node: &Node, note: &mut dyn FnMut(String)) -> Result<Self, NodeError> {
+        let hosts = match super::hosts::list_hosts(node.home()) {
+            Ok(hosts) => hosts,
+            Err(e) => {
+                tracing::error!(error = %e, "pact hosts file unreadable; no PublishedEvent queued");
+                note(format!(
+                    "no PACT host was sent a PublishedEvent for this publish: {e}"
+                ));
+                return Ok(PublishedHosts { hosts: Vec::new() });
+            }
+        };
+        let day = super::today();
+        let mut out = Vec::new();
+        for host in hosts {
+            if host.company_id.eq_ignore_ascii_case(node.company_id()) {
+                continue;
+            }
+            let partner = host_partner(node, &host.company_id)?;
+            let requests_today = node.daily().get(node.store(), &partner.company_id, &day)?;
+            out.push((partner, requests_today));
+        }
+        Ok(PublishedHosts { hosts: out })
     }
-    let hosts = match super::hosts::list_hosts(node.home()) {
-        Ok(hosts) => hosts,
-        Err(e) => {
-            tracing::error!(error = %e, "pact hosts file unreadable; no PublishedEvent queued");
-            notes.push(format!(
-                "no PACT host was sent a PublishedEvent for this publish: {e}"
-            ));
-            return Ok(Vec::new());
+
+    /// PublishedEvent items for `new` (see the type).
+    pub(crate) fn items(&self, node: &Node, new: &[OwnFootprint]) -> Vec<OutboxItem> {
+        let mut items = Vec::new();
+        if new.is_empty() {
+            return items;
         }
-    };
-    let day = super::today();
-    let mut items = Vec::new();
-    for host in hosts {
-        if host.company_id.eq_ignore_ascii_case(node.company_id()) {
-            continue;
+        for (partner, requests_today) in &self.hosts {
+            let ids: Vec<String> = new
+                .iter()
+                .filter(|own| super::decide(node, partner, own, *requests_today).is_permit())
+                .map(|own| own.footprint.id.clone())
+                .collect();
+            if !ids.is_empty() {
+                items.push(new_item(
+                    &partner.company_id,
+                    Delivery::PactPublished {
+                        event_id: uuid::Uuid::new_v4().to_string(),
+                        footprint_ids: ids,
+                    },
+                ));
+            }
         }
-        let partner = host_partner(node, &host.company_id)?;
-        let requests_today = node.daily().get(node.store(), &partner.company_id, &day)?;
-        let ids: Vec<String> = new
-            .iter()
-            .filter(|own| super::decide(node, &partner, own, requests_today).is_permit())
-            .map(|own| own.footprint.id.clone())
-            .collect();
-        if !ids.is_empty() {
-            items.push(new_item(
-                &host.company_id,
-                Delivery::PactPublished {
-                    event_id: uuid::Uuid::new_v4().to_string(),
-                    footprint_ids: ids,
-                },
-            ));
-        }
+        items
     }
-    Ok(items)
 }
 
 /// The registered PACT host of `company`, connected, and a bearer token from it.

@@ -136,11 +136,11 @@ impl IntoResponse for ApiError {
         };
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
-            // PACT v3.0.3's error table pairs 401 with one code, TokenExpired; the message says
-            // which token problem it is, and WWW-Authenticate carries RFC 6750's error.
-            ApiError::NoToken | ApiError::InvalidToken | ApiError::TokenExpired => {
-                (StatusCode::UNAUTHORIZED, "TokenExpired")
-            }
+            // Always 401 with an RFC 6750 challenge. The code follows the PACT text for list
+            // and get: TokenExpired when the token expired, "in all other cases" BadRequest
+            // (what the conformance suite's invalid-token cases 6, 7 and 16 expect).
+            ApiError::TokenExpired => (StatusCode::UNAUTHORIZED, "TokenExpired"),
+            ApiError::NoToken | ApiError::InvalidToken => (StatusCode::UNAUTHORIZED, "BadRequest"),
             ApiError::NotFound | ApiError::NoRoute => (StatusCode::NOT_FOUND, "NotFound"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BadRequest"),
             ApiError::InvalidClient(_) => {
@@ -728,27 +728,40 @@ fn parse_list_query(uri: &Uri, page_max: u32) -> Result<ListQuery, ApiError> {
     })
 }
 
-type Page = (Vec<(OwnFootprint, View)>, Option<String>, Option<Decision>);
+/// One page: the served JSON of each disclosed footprint (with its id and view), the next
+/// cursor and the last denial.
+struct Page {
+    items: Vec<(String, View, Vec<u8>)>,
+    next: Option<String>,
+    last_denial: Option<Decision>,
+}
 
 /// Walks own footprints in id order after `after`, keeping those that match the filter and
-/// that policy discloses, until `limit` are found; returns them, the next cursor and the last
-/// denial.
+/// that policy discloses, until `limit` are found or the next one would take the page's
+/// footprint JSON over `max_bytes` (`[limits] max_message_bytes`, the gRPC answers' limit).
+/// A footprint larger than that alone gets a page of its own (HTTP has no message limit), so
+/// a large one never stops the others from being listed.
 fn scan(
     node: &Node,
     partner: &Partner,
     filter: &FootprintFilter,
     after: Option<String>,
     limit: usize,
+    max_bytes: usize,
     requests_today: u32,
 ) -> Result<Page, ApiError> {
     let store = node.store();
-    let mut items: Vec<(OwnFootprint, View)> = Vec::new();
-    let mut last_denial = None;
+    let mut page = Page {
+        items: Vec::new(),
+        next: None,
+        last_denial: None,
+    };
+    let mut bytes = 0usize;
     let mut cursor = after;
     loop {
         let batch = store.own_footprints_page(cursor.as_deref(), 512)?;
         let Some(last) = batch.last() else {
-            return Ok((items, None, last_denial));
+            return Ok(page);
         };
         cursor = Some(last.footprint.id.to_ascii_lowercase());
         for own in batch {
@@ -756,16 +769,19 @@ fn scan(
                 continue;
             }
             match decide(node, partner, &own, requests_today) {
-                d @ Decision::Deny { .. } => last_denial = Some(d),
+                d @ Decision::Deny { .. } => page.last_denial = Some(d),
                 d => {
                     let view = d.view().unwrap_or(View::Summary);
-                    if items.len() == limit {
-                        let next = items
-                            .last()
-                            .map(|(o, _)| o.footprint.id.to_ascii_lowercase());
-                        return Ok((items, next, last_denial));
+                    let json = serde_json::to_vec(&served(&own, view)?)
+                        .map_err(|e| ApiError::Internal(format!("encode: {e}")))?;
+                    let full = page.items.len() == limit
+                        || (!page.items.is_empty() && bytes + json.len() + 1 > max_bytes);
+                    if full {
+                        page.next = page.items.last().map(|(id, _, _)| id.to_ascii_lowercase());
+                        return Ok(page);
                     }
-                    items.push((own, view));
+                    bytes += json.len() + 1;
+                    page.items.push((own.footprint.id.clone(), view, json));
                 }
             }
         }
@@ -808,10 +824,14 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
     let filter = q.filter.clone();
     let after = q.after.clone();
     let limit = q.limit;
-    let (items, next, last_denial) =
-        blocking(move || scan(&node, &p, &filter, after, limit, requests_today)).await?;
+    let max_bytes = state.node.config().max_message_bytes;
+    let Page {
+        items,
+        next,
+        last_denial,
+    } = blocking(move || scan(&node, &p, &filter, after, limit, max_bytes, requests_today)).await?;
     let decision = match (items.first(), last_denial) {
-        (Some((_, view)), _) => Decision::Permit {
+        (Some((_, view, _)), _) => Decision::Permit {
             policy: String::new(),
             rule: format!("{} footprint(s) disclosed", items.len()),
             view: *view,
@@ -819,14 +839,28 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
         (None, Some(d)) => d,
         (None, None) => deny("no footprint matches the filters"),
     };
-    let targets = items.iter().map(|(o, _)| o.footprint.id.clone()).collect();
+    let targets = items.iter().map(|(id, _, _)| id.clone()).collect();
     let counter = (!items.is_empty()).then(|| partner.company_id.clone());
     record(state, &partner, M_LIST, targets, &decision, counter).await?;
-    let data = items
-        .iter()
-        .map(|(own, view)| served(own, *view))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut r = axum::Json(json!({ "data": data })).into_response();
+    // `{"data":[...]}` from the footprints' JSON as the page was sized with it.
+    let mut body =
+        Vec::with_capacity(items.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 12);
+    body.extend_from_slice(b"{\"data\":[");
+    for (i, (_, _, json)) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(json);
+    }
+    body.extend_from_slice(b"]}");
+    let mut r = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
     if let Some(next) = next {
         r.headers_mut()
             .insert(header::LINK, next_link(&base, &q.pairs, Some(&next))?);

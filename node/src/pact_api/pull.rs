@@ -15,6 +15,7 @@ use super::trust::{ServerTrust, TrustError};
 use crate::config::HttpClientLimits;
 use crate::node::Node;
 use crate::pact::{self, ValidationContext};
+use crate::progress::{NoProgress, Progress, Unit};
 use crate::signed::{self, VIEW_SUMMARY};
 use crate::store::InboxEntry;
 
@@ -166,6 +167,15 @@ pub(crate) async fn token(host: &Host, client_id: &str, secret: &str) -> Result<
 
 /// Pulls footprints from a PACT host into `node`'s inbox.
 pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> {
+    pull_with(node, args, &NoProgress).await
+}
+
+/// [`pull`], reporting the footprints received, page by page, to `progress`.
+pub async fn pull_with(
+    node: &Node,
+    args: PullArgs,
+    progress: &dyn Progress,
+) -> Result<PullReport, PullError> {
     let host = host_at(&args.base, &args.trust, node.config().pact_client)?;
     let base = host.base.clone();
     let token = token(&host, &args.client_id, &args.client_secret).await?;
@@ -183,6 +193,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
     };
     let mut report = PullReport::default();
     let provenance = format!("pact:{base}");
+    progress.start("pulling footprints", Unit::Footprints, None);
     loop {
         let r = host
             .send("GET", &path, &[("authorization", &bearer)], b"")
@@ -201,6 +212,7 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
         let data = body["data"]
             .as_array()
             .ok_or_else(|| PullError::Protocol("list response has no data array".into()))?;
+        progress.advance(data.len() as u64);
         let mut entries = Vec::with_capacity(data.len());
         for doc in data {
             match entry(node, doc.clone(), &provenance) {
@@ -226,7 +238,10 @@ pub async fn pull(node: &Node, args: PullArgs) -> Result<PullReport, PullError> 
             .map(|(u, _)| u.to_string());
         match next {
             Some(url) if report.pages < MAX_PAGES => path = host.path_of(&url)?,
-            _ => return Ok(report),
+            _ => {
+                progress.finish();
+                return Ok(report);
+            }
         }
     }
 }

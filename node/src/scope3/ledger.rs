@@ -8,6 +8,7 @@
 //! problem, so a calculation can add its own problems to the same report.
 
 use crate::csv_lines::Lines;
+use crate::progress::{NoProgress, Progress, ProgressRead, Unit as ProgressUnit};
 use crate::scope3::RowRef;
 use crate::scope3::units::{Quantity, Unit};
 use rust_decimal::Decimal;
@@ -606,6 +607,14 @@ pub fn load_ledger(dir_or_file: &Path) -> Result<Ledger, LedgerError> {
 /// Reads a ledger like [`load_ledger`] but keeps going: the rows that passed, and every
 /// problem of every file. Only a file that cannot be read is an error here.
 pub fn read_ledger(dir_or_file: &Path) -> Result<ReadLedger, LedgerError> {
+    read_ledger_with(dir_or_file, &NoProgress)
+}
+
+/// [`read_ledger`], reporting the bytes of the ledger's files read to `progress`.
+pub fn read_ledger_with(
+    dir_or_file: &Path,
+    progress: &dyn Progress,
+) -> Result<ReadLedger, LedgerError> {
     let io = |path: &Path, source| LedgerError::Io {
         path: path.display().to_string(),
         source,
@@ -626,6 +635,13 @@ pub fn read_ledger(dir_or_file: &Path) -> Result<ReadLedger, LedgerError> {
     } else {
         files.push(dir_or_file.to_path_buf());
     }
+    let total: u64 = files
+        .iter()
+        .filter(|p| Kind::of(p).is_some())
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    progress.start("reading the ledger", ProgressUnit::Bytes, Some(total));
     let mut read = ReadLedger::default();
     for p in &files {
         let name = p.display().to_string();
@@ -649,11 +665,12 @@ pub fn read_ledger(dir_or_file: &Path) -> Result<ReadLedger, LedgerError> {
         parse_into(
             kind,
             &name,
-            std::io::BufReader::with_capacity(1 << 16, file),
+            std::io::BufReader::with_capacity(1 << 16, ProgressRead::new(file, progress)),
             &mut read.ledger,
             &mut read.problems,
         );
     }
+    progress.finish();
     cross_checks(&read.ledger, &mut read.problems);
     read.ledger.locate(&mut read.problems);
     read.ledger.purchases.shrink_to_fit();

@@ -30,7 +30,9 @@ pub use calc::{
 pub use compose::{Bom, BomEntry, BomProblem, ComposeError, Composed, compose, load_bom};
 pub use factors::{Factor, FactorError, FactorLibrary, FactorSet, RangeChoice, builtin_sets};
 pub use figures::{Figure, Figures};
-pub use ledger::{Ledger, LedgerError, ReadLedger, RowProblem, load_ledger, read_ledger};
+pub use ledger::{
+    Ledger, LedgerError, ReadLedger, RowProblem, load_ledger, read_ledger, read_ledger_with,
+};
 pub use report::Format;
 pub use supplier::{SupplierIndex, SupplierPcf};
 pub use units::{Emissions, Quantity, Unit, convert};

@@ -1186,3 +1186,56 @@ fn ledger_years_are_acquisition_and_spend_years() {
         Vec::<i32>::new()
     );
 }
+
+/// Reading a ledger directory reports one bytes phase whose total is the size of its ledger
+/// files and which advances by exactly that much, and the rows read are those of
+/// `read_ledger`.
+#[test]
+fn reading_a_ledger_reports_its_bytes_read() {
+    use crate::progress::{Progress, Unit as ProgressUnit};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Seen {
+        starts: Mutex<Vec<(String, ProgressUnit, Option<u64>)>>,
+        advanced: Mutex<u64>,
+        finished: Mutex<u32>,
+    }
+    impl Progress for Seen {
+        fn start(&self, what: &str, unit: ProgressUnit, total: Option<u64>) {
+            self.starts.lock().unwrap().push((what.into(), unit, total));
+        }
+        fn advance(&self, n: u64) {
+            *self.advanced.lock().unwrap() += n;
+        }
+        fn finish(&self) {
+            *self.finished.lock().unwrap() += 1;
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut purchases = String::from(
+        "description,supplier_company_id,supplier_country,product_id,quantity,unit,spend,currency,spend_year,price_basis,naics,cpc,hs,material,factor_id\n",
+    );
+    for i in 0..2000 {
+        purchases.push_str(&format!("steel coil {i},,KR,,1000,t,,,,,,,,steel,\n"));
+    }
+    std::fs::write(dir.path().join("purchases.csv"), &purchases).unwrap();
+    let seen = Seen::default();
+    let with = crate::scope3::read_ledger_with(dir.path(), &seen).unwrap();
+    let without = crate::scope3::read_ledger(dir.path()).unwrap();
+    let total = purchases.len() as u64;
+    assert_eq!(
+        *seen.starts.lock().unwrap(),
+        vec![(
+            "reading the ledger".to_string(),
+            ProgressUnit::Bytes,
+            Some(total)
+        )]
+    );
+    assert_eq!(*seen.advanced.lock().unwrap(), total);
+    assert_eq!(*seen.finished.lock().unwrap(), 1);
+    assert_eq!(with.ledger.purchases.len(), 2000);
+    assert!(with.problems.is_empty(), "{:?}", with.problems);
+    assert_eq!(without.ledger.purchases.len(), 2000);
+}

@@ -497,12 +497,14 @@ impl PeerClient {
         })
     }
 
-    /// ListFootprints, every page.
+    /// Every page of a ListFootprints; also the ids the owner withheld because their answer
+    /// is over its message limit.
     pub async fn list_all(
         &mut self,
         mut request: pb::ListFootprintsRequest,
-    ) -> Result<Vec<pb::SignedFootprint>, NodeError> {
+    ) -> Result<(Vec<pb::SignedFootprint>, Vec<String>), NodeError> {
         let mut out = Vec::new();
+        let mut withheld = Vec::new();
         loop {
             let page = self
                 .rpc(
@@ -512,8 +514,15 @@ impl PeerClient {
                 )
                 .await?;
             out.extend(page.footprints);
+            // Bounded like everything a peer sends: the ids of a few pages at most.
+            withheld.extend(
+                page.withheld_ids
+                    .into_iter()
+                    .filter(|id| crate::ids::is_uuid(id))
+                    .take(MAX_WITHHELD_KEPT.saturating_sub(withheld.len())),
+            );
             if page.next_page_token.is_empty() {
-                return Ok(out);
+                return Ok((out, withheld));
             }
             request.page_token = page.next_page_token;
         }
@@ -745,6 +754,19 @@ pub enum FetchWhat {
     Products(Vec<String>),
 }
 
+/// Withheld ids a product fetch keeps (see [`Fetched::withheld`]).
+const MAX_WITHHELD_KEPT: usize = 1000;
+
+/// What [`fetch_reporting`] got.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The footprints, as PACT JSON with their owner signatures.
+    pub documents: Vec<Value>,
+    /// Footprints of the products asked for that the owner may disclose but could not send:
+    /// each one's answer is over the owner's message limit (`[limits] max_message_bytes`).
+    pub withheld: Vec<String>,
+}
+
 /// Sends the signed request, verifies every footprint against the partner's key, keeps
 /// them in the inbox (with validation findings attached) and returns them as PACT JSON
 /// carrying their owner signatures. A footprint whose signature fails is refused, and
@@ -755,22 +777,34 @@ pub async fn fetch(
     what: FetchWhat,
     purpose: Option<&str>,
 ) -> Result<Vec<Value>, NodeError> {
+    Ok(fetch_reporting(node, from, what, purpose).await?.documents)
+}
+
+/// [`fetch`], also naming the footprints the owner withheld as too large to send.
+pub async fn fetch_reporting(
+    node: &Node,
+    from: &str,
+    what: FetchWhat,
+    purpose: Option<&str>,
+) -> Result<Fetched, NodeError> {
     let mut client = PeerClient::discover(node, from, purpose).await?;
+    let mut withheld = Vec::new();
     let wire = match &what {
         FetchWhat::Id(id) => vec![client.get(id).await?],
         FetchWhat::Products(ids) => {
-            let list = client
+            let (list, too_large) = client
                 .list_all(pb::ListFootprintsRequest {
                     product_id: ids.clone(),
                     ..Default::default()
                 })
                 .await?;
-            if list.is_empty() {
+            if list.is_empty() && too_large.is_empty() {
                 return Err(NodeError::PeerDenied {
                     peer: from.to_string(),
                     reason: "no footprint of those products is shared with you".into(),
                 });
             }
+            withheld = too_large;
             list
         }
     };
@@ -790,5 +824,12 @@ pub async fn fetch(
     tokio::task::spawn_blocking(move || store.put_inbox(&entries))
         .await
         .map_err(|_| NodeError::Internal("inbox write task failed".into()))??;
-    Ok(documents)
+    for id in &withheld {
+        tracing::warn!(peer = %from, footprint = %id,
+            "footprint withheld by its owner: its answer is over the owner's message limit");
+    }
+    Ok(Fetched {
+        documents,
+        withheld,
+    })
 }

@@ -266,22 +266,42 @@ impl pb::connector_server::Connector for ConnectorService {
             return Err(not_found());
         };
         let decision = self.decide(&caller, &own, requests_today);
-        let permitted = decision.view();
+        let answer = decision
+            .view()
+            .map(|view| wire::signed_footprint(&own, view));
+        // A footprint stored before publish refused oversize ones (or under a larger limit)
+        // may not fit an answer at all: say so, rather than fail in the encoder.
+        let max = self.node.config().max_message_bytes;
+        let too_large = answer
+            .as_ref()
+            .map(wire::page_item_bytes)
+            .filter(|n| *n > max);
+        let audited = match too_large {
+            Some(n) => Decision::Deny {
+                policy: None,
+                rule: None,
+                reason: format!("answer is {n} bytes, over the limit of {max}"),
+            },
+            None => decision,
+        };
         self.record(
             &caller,
             METHOD_GET_FOOTPRINT,
             vec![id.clone()],
-            &decision,
-            permitted.is_some(),
+            &audited,
+            answer.is_some() && too_large.is_none(),
             &day,
         )
         .await?;
         // A caller that may not see a footprint must not learn that it exists.
-        let view = permitted.ok_or_else(not_found)?;
+        let answer = answer.ok_or_else(not_found)?;
+        if let Some(n) = too_large {
+            return Err(Status::resource_exhausted(too_large_message(&id, n, max)));
+        }
         self.note_recipients(&caller, own.footprint.product_ids.clone())
             .await?;
         Ok(Response::new(pb::GetFootprintResponse {
-            footprint: Some(wire::signed_footprint(&own, view)),
+            footprint: Some(answer),
         }))
     }
 
@@ -315,7 +335,7 @@ impl pb::connector_server::Connector for ConnectorService {
         let node = self.node.clone();
         let caller_for_scan = caller.clone();
         let this = self.clone();
-        let (items, next, last_decision) = tokio::task::spawn_blocking(move || {
+        let page = tokio::task::spawn_blocking(move || {
             scan_page(
                 &this,
                 &node,
@@ -328,16 +348,22 @@ impl pb::connector_server::Connector for ConnectorService {
         })
         .await
         .map_err(|_| Status::internal("internal error"))??;
+        let Page {
+            items,
+            next,
+            last_denial: last_decision,
+            withheld,
+        } = page;
         let targets: Vec<String> = if body.product_id.is_empty() {
             items
                 .iter()
-                .map(|(own, _)| own.footprint.id.clone())
+                .map(|(own, _, _)| own.footprint.id.clone())
                 .collect()
         } else {
             body.product_id.clone()
         };
         let decision = match (items.first(), last_decision) {
-            (Some((_, view)), _) => Decision::Permit {
+            (Some((_, view, _)), _) => Decision::Permit {
                 policy: String::new(),
                 rule: format!("{} footprint(s) disclosed", items.len()),
                 view: *view,
@@ -360,17 +386,15 @@ impl pb::connector_server::Connector for ConnectorService {
         .await?;
         let products: std::collections::BTreeSet<String> = items
             .iter()
-            .flat_map(|(own, _)| own.footprint.product_ids.iter())
+            .flat_map(|(own, _, _)| own.footprint.product_ids.iter())
             .map(|p| p.to_ascii_lowercase())
             .collect();
         self.note_recipients(&caller, products.into_iter().collect())
             .await?;
         Ok(Response::new(pb::ListFootprintsResponse {
-            footprints: items
-                .iter()
-                .map(|(own, view)| wire::signed_footprint(own, *view))
-                .collect(),
+            footprints: items.into_iter().map(|(_, _, item)| item).collect(),
             next_page_token: next.unwrap_or_default(),
+            withheld_ids: withheld,
         }))
     }
 
@@ -634,16 +658,115 @@ impl pb::connector_server::Connector for ConnectorService {
     }
 }
 
-/// Result of scanning one page: disclosed footprints with their views, the next page token,
-/// and the last denial seen (for the audit entry when nothing was disclosed).
-type Page = (
-    Vec<(OwnFootprint, crate::policy::View)>,
-    Option<String>,
-    Option<Decision>,
-);
+/// The error of an answer that cannot carry a footprint: it is over the message limit.
+fn too_large_message(id: &str, bytes: usize, max: usize) -> String {
+    format!(
+        "footprint {id}: its answer is {bytes} bytes, over this node's limit of {max} bytes \
+         ([limits] max_message_bytes); it cannot be sent until the owner raises that limit or \
+         publishes a smaller version"
+    )
+}
+
+/// Most withheld ids one page names.
+const MAX_WITHHELD: usize = 100;
+
+/// One page: disclosed footprints with their views and wire form, the next page token, the
+/// last denial seen (for the audit entry when nothing was disclosed), and the ids of
+/// disclosable footprints too large to send.
+struct Page {
+    items: Vec<(OwnFootprint, crate::policy::View, pb::SignedFootprint)>,
+    next: Option<String>,
+    last_denial: Option<Decision>,
+    withheld: Vec<String>,
+}
+
+/// A page being filled: by count (`limit`) and by encoded size (`max` bytes in all).
+struct PageBuilder {
+    page: Page,
+    limit: usize,
+    max: usize,
+    bytes: usize,
+    /// The id of the last footprint placed on the page or withheld: where the next page
+    /// starts after.
+    consumed: Option<String>,
+}
+
+impl PageBuilder {
+    fn new(limit: usize, max: usize) -> PageBuilder {
+        PageBuilder {
+            page: Page {
+                items: Vec::new(),
+                next: None,
+                last_denial: None,
+                withheld: Vec::new(),
+            },
+            limit,
+            max,
+            bytes: 0,
+            consumed: None,
+        }
+    }
+
+    /// Considers the next matching footprint; returns the page when it is full (`own` then
+    /// starts the next one).
+    fn offer(
+        &mut self,
+        service: &ConnectorService,
+        caller: &Caller,
+        own: OwnFootprint,
+        requests_today: u32,
+    ) -> Option<Page> {
+        let view = match service.decide(caller, &own, requests_today) {
+            d @ Decision::Deny { .. } => {
+                self.page.last_denial = Some(d);
+                return None;
+            }
+            d => d.view().unwrap_or(crate::policy::View::Summary),
+        };
+        let id = own.footprint.id.to_ascii_lowercase();
+        let item = wire::signed_footprint(&own, view);
+        let item_bytes = wire::page_item_bytes(&item);
+        let token_bytes = wire::string_field_bytes(&id);
+        if item_bytes + token_bytes + self.bytes > self.max || self.page.items.len() == self.limit {
+            let alone = item_bytes + token_bytes > self.max;
+            if alone
+                && self.page.withheld.len() < MAX_WITHHELD
+                && self.bytes + wire::string_field_bytes(&id) + token_bytes <= self.max
+            {
+                // It can never be sent: name it and go on.
+                tracing::warn!(footprint = %id, bytes = item_bytes, max = self.max,
+                    "footprint withheld from a list: its answer is over the message limit");
+                self.bytes += wire::string_field_bytes(&id);
+                self.page.withheld.push(id.clone());
+                self.consumed = Some(id);
+                return None;
+            }
+            return Some(self.finish(true));
+        }
+        self.bytes += item_bytes;
+        self.page.items.push((own, view, item));
+        self.consumed = Some(id);
+        None
+    }
+
+    fn finish(&mut self, more: bool) -> Page {
+        let mut page = std::mem::replace(
+            &mut self.page,
+            Page {
+                items: Vec::new(),
+                next: None,
+                last_denial: None,
+                withheld: Vec::new(),
+            },
+        );
+        page.next = if more { self.consumed.take() } else { None };
+        page
+    }
+}
 
 /// Walks own footprints in id order from `after`, keeping those that match the filter and
-/// that policy discloses, until `limit` are found.
+/// that policy discloses, until `limit` are found or the next one would take the answer
+/// over `[limits] max_message_bytes`.
 fn scan_page(
     service: &ConnectorService,
     node: &Node,
@@ -654,8 +777,7 @@ fn scan_page(
     requests_today: u32,
 ) -> Result<Page, Status> {
     let store = node.store();
-    let mut items = Vec::new();
-    let mut last_denial = None;
+    let mut page = PageBuilder::new(limit, node.config().max_message_bytes);
     // With a product filter the index gives the candidates; otherwise scan in id order.
     if !filter.product_id.is_empty() {
         let mut ids = std::collections::BTreeSet::new();
@@ -677,21 +799,11 @@ fn scan_page(
             if !filter.matches(&own.footprint) {
                 continue;
             }
-            match service.decide(caller, &own, requests_today) {
-                d @ Decision::Deny { .. } => last_denial = Some(d),
-                d => {
-                    let view = d.view().unwrap_or(crate::policy::View::Summary);
-                    if items.len() == limit {
-                        let next = items
-                            .last()
-                            .map(|(o, _): &(OwnFootprint, _)| o.footprint.id.to_ascii_lowercase());
-                        return Ok((items, next, last_denial));
-                    }
-                    items.push((own, view));
-                }
+            if let Some(full) = page.offer(service, caller, own, requests_today) {
+                return Ok(full);
             }
         }
-        return Ok((items, None, last_denial));
+        return Ok(page.finish(false));
     }
     let mut cursor = after;
     loop {
@@ -699,25 +811,15 @@ fn scan_page(
             .own_footprints_page(cursor.as_deref(), 512)
             .map_err(|e| status::from_store(&e))?;
         let Some(last) = batch.last() else {
-            return Ok((items, None, last_denial));
+            return Ok(page.finish(false));
         };
         cursor = Some(last.footprint.id.to_ascii_lowercase());
         for own in batch {
             if !filter.matches(&own.footprint) {
                 continue;
             }
-            match service.decide(caller, &own, requests_today) {
-                d @ Decision::Deny { .. } => last_denial = Some(d),
-                d => {
-                    let view = d.view().unwrap_or(crate::policy::View::Summary);
-                    if items.len() == limit {
-                        let next = items
-                            .last()
-                            .map(|(o, _): &(OwnFootprint, _)| o.footprint.id.to_ascii_lowercase());
-                        return Ok((items, next, last_denial));
-                    }
-                    items.push((own, view));
-                }
+            if let Some(full) = page.offer(service, caller, own, requests_today) {
+                return Ok(full);
             }
         }
     }

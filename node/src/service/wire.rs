@@ -42,6 +42,26 @@ pub fn filter_from_pb(req: &pb::ListFootprintsRequest) -> Result<FootprintFilter
     FootprintFilter::parse_query(&pairs).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
+/// Bytes of the largest answer `own` can be part of on its own: a ListFootprints page holding
+/// only its full view (the larger view) with a next-page token, a few bytes more than the
+/// GetFootprint answer. Publish refuses a footprint for which this is over
+/// `[limits] max_message_bytes`, so every answer can carry it.
+pub fn answer_bytes(own: &OwnFootprint) -> usize {
+    let item = page_item_bytes(&signed_footprint(own, View::Full));
+    item + string_field_bytes(&own.footprint.id)
+}
+
+/// What one footprint adds to a ListFootprints answer (field tag, length, message).
+pub fn page_item_bytes(item: &pb::SignedFootprint) -> usize {
+    let len = item.encoded_len();
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// What a string field (a next-page token, a withheld id) adds to a ListFootprints answer.
+pub fn string_field_bytes(s: &str) -> usize {
+    1 + prost::encoding::encoded_len_varint(s.len() as u64) + s.len()
+}
+
 /// The wire form of one stored footprint in the view policy granted.
 pub fn signed_footprint(own: &OwnFootprint, view: View) -> pb::SignedFootprint {
     match view {

@@ -126,6 +126,14 @@ impl Decoded {
         }
     }
 
+    /// Drops every cached footprint (a bulk batch became visible: it may have changed any).
+    pub(crate) fn clear_footprints(&self) {
+        let mut map = lock(&self.footprints);
+        map.generation += 1;
+        map.entries.clear();
+        map.bytes = 0;
+    }
+
     pub(crate) fn footprint<E>(
         &self,
         key: &[u8],

@@ -252,6 +252,128 @@ fn put_new_tx(tx: &mut Tx<'_>, new: Vec<EncodedFootprint>) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Whether a footprint id is free for a new footprint of an open publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdState {
+    /// Neither stored nor written by this publish.
+    Free,
+    /// Stored before this publish.
+    Stored,
+    /// Written (or reserved) earlier in this publish.
+    InBatch,
+}
+
+/// One chunk of a streamed publish, written atomically (but not yet visibly) by
+/// [`PublishWriter::write`].
+#[derive(Debug, Default)]
+pub struct PublishChunk {
+    /// New footprints, encoded ([`encode_footprint`]).
+    pub new: Vec<EncodedFootprint>,
+    /// Stored Active footprints re-signed with status Deprecated.
+    pub deprecated: Vec<OwnFootprint>,
+    /// Outbox items the chunk causes.
+    pub items: Vec<super::OutboxItem>,
+    /// Ids to reserve without a record: a publish already known to fail keeps writing them
+    /// so that later duplicates are still found, and is then aborted.
+    pub reserved: Vec<String>,
+}
+
+/// An open streamed publish (see [`Store::begin_publish`]).
+pub struct PublishWriter<'a> {
+    bulk: super::bulk::BulkWrite<'a>,
+}
+
+impl PublishWriter<'_> {
+    /// Whether `id` is free, stored, or written earlier in this publish (case-insensitive).
+    pub fn id_state(&self, id: &str) -> Result<IdState, StoreError> {
+        let key = id.to_ascii_lowercase();
+        Ok(match self.bulk.find(Table::Footprints, key.as_bytes())? {
+            super::bulk::Found::Absent => IdState::Free,
+            super::bulk::Found::Stored(_) => IdState::Stored,
+            super::bulk::Found::Written(_) => IdState::InBatch,
+        })
+    }
+
+    /// Writes a chunk. Fails, writing nothing of it, when a new id exists (stored or in this
+    /// publish) or a footprint to deprecate is not stored and Active; the publish should then
+    /// be aborted.
+    pub fn write(&self, chunk: PublishChunk) -> Result<(), StoreError> {
+        use super::bulk::Found;
+        let mut ops = Vec::new();
+        for own in &chunk.deprecated {
+            let id = own.footprint.id.to_ascii_lowercase();
+            let current: OwnFootprint = match self.bulk.find(Table::Footprints, id.as_bytes())? {
+                Found::Stored(bytes) => decode(Table::Footprints, &bytes)?,
+                // Deprecated earlier in this publish (named by two new versions).
+                Found::Written(_) => continue,
+                Found::Absent => return Err(StoreError::NotFound(format!("footprint {id}"))),
+            };
+            if current.footprint.status != Status::Active
+                || own.footprint.status != Status::Deprecated
+            {
+                return Err(StoreError::Conflict(format!(
+                    "footprint {id} is already deprecated"
+                )));
+            }
+            for (table, key) in index_rows(&current.footprint) {
+                ops.push(Op::Delete(table, key));
+            }
+            ops.push(Op::Put(Table::Footprints, id.into_bytes(), encode(own)?));
+            for (table, key) in index_rows(&own.footprint) {
+                ops.push(Op::Put(table, key, Vec::new()));
+            }
+        }
+        let mut keys = std::collections::HashSet::with_capacity(chunk.new.len());
+        for key in chunk.new.iter().map(|e| e.key.clone()).chain(
+            chunk
+                .reserved
+                .iter()
+                .map(|id| id.to_ascii_lowercase().into_bytes()),
+        ) {
+            let free = !keys.contains(&key)
+                && matches!(self.bulk.find(Table::Footprints, &key)?, Found::Absent);
+            if !free {
+                return Err(StoreError::Conflict(format!(
+                    "footprint {} already exists (a new version needs a new id)",
+                    String::from_utf8_lossy(&key)
+                )));
+            }
+            keys.insert(key);
+        }
+        drop(keys);
+        // Ids checked above; their index rows name them, so cannot exist either, and outbox
+        // item ids are new: all written without reading them first.
+        let mut fresh = Vec::new();
+        for encoded in chunk.new {
+            fresh.push((Table::Footprints, encoded.key, encoded.record));
+            for (table, key) in encoded.index {
+                fresh.push((table, key, Vec::new()));
+            }
+        }
+        for id in chunk.reserved {
+            fresh.push((
+                Table::Footprints,
+                id.to_ascii_lowercase().into_bytes(),
+                Vec::new(),
+            ));
+        }
+        for item in &chunk.items {
+            fresh.push((Table::Outbox, item.id.clone().into_bytes(), encode(item)?));
+        }
+        self.bulk.write(ops, fresh)
+    }
+
+    /// Makes every chunk visible at once, durably.
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.bulk.commit()
+    }
+
+    /// Removes every chunk written (none was ever visible).
+    pub fn abort(self) -> Result<(), StoreError> {
+        self.bulk.abort()
+    }
+}
+
 impl Store {
     // === own footprints ===
 
@@ -263,6 +385,7 @@ impl Store {
         new: &[OwnFootprint],
         deprecated: &[OwnFootprint],
     ) -> Result<(), StoreError> {
+        let _writers = self.bulk.footprint_writers();
         self.update(|tx| publish_tx(tx, new, deprecated))
     }
 
@@ -274,9 +397,20 @@ impl Store {
         deprecated: &[OwnFootprint],
         items: &[super::OutboxItem],
     ) -> Result<(), StoreError> {
+        let _writers = self.bulk.footprint_writers();
         self.update(|tx| {
             publish_encoded_tx(tx, new, deprecated)?;
             super::exchange::outbox_puts(tx, items)
+        })
+    }
+
+    /// Opens a publish too large to hold in memory: chunks written with
+    /// [`PublishWriter::write`] stay invisible until [`PublishWriter::commit`] makes them all
+    /// visible at once, durably; [`PublishWriter::abort`] (or dropping it) removes them.
+    /// Other own-footprint writes wait until it is finished.
+    pub fn begin_publish(&self) -> Result<PublishWriter<'_>, StoreError> {
+        Ok(PublishWriter {
+            bulk: self.begin_bulk()?,
         })
     }
 

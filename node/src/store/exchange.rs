@@ -510,6 +510,7 @@ impl Store {
         deprecated: &[OwnFootprint],
         items: &[OutboxItem],
     ) -> Result<(), StoreError> {
+        let _writers = self.bulk.footprint_writers();
         self.update(|tx| {
             super::domain::publish_tx(tx, new, deprecated)?;
             outbox_puts(tx, items)

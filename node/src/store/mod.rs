@@ -8,6 +8,7 @@
 //! own beyond the atomic batch.
 
 mod audit;
+mod bulk;
 mod cache;
 mod directory;
 mod domain;
@@ -102,10 +103,12 @@ pub enum Table {
     TrustedDirectories,
     /// Node: member credentials learnt from directories: association id, 0, company id.
     DirectoryCache,
+    /// Keys each chunk of a bulk batch touched: batch id, chunk number (see `bulk`).
+    BulkUndo,
 }
 
 impl Table {
-    pub const ALL: [Table; 24] = [
+    pub const ALL: [Table; 25] = [
         Table::Footprints,
         Table::FootprintsByProduct,
         Table::FootprintsByCompany,
@@ -130,6 +133,7 @@ impl Table {
         Table::DirMembersByClassification,
         Table::TrustedDirectories,
         Table::DirectoryCache,
+        Table::BulkUndo,
     ];
 
     pub fn name(self) -> &'static str {
@@ -158,11 +162,29 @@ impl Table {
             Table::DirMembersByClassification => "dir_members_by_classification",
             Table::TrustedDirectories => "trusted_directories",
             Table::DirectoryCache => "directory_cache",
+            Table::BulkUndo => "bulk_undo",
         }
     }
 
     fn tag(self) -> u8 {
         Table::ALL.iter().position(|t| *t == self).unwrap_or(0) as u8
+    }
+
+    fn from_tag(tag: u8) -> Option<Table> {
+        Table::ALL.get(tag as usize).copied()
+    }
+
+    /// The tables a bulk batch writes (a publish's), whose rows readers interpret (see `bulk`).
+    fn batched(self) -> bool {
+        matches!(
+            self,
+            Table::Footprints
+                | Table::FootprintsByProduct
+                | Table::FootprintsByCompany
+                | Table::FootprintsByClassification
+                | Table::FootprintsByStatus
+                | Table::Outbox
+        )
     }
 }
 
@@ -255,20 +277,15 @@ pub(crate) trait Engine: Send + Sync {
     /// A read view that no batch applied after this call changes, when the engine has
     /// snapshots (redb's read transactions); `None` when it has not (sled 0.34).
     fn snapshot(&self) -> Result<Option<Box<dyn ReadView + '_>>, StoreError>;
-    /// The index of the first of `keys` present in `table`, read in one snapshot where the
-    /// engine can.
-    fn first_present(&self, table: Table, keys: &[&[u8]]) -> Result<Option<usize>, StoreError> {
-        for (i, key) in keys.iter().enumerate() {
-            if self.get(table, key)?.is_some() {
-                return Ok(Some(i));
-            }
-        }
-        Ok(None)
-    }
     /// The last entry of a table (largest key).
     fn last(&self, table: Table) -> Result<Option<Entry>, StoreError>;
     /// Applies all ops atomically; durable when it returns.
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    /// Applies all ops atomically, durable only with the next [`Engine::apply`]: a crash
+    /// before that may lose them (the whole batch or none of it).
+    fn apply_unsynced(&self, ops: &[Op]) -> Result<(), StoreError> {
+        self.apply(ops)
+    }
     fn count(&self, table: Table) -> Result<u64, StoreError>;
     /// Bytes the engine's files take on disk.
     fn disk_bytes(&self) -> u64;
@@ -279,6 +296,9 @@ pub(crate) trait Engine: Send + Sync {
 pub struct Store {
     engine: Arc<dyn Engine>,
     write_lock: Arc<Mutex<()>>,
+    /// Bulk batches: the committed batch id readers interpret rows by, and the footprint
+    /// writers' lock (see `bulk`).
+    bulk: Arc<bulk::Shared>,
     kind: EngineKind,
     /// Taken shared by an audit snapshot on an engine without snapshots, and exclusively by
     /// the batch that removes archived audit entries, so such a snapshot never sees the
@@ -348,6 +368,7 @@ impl Store {
         let store = Store {
             engine,
             write_lock: Arc::new(Mutex::new(())),
+            bulk: Arc::new(bulk::Shared::new()),
             kind,
             archive_gate: Arc::new(RwLock::new(())),
             cache: Arc::new(cache::Decoded::new(decoded_bytes)),
@@ -356,11 +377,24 @@ impl Store {
                 .map(|v| Arc::new(std::path::PathBuf::from(v))),
         };
         store.upgrade_nonce_keys()?;
+        store.recover_bulk()?;
         Ok(store)
     }
 
     /// Applies `ops` through the engine, honouring the disk-full fault trigger.
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
+        self.fault()?;
+        self.engine.apply(ops)
+    }
+
+    /// [`Store::apply`] made durable only by the next one (chunks of a bulk batch).
+    fn apply_unsynced(&self, ops: &[Op]) -> Result<(), StoreError> {
+        self.fault()?;
+        self.engine.apply_unsynced(ops)
+    }
+
+    /// The disk-full fault trigger, when its file exists.
+    fn fault(&self) -> Result<(), StoreError> {
         if let Some(trigger) = &self.disk_full_trigger
             && trigger.exists()
         {
@@ -369,17 +403,27 @@ impl Store {
                 trigger.display()
             )));
         }
-        self.engine.apply(ops)
+        Ok(())
     }
 
     pub fn engine_kind(&self) -> EngineKind {
         self.kind
     }
 
+    /// The value at `key` as readers see it (a pending bulk batch's rows are not seen).
     pub(crate) fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.engine.get(table, key)
+        if !table.batched() {
+            return self.engine.get(table, key);
+        }
+        let committed = self.bulk.read();
+        Ok(self
+            .engine
+            .get(table, key)?
+            .and_then(|raw| bulk::visible(raw, *committed)))
     }
 
+    /// Entries whose key starts with `prefix` and is `>= start`, in key order, at most
+    /// `limit`, as readers see them.
     pub(crate) fn scan(
         &self,
         table: Table,
@@ -387,15 +431,56 @@ impl Store {
         start: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        self.engine.scan(table, prefix, start, limit)
+        if !table.batched() {
+            return self.engine.scan(table, prefix, start, limit);
+        }
+        let committed = self.bulk.read();
+        let mut out = Vec::new();
+        let mut from = start.map(<[u8]>::to_vec);
+        while out.len() < limit {
+            let want = limit - out.len();
+            let raw = self.engine.scan(table, prefix, from.as_deref(), want)?;
+            let complete = raw.len() < want;
+            let Some((last, _)) = raw.last() else { break };
+            let mut next = last.clone();
+            next.push(0);
+            out.extend(
+                raw.into_iter()
+                    .filter_map(|(k, v)| bulk::visible(v, *committed).map(|v| (k, v))),
+            );
+            if complete {
+                break;
+            }
+            from = Some(next);
+        }
+        Ok(out)
     }
 
     pub(crate) fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
-        self.engine.last(table)
+        if !table.batched() {
+            return self.engine.last(table);
+        }
+        Ok(self.scan(table, b"", None, usize::MAX)?.pop())
     }
 
+    /// Rows in `table` as readers see them.
     pub fn count(&self, table: Table) -> Result<u64, StoreError> {
-        self.engine.count(table)
+        if !table.batched() || !self.bulk.unsettled() {
+            return self.engine.count(table);
+        }
+        // A bulk batch is pending or being cleaned up: count what readers see, page by page.
+        let mut n = 0;
+        let mut from: Option<Vec<u8>> = None;
+        loop {
+            let page = self.scan(table, b"", from.as_deref(), 4096)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(n);
+            };
+            let mut next = last.clone();
+            next.push(0);
+            n += page.len() as u64;
+            from = Some(next);
+        }
     }
 
     pub fn disk_bytes(&self) -> u64 {
@@ -418,7 +503,7 @@ impl Store {
     {
         let _guard = self.lock();
         let mut tx = Tx {
-            engine: self.engine.as_ref(),
+            store: self,
             writes: HashMap::new(),
             ops: Vec::new(),
         };
@@ -441,7 +526,7 @@ impl Store {
 
 /// A write transaction: point reads see its own earlier writes.
 pub(crate) struct Tx<'a> {
-    engine: &'a dyn Engine,
+    store: &'a Store,
     /// Latest op index per written key (values are not copied twice).
     writes: HashMap<(u8, Vec<u8>), usize>,
     ops: Vec<Op>,
@@ -455,16 +540,21 @@ impl Tx<'_> {
                 Op::Delete(..) | Op::DeleteRange(..) => None,
             });
         }
-        self.engine.get(table, key)
+        self.store.get(table, key)
     }
 
-    /// The first of `keys` stored in the engine (this transaction's writes not considered).
+    /// The first of `keys` stored (this transaction's writes not considered).
     pub(crate) fn first_stored(
         &self,
         table: Table,
         keys: &[&[u8]],
     ) -> Result<Option<usize>, StoreError> {
-        self.engine.first_present(table, keys)
+        for (i, key) in keys.iter().enumerate() {
+            if self.store.get(table, key)?.is_some() {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     /// Whether this transaction wrote (put or deleted) `key`.

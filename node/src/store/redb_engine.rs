@@ -115,17 +115,6 @@ impl Engine for RedbEngine {
         Ok(Some(Box::new(self.view()?)))
     }
 
-    fn first_present(&self, table: Table, keys: &[&[u8]]) -> Result<Option<usize>, StoreError> {
-        let tx = self.db.begin_read().map_err(engine_err)?;
-        let t = tx.open_table(def(table)).map_err(engine_err)?;
-        for (i, key) in keys.iter().enumerate() {
-            if t.get(*key).map_err(engine_err)?.is_some() {
-                return Ok(Some(i));
-            }
-        }
-        Ok(None)
-    }
-
     fn scan(
         &self,
         table: Table,
@@ -141,7 +130,31 @@ impl Engine for RedbEngine {
     }
 
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(engine_err)?;
+        self.write(ops, redb::Durability::Immediate)
+    }
+
+    fn apply_unsynced(&self, ops: &[Op]) -> Result<(), StoreError> {
+        // A non-durable commit: the next durable one persists it with everything before it,
+        // and a crash before then rolls the file back to the last durable commit.
+        self.write(ops, redb::Durability::None)
+    }
+
+    fn count(&self, table: Table) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(engine_err)?;
+        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        t.len().map_err(engine_err)
+    }
+
+    fn disk_bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl RedbEngine {
+    /// One write transaction applying `ops`, committed with `durability`.
+    fn write(&self, ops: &[Op], durability: redb::Durability) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(engine_err)?;
+        tx.set_durability(durability).map_err(engine_err)?;
         {
             let mut tables = std::collections::BTreeMap::new();
             for op in ops {
@@ -168,17 +181,6 @@ impl Engine for RedbEngine {
                 }
             }
         }
-        // Default durability is Immediate: durable once commit returns.
         tx.commit().map_err(engine_err)
-    }
-
-    fn count(&self, table: Table) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(engine_err)?;
-        let t = tx.open_table(def(table)).map_err(engine_err)?;
-        t.len().map_err(engine_err)
-    }
-
-    fn disk_bytes(&self) -> u64 {
-        std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0)
     }
 }

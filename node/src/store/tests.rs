@@ -58,6 +58,10 @@ engine_tests! {
     publish_encoded_stores_what_publish_batch_stores,
     audit_snapshot_reads_one_state_while_batches_land,
     audit_removal_is_one_atomic_batch_checked_against_the_anchor,
+    streamed_publish_is_unseen_until_its_commit_then_whole,
+    aborted_streamed_publish_leaves_the_store_as_it_was,
+    streamed_publish_cut_short_is_rolled_back_at_open,
+    committed_streamed_publish_is_finished_at_open,
 }
 
 // === helpers ===
@@ -1183,4 +1187,236 @@ fn audit_removal_is_one_atomic_batch_checked_against_the_anchor(kind: EngineKind
         (snapshot.end(), snapshot.anchor()),
         (None, Some(&b"anchor-600"[..]))
     );
+}
+
+// === streamed publish (bulk batches) ===
+
+/// Rows of a table: (key, value).
+type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every readable thing of the own-footprint tables and the outbox, as readers see it.
+fn visible_state(store: &Store) -> Vec<(Table, Rows)> {
+    [
+        Table::Footprints,
+        Table::FootprintsByProduct,
+        Table::FootprintsByCompany,
+        Table::FootprintsByClassification,
+        Table::FootprintsByStatus,
+        Table::Outbox,
+    ]
+    .into_iter()
+    .map(|t| (t, store.scan(t, b"", None, usize::MAX).unwrap()))
+    .collect()
+}
+
+fn outbox_item(n: usize) -> super::OutboxItem {
+    super::OutboxItem {
+        id: format!("{n:016x}-item"),
+        target: "urn:company:example:p".into(),
+        delivery: super::Delivery::Notify {
+            event_id: format!("event-{n}"),
+            footprint_ids: vec![],
+            product_ids: vec![],
+        },
+        attempts: 0,
+        next_attempt_ms: 0,
+        created_ms: 0,
+        last_error: None,
+    }
+}
+
+/// Three chunks: 30 new footprints, the deprecation of `old`, an outbox item each.
+fn write_three_chunks(writer: &super::PublishWriter<'_>, ids: &[String], old: &OwnFootprint) {
+    for (n, part) in ids.chunks(10).enumerate() {
+        let chunk = super::PublishChunk {
+            new: part
+                .iter()
+                .map(|id| super::encode_footprint(&own(id, &["urn:gtin:bulk"])).unwrap())
+                .collect(),
+            deprecated: if n == 1 {
+                vec![deprecated(old, "2025-07-01T00:00:00Z")]
+            } else {
+                vec![]
+            },
+            items: vec![outbox_item(n)],
+            reserved: vec![],
+        };
+        writer.write(chunk).unwrap();
+    }
+}
+
+fn streamed_publish_is_unseen_until_its_commit_then_whole(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let old = own(A, &["urn:gtin:bulk"]);
+    let ids = many_ids(30);
+    {
+        let store = open(dir.path(), kind);
+        store.publish_batch(slice::from_ref(&old), &[]).unwrap();
+        // A reader caches A (Active) and a miss for a new id.
+        assert!(store.own_footprint_shared(A).unwrap().is_some());
+        assert_eq!(store.own_footprint_shared(&ids[3]).unwrap(), None);
+        let before = visible_state(&store);
+        let writer = store.begin_publish().unwrap();
+        write_three_chunks(&writer, &ids, &old);
+        // Written, not seen: by id, by index, in pages, in counts, in the outbox.
+        assert_eq!(visible_state(&store), before);
+        assert_eq!(store.own_footprint(&ids[3]).unwrap(), None);
+        assert_eq!(
+            store.own_footprint(A).unwrap().unwrap().footprint.status,
+            Status::Active
+        );
+        assert_eq!(
+            store.own_ids_by_product("urn:gtin:bulk").unwrap(),
+            strings(&[A])
+        );
+        assert_eq!(own_counts(&store), [1, 1, 1, 1, 1]);
+        assert_eq!(store.count(Table::Outbox).unwrap(), 0);
+        // The batch sees its own writes.
+        assert_eq!(writer.id_state(&ids[29]).unwrap(), super::IdState::InBatch);
+        assert_eq!(writer.id_state(A).unwrap(), super::IdState::InBatch);
+        assert_eq!(writer.id_state(B).unwrap(), super::IdState::Free);
+        // A second chunk naming an id already written is refused.
+        let again = super::PublishChunk {
+            new: vec![super::encode_footprint(&own(&ids[0], &["urn:gtin:x"])).unwrap()],
+            ..Default::default()
+        };
+        assert!(matches!(writer.write(again), Err(StoreError::Conflict(_))));
+        writer.commit().unwrap();
+
+        // All at once: 31 footprints, A deprecated, three outbox items; the cache saw it.
+        assert_eq!(
+            store
+                .own_footprint_shared(A)
+                .unwrap()
+                .unwrap()
+                .footprint
+                .status,
+            Status::Deprecated
+        );
+        assert!(store.own_footprint_shared(&ids[3]).unwrap().is_some());
+        assert_eq!(own_counts(&store), [31, 31, 31, 31, 31]);
+        assert_eq!(store.own_ids_by_status(Status::Active).unwrap().len(), 30);
+        assert_eq!(
+            store.own_ids_by_status(Status::Deprecated).unwrap(),
+            strings(&[A])
+        );
+        assert_eq!(store.outbox().unwrap().len(), 3);
+        let page = store.own_footprints_page(None, 100).unwrap();
+        assert_eq!(page.len(), 31);
+        assert!(
+            page.windows(2)
+                .all(|w| w[0].footprint.id < w[1].footprint.id)
+        );
+        // Nothing of the batch's bookkeeping is left.
+        assert_eq!(store.engine.count(Table::BulkUndo).unwrap(), 0);
+    }
+    let store = open(dir.path(), kind);
+    assert_eq!(own_counts(&store), [31, 31, 31, 31, 31]);
+    assert_eq!(
+        store.own_footprint(&ids[29]).unwrap(),
+        Some(own(&ids[29], &["urn:gtin:bulk"]))
+    );
+    assert_eq!(
+        store.own_footprint(A).unwrap(),
+        Some(deprecated(&old, "2025-07-01T00:00:00Z"))
+    );
+    // Footprints written by a streamed publish are updated like any other.
+    let newer = deprecated(&own(&ids[5], &["urn:gtin:bulk"]), "2025-08-01T00:00:00Z");
+    store.publish_batch(&[], slice::from_ref(&newer)).unwrap();
+    assert_eq!(store.own_footprint(&ids[5]).unwrap(), Some(newer));
+    assert_eq!(
+        store.own_ids_by_status(Status::Deprecated).unwrap().len(),
+        2
+    );
+    assert_eq!(own_counts(&store), [31, 31, 31, 31, 31]);
+}
+
+fn aborted_streamed_publish_leaves_the_store_as_it_was(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let old = own(A, &["urn:gtin:bulk"]);
+    let ids = many_ids(30);
+    let store = open(dir.path(), kind);
+    store.publish_batch(slice::from_ref(&old), &[]).unwrap();
+    let before = visible_state(&store);
+    let writer = store.begin_publish().unwrap();
+    write_three_chunks(&writer, &ids, &old);
+    writer.abort().unwrap();
+    assert_eq!(visible_state(&store), before);
+    // Not only unseen: gone, raw rows and bookkeeping included.
+    for table in Table::ALL {
+        if table != Table::Meta {
+            assert_eq!(
+                store.engine.count(table).unwrap(),
+                before
+                    .iter()
+                    .find(|(t, _)| *t == table)
+                    .map_or(0, |(_, rows)| rows.len() as u64),
+                "{table:?}"
+            );
+        }
+    }
+    // Dropping an unfinished publish aborts it too, and the next one starts clean.
+    let writer = store.begin_publish().unwrap();
+    write_three_chunks(&writer, &ids, &old);
+    drop(writer);
+    assert_eq!(visible_state(&store), before);
+    let writer = store.begin_publish().unwrap();
+    assert_eq!(writer.id_state(&ids[0]).unwrap(), super::IdState::Free);
+    write_three_chunks(&writer, &ids, &old);
+    writer.commit().unwrap();
+    assert_eq!(own_counts(&store), [31, 31, 31, 31, 31]);
+}
+
+fn streamed_publish_cut_short_is_rolled_back_at_open(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let old = own(A, &["urn:gtin:bulk"]);
+    let ids = many_ids(30);
+    let before = {
+        let store = open(dir.path(), kind);
+        store.publish_batch(slice::from_ref(&old), &[]).unwrap();
+        let before = visible_state(&store);
+        let writer = store.begin_publish().unwrap();
+        write_three_chunks(&writer, &ids, &old);
+        // The process dies here: nothing runs the rollback, the last write is not durable.
+        store
+            .commit_journal(vec![journal_ops::meta("flush", vec![1])])
+            .unwrap();
+        std::mem::forget(writer);
+        before
+    };
+    let store = open(dir.path(), kind);
+    let mut after = visible_state(&store);
+    assert_eq!(std::mem::take(&mut after), before);
+    assert_eq!(store.engine.count(Table::BulkUndo).unwrap(), 0);
+    assert_eq!(store.engine.count(Table::Footprints).unwrap(), 1);
+    assert_eq!(store.own_footprint(A).unwrap(), Some(old));
+}
+
+fn committed_streamed_publish_is_finished_at_open(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let old = own(A, &["urn:gtin:bulk"]);
+    let ids = many_ids(30);
+    {
+        let store = open(dir.path(), kind);
+        store.publish_batch(slice::from_ref(&old), &[]).unwrap();
+        let writer = store.begin_publish().unwrap();
+        write_three_chunks(&writer, &ids, &old);
+        // The commit's one write is durable, then the process dies before the clean-up.
+        store
+            .commit_journal(vec![journal_ops::meta(
+                "bulk/committed",
+                1u64.to_be_bytes().to_vec(),
+            )])
+            .unwrap();
+        std::mem::forget(writer);
+    }
+    let store = open(dir.path(), kind);
+    assert_eq!(own_counts(&store), [31, 31, 31, 31, 31]);
+    assert_eq!(store.engine.count(Table::FootprintsByStatus).unwrap(), 31);
+    assert_eq!(store.engine.count(Table::BulkUndo).unwrap(), 0);
+    assert_eq!(
+        store.own_footprint(A).unwrap().unwrap().footprint.status,
+        Status::Deprecated
+    );
+    assert_eq!(store.outbox().unwrap().len(), 3);
 }

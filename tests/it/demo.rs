@@ -1,0 +1,53 @@
+//! `tanso demo`, the newcomer's first command: all three parts run and tell the figures.
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_the_exchange_and_the_buyers_part() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tanso"))
+        .arg("demo")
+        .env_remove("TANSO_HOME")
+        .output()
+        .expect("run tanso demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "tanso demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |n: u32| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{n}. ")))
+            .unwrap_or_else(|| panic!("no step {n}: {stdout}"))
+            .to_string()
+    };
+    // Parts one and two still run.
+    for n in 1..=23 {
+        line(n);
+    }
+    // Part three, figures by hand (node/src/demo/oem/): 1,200 t × 1.95 + 800 t × 2.35 +
+    // 300 t × 2.1 = 4,850 t from supplier footprints; tyres 2,000,000,000 KRW × 0.00073 USD
+    // × 0.95 (to 2022 USD) × 0.276 kgCO2e/USD = 382,812 kg; total 5,232.812 t, primary
+    // 4,850 / 5,232.812 = 92.68 %.
+    let s3 = line(24);
+    assert!(s3.contains("5232.8 tCO2e"), "{s3}");
+    assert!(s3.contains("92.7 % of it primary data"), "{s3}");
+    assert!(s3.contains("3 signed supplier footprints"), "{s3}");
+    // 9.5 × 2.35 + 1.2 × 2.1 + 1.8 = 26.645; PDS (9.5·2.35·55 + 1.2·2.1·60 + 1.8·100) /
+    // 26.645 = 58.51 %.
+    let composed = line(25);
+    assert!(composed.contains("26.645 kgCO2e per piece"), "{composed}");
+    assert!(composed.contains("primary data share 58.5 %"), "{composed}");
+    // 7,300 t × 0.5^(5/10) = 5,161.9 t allowed in 2025; achievement (7,300 − 5,232.8) /
+    // (7,300 − 5,161.9) = 96.7 %.
+    let kpi = line(26);
+    assert!(kpi.contains("5232.8 t in 2025"), "{kpi}");
+    assert!(kpi.contains("allows 5161.9 t"), "{kpi}");
+    assert!(kpi.contains("6.70 %/yr"), "{kpi}");
+    assert!(kpi.contains("achievement 96.7 %"), "{kpi}");
+    assert!(kpi.contains("off track"), "{kpi}");
+    // Short output: one line per step, no login link without --keep.
+    assert!(stdout.lines().count() < 40, "{stdout}");
+    assert!(!stdout.contains("/login/token/"), "{stdout}");
+}
