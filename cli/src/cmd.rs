@@ -405,8 +405,28 @@ struct SubscribeArgs {
 
 #[derive(Debug, Subcommand)]
 enum AuditCmd {
-    /// Check the hash chain and the signed head.
-    Verify(HomeArg),
+    /// Check the hash chain and the signed head; with --archive, the whole history.
+    Verify {
+        #[command(flatten)]
+        home: HomeArg,
+        /// Archive segment files (or directories of them) to check with the store, so the
+        /// whole history since the first entry is verified.
+        #[arg(long = "archive", num_args = 1..)]
+        archives: Vec<PathBuf>,
+    },
+    /// Move the entries older than a date into a segment file signed by the node, and
+    /// remove them from the store (the chain there then starts from the archived anchor).
+    Archive {
+        #[command(flatten)]
+        home: HomeArg,
+        /// Archive the entries older than this: RFC 3339 (2026-03-01T00:00:00Z) or
+        /// YYYY-MM-DD (midnight UTC).
+        #[arg(long)]
+        before: String,
+        /// The segment file to write (JSON lines; it must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the log as JSON lines.
     Export {
         #[command(flatten)]
@@ -597,20 +617,33 @@ fn run_command(command: Top) -> Result<ExitCode> {
                 unsubscribe: true,
             },
         ),
-        Top::Audit(AuditCmd::Verify(h)) => {
-            let report = call(&h.home, Command::AuditVerify)?;
-            let ok = report["ok"].as_bool().unwrap_or(false);
-            let n = report["entries"].as_u64().unwrap_or(0);
-            if ok {
-                println!("audit chain ok: {n} entries, head signature valid");
-                Ok(ExitCode::SUCCESS)
-            } else {
-                println!("audit chain BROKEN ({n} entries):");
-                for p in report["problems"].as_array().into_iter().flatten() {
-                    println!("  - {}", p.as_str().unwrap_or_default());
-                }
-                Ok(ExitCode::FAILURE)
+        Top::Audit(AuditCmd::Verify { home, archives }) => audit_verify(&home.home, archives),
+        Top::Audit(AuditCmd::Archive { home, before, out }) => {
+            let before = node::archive::parse_before(&before).map_err(ConfigInvalid)?;
+            // The node may run in another directory: it gets an absolute path.
+            let out =
+                std::path::absolute(&out).with_context(|| format!("--out {}", out.display()))?;
+            let done = call(
+                &home.home,
+                Command::AuditArchive {
+                    before: before.to_rfc3339(),
+                    out,
+                },
+            )?;
+            let done: node::archive::ArchiveOutcome = serde_json::from_value(done)?;
+            match (done.first_seq, done.last_seq, &done.file) {
+                (Some(first), Some(last), Some(file)) => println!(
+                    "archived {} entries (seq {first}..={last}) to {file}; the store keeps {} entries from seq {}",
+                    done.archived, done.remaining, done.archived_total
+                ),
+                _ => println!(
+                    "nothing to archive: no entry older than {}; the store keeps {} entries from seq {}",
+                    before.to_rfc3339(),
+                    done.remaining,
+                    done.archived_total
+                ),
             }
+            Ok(ExitCode::SUCCESS)
         }
         Top::Audit(AuditCmd::Export { home, out }) => {
             let text = call(&home.home, Command::AuditExport)?;
@@ -622,6 +655,55 @@ fn run_command(command: Top) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `tanso audit verify [--archive FILE...]`: exit 0 when the chain (or history) verifies.
+fn audit_verify(home: &Path, archives: Vec<PathBuf>) -> Result<ExitCode> {
+    let archives = archives
+        .iter()
+        .map(|p| std::path::absolute(p).with_context(|| format!("--archive {}", p.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let history = !archives.is_empty();
+    let report = call(home, Command::AuditVerify { archives })?;
+    let print_problems = |problems: &[String]| {
+        for p in problems {
+            println!("  - {p}");
+        }
+    };
+    if history {
+        let report: node::archive::HistoryReport = serde_json::from_value(report)?;
+        let n = report.entries;
+        let archived = n.saturating_sub(report.stored);
+        if report.ok {
+            println!(
+                "audit history ok: {n} entries since the first: {archived} in {} archive segment(s), {} in the store; signatures and head valid",
+                report.segments.len(),
+                report.stored
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("audit history BROKEN ({n} entries):");
+        print_problems(&report.problems);
+        return Ok(ExitCode::FAILURE);
+    }
+    let report: node::audit::ChainReport = serde_json::from_value(report)?;
+    let (n, archived) = (report.entries, report.archived);
+    let held = if archived > 0 {
+        format!(
+            " ({archived} archived before seq {archived}, {} in the store)",
+            n.saturating_sub(archived)
+        )
+    } else {
+        String::new()
+    };
+    if report.ok {
+        println!("audit chain ok: {n} entries{held}, head signature valid");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("audit chain BROKEN ({n} entries{held}):");
+        print_problems(&report.problems);
+        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -738,6 +820,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
             listen: args.metrics_listen,
         },
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = open_home(&args.home.home);
     // An imported key is checked before anything is written.
@@ -945,8 +1028,9 @@ fn reports_progress(command: &Command) -> bool {
 fn label(command: &Command) -> &'static str {
     match command {
         Command::Publish { .. } | Command::Update { .. } => "publishing footprints",
-        Command::AuditVerify => "verifying the audit log",
+        Command::AuditVerify { .. } => "verifying the audit log",
         Command::AuditExport => "exporting the audit log",
+        Command::AuditArchive { .. } => "archiving the audit log",
         Command::Fetch { .. } => "fetching footprints",
         Command::PactPull { .. } => "pulling footprints",
         Command::InboxExport => "exporting the inbox",

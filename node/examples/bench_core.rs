@@ -938,6 +938,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

@@ -254,6 +254,7 @@ async fn main() -> Res<()> {
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed)?;

@@ -50,6 +50,7 @@ async fn start_node(dir: &std::path::Path, slug: &str) -> Result<(Node, oneshot:
         exchange: Default::default(),
         pact: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
         metrics: Default::default(),
     };
     let home = Home::new(dir.join(slug));

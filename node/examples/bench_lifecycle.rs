@@ -36,6 +36,7 @@ async fn start(dir: &std::path::Path, slug: &str) -> Result<(Node, oneshot::Send
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = Home::new(dir.join(slug));
     let mut seed = [0u8; 32];

@@ -328,6 +328,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         },
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = Home::new(dir);
     let mut seed = [0u8; 32];

@@ -367,6 +367,7 @@ fn signing_rate(scratch: &Path, threads: usize) -> Res<f64> {
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| format!("os randomness: {e}"))?;

@@ -346,6 +346,7 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
         exchange: Default::default(),
         pact: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
         metrics: Default::default(),
     };
     let home = Home::new(dir);

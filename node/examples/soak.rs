@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! cargo build --release --locked -p cli
-//! cargo run --release --locked -p node --example soak -- [SECONDS] [--tanso PATH]
+//! cargo run --release --locked -p node --example soak -- [SECONDS] [--tanso PATH] [--keep-secs N]
 //! ```
 //! SECONDS (default 600) is the measured time. A warm-up runs first (180 s before a 600 s
 //! run, 30 % of shorter ones), so the start RSS is read once the bounded memory is full:
@@ -28,6 +28,11 @@
 //! `MALLOC_ARENA_MAX=2`). The load is bounded (a fixed number of workers, each one request
 //! at a time) and targets 127.0.0.1 only; the run stops by itself. The last lines are
 //! `BUDGET soak_rss_growth <pct> <10 PASS|MISS` and `BUDGET soak_errors <n> 0 PASS|MISS`.
+//!
+//! `--keep-secs N` sets the supplier's `[audit] keep_days` to N seconds (as a fraction of a
+//! day), so the node archives entries older than N s every N s; the store's growth (printed
+//! at the end with and without it, in MiB per minute) then shows what the retention holds
+//! the store to, and the archive directory what moved out of it.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -93,10 +98,15 @@ impl Tally {
 fn main() -> Res<()> {
     let mut seconds: u64 = 600;
     let mut tanso = None;
+    let mut keep_secs: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--tanso" => tanso = Some(PathBuf::from(args.next().ok_or("--tanso needs a path")?)),
+            "--keep-secs" => {
+                let n = args.next().ok_or("--keep-secs needs a number of seconds")?;
+                keep_secs = Some(n.parse().map_err(|_| format!("bad --keep-secs {n:?}"))?);
+            }
             other => {
                 seconds = other
                     .parse()
@@ -111,18 +121,27 @@ fn main() -> Res<()> {
     )?;
     let scratch = tempfile::tempdir()?;
     println!(
-        "soak: {} s warm-up + {} s measured of mixed load against {}",
+        "soak: {} s warm-up + {} s measured of mixed load against {}{}",
         warmup.as_secs(),
         seconds,
-        tanso.display()
+        tanso.display(),
+        keep_secs
+            .map(|k| format!(", audit entries archived after {k} s"))
+            .unwrap_or_default()
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(&tanso, scratch.path(), warmup, measured))
+    rt.block_on(run(&tanso, scratch.path(), warmup, measured, keep_secs))
 }
 
-async fn run(tanso: &Path, dir: &Path, warmup: Duration, measured: Duration) -> Res<()> {
+async fn run(
+    tanso: &Path,
+    dir: &Path,
+    warmup: Duration,
+    measured: Duration,
+    keep_secs: Option<u64>,
+) -> Res<()> {
     // The supplier: `tanso init` + a policy + products, then `tanso serve`.
     let home = dir.join("supplier");
     let port = free_port()?;
@@ -137,6 +156,13 @@ async fn run(tanso: &Path, dir: &Path, warmup: Duration, measured: Duration) -> 
         .status()?;
     if !status.success() {
         return Err("tanso init failed".into());
+    }
+    if let Some(keep) = keep_secs {
+        use std::io::Write as _;
+        let mut config = std::fs::OpenOptions::new()
+            .append(true)
+            .open(home.join("config.toml"))?;
+        writeln!(config, "\n[audit]\nkeep_days = {}", keep as f64 / 86_400.0)?;
     }
     let policy =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/share-with-customers.json");
@@ -330,13 +356,8 @@ async fn drive(
     );
     // The store grows with every audited request and publish; its size puts RSS in context.
     let metrics_addr = format!("127.0.0.1:{metrics_port}");
-    for line in scrape(&metrics_addr)
-        .await?
-        .lines()
-        .filter(|l| l.starts_with("tanso_store_size_bytes"))
-    {
-        println!("  at start: {line}");
-    }
+    let store_start = store_bytes(&scrape(&metrics_addr).await?);
+    println!("  at start: store {:.1} MiB", store_start / 1048576.0);
     let mut rss_peak = rss_start;
     // (seconds since warm-up, KiB), one a second: the growth statistics below use them all.
     let mut samples = vec![(0.0, rss_start)];
@@ -436,6 +457,37 @@ async fn drive(
     {
         println!("  {line}");
     }
+    let store_end = store_bytes(&metrics);
+    println!(
+        "  store growth over {measured:.0} s after warm-up: {:.1} -> {:.1} MiB ({:+.2} MiB/min)",
+        store_start / 1048576.0,
+        store_end / 1048576.0,
+        (store_end - store_start) / 1048576.0 / (measured / 60.0)
+    );
+    let archive_dir = home.join("audit-archive");
+    if let Ok(files) = std::fs::read_dir(&archive_dir) {
+        let sizes: Vec<u64> = files
+            .filter_map(|f| f.ok()?.metadata().ok().map(|m| m.len()))
+            .collect();
+        println!(
+            "  archived: {} segment files, {:.1} MiB in {}",
+            sizes.len(),
+            sizes.iter().sum::<u64>() as f64 / 1048576.0,
+            archive_dir.display()
+        );
+    }
+    // The log itself: what the store still holds (redb's file grows in steps and is not
+    // shrunk, so its size alone says little over a few minutes).
+    let chain: node::audit::ChainReport = serde_json::from_value(
+        admin_call(&socket, admin::Command::AuditVerify { archives: vec![] }).await?,
+    )?;
+    println!(
+        "  audit log: {} entries since the start, {} in the store, {} archived; chain {}",
+        chain.entries,
+        chain.entries - chain.archived,
+        chain.archived,
+        if chain.ok { "ok" } else { "BROKEN" }
+    );
     let errors = tally.errors.load(Ordering::Relaxed);
     println!(
         "{}",
@@ -481,6 +533,7 @@ async fn local_node(
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     };
     let home = Home::new(dir.join(slug));
     let mut seed = [0u8; 32];
@@ -534,6 +587,19 @@ async fn memory_gauges(addr: &str) -> String {
         out += &format!("; store {:.0} MiB", store / 1048576.0);
     }
     out
+}
+
+/// `tanso_store_size_bytes` in a scrape (0 when absent).
+fn store_bytes(scrape: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("tanso_store_size_bytes ")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
 }
 
 async fn scrape(addr: &str) -> Res<String> {

@@ -115,8 +115,19 @@ pub enum Command {
         config: String,
         name: String,
     },
-    AuditVerify,
+    /// Verify the chain in the store; with `archives` (segment files or directories of
+    /// them, absolute paths), the whole history.
+    AuditVerify {
+        #[serde(default)]
+        archives: Vec<std::path::PathBuf>,
+    },
     AuditExport,
+    /// Archive the entries older than `before` (RFC 3339) to the segment file `out`
+    /// (absolute path) and remove them from the store.
+    AuditArchive {
+        before: String,
+        out: std::path::PathBuf,
+    },
     /// Ask a supplier for footprints (queued, delivered by the outbox).
     RequestSend {
         to: String,
@@ -476,7 +487,12 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Value, NodeError> {
             Ok(json!({"trusted": card.association_id, "name": card.name, "keyId": card.key_id}))
         }
         Command::DirectoryList => to_json(&node.directories().trusted(node)?),
-        Command::AuditVerify => to_json(&node.audit_verify()?),
+        Command::AuditVerify { archives } if archives.is_empty() => to_json(&node.audit_verify()?),
+        Command::AuditVerify { archives } => to_json(&node.audit_verify_history(&archives)?),
+        Command::AuditArchive { before, out } => {
+            let before = crate::archive::parse_before(&before).map_err(NodeError::BadRequest)?;
+            to_json(&node.audit_archive(before, &crate::archive::ArchiveOut::File(out))?)
+        }
         Command::KeyRotate => to_json(&node.rotate_key()?),
         Command::KeyShow => {
             let (key, history) = node.keys().snapshot();

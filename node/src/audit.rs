@@ -4,6 +4,15 @@
 //! hash)). Sequence numbers are dense, so a deleted entry breaks the sequence, an edited one
 //! breaks its hash, and a truncated tail no longer matches the head the node signed with its
 //! key after every batch.
+//!
+//! Old entries may be archived out of the store ([`segment`]): a signed segment file holds a
+//! prefix of the chain, and the store keeps an [`AuditAnchor`] (the sequence number and hash
+//! the remaining chain continues from, with the last segment's signed summary), so the chain
+//! in the store still verifies on its own and the segments verify the history before it.
+
+pub mod segment;
+
+use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -17,6 +26,10 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 pub const DOMAIN_AUDIT_HEAD: &str = "tanso/v1/audit-head";
 /// Meta key of the signed head.
 pub const HEAD_KEY: &str = "audit_head";
+/// Meta key of the archive anchor.
+pub const ANCHOR_KEY: &str = "audit_anchor";
+/// Days of per-day counts an anchor keeps (the most recent).
+const ANCHOR_DAYS_KEPT: usize = 400;
 
 /// What the caller records; the journal numbers and chains it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +93,7 @@ impl AuditEntry {
     /// [`AuditEntry::hash_via_value`] produces (a test compares the two on varied entries);
     /// a sequence number beyond 2^53, which JCS would print as a float, takes that slower
     /// path.
-    fn compute_hash(&self) -> String {
+    pub(crate) fn compute_hash(&self) -> String {
         if self.seq > MAX_EXACT_JCS_INT {
             return self.hash_via_value();
         }
@@ -160,7 +173,7 @@ impl AuditHead {
         }
     }
 
-    fn verify(&self, public: &ed25519_dalek::VerifyingKey) -> bool {
+    pub fn verify(&self, public: &ed25519_dalek::VerifyingKey) -> bool {
         let Ok(sig) = B64.decode(&self.signature) else {
             return false;
         };
@@ -174,16 +187,112 @@ impl AuditHead {
     }
 }
 
+/// Where the chain in the store starts once a prefix of it was archived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditAnchor {
+    /// Sequence number of the first entry left in the store: the number of entries archived.
+    pub next_seq: u64,
+    /// Hash of the last archived entry, the `prev` of entry `next_seq`.
+    pub prev: String,
+    /// The signed summary of the segment that ends here.
+    pub segment: segment::SignedSegment,
+    /// What the archived entries counted, so figures "since the start" stay whole.
+    pub counts: ArchivedCounts,
+}
+
+impl AuditAnchor {
+    /// Problems with the anchor itself: its segment's signature (by `public`, the key its
+    /// `key_id` names, `None` when this node never had that key) and that the segment ends
+    /// where the anchor says.
+    pub fn problems(&self, public: Option<&ed25519_dalek::VerifyingKey>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let summary = &self.segment.segment;
+        match public {
+            None => problems.push(format!(
+                "the archive anchor is signed by key {}, which is not one of this node's keys",
+                summary.key_id
+            )),
+            Some(public) if !self.segment.verify(public) => {
+                problems.push("the archive anchor's signature does not verify".to_string())
+            }
+            Some(_) => {}
+        }
+        if summary.last_seq.checked_add(1) != Some(self.next_seq) || summary.last_hash != self.prev
+        {
+            problems.push(format!(
+                "the archive anchor (seq {}) does not match its signed segment (entries {}..={})",
+                self.next_seq, summary.first_seq, summary.last_seq
+            ));
+        }
+        problems
+    }
+}
+
+/// Counts over archived entries, kept in the anchor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArchivedCounts {
+    /// Peer entries (caller other than `local`) permitted, denied, and with any other
+    /// decision, as the dashboard's exchange totals count them.
+    pub permitted: u64,
+    pub denied: u64,
+    pub errors: u64,
+    /// yyyy-mm-dd → [permitted, denied] of peer entries; the most recent 400 days.
+    pub days: BTreeMap<String, [u64; 2]>,
+    /// yyyy-mm → [permit, deny] of all entries, as the KPI measures count them.
+    pub months: BTreeMap<String, [u64; 2]>,
+}
+
+impl ArchivedCounts {
+    /// Counts one archived entry.
+    pub fn add(&mut self, entry: &AuditEntry) {
+        let decision = entry.draft.decision.as_str();
+        if let Some(month) = entry.at.get(..7) {
+            let slot = self.months.entry(month.to_string()).or_default();
+            match decision {
+                "permit" => slot[0] += 1,
+                "deny" => slot[1] += 1,
+                _ => {}
+            }
+        }
+        if entry.draft.caller == "local" {
+            return;
+        }
+        let day = entry.at.get(..10).unwrap_or_default().to_string();
+        let slot = self.days.entry(day).or_default();
+        match decision {
+            "permit" => {
+                self.permitted += 1;
+                slot[0] += 1;
+            }
+            "deny" => {
+                self.denied += 1;
+                slot[1] += 1;
+            }
+            _ => self.errors += 1,
+        }
+        while self.days.len() > ANCHOR_DAYS_KEPT {
+            self.days.pop_first();
+        }
+    }
+}
+
 /// The outcome of checking a chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainReport {
+    /// Entries since the start of the log (= the next sequence number), archived ones
+    /// included.
     pub entries: u64,
+    /// Entries archived out of the store: the chain in the store starts at this sequence
+    /// number (0 when nothing was archived).
+    #[serde(default)]
+    pub archived: u64,
     pub ok: bool,
     pub problems: Vec<String>,
 }
 
 /// Walks a chain incrementally.
 pub struct ChainVerifier {
+    start_seq: u64,
     next_seq: u64,
     prev: String,
     problems: Vec<String>,
@@ -191,15 +300,27 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier {
-            next_seq: 0,
-            prev: GENESIS.to_string(),
-            problems: Vec::new(),
-        }
+        ChainVerifier::starting_at(0, GENESIS)
     }
 }
 
 impl ChainVerifier {
+    /// A verifier for a chain whose first entry is `seq` and chains from `prev` (an
+    /// archive anchor's sequence number and hash).
+    pub fn starting_at(seq: u64, prev: &str) -> ChainVerifier {
+        ChainVerifier {
+            start_seq: seq,
+            next_seq: seq,
+            prev: prev.to_string(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem found outside the chain walk (the anchor, a store failure).
+    pub fn problem(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
     /// Checks the next stored entry (raw bytes as stored under `seq`).
     pub fn push(&mut self, seq: u64, raw: &[u8]) {
         let entry: AuditEntry = match serde_json::from_slice(raw) {
@@ -236,6 +357,11 @@ impl ChainVerifier {
         self.next_seq = seq + 1;
     }
 
+    /// The next sequence number and the hash it must chain from, as walked so far.
+    pub fn position(&self) -> (u64, &str) {
+        (self.next_seq, &self.prev)
+    }
+
     /// Compares the end of the chain with the signed head.
     pub fn finish(
         mut self,
@@ -262,6 +388,7 @@ impl ChainVerifier {
         }
         ChainReport {
             entries: self.next_seq,
+            archived: self.start_seq,
             ok: self.problems.is_empty(),
             problems: self.problems,
         }

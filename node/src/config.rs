@@ -43,7 +43,34 @@ pub struct RawConfig {
     pub metrics: RawMetrics,
     #[serde(default, skip_serializing_if = "RawNodeDirectory::is_default")]
     pub directory: RawNodeDirectory,
+    #[serde(default, skip_serializing_if = "RawAudit::is_unset")]
+    pub audit: RawAudit,
 }
+
+/// `[audit]`: retention of the audit log. Absent, entries are kept in the store forever
+/// (archive them by hand with `tanso audit archive`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAudit {
+    /// Entries older than this many days are archived out of the store into signed segment
+    /// files, at start and then hourly (every `keep_days` when that is shorter). Fractions
+    /// are allowed (0.5 = 12 h).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<f64>,
+    /// Where scheduled archives are written; relative paths are relative to the home
+    /// (default `audit-archive`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_dir: Option<PathBuf>,
+}
+
+impl RawAudit {
+    fn is_unset(&self) -> bool {
+        self.keep_days.is_none() && self.archive_dir.is_none()
+    }
+}
+
+/// Longest `[audit] keep_days` (100 years).
+const MAX_KEEP_DAYS: f64 = 36_500.0;
 
 /// `[metrics]`: the plain-HTTP ops listener (`/metrics`, `/healthz`, `/readyz`). It carries
 /// counts and latencies only, never footprint data, so it is not behind TLS; bind it to a
@@ -414,6 +441,10 @@ pub struct Config {
     pub otlp_endpoint: Option<String>,
     /// `[directory] ttl_secs`.
     pub directory_ttl: Duration,
+    /// `[audit] keep_days`: how long entries stay in the store (`None`: forever).
+    pub audit_keep: Option<Duration>,
+    /// `[audit] archive_dir`, as written (relative to the home unless absolute).
+    pub audit_archive_dir: Option<PathBuf>,
 }
 
 /// The deadlines and the response cap of the PACT client (`[pact] client_*`).
@@ -688,6 +719,26 @@ impl RawConfig {
                 format!("{endpoint:?} is not an http:// or https:// url"),
             ));
         }
+        let audit_keep = match self.audit.keep_days {
+            None => None,
+            Some(days) if days.is_finite() && days > 0.0 && days <= MAX_KEEP_DAYS => {
+                Some(Duration::from_secs_f64(days * 86_400.0))
+            }
+            Some(days) => {
+                return Err(invalid(
+                    "audit.keep_days",
+                    format!("{days} is not a number of days in (0, {MAX_KEEP_DAYS}]"),
+                ));
+            }
+        };
+        if self
+            .audit
+            .archive_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            return Err(invalid("audit.archive_dir", "must not be empty".into()));
+        }
         Ok(Config {
             company_id: self.company_id.clone(),
             name: self.name.clone(),
@@ -724,6 +775,8 @@ impl RawConfig {
             metrics_listen,
             otlp_endpoint: self.log.otlp_endpoint.clone(),
             directory_ttl: Duration::from_secs(self.directory.ttl_secs),
+            audit_keep,
+            audit_archive_dir: self.audit.archive_dir.clone(),
         })
     }
 
@@ -754,6 +807,23 @@ mod tests {
         assert_eq!(c.pact_client.max_response_bytes, 64 << 20);
         assert_eq!(c.peer_connect_timeout, Duration::from_secs(5));
         assert_eq!(c.peer_call_timeout, Duration::from_secs(30));
+        assert!(
+            c.audit_keep.is_none(),
+            "the audit log is kept forever by default"
+        );
+    }
+
+    #[test]
+    fn audit_keep_days_accepts_fractions() {
+        let base = "company_id = \"urn:tanso:company:a\"\nname = \"A\"\n";
+        let c = check(&format!("{base}[audit]\nkeep_days = 30\n")).unwrap();
+        assert_eq!(c.audit_keep, Some(Duration::from_secs(30 * 86_400)));
+        let c = check(&format!(
+            "{base}[audit]\nkeep_days = 0.5\narchive_dir = \"/var/tanso/a\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.audit_keep, Some(Duration::from_secs(43_200)));
+        assert_eq!(c.audit_archive_dir, Some(PathBuf::from("/var/tanso/a")));
     }
 
     #[test]
@@ -838,6 +908,22 @@ mod tests {
             (
                 &format!("{base}[log]\notlp_endpoint = \"collector:4317\"\n"),
                 "key `log.otlp_endpoint`",
+            ),
+            (
+                &format!("{base}[audit]\nkeep_days = 0\n"),
+                "key `audit.keep_days`",
+            ),
+            (
+                &format!("{base}[audit]\nkeep_days = -1.5\n"),
+                "key `audit.keep_days`",
+            ),
+            (
+                &format!("{base}[audit]\nkeep_days = 1e9\n"),
+                "key `audit.keep_days`",
+            ),
+            (
+                &format!("{base}[audit]\nkeep = 3\n"),
+                "unknown field `keep`",
             ),
         ];
         for (text, expect) in cases {

@@ -32,6 +32,8 @@ pub enum NodeError {
     PeerDenied { peer: String, reason: String },
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 impl NodeError {

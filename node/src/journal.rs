@@ -67,7 +67,18 @@ impl Journal {
                     })?;
                 (seq + 1, entry.hash)
             }
-            None => (0, audit::GENESIS.to_string()),
+            // Every entry archived: the chain goes on from the archive anchor.
+            None => match store.meta(audit::ANCHOR_KEY)? {
+                Some(raw) => {
+                    let anchor: audit::AuditAnchor =
+                        serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt {
+                            table: "meta",
+                            reason: format!("audit anchor: {e}"),
+                        })?;
+                    (anchor.next_seq, anchor.prev)
+                }
+                None => (0, audit::GENESIS.to_string()),
+            },
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()

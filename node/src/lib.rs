@@ -8,6 +8,7 @@
 //! - [`policy`]: the ODRL-subset usage-policy evaluator (no IO).
 //! - [`store`]: the only module that touches the storage engine (redb or sled).
 //! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters;
+//!   [`archive`]: verify, export and archive the log into signed segments (retention);
 //!   [`nonces`]: the seen-nonce memory, forgotten as the replay window passes.
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
 //!   over the home's unix socket while the node runs; [`publish`]: the streamed,
@@ -27,6 +28,7 @@
 //! - [`progress`]: how long operations report their progress (the library never draws).
 
 pub mod admin;
+pub mod archive;
 pub mod audit;
 pub mod card;
 pub mod config;

@@ -53,12 +53,14 @@ pub fn migrate_store(home: &Home, to: EngineKind) -> Result<MigrateReport, NodeE
     home.save_raw_config(&raw)?;
 
     let verified = Node::open(home).and_then(|node| node.audit_verify());
+    // The chain in the store starts after the archived entries (`report.archived`).
+    let stored = |report: &crate::audit::ChainReport| report.entries - report.archived;
     let failure = match &verified {
-        Ok(report) if report.ok && report.entries == audit_expected => None,
+        Ok(report) if report.ok && stored(report) == audit_expected => None,
         Ok(report) => Some(format!(
-            "the audit chain on {} does not verify ({} entries, {} expected): {}",
+            "the audit chain on {} does not verify ({} entries in the store, {} expected): {}",
             to.name(),
-            report.entries,
+            stored(report),
             audit_expected,
             report.problems.join("; ")
         )),
@@ -75,7 +77,7 @@ pub fn migrate_store(home: &Home, to: EngineKind) -> Result<MigrateReport, NodeE
             aside.display()
         )));
     }
-    let audit_entries = verified.map(|r| r.entries).unwrap_or_default();
+    let audit_entries = verified.map(|r| stored(&r)).unwrap_or_default();
     let old_store = store::migrate::set_aside(&dir, from, &stamp)?;
     tracing::info!(
         from = from.name(),

@@ -8,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 
-use crate::audit::{AuditHead, ChainReport, ChainVerifier};
 use crate::card::NodeCard;
 use crate::config::Config;
 use crate::crypto::NodeKey;
@@ -36,6 +35,8 @@ struct Inner {
     keys: Arc<KeyRing>,
     /// Held while a key rotation runs, so two rotations never interleave.
     rotating: std::sync::Mutex<()>,
+    /// Held while an audit archive runs, so two archives never interleave.
+    archiving: std::sync::Mutex<()>,
     identity: Identity,
     client_identity: Option<Identity>,
     /// `[pact] tls_cert`/`tls_key`, when the PACT API presents its own certificate.
@@ -153,6 +154,7 @@ impl Node {
                 config,
                 keys,
                 rotating: std::sync::Mutex::new(()),
+                archiving: std::sync::Mutex::new(()),
                 identity,
                 client_identity,
                 pact_identity,
@@ -191,6 +193,10 @@ impl Node {
     /// Held while a key rotation runs.
     pub(crate) fn rotation_lock(&self) -> &std::sync::Mutex<()> {
         &self.inner.rotating
+    }
+    /// Held while an audit archive runs.
+    pub(crate) fn archive_lock(&self) -> &std::sync::Mutex<()> {
+        &self.inner.archiving
     }
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -615,52 +621,6 @@ impl Node {
         Ok(explanation.to_string())
     }
 
-    // === audit ===
-
-    /// Walks the whole chain and checks the signed head.
-    pub fn audit_verify(&self) -> Result<ChainReport, NodeError> {
-        let mut verifier = ChainVerifier::default();
-        let mut from = 0u64;
-        loop {
-            let page = self.inner.store.audit_entries(from, 4096)?;
-            let Some((last, _)) = page.last() else { break };
-            from = last + 1;
-            for (seq, raw) in &page {
-                verifier.push(*seq, raw);
-            }
-        }
-        let head: Option<AuditHead> = self
-            .inner
-            .store
-            .meta(crate::audit::HEAD_KEY)?
-            .and_then(|raw| serde_json::from_slice(&raw).ok());
-        // The head is signed by the key current when it was written, which a rotation may
-        // since have retired; it must be one of this node's keys.
-        let public = head
-            .as_ref()
-            .and_then(|h| self.inner.keys.public_key_by_id(&h.key_id))
-            .unwrap_or_else(|| self.inner.keys.current().public_key());
-        Ok(verifier.finish(head.as_ref(), &public))
-    }
-
-    /// Every audit entry as a JSON line.
-    pub fn audit_export(&self, out: &mut dyn std::io::Write) -> Result<u64, NodeError> {
-        let mut from = 0u64;
-        let mut n = 0;
-        loop {
-            let page = self.inner.store.audit_entries(from, 4096)?;
-            let Some((last, _)) = page.last() else { break };
-            from = last + 1;
-            for (_, raw) in page {
-                out.write_all(&raw)
-                    .and_then(|()| out.write_all(b"\n"))
-                    .map_err(|e| NodeError::Internal(format!("write: {e}")))?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
     /// The inbox as stored.
     pub fn inbox(&self) -> Result<Vec<crate::store::InboxEntry>, NodeError> {
         Ok(self.inner.store.inbox()?)
@@ -731,9 +691,23 @@ impl Node {
             }
         }
         if wanted("exchange_requests") || wanted("exchange_denials") {
-            let mut from = 0u64;
+            // Archived entries count through the anchor's monthly counts; the rest are read
+            // from the same snapshot, so none is counted twice or missed.
+            let snapshot = self.inner.store.audit_snapshot()?;
+            let anchor: Option<crate::audit::AuditAnchor> = snapshot
+                .anchor()
+                .and_then(|raw| serde_json::from_slice(raw).ok());
+            let from_seq = anchor.as_ref().map_or(0, |a| a.next_seq);
+            for (m, [permit, deny]) in anchor.map(|a| a.counts.months).unwrap_or_default() {
+                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
+                    if wanted(name) && n > 0 {
+                        *counts.entry((name, m.clone())).or_default() += n;
+                    }
+                }
+            }
+            let mut from = from_seq;
             loop {
-                let page = self.inner.store.audit_entries(from, 4096)?;
+                let page = snapshot.entries(from, 4096)?;
                 let Some((last, _)) = page.last() else { break };
                 from = last + 1;
                 for (_, raw) in page {

@@ -79,6 +79,9 @@ pub async fn run(
     // The outbox worker: requests, answers and notifications to partners, retried.
     crate::exchange::worker::spawn(&tasks, node.clone(), cancel.clone());
 
+    // Audit retention (`[audit] keep_days`): old entries archived at start, then hourly.
+    crate::archive::spawn_schedule(&tasks, node.clone(), cancel.clone());
+
     // Refused envelopes: the summary entry of every (source, reason) interval that ended.
     tasks.spawn(flush_refusals(node.clone(), cancel.clone()));
 

@@ -1,5 +1,6 @@
 //! Integration tests: real nodes on 127.0.0.1 port 0, and the real `tanso` binary.
 
+mod audit;
 mod cli;
 mod dashboard;
 mod demo;

@@ -60,6 +60,7 @@ pub fn raw_config(slug: &str) -> RawConfig {
         pact: Default::default(),
         metrics: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
     }
 }
 

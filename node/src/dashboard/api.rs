@@ -312,7 +312,9 @@ async fn login_token(State(state): State<Shared>, Admin(session): Admin) -> Resp
 // === audit ===
 
 fn audit_page(state: &Shared, offset: usize, limit: usize) -> Result<Value, String> {
-    let total = state.index.audit_len().map_err(|e| e.to_string())?;
+    // Entries before `archived` were archived out of the store: pages reaching back there
+    // hold only what the store still has.
+    let (total, archived) = state.node.audit_len().map_err(|e| e.to_string())?;
     let newest = total.saturating_sub(offset as u64);
     let from = newest.saturating_sub(limit as u64);
     let page = state
@@ -328,6 +330,7 @@ fn audit_page(state: &Shared, offset: usize, limit: usize) -> Result<Value, Stri
         .collect();
     Ok(json!({
         "total": total,
+        "archived": archived,
         "offset": offset,
         "limit": limit,
         "items": items,

@@ -2,6 +2,10 @@
 //! footprint recipients (an incremental pass over new audit entries), the audit chain status
 //! (a whole-chain walk in the background whenever the head has moved), and a sorted summary
 //! of own footprints (rebuilt when the footprint count or the active count changes).
+//!
+//! Exchange totals and per-day counts are since the start of the log: entries archived out
+//! of the store count through the counts the archive anchor keeps. Recipients, callers and
+//! the last 24 h count the entries read from the store.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -53,6 +57,26 @@ pub struct AuditStats {
 }
 
 impl AuditStats {
+    /// Stats that start after the archived entries, with their counts.
+    fn from_archived(next_seq: u64, counts: &crate::audit::ArchivedCounts) -> AuditStats {
+        let mut days: BTreeMap<String, (u64, u64)> = counts
+            .days
+            .iter()
+            .map(|(day, [p, d])| (day.clone(), (*p, *d)))
+            .collect();
+        while days.len() > DAYS_KEPT {
+            days.pop_first();
+        }
+        AuditStats {
+            next_seq,
+            permitted: counts.permitted,
+            denied: counts.denied,
+            errors: counts.errors,
+            days,
+            ..AuditStats::default()
+        }
+    }
+
     fn apply(&mut self, entry: &AuditEntry) {
         self.next_seq = entry.seq + 1;
         let d = &entry.draft;
@@ -222,12 +246,33 @@ impl Index {
             }
         };
         let mut left = budget.unwrap_or(usize::MAX);
-        let mut from = self.lock_stats().next_seq;
+        // Entries and anchor from one snapshot: entries archived before this pass read them
+        // count through the anchor instead (the stats then start over from it).
+        let snapshot = self.node.store().audit_snapshot()?;
+        let anchor: Option<crate::audit::AuditAnchor> = snapshot
+            .anchor()
+            .map(serde_json::from_slice)
+            .transpose()
+            .map_err(|e| crate::store::StoreError::Corrupt {
+                table: "meta",
+                reason: format!("audit anchor: {e}"),
+            })?;
+        let mut from = {
+            let mut stats = self.lock_stats();
+            if let Some(anchor) = &anchor
+                && anchor.next_seq > stats.next_seq
+            {
+                let ready = stats.ready;
+                *stats = AuditStats::from_archived(anchor.next_seq, &anchor.counts);
+                stats.ready = ready;
+            }
+            stats.next_seq
+        };
         loop {
             if left == 0 {
                 return Ok(false);
             }
-            let page = self.node.store().audit_entries(from, PAGE.min(left))?;
+            let page = snapshot.entries(from, PAGE.min(left))?;
             let done = page.len() < PAGE.min(left);
             left -= page.len();
             let entries: Vec<AuditEntry> = page
@@ -253,14 +298,9 @@ impl Index {
         self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The number of audit entries (last seq + 1).
+    /// The number of audit entries since the start (last seq + 1), archived ones included.
     pub fn audit_len(&self) -> Result<u64, IndexError> {
-        Ok(self
-            .node
-            .store()
-            .audit_last()?
-            .map(|(seq, _)| seq + 1)
-            .unwrap_or(0))
+        Ok(self.node.audit_len()?.0)
     }
 
     /// Verifies the whole chain if the head moved since the last verification and the last
@@ -281,12 +321,9 @@ impl Index {
             }
         }
         let started = Instant::now();
-        let mut report = self.node.audit_verify()?;
-        // The journal may have appended while we walked; the head then no longer matches
-        // the entries walked. Walk once more rather than report a false break.
-        if !report.ok && self.audit_len()? != before {
-            report = self.node.audit_verify()?;
-        }
+        // Entries and head come from one snapshot, so appends during the walk are not
+        // mistaken for a break.
+        let report = self.node.audit_verify()?;
         let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut state = self.chain.lock().unwrap_or_else(|p| p.into_inner());
         state.report = Some((report, at));

@@ -87,6 +87,7 @@ impl Company {
             pact,
             metrics: Default::default(),
             directory: Default::default(),
+            audit: Default::default(),
         };
         let home = Home::new(dir.join(slug));
         let mut seed = [0u8; 32];

@@ -90,6 +90,7 @@ pub(super) async fn run(
         exchange: Default::default(),
         pact: Default::default(),
         directory: Default::default(),
+        audit: Default::default(),
         metrics: Default::default(),
     };
     let home = Home::new(dir.join("sejin-metals"));

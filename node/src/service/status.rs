@@ -39,7 +39,7 @@ impl From<NodeError> for Status {
             NodeError::Peer { .. } => Status::unavailable(err.to_string()),
             NodeError::Policy(_) => Status::invalid_argument(err.to_string()),
             NodeError::Store(e) => from_store(e),
-            NodeError::Home(_) | NodeError::Internal(_) => {
+            NodeError::Home(_) | NodeError::Internal(_) | NodeError::Archive(_) => {
                 tracing::error!(error = %err, "internal failure");
                 Status::internal("internal error")
             }

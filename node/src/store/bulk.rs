@@ -393,6 +393,13 @@ impl BulkWrite<'_> {
             let (table, key, new) = match op {
                 Op::Put(t, k, v) => (t, k, Some(v)),
                 Op::Delete(t, k) => (t, k, None),
+                Op::DeleteRange(t, ..) => {
+                    // Only the audit log's archived prefix is removed by range, never here.
+                    return Err(StoreError::Engine(format!(
+                        "table {}: a range delete cannot take part in a bulk batch",
+                        t.name()
+                    )));
+                }
             };
             if !table.batched() {
                 return Err(StoreError::Engine(format!(

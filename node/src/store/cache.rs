@@ -98,6 +98,11 @@ impl Decoded {
         for op in ops {
             let (table, key) = match op {
                 Op::Put(t, k, _) | Op::Delete(t, k) => (*t, k),
+                Op::DeleteRange(t, ..) => {
+                    // Only the audit log is range-deleted; the cached tables never are.
+                    debug_assert!(!matches!(t, Table::Footprints | Table::Partners));
+                    continue;
+                }
             };
             match table {
                 Table::Footprints => {

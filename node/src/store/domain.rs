@@ -97,7 +97,7 @@ pub(super) fn decode<T: for<'de> Deserialize<'de>>(
     })
 }
 
-fn audit_seq(key: &[u8]) -> Result<u64, StoreError> {
+pub(super) fn audit_seq(key: &[u8]) -> Result<u64, StoreError> {
     key.get(..8)
         .and_then(|b| b.try_into().ok())
         .map(u64::from_be_bytes)

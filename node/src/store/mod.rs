@@ -1,11 +1,13 @@
 //! The one storage facade: typed tables over an embedded engine (redb by default, sled selectable).
 //!
 //! Nothing outside this module names an engine. Engines only offer point reads, ordered
-//! prefix scans and one operation that applies a batch of puts and deletes atomically and
-//! durably: when [`Store::commit`] or [`Store::update`] returns `Ok`, the batch survives a
-//! kill -9. Read-modify-write is made serializable by one process-wide write lock, so the
-//! engines need no transactions of their own beyond the atomic batch.
+//! prefix scans, a read snapshot where the engine has one (redb), and one operation that
+//! applies a batch of puts and deletes atomically and durably: when [`Store::commit`] or
+//! [`Store::update`] returns `Ok`, the batch survives a kill -9. Read-modify-write is made
+//! serializable by one process-wide write lock, so the engines need no transactions of their
+//! own beyond the atomic batch.
 
+mod audit;
 mod bulk;
 mod cache;
 mod directory;
@@ -20,8 +22,9 @@ mod tests;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
+pub use audit::AuditSnapshot;
 pub use cache::DEFAULT_CACHE_BYTES;
 pub use directory::*;
 pub use domain::*;
@@ -240,6 +243,24 @@ pub(crate) type Entry = (Vec<u8>, Vec<u8>);
 pub(crate) enum Op {
     Put(Table, Vec<u8>, Vec<u8>),
     Delete(Table, Vec<u8>),
+    /// Deletes every key `>= start` and `< end`, without reading the values into memory
+    /// (and, on redb, without holding the keys either).
+    DeleteRange(Table, Vec<u8>, Vec<u8>),
+}
+
+/// Reads from one consistent state of the store.
+pub(crate) trait ReadView {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// As [`Engine::scan`].
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError>;
+    /// The last entry of a table (largest key).
+    fn last(&self, table: Table) -> Result<Option<Entry>, StoreError>;
 }
 
 /// What an engine must offer.
@@ -253,6 +274,9 @@ pub(crate) trait Engine: Send + Sync {
         start: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError>;
+    /// A read view that no batch applied after this call changes, when the engine has
+    /// snapshots (redb's read transactions); `None` when it has not (sled 0.34).
+    fn snapshot(&self) -> Result<Option<Box<dyn ReadView + '_>>, StoreError>;
     /// The last entry of a table (largest key).
     fn last(&self, table: Table) -> Result<Option<Entry>, StoreError>;
     /// Applies all ops atomically; durable when it returns.
@@ -276,6 +300,10 @@ pub struct Store {
     /// writers' lock (see `bulk`).
     bulk: Arc<bulk::Shared>,
     kind: EngineKind,
+    /// Taken shared by an audit snapshot on an engine without snapshots, and exclusively by
+    /// the batch that removes archived audit entries, so such a snapshot never sees the
+    /// front of the log disappear under it (see [`AuditSnapshot`]).
+    archive_gate: Arc<RwLock<()>>,
     pub(crate) cache: Arc<cache::Decoded>,
     /// Fault injection for tests and drills: while this file exists, every write fails as a
     /// full disk would (see [`FAULT_DISK_FULL_ENV`]).
@@ -342,6 +370,7 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
             bulk: Arc::new(bulk::Shared::new()),
             kind,
+            archive_gate: Arc::new(RwLock::new(())),
             cache: Arc::new(cache::Decoded::new(decoded_bytes)),
             disk_full_trigger: std::env::var_os(FAULT_DISK_FULL_ENV)
                 .filter(|v| !v.is_empty())
@@ -508,7 +537,7 @@ impl Tx<'_> {
         if let Some(idx) = self.writes.get(&(table.tag(), key.to_vec())) {
             return Ok(match &self.ops[*idx] {
                 Op::Put(_, _, v) => Some(v.clone()),
-                Op::Delete(..) => None,
+                Op::Delete(..) | Op::DeleteRange(..) => None,
             });
         }
         self.store.get(table, key)
@@ -549,6 +578,12 @@ impl Tx<'_> {
         self.writes
             .insert((table.tag(), key.clone()), self.ops.len());
         self.ops.push(Op::Delete(table, key));
+    }
+
+    /// Deletes the keys in `start..end`; later reads in this transaction do not see it (for
+    /// bulk deletes the caller reads nothing of again).
+    pub(crate) fn delete_range_unindexed(&mut self, table: Table, start: Vec<u8>, end: Vec<u8>) {
+        self.ops.push(Op::DeleteRange(table, start, end));
     }
 }
 

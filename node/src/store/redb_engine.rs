@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
-use super::{Engine, Entry, Op, StoreError, Table};
+use super::{Engine, Entry, Op, ReadView, StoreError, Table};
 
 pub(super) struct RedbEngine {
     db: Database,
@@ -44,10 +44,23 @@ impl RedbEngine {
     }
 }
 
-impl Engine for RedbEngine {
+/// A redb read transaction: every read sees the state of one commit.
+struct RedbView {
+    tx: redb::ReadTransaction,
+}
+
+impl RedbView {
+    fn table(
+        &self,
+        table: Table,
+    ) -> Result<redb::ReadOnlyTable<&'static [u8], &'static [u8]>, StoreError> {
+        self.tx.open_table(def(table)).map_err(engine_err)
+    }
+}
+
+impl ReadView for RedbView {
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(engine_err)?;
-        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        let t = self.table(table)?;
         Ok(t.get(key).map_err(engine_err)?.map(|v| v.value().to_vec()))
     }
 
@@ -58,8 +71,7 @@ impl Engine for RedbEngine {
         start: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let tx = self.db.begin_read().map_err(engine_err)?;
-        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        let t = self.table(table)?;
         let from = match start {
             Some(s) if s > prefix => s,
             _ => prefix,
@@ -79,11 +91,42 @@ impl Engine for RedbEngine {
     }
 
     fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
-        let tx = self.db.begin_read().map_err(engine_err)?;
-        let t = tx.open_table(def(table)).map_err(engine_err)?;
+        let t = self.table(table)?;
         Ok(t.last()
             .map_err(engine_err)?
             .map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+    }
+}
+
+impl RedbEngine {
+    fn view(&self) -> Result<RedbView, StoreError> {
+        Ok(RedbView {
+            tx: self.db.begin_read().map_err(engine_err)?,
+        })
+    }
+}
+
+impl Engine for RedbEngine {
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.view()?.get(table, key)
+    }
+
+    fn snapshot(&self) -> Result<Option<Box<dyn ReadView + '_>>, StoreError> {
+        Ok(Some(Box::new(self.view()?)))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        start: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.view()?.scan(table, prefix, start, limit)
+    }
+
+    fn last(&self, table: Table) -> Result<Option<Entry>, StoreError> {
+        self.view()?.last(table)
     }
 
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
@@ -116,7 +159,7 @@ impl RedbEngine {
             let mut tables = std::collections::BTreeMap::new();
             for op in ops {
                 let table = match op {
-                    Op::Put(t, ..) | Op::Delete(t, _) => *t,
+                    Op::Put(t, ..) | Op::Delete(t, _) | Op::DeleteRange(t, ..) => *t,
                 };
                 if let std::collections::btree_map::Entry::Vacant(e) = tables.entry(table) {
                     e.insert(tx.open_table(def(table)).map_err(engine_err)?);
@@ -130,6 +173,10 @@ impl RedbEngine {
                     }
                     Op::Delete(_, k) => {
                         t.remove(k.as_slice()).map_err(engine_err)?;
+                    }
+                    Op::DeleteRange(_, start, end) => {
+                        t.retain_in::<&[u8], _>(start.as_slice()..end.as_slice(), |_, _| false)
+                            .map_err(engine_err)?;
                     }
                 }
             }

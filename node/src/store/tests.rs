@@ -56,6 +56,8 @@ engine_tests! {
     a_store_larger_than_its_cache_reads_back_whole,
     decoded_cache_is_shared_byte_capped_and_coherent,
     publish_encoded_stores_what_publish_batch_stores,
+    audit_snapshot_reads_one_state_while_batches_land,
+    audit_removal_is_one_atomic_batch_checked_against_the_anchor,
     streamed_publish_is_unseen_until_its_commit_then_whole,
     aborted_streamed_publish_leaves_the_store_as_it_was,
     streamed_publish_cut_short_is_rolled_back_at_open,
@@ -1065,6 +1067,126 @@ fn publish_encoded_stores_what_publish_batch_stores(kind: EngineKind) {
         Status::Deprecated
     );
     assert_eq!(b.own_footprint(&fresh[0]).unwrap(), Some(next));
+}
+
+// === audit snapshot and archived-prefix removal ===
+
+/// A snapshot keeps showing the entries, head and anchor of the state it was taken in while
+/// the journal appends and an archive removes entries (redb: its read transaction; sled: the
+/// bounds and the archive gate, released when the snapshot is dropped).
+fn audit_snapshot_reads_one_state_while_batches_land(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), kind);
+    let entry = |seq: u64| format!("entry-{seq}").into_bytes();
+    let batch = |range: std::ops::Range<u64>| {
+        let mut ops: Vec<_> = range
+            .clone()
+            .map(|seq| journal_ops::audit(seq, entry(seq)))
+            .collect();
+        ops.push(journal_ops::meta(
+            crate::audit::HEAD_KEY,
+            format!("head-{}", range.end).into_bytes(),
+        ));
+        store.commit_journal(ops).unwrap();
+    };
+    let empty = store.audit_snapshot().unwrap();
+    assert_eq!(
+        (empty.head(), empty.anchor(), empty.end()),
+        (None, None, None)
+    );
+    assert!(empty.entries(0, 10).unwrap().is_empty());
+    drop(empty);
+    batch(0..10);
+    let snapshot = store.audit_snapshot().unwrap();
+    batch(10..20);
+    assert_eq!(snapshot.head(), Some(&b"head-10"[..]));
+    assert_eq!(snapshot.end(), Some(10));
+    let seen: Vec<u64> = snapshot
+        .entries(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(seen, (0..10).collect::<Vec<_>>());
+    assert_eq!(snapshot.entries(8, 100).unwrap().len(), 2);
+    assert_eq!(
+        snapshot.entries(3, 2).unwrap(),
+        vec![(3, entry(3)), (4, entry(4))]
+    );
+    drop(snapshot);
+    let snapshot = store.audit_snapshot().unwrap();
+    assert_eq!(snapshot.head(), Some(&b"head-20"[..]));
+    assert_eq!(snapshot.entries(0, 100).unwrap().len(), 20);
+    if kind == EngineKind::Redb {
+        // A real snapshot: a removal committed meanwhile is not seen.
+        store
+            .audit_remove_archived(None, 0, 4, b"anchor-5".to_vec())
+            .unwrap();
+        assert_eq!(snapshot.anchor(), None);
+        assert_eq!(snapshot.entries(0, 100).unwrap().len(), 20);
+        drop(snapshot);
+    } else {
+        // sled: the removal waits for the snapshot to be dropped.
+        let remover = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .audit_remove_archived(None, 0, 4, b"anchor-5".to_vec())
+                    .unwrap()
+            })
+        };
+        assert_eq!(snapshot.entries(0, 100).unwrap().len(), 20);
+        assert_eq!(snapshot.anchor(), None);
+        drop(snapshot);
+        remover.join().unwrap();
+    }
+    let snapshot = store.audit_snapshot().unwrap();
+    assert_eq!(snapshot.anchor(), Some(&b"anchor-5"[..]));
+    assert_eq!(
+        snapshot.entries(0, 100).unwrap().first(),
+        Some(&(5, entry(5)))
+    );
+}
+
+/// Removing an archived prefix deletes exactly the range and stores the anchor in one
+/// durable batch, and refuses (changing nothing) when the anchor is not the one the archive
+/// started from.
+fn audit_removal_is_one_atomic_batch_checked_against_the_anchor(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |seq: u64| format!("entry-{seq}").into_bytes();
+    {
+        let store = open(dir.path(), kind);
+        // Keys across a byte boundary (255, 256) and far beyond the range.
+        let ops: Vec<_> = (0..600)
+            .map(|seq| journal_ops::audit(seq, entry(seq)))
+            .collect();
+        store.commit_journal(ops).unwrap();
+        store
+            .audit_remove_archived(None, 0, 299, b"anchor-300".to_vec())
+            .unwrap();
+        let stale = store.audit_remove_archived(None, 300, 399, b"anchor-400".to_vec());
+        assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+        let wrong = store.audit_remove_archived(Some(b"anchor-1"), 300, 399, b"x".to_vec());
+        assert!(matches!(wrong, Err(StoreError::Conflict(_))), "{wrong:?}");
+        assert_eq!(store.count(Table::Audit).unwrap(), 300);
+    }
+    let store = open(dir.path(), kind);
+    assert_eq!(store.count(Table::Audit).unwrap(), 300);
+    assert_eq!(store.audit_entries(0, 1).unwrap(), vec![(300, entry(300))]);
+    assert_eq!(store.audit_last().unwrap(), Some((599, entry(599))));
+    assert_eq!(
+        store.meta(crate::audit::ANCHOR_KEY).unwrap(),
+        Some(b"anchor-300".to_vec())
+    );
+    store
+        .audit_remove_archived(Some(b"anchor-300"), 300, 599, b"anchor-600".to_vec())
+        .unwrap();
+    assert_eq!(store.count(Table::Audit).unwrap(), 0);
+    let snapshot = store.audit_snapshot().unwrap();
+    assert_eq!(
+        (snapshot.end(), snapshot.anchor()),
+        (None, Some(&b"anchor-600"[..]))
+    );
 }
 
 // === streamed publish (bulk batches) ===
