@@ -51,10 +51,27 @@ fn main() -> ExitCode {
             {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tanso: {err:#}");
+            eprintln!("tanso: {}", render(&err));
             ExitCode::from(exit_code(&err))
         }
     }
+}
+
+/// The error and its causes joined by ": ", each said once: a cause whose text the message so
+/// far already ends with (an error that shows its source in its own message) is skipped.
+fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// The exit code of a failed command, decided here only (see the module doc).
@@ -102,5 +119,26 @@ mod tests {
             opt::background_thread::read().unwrap(),
             "opt.background_thread"
         );
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use anyhow::Context as _;
+
+    /// An error whose message shows its source (and also names it as its source) is said
+    /// once, not twice; an ordinary chain keeps every part.
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let home = node::home::HomeError::Io {
+            path: "/x/config.toml".into(),
+            source: io,
+        };
+        let err = Err::<(), _>(home).context("opening /x").unwrap_err();
+        let text = super::render(&err);
+        assert_eq!(text, "opening /x: /x/config.toml: entity not found");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::render(&plain), "outer: inner");
     }
 }
