@@ -34,7 +34,11 @@ pub struct RowProblem {
 
 impl fmt::Display for RowProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)?;
+        // Line 0 is the file as a whole (a name or kind that is not a ledger file).
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
         if let Some(p) = self.position {
             write!(f, ":{p}")?;
         }

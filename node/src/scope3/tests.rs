@@ -1239,3 +1239,22 @@ fn reading_a_ledger_reports_its_bytes_read() {
     assert!(with.problems.is_empty(), "{:?}", with.problems);
     assert_eq!(without.ledger.purchases.len(), 2000);
 }
+
+#[test]
+fn a_file_that_is_not_a_ledger_file_is_named_without_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("purchases.csv"),
+        "description,quantity,unit,material\nx,1,t,steel\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.csv"), "a,b\n1,2\n").unwrap();
+    let read = crate::scope3::read_ledger(dir.path()).unwrap();
+    let shown: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    let notes = dir.path().join("notes.csv").display().to_string();
+    assert!(
+        shown[0].starts_with(&format!("{notes}: unknown ledger file")),
+        "{shown:?}"
+    );
+}
