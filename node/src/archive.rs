@@ -154,14 +154,26 @@ impl Drop for Partial {
     }
 }
 
+/// A new file only this user may read; an existing file of that name is an error, never
+/// truncated (another archive run, e.g. a second node sharing the directory, may own it).
 fn create_private(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(path)
+}
+
+/// A suffix that makes a partial file's name this run's own: the process id and 64 random
+/// bits.
+fn partial_suffix() -> Result<String, ArchiveError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| ArchiveError::Io {
+        path: "randomness".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(format!("{}.{}", std::process::id(), hex::encode(bytes)))
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -247,6 +259,12 @@ impl Node {
     /// anchor, and the store's chain and signed head. A directory stands for the `*.jsonl`
     /// files in it. Files are taken in sequence order, whatever order they are given in.
     pub fn audit_verify_history(&self, paths: &[PathBuf]) -> Result<HistoryReport, NodeError> {
+        // No archive may move entries from the store into a new file between the listing of
+        // the files and the store snapshot below (that would read as a lost segment).
+        let _no_archive = self
+            .archive_lock()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut files = Vec::new();
         for path in paths {
             if path.is_dir() {
@@ -413,16 +431,25 @@ impl Node {
                     }
                     .into());
                 }
-                (dir, format!(".{name}.partial"))
+                (dir, format!(".{name}.{}.partial", partial_suffix()?))
             }
             ArchiveOut::Dir(dir) => {
                 use std::os::unix::fs::DirBuilderExt;
+                let created = !dir.exists();
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
                     .create(dir)
                     .map_err(io_error(dir))?;
-                (dir.clone(), ".audit-segment.partial".to_string())
+                if created && let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
+                {
+                    // The new directory's own entry must survive a power loss too.
+                    sync_dir(parent).map_err(io_error(parent))?;
+                }
+                (
+                    dir.clone(),
+                    format!(".audit-segment.{}.partial", partial_suffix()?),
+                )
             }
         };
         let partial_path = dir.join(partial_name);
@@ -430,6 +457,15 @@ impl Node {
         let snapshot = self.store().audit_snapshot()?;
         let anchor_raw = snapshot.anchor().map(<[u8]>::to_vec);
         let anchor = anchor_of(&snapshot)?;
+        // An anchor that does not verify (forged, or signed by a key this node never had)
+        // is never built on: archiving past it would sign over the gap it hides.
+        if let Some(a) = &anchor {
+            let public = self.keys().public_key_by_id(&a.segment.segment.key_id);
+            let problems = a.problems(public.as_ref());
+            if !problems.is_empty() {
+                return Err(ArchiveError::Broken(problems.join("; ")).into());
+            }
+        }
         let (start, prev, mut counts) = match anchor {
             Some(a) => (a.next_seq, a.prev, a.counts),
             None => (0, GENESIS.to_string(), ArchivedCounts::default()),

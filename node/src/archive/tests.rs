@@ -762,6 +762,31 @@ fn entries_removed_behind_a_forged_anchor_are_reported(engine: EngineKind) {
     );
     let report = history(&node, &[&first]);
     assert_problem(&report, &["entries 5..9 are missing before the store"]);
+    // An archive never builds on an anchor that does not verify: a scheduled run would
+    // otherwise sign over the gap and store a genuine anchor that hides it. The forger
+    // makes the chain go on (prev = the last removed entry's hash) and keeps the genuine
+    // signed summary of entries 0..=4.
+    let current = node
+        .store()
+        .meta(crate::audit::ANCHOR_KEY)
+        .unwrap()
+        .unwrap();
+    let mut anchor: crate::audit::AuditAnchor = serde_json::from_slice(&raw).unwrap();
+    anchor.next_seq = 10;
+    anchor.prev = entries[9].hash.clone();
+    node.store()
+        .audit_remove_archived(Some(&current), 10, 9, serde_json::to_vec(&anchor).unwrap())
+        .unwrap();
+    let err = node
+        .audit_archive(
+            far_future(),
+            &ArchiveOut::File(dir.path().join("second.jsonl")),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not match its signed segment"), "{err}");
+    assert!(!dir.path().join("second.jsonl").exists());
+    assert!(!node.audit_verify().unwrap().ok);
 }
 
 /// `tanso store migrate` verifies the chain on the new engine against the entries it
