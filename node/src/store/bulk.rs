@@ -66,6 +66,9 @@ pub(crate) struct Shared {
     footprint_writers: Mutex<()>,
     /// A batch whose rollback failed (a full disk, say); the next bulk batch retries it first.
     failed_rollback: Mutex<Option<u64>>,
+    /// The highest batch id ever begun (or found at open): ids are never reused, so a batch
+    /// whose commit write failed but still reached the disk cannot lend its id to the next.
+    last_begun: AtomicU64,
 }
 
 impl Shared {
@@ -75,6 +78,7 @@ impl Shared {
             unsettled: AtomicBool::new(false),
             footprint_writers: Mutex::new(()),
             failed_rollback: Mutex::new(None),
+            last_begun: AtomicU64::new(0),
         }
     }
 
@@ -261,7 +265,9 @@ impl Store {
             .committed
             .write()
             .unwrap_or_else(|p| p.into_inner()) = committed;
+        self.bulk.last_begun.store(committed, Ordering::SeqCst);
         if let Some(pending) = meta_u64(self, META_PENDING)? {
+            self.bulk.last_begun.fetch_max(pending, Ordering::SeqCst);
             self.bulk.unsettled.store(true, Ordering::SeqCst);
             if pending <= committed {
                 self.settle_bulk(pending, false)?;
@@ -289,7 +295,14 @@ impl Store {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner()) = None;
         }
-        let id = *self.bulk.read() + 1;
+        let committed = *self.bulk.read();
+        let id = self
+            .bulk
+            .last_begun
+            .fetch_max(committed, Ordering::SeqCst)
+            .max(committed)
+            + 1;
+        self.bulk.last_begun.store(id, Ordering::SeqCst);
         self.bulk.unsettled.store(true, Ordering::SeqCst);
         Ok(BulkWrite {
             store: self,
@@ -448,6 +461,13 @@ impl BulkWrite<'_> {
         {
             let _guard = self.store.lock();
             if let Err(e) = self.store.apply(&[meta_put(META_COMMITTED, self.id)]) {
+                // The write may have reached the engine even though it failed (sled applies,
+                // then its flush fails): put the committed id back before the rollback, so a
+                // crash during the rollback does not finish this batch as committed.
+                let previous = *self.store.bulk.read();
+                if let Err(undo) = self.store.apply(&[meta_put(META_COMMITTED, previous)]) {
+                    tracing::error!(error = %undo, "bulk: cannot restore the committed batch id after a failed commit");
+                }
                 drop(_guard);
                 self.finished = false;
                 return Err(e);

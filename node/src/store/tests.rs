@@ -62,6 +62,7 @@ engine_tests! {
     aborted_streamed_publish_leaves_the_store_as_it_was,
     streamed_publish_cut_short_is_rolled_back_at_open,
     committed_streamed_publish_is_finished_at_open,
+    a_failed_commit_that_reached_the_disk_does_not_lend_its_id,
 }
 
 // === helpers ===
@@ -1419,4 +1420,40 @@ fn committed_streamed_publish_is_finished_at_open(kind: EngineKind) {
         Status::Deprecated
     );
     assert_eq!(store.outbox().unwrap().len(), 3);
+}
+
+/// A commit whose one write failed yet reached the disk (sled applies, then its flush fails)
+/// leaves `bulk/committed` at that batch's id while the batch is rolled back. The next batch
+/// must not take the same id: cut short by a crash, it would be finished as committed.
+fn a_failed_commit_that_reached_the_disk_does_not_lend_its_id(kind: EngineKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let old = own(A, &["urn:gtin:bulk"]);
+    let ids = many_ids(30);
+    let before = {
+        let store = open(dir.path(), kind);
+        store.publish_batch(slice::from_ref(&old), &[]).unwrap();
+        let before = visible_state(&store);
+        let writer = store.begin_publish().unwrap();
+        write_three_chunks(&writer, &ids, &old);
+        // The commit's write lands, but the caller saw it fail and rolled the batch back.
+        store
+            .commit_journal(vec![journal_ops::meta(
+                "bulk/committed",
+                1u64.to_be_bytes().to_vec(),
+            )])
+            .unwrap();
+        writer.abort().unwrap();
+        assert_eq!(visible_state(&store), before);
+        // The next publish is cut short by a crash.
+        let writer = store.begin_publish().unwrap();
+        write_three_chunks(&writer, &ids, &old);
+        store
+            .commit_journal(vec![journal_ops::meta("flush", vec![1])])
+            .unwrap();
+        std::mem::forget(writer);
+        before
+    };
+    let store = open(dir.path(), kind);
+    assert_eq!(visible_state(&store), before);
+    assert_eq!(store.own_footprint(A).unwrap(), Some(old));
 }
