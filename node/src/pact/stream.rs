@@ -22,6 +22,7 @@ use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::validate::{DocumentError, json_type};
+use serde_json::value::RawValue;
 
 /// One record of a document, in input order.
 #[derive(Debug)]
@@ -39,16 +40,18 @@ pub struct Record {
 pub enum RecordBody {
     /// A JSONL line (1-based line number) and its bytes.
     Line { line: usize, text: Vec<u8> },
-    /// An array element or the single object of the document, parsed and checked to be an
-    /// object.
-    Value(Value),
+    /// An array element or the single object of the document: its text, checked to be one
+    /// JSON object and parsed only by [`Record::parse`] (on the publish's workers), so the
+    /// reader holds text, not a parsed tree many times its size.
+    Object(Box<RawValue>),
 }
 
 impl Record {
     /// The footprint object of the record, or why it is not one.
     pub fn parse(self) -> Result<Value, DocumentError> {
         match self.body {
-            RecordBody::Value(v) => Ok(v),
+            RecordBody::Object(raw) => serde_json::from_str(raw.get())
+                .map_err(|e| DocumentError::Read(format!("record {}: {e}", self.index))),
             RecordBody::Line { line, text } => match serde_json::from_slice::<Value>(&text) {
                 Ok(v @ Value::Object(_)) => Ok(v),
                 Ok(other) => Err(DocumentError::NotAnObject {
@@ -122,7 +125,7 @@ pub fn for_each_record(
             limit: max_record_bytes,
         };
         let mut de = serde_json::Deserializer::from_reader(reader);
-        let value = Value::deserialize(&mut de)
+        let value = <Box<RawValue>>::deserialize(&mut de)
             .and_then(|v| de.end().map(|()| v))
             .map_err(|e| {
                 if mark.get() > max_record_bytes {
@@ -134,16 +137,16 @@ pub fn for_each_record(
                     at(&e)
                 }
             })?;
-        if !value.is_object() {
+        if let Some(found) = not_an_object(&value) {
             return Err(DocumentError::NotAnObject {
                 line: first_line,
-                found: json_type(&value),
+                found,
             });
         }
         sink(Record {
             index: 0,
             bytes: mark.get(),
-            body: RecordBody::Value(value),
+            body: RecordBody::Object(value),
         });
         return Ok(());
     }
@@ -305,18 +308,16 @@ impl<'de, S: FnMut(Record) -> bool> Visitor<'de> for Elements<'_, S> {
         self.mark.set(0);
         while let Some(value) = seq.next_element_seed(ElementSeed)? {
             let bytes = self.mark.replace(0);
-            if !value.is_object() {
-                self.outcome.set(Some(DocumentError::ElementNotObject {
-                    index,
-                    found: json_type(&value),
-                }));
+            if let Some(found) = not_an_object(&value) {
+                self.outcome
+                    .set(Some(DocumentError::ElementNotObject { index, found }));
                 self.stopped.set(true);
                 return Ok(());
             }
             if !(self.sink)(Record {
                 index,
                 bytes,
-                body: RecordBody::Value(value),
+                body: RecordBody::Object(value),
             }) {
                 self.stopped.set(true);
                 return Ok(());
@@ -330,9 +331,22 @@ impl<'de, S: FnMut(Record) -> bool> Visitor<'de> for Elements<'_, S> {
 struct ElementSeed;
 
 impl<'de> DeserializeSeed<'de> for ElementSeed {
-    type Value = Value;
+    type Value = Box<RawValue>;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
-        Value::deserialize(de)
+    fn deserialize<D: serde::Deserializer<'de>>(self, de: D) -> Result<Box<RawValue>, D::Error> {
+        <Box<RawValue>>::deserialize(de)
+    }
+}
+
+/// The JSON type of a record that is not an object (`None` for an object). The text is
+/// valid JSON, so its first character tells the type.
+fn not_an_object(raw: &RawValue) -> Option<&'static str> {
+    match raw.get().trim_start().as_bytes().first() {
+        Some(b'{') => None,
+        Some(b'[') => Some("array"),
+        Some(b'"') => Some("string"),
+        Some(b't' | b'f') => Some("boolean"),
+        Some(b'n') => Some("null"),
+        _ => Some("number"),
     }
 }
