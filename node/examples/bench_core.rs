@@ -11,6 +11,9 @@
 //! not a statistical benchmark: it prints figures and budgets, and asserts nothing.
 //! Scratch homes go to a temporary directory (`TMPDIR`), removed at the end.
 
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::{bench_uuid, footprint, proc_status_kib};
 use std::error::Error;
 use std::hint::black_box;
 use std::io::Write as _;
@@ -30,7 +33,6 @@ use node::service::client::PeerClient;
 use node::signed::{self, VIEW_FULL, VIEW_SUMMARY};
 use node::tls::PeerStream;
 use proto::pb;
-use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status};
@@ -945,55 +947,6 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
     getrandom::fill(&mut seed).map_err(|e| format!("os randomness: {e}"))?;
     home.init(&raw, &seed)?;
     Ok(home)
-}
-
-/// A valid PACT v3 footprint of `company` with `id`, for product number `n`.
-fn footprint(company: &str, id: &str, n: usize) -> Value {
-    json!({
-        "id": id,
-        "specVersion": "3.0.3",
-        "created": "2026-02-01T00:00:00Z",
-        "status": "Active",
-        "companyName": "Bench Supplier",
-        "companyIds": [company],
-        "productDescription": "hot-rolled coil, bench product",
-        "productIds": [format!("urn:tanso:bench-supplier:product:{n}")],
-        "productClassifications": ["urn:hs:7208"],
-        "productNameCompany": format!("Coil {n}"),
-        "pcf": {
-            "declaredUnitOfMeasurement": "kilogram",
-            "declaredUnitAmount": "1",
-            "productMassPerDeclaredUnit": "1",
-            "referencePeriodStart": "2025-01-01T00:00:00Z",
-            "referencePeriodEnd": "2026-01-01T00:00:00Z",
-            "geographyCountry": "KR",
-            "pcfExcludingBiogenicUptake": format!("2.{}", n % 1000),
-            "pcfIncludingBiogenicUptake": format!("2.{}", n % 1000),
-            "fossilCarbonContent": "0",
-            "fossilGhgEmissions": format!("2.{}", n % 1000),
-            "packagingEmissionsIncluded": false,
-            "ccsTechnologicalCO2CaptureIncluded": false,
-            "ipccCharacterizationFactors": ["AR6"],
-            "crossSectoralStandards": ["ISO14067"],
-            "exemptedEmissionsPercent": "0",
-            "primaryDataShare": "60",
-            "dqi": {"technologicalDQR": "2", "geographicalDQR": "1", "temporalDQR": "1"}
-        }
-    })
-}
-
-/// A distinct uuid (v4 layout) for footprint number `n`.
-fn bench_uuid(n: usize) -> String {
-    format!("b0000000-0000-4000-8000-{n:012x}")
-}
-
-/// A `kB` field (e.g. VmRSS) of a `/proc/.../status` file.
-fn proc_status_kib(path: &str, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(path).ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.split(':').next() == Some(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Resets this process's peak RSS (VmHWM) to its current RSS (Linux `clear_refs` 5).

@@ -21,6 +21,9 @@
 //! Budgets (issue #16): peak RSS < 256 MiB for both sizes; publish / signing ≥ 0.6.
 //! `--tanso PATH` measures another build (e.g. the one before streaming).
 
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::{bench_uuid, footprint, proc_status_kib};
 use std::error::Error;
 use std::hint::black_box;
 use std::io::Write;
@@ -32,7 +35,6 @@ use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
 use node::home::Home;
 use node::pact::{self, ProductFootprint, ValidationContext};
 use node::signed::{self, VIEW_FULL, VIEW_SUMMARY};
-use serde_json::{Value, json};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -409,54 +411,6 @@ fn signing_rate(scratch: &Path, threads: usize) -> Res<f64> {
     let seconds = t0.elapsed().as_secs_f64();
     black_box(signatures);
     Ok(BASELINE as f64 / seconds)
-}
-
-/// A valid PACT v3 footprint of `company` with `id`, for product number `n` (as bench_core).
-fn footprint(company: &str, id: &str, n: usize) -> Value {
-    json!({
-        "id": id,
-        "specVersion": "3.0.3",
-        "created": "2026-02-01T00:00:00Z",
-        "status": "Active",
-        "companyName": "Bench Supplier",
-        "companyIds": [company],
-        "productDescription": "hot-rolled coil, bench product",
-        "productIds": [format!("urn:tanso:bench-supplier:product:{n}")],
-        "productClassifications": ["urn:hs:7208"],
-        "productNameCompany": format!("Coil {n}"),
-        "pcf": {
-            "declaredUnitOfMeasurement": "kilogram",
-            "declaredUnitAmount": "1",
-            "productMassPerDeclaredUnit": "1",
-            "referencePeriodStart": "2025-01-01T00:00:00Z",
-            "referencePeriodEnd": "2026-01-01T00:00:00Z",
-            "geographyCountry": "KR",
-            "pcfExcludingBiogenicUptake": format!("2.{}", n % 1000),
-            "pcfIncludingBiogenicUptake": format!("2.{}", n % 1000),
-            "fossilCarbonContent": "0",
-            "fossilGhgEmissions": format!("2.{}", n % 1000),
-            "packagingEmissionsIncluded": false,
-            "ccsTechnologicalCO2CaptureIncluded": false,
-            "ipccCharacterizationFactors": ["AR6"],
-            "crossSectoralStandards": ["ISO14067"],
-            "exemptedEmissionsPercent": "0",
-            "primaryDataShare": "60",
-            "dqi": {"technologicalDQR": "2", "geographicalDQR": "1", "temporalDQR": "1"}
-        }
-    })
-}
-
-fn bench_uuid(n: usize) -> String {
-    format!("b0000000-0000-4000-8000-{n:012x}")
-}
-
-/// A `kB` field (e.g. VmHWM) of a `/proc/.../status` file.
-fn proc_status_kib(path: &str, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(path).ok()?;
-    let line = status
-        .lines()
-        .find(|l| l.split(':').next() == Some(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// User + system ticks of the children this process waited for.
