@@ -31,6 +31,7 @@ pub mod admin;
 pub mod archive;
 pub mod audit;
 pub mod card;
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod crypto;

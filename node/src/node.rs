@@ -37,6 +37,8 @@ struct Inner {
     rotating: std::sync::Mutex<()>,
     /// Held while an audit archive runs, so two archives never interleave.
     archiving: std::sync::Mutex<()>,
+    /// The clock of expiries (tokens, directory caches); tests advance it.
+    clock: crate::clock::Clock,
     identity: Identity,
     client_identity: Option<Identity>,
     /// `[pact] tls_cert`/`tls_key`, when the PACT API presents its own certificate.
@@ -155,6 +157,7 @@ impl Node {
                 keys,
                 rotating: std::sync::Mutex::new(()),
                 archiving: std::sync::Mutex::new(()),
+                clock: crate::clock::Clock::default(),
                 identity,
                 client_identity,
                 pact_identity,
@@ -197,6 +200,10 @@ impl Node {
     /// Held while an audit archive runs.
     pub(crate) fn archive_lock(&self) -> &std::sync::Mutex<()> {
         &self.inner.archiving
+    }
+    /// The clock of expiries (access tokens, directory caches).
+    pub fn clock(&self) -> &crate::clock::Clock {
+        &self.inner.clock
     }
     pub fn store(&self) -> &Store {
         &self.inner.store

@@ -36,15 +36,20 @@ fn tight(raw: &mut RawConfig) {
 }
 
 /// What a fake host does with each connection it accepts.
+/// A dripping host's pause between bytes: short, yet the whole answer takes far longer than
+/// the deadlines above (a head of ~60 bytes: 15 s > 4 s; a 100-byte body: 25 s > 6 s), so
+/// only a deadline on the whole exchange ends it.
+const DRIP: Duration = Duration::from_millis(250);
+
 #[derive(Clone, Copy, Debug)]
 enum Behaviour {
     /// Accepts TCP and never sends a byte.
     Silent,
     /// Completes the TLS handshake, then never sends a byte.
     TlsSilent,
-    /// Sends an HTTP response one byte a second, starting with its status line.
+    /// Sends an HTTP response one byte per `DRIP`, starting with its status line.
     DripHead,
-    /// Sends the response head at once, then its body one byte a second.
+    /// Sends the response head at once, then its body one byte per `DRIP`.
     DripBody,
     /// Declares a 100 MiB body.
     Declared,
@@ -149,7 +154,7 @@ async fn connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor, behavio
                 if tls.write_all(&[byte]).await.is_err() || tls.flush().await.is_err() {
                     return;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(DRIP).await;
             }
             Ok(())
         }
@@ -165,7 +170,7 @@ async fn connection(tcp: TcpStream, acceptor: tokio_rustls::TlsAcceptor, behavio
                 if tls.write_all(b" ").await.is_err() || tls.flush().await.is_err() {
                     return;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(DRIP).await;
             }
         }
         Behaviour::Declared => {

@@ -638,7 +638,7 @@ impl Directories {
         capped: bool,
     ) -> Result<(Vec<Membership>, LookupOutcome), NodeError> {
         let trusted = self.trusted(node)?;
-        let now_ms = Utc::now().timestamp_millis();
+        let now_ms = node.clock().now_ms();
         let ttl_ms = self.ttl.as_millis() as i64;
         if trusted.is_empty() {
             return Ok((Vec::new(), LookupOutcome::NoDirectory));
@@ -722,7 +722,7 @@ impl Directories {
 
     async fn find(&self, node: &Node, what: Lookup<'_>) -> Result<Vec<Membership>, NodeError> {
         let mut out = Vec::new();
-        let now_ms = Utc::now().timestamp_millis();
+        let now_ms = node.clock().now_ms();
         for dir in self.trusted(node)? {
             let assoc = dir.card.association_id.clone();
             let mut client = self.client(&dir.card)?;

@@ -590,11 +590,15 @@ struct TokenMap {
 }
 
 impl Tokens {
-    /// Issues a token for `client` that expires after `ttl`.
-    pub fn issue(&self, client: Arc<Client>, ttl: Duration) -> Result<String, ClientsError> {
+    /// Issues a token for `client` that expires `ttl` after `now`.
+    pub fn issue(
+        &self,
+        client: Arc<Client>,
+        ttl: Duration,
+        now: Instant,
+    ) -> Result<String, ClientsError> {
         let mut token = [0u8; 32];
         getrandom::fill(&mut token).map_err(|e| ClientsError::Random(e.to_string()))?;
-        let now = Instant::now();
         let expires = now + ttl;
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(&(oldest, exp)) = map.order.front() {
@@ -609,15 +613,15 @@ impl Tokens {
         Ok(B64.encode(token))
     }
 
-    /// Looks a token up.
-    pub fn check(&self, token: &str) -> TokenState {
+    /// Looks a token up at `now`.
+    pub fn check(&self, token: &str, now: Instant) -> TokenState {
         let mut bytes = [0u8; 32];
         if token.len() != 43 || !matches!(B64.decode_slice(token, &mut bytes), Ok(32)) {
             return TokenState::Unknown;
         }
         let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match map.by_token.get(&bytes) {
-            Some((client, exp)) if Instant::now() < *exp => TokenState::Valid(client.clone()),
+            Some((client, exp)) if now < *exp => TokenState::Valid(client.clone()),
             Some(_) => TokenState::Expired,
             None => TokenState::Unknown,
         }

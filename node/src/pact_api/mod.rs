@@ -332,7 +332,7 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
                 .map(|_| v[7..].trim())
         })
         .ok_or(ApiError::NoToken)?;
-    match state.tokens.check(token) {
+    match state.tokens.check(token, state.node.clock().instant()) {
         clients::TokenState::Valid(client) => {
             let mut groups = client.groups.clone();
             if let Some(record) = state.node.store().partner(&client.company_id)? {
@@ -581,7 +581,7 @@ async fn issue_token(
     let client_id = client.client_id.clone();
     let token = state
         .tokens
-        .issue(client, ttl)
+        .issue(client, ttl, state.node.clock().instant())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     tracing::info!(client = %client_id, company = %company, "pact api: token issued");
     let mut r = axum::Json(json!({

@@ -226,16 +226,25 @@ fn tokens_are_dropped_oldest_first_and_unknown_ones_are_refused() {
         company_id: COMPANY.into(),
         groups: Vec::new(),
     });
+    let now = std::time::Instant::now();
     let token = tokens
-        .issue(client.clone(), Duration::from_secs(60))
+        .issue(client.clone(), Duration::from_secs(60), now)
         .unwrap();
     assert_eq!(token.len(), 43);
-    assert_eq!(tokens.check(&token), clients::TokenState::Valid(client));
+    assert_eq!(
+        tokens.check(&token, now),
+        clients::TokenState::Valid(client)
+    );
+    // Expired exactly at its lifetime, by the clock it is checked with.
+    assert_eq!(
+        tokens.check(&token, now + Duration::from_secs(60)),
+        clients::TokenState::Expired
+    );
     let mut other = token.clone();
     other.replace_range(..1, if token.starts_with('A') { "B" } else { "A" });
-    assert_eq!(tokens.check(&other), clients::TokenState::Unknown);
-    assert_eq!(tokens.check("garbage"), clients::TokenState::Unknown);
-    assert_eq!(tokens.check(""), clients::TokenState::Unknown);
+    assert_eq!(tokens.check(&other, now), clients::TokenState::Unknown);
+    assert_eq!(tokens.check("garbage", now), clients::TokenState::Unknown);
+    assert_eq!(tokens.check("", now), clients::TokenState::Unknown);
 }
 
 // === the failure throttle ===
