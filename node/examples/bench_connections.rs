@@ -11,6 +11,9 @@
 //! Run with `cargo run --release --locked -p node --example bench_connections`. Plain
 //! `Instant` timing: it prints figures and the budget, and asserts nothing.
 
+#[path = "support/fixture.rs"]
+mod fixture;
+use fixture::footprint;
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,7 +26,6 @@ use node::home::Home;
 use node::service::client::{PeerClient, connect_lazy};
 use prost::Message as _;
 use proto::pb;
-use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -69,40 +71,6 @@ fn init_home(dir: &Path, company: &str, listen: bool) -> Res<Home> {
     let home = Home::new(dir);
     home.init(&raw, &seed()?)?;
     Ok(home)
-}
-
-fn footprint() -> serde_json::Value {
-    json!({
-        "id": "c0000000-0000-4000-8000-000000000001",
-        "specVersion": "3.0.3",
-        "created": "2026-02-01T00:00:00Z",
-        "status": "Active",
-        "companyName": "Bench Owner",
-        "companyIds": [OWNER],
-        "productDescription": "hot-rolled coil, bench product",
-        "productIds": ["urn:tanso:bench-owner:product:coil"],
-        "productClassifications": ["urn:hs:7208"],
-        "productNameCompany": "Coil",
-        "pcf": {
-            "declaredUnitOfMeasurement": "kilogram",
-            "declaredUnitAmount": "1",
-            "productMassPerDeclaredUnit": "1",
-            "referencePeriodStart": "2025-01-01T00:00:00Z",
-            "referencePeriodEnd": "2026-01-01T00:00:00Z",
-            "geographyCountry": "KR",
-            "pcfExcludingBiogenicUptake": "2.1",
-            "pcfIncludingBiogenicUptake": "2.1",
-            "fossilCarbonContent": "0",
-            "fossilGhgEmissions": "2.1",
-            "packagingEmissionsIncluded": false,
-            "ccsTechnologicalCO2CaptureIncluded": false,
-            "ipccCharacterizationFactors": ["AR6"],
-            "crossSectoralStandards": ["ISO14067"],
-            "exemptedEmissionsPercent": "0",
-            "primaryDataShare": "60",
-            "dqi": {"technologicalDQR": "2", "geographicalDQR": "1", "temporalDQR": "1"}
-        }
-    })
 }
 
 /// One new peer: a new connection and its first signed GetFootprint; the time it took.
@@ -188,7 +156,10 @@ async fn closed_by_server(stream: &mut tokio_rustls::client::TlsStream<TcpStream
 
 async fn run(scratch: &Path) -> Res<()> {
     let owner = Node::open(&init_home(&scratch.join("owner"), OWNER, true)?)?;
-    let id = owner.publish(&footprint().to_string())?.ids[0].to_string();
+    let id = owner
+        .publish(&footprint(OWNER, "c0000000-0000-4000-8000-000000000001", 0).to_string())?
+        .ids[0]
+        .to_string();
     owner.add_policy(
         "share-with-customers.json",
         include_str!("../../policies/share-with-customers.json"),

@@ -1,5 +1,7 @@
-//! Fixtures both bench_core and bench_publish use: the same footprint, ids and /proc reading,
-//! so their figures compare (included with `#[path]`; not an example of its own).
+//! Fixtures the benches share (bench_core, bench_publish, bench_connections): the same
+//! footprint, ids and /proc reading, so their figures compare. Included with `#[path]`, not
+//! an example of its own; each bench uses what it needs of it.
+#![allow(dead_code)]
 
 use serde_json::{Value, json};
 

@@ -141,19 +141,25 @@ async fn wait_for(
     Ok(())
 }
 
+/// The address a listener announced in the home, polled for up to 2 s.
+async fn bound(
+    what: &str,
+    addr: impl Fn() -> Option<std::net::SocketAddr>,
+) -> Result<std::net::SocketAddr, DemoError> {
+    for _ in 0..400 {
+        if let Some(a) = addr() {
+            return Ok(a);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Err(DemoError::Step(format!("{what} did not bind")))
+}
+
 /// The PACT v3 side: Daehan Motors' PACT-conformant tooling, with client credentials Hanbit
 /// Steel issued, pulls over HTTPS REST what the same policy lets it read.
 async fn pact_step(out: &mut dyn Write, steel: &Company, oem: &Company) -> Result<(), DemoError> {
     let home = steel.node.home().clone();
-    let mut addr = None;
-    for _ in 0..400 {
-        addr = crate::pact_api::bound_addr(&home);
-        if addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let addr = addr.ok_or_else(|| DemoError::Step("the PACT API did not bind".into()))?;
+    let addr = bound("the PACT API", || crate::pact_api::bound_addr(&home)).await?;
     let (client_id, client_secret) = crate::pact_api::add_client(
         &home,
         "urn:tanso:company:daehan-motors",
@@ -438,15 +444,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
 async fn keep(out: &mut dyn Write, oem: &Company) -> Result<(), DemoError> {
     use crate::dashboard::{self, Role, client};
     let home = oem.node.home().clone();
-    let mut addr = None;
-    for _ in 0..400 {
-        addr = dashboard::bound_addr(&home);
-        if addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    let addr = addr.ok_or_else(|| DemoError::Step("the dashboard did not bind".into()))?;
+    let addr = bound("the dashboard", || dashboard::bound_addr(&home)).await?;
     let fingerprint = oem.node.identity().fingerprint.clone();
     let password = dashboard::add_user(&home, "demo", Role::Admin)
         .map_err(|e| DemoError::Step(e.to_string()))?;

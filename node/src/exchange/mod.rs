@@ -332,38 +332,35 @@ impl Node {
         );
         let mut request = incoming;
         let now = now_rfc3339();
+        let reject = |request: &mut IncomingRequest, reason: &str| {
+            request.status = crate::store::IN_REJECTED.into();
+            request.answer = Some(Answer::Rejected {
+                reason: reason.into(),
+            });
+            (Some(answer_item(request)), Vec::new())
+        };
         let (item, recipients) = if decision.is_permit() {
             let matches = self.disclosable_matches(
                 partner,
                 &request,
                 self.reads_today(&partner.company_id)?,
             )?;
-            if matches.is_empty()
-                && request.pact_event_id.is_some()
-                && !self.config().pact_hold_unmatched_requests
-            {
-                // PACT v3: a request nothing matches is answered RequestRejected (NotFound)
-                // rather than left open; the same answer whether the products do not exist
-                // or this requester may not read them.
-                request.status = crate::store::IN_REJECTED.into();
-                request.answer = Some(Answer::Rejected {
-                    reason: NO_MATCH_REJECTION.into(),
-                });
-                (Some(answer_item(&request)), Vec::new())
-            } else if matches.is_empty() {
-                (None, Vec::new())
-            } else {
+            if !matches.is_empty() {
                 let (answer, recipients) = fulfilled_answer(&matches, &request.from);
                 request.status = crate::store::IN_FULFILLED.into();
                 request.answer = Some(answer);
                 (Some(answer_item(&request)), recipients)
+            } else if request.pact_event_id.is_some() && !self.config().pact_hold_unmatched_requests
+            {
+                // PACT v3: a request nothing matches is answered RequestRejected (NotFound)
+                // rather than left open; the same answer whether the products do not exist
+                // or this requester may not read them.
+                reject(&mut request, NO_MATCH_REJECTION)
+            } else {
+                (None, Vec::new())
             }
         } else {
-            request.status = crate::store::IN_REJECTED.into();
-            request.answer = Some(Answer::Rejected {
-                reason: POLICY_REJECTION.into(),
-            });
-            (Some(answer_item(&request)), Vec::new())
+            reject(&mut request, POLICY_REJECTION)
         };
         request.updated_at = now;
         let (stored, new) = self

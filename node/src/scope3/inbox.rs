@@ -38,8 +38,3 @@ pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
         figures,
     })
 }
-
-/// Supplier PCFs of every usable document.
-pub fn supplier_pcfs<'a>(docs: impl IntoIterator<Item = &'a Value>) -> Vec<SupplierPcf> {
-    docs.into_iter().filter_map(supplier_pcf).collect()
-}
