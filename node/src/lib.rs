@@ -29,13 +29,8 @@
 
 pub mod admin;
 pub mod archive;
-pub mod audit;
-pub mod card;
-pub mod clock;
 pub mod config;
 pub mod conn;
-pub mod crypto;
-mod csv_lines;
 pub mod dashboard;
 pub mod demo;
 pub mod directory;
@@ -45,30 +40,25 @@ pub mod exchange;
 pub mod fuzzing;
 pub mod home;
 mod https;
-pub mod ids;
 pub mod journal;
-pub mod keys;
-pub mod kpi;
 pub mod metrics;
 pub mod migrate;
 pub mod node;
 pub mod nonces;
-pub mod pact;
 pub mod pact_api;
-mod parallel;
-pub mod policy;
-pub mod progress;
 pub mod publish;
 pub mod relay;
 pub mod rotation;
-pub mod rounding;
-pub mod scope3;
 pub mod server;
 pub mod service;
 pub mod shutdown;
-pub mod signed;
-pub mod store;
 pub mod tls;
+
+pub use tanso_calc::{kpi, scope3};
+pub use tanso_model::{
+    audit, card, clock, crypto, ids, keys, pact, parallel, policy, progress, rounding, signed,
+};
+pub use tanso_store as store;
 
 pub use error::NodeError;
 pub use node::Node;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use proto::pb;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,11 +18,11 @@ use super::answer::{self, Application, SealedAnswer, Verified};
 use super::credential::{
     CredentialError, DirectoryCard, MembershipCredential, StatusList, rfc3339,
 };
-use super::server::Lookup;
 use crate::card::NodeCard;
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::store::{CachedMember, TrustedDirectory};
+pub use tanso_model::directory::{JoinFacts, Lookup};
 
 /// How long connecting to a directory (TCP and TLS) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -305,18 +305,6 @@ pub struct Membership {
     pub credential: MembershipCredential,
     /// When it was fetched (unix ms); older than the TTL means stale.
     pub fetched_at_ms: i64,
-}
-
-/// What a member supplies and buys, as sent on `tanso directory join`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JoinFacts {
-    #[serde(default)]
-    pub supplies_products: Vec<String>,
-    #[serde(default)]
-    pub supplies_classifications: Vec<String>,
-    #[serde(default)]
-    pub buys_classifications: Vec<String>,
 }
 
 /// The node's view of its trusted directories: pinned cards, status lists and member

@@ -3,9 +3,7 @@
 //! The directory holds identifiers only (company ids, keys, endpoints, product ids,
 //! classification codes); it never stores a footprint value and never carries footprint traffic.
 
-pub mod answer;
 pub mod client;
-pub mod credential;
 pub mod server;
 
 #[cfg(test)]
@@ -14,3 +12,4 @@ mod tests;
 pub use client::{Directories, DirectoryClient, Membership};
 pub use credential::{CredentialError, DirectoryCard, MembershipCredential, StatusList};
 pub use server::{DirCommand, Directory, DirectoryError, RawDirectoryConfig};
+pub use tanso_model::directory::{JoinFacts, Lookup, answer, credential};

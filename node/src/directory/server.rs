@@ -28,6 +28,7 @@ use crate::crypto::{CryptoError, NodeKey};
 use crate::home::{Home, HomeError, write_atomic};
 use crate::store::{DirectoryMeta, EngineKind, MemberRecord, Store, StoreError};
 use crate::tls::{self, Identity};
+pub use tanso_model::directory::Lookup;
 
 /// How long a signed answer is reused when nothing changed.
 const ANSWER_MAX_AGE: Duration = Duration::from_secs(60);
@@ -800,14 +801,6 @@ impl StatusOf for Arc<SealedAnswer> {
                 signature: String::new(),
             })
     }
-}
-
-/// A discovery question.
-#[derive(Debug, Clone, Copy)]
-pub enum Lookup<'a> {
-    Company(&'a str),
-    Product(&'a str),
-    Classification(&'a str),
 }
 
 // === the gRPC service ===

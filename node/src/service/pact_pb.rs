@@ -63,9 +63,10 @@ fn parse_enum<T: std::str::FromStr<Err = UnknownValue>>(
     s.parse().map_err(|source| PbError::Enum { field, source })
 }
 
-impl From<&ProductFootprint> for pb::ProductFootprint {
-    fn from(f: &ProductFootprint) -> Self {
-        Self {
+/// The protobuf form of a footprint.
+pub fn footprint_to_pb(f: &ProductFootprint) -> pb::ProductFootprint {
+    {
+        pb::ProductFootprint {
             id: f.id.clone(),
             spec_version: f.spec_version.clone(),
             preceding_pf_ids: list(&f.preceding_pf_ids),
@@ -80,17 +81,16 @@ impl From<&ProductFootprint> for pb::ProductFootprint {
             product_classifications: list(&f.product_classifications),
             product_name_company: f.product_name_company.clone(),
             comment: f.comment.clone(),
-            pcf: Some((&f.pcf).into()),
-            extensions: f.extensions.iter().map(Into::into).collect(),
+            pcf: Some(pcf_to_pb(&f.pcf)),
+            extensions: f.extensions.iter().map(extension_to_pb).collect(),
         }
     }
 }
 
-impl TryFrom<pb::ProductFootprint> for ProductFootprint {
-    type Error = PbError;
-
-    fn try_from(p: pb::ProductFootprint) -> Result<Self, PbError> {
-        Ok(Self {
+/// The footprint a protobuf message carries, checked.
+pub fn footprint_from_pb(p: pb::ProductFootprint) -> Result<ProductFootprint, PbError> {
+    {
+        Ok(ProductFootprint {
             id: p.id,
             spec_version: p.spec_version,
             preceding_pf_ids: opt_list(p.preceding_pf_ids),
@@ -105,7 +105,7 @@ impl TryFrom<pb::ProductFootprint> for ProductFootprint {
             product_classifications: opt_list(p.product_classifications),
             product_name_company: p.product_name_company,
             comment: p.comment,
-            pcf: p.pcf.ok_or(PbError::Missing("pcf"))?.try_into()?,
+            pcf: pcf_from_pb(p.pcf.ok_or(PbError::Missing("pcf"))?)?,
             extensions: p
                 .extensions
                 .into_iter()
@@ -116,9 +116,9 @@ impl TryFrom<pb::ProductFootprint> for ProductFootprint {
     }
 }
 
-impl From<&CarbonFootprint> for pb::CarbonFootprint {
-    fn from(c: &CarbonFootprint) -> Self {
-        Self {
+fn pcf_to_pb(c: &CarbonFootprint) -> pb::CarbonFootprint {
+    {
+        pb::CarbonFootprint {
             declared_unit_of_measurement: c.declared_unit_of_measurement.as_str().to_string(),
             declared_unit_amount: dec(&c.declared_unit_amount),
             product_mass_per_declared_unit: dec(&c.product_mass_per_declared_unit),
@@ -195,10 +195,8 @@ impl From<&CarbonFootprint> for pb::CarbonFootprint {
     }
 }
 
-impl TryFrom<pb::CarbonFootprint> for CarbonFootprint {
-    type Error = PbError;
-
-    fn try_from(c: pb::CarbonFootprint) -> Result<Self, PbError> {
+fn pcf_from_pb(c: pb::CarbonFootprint) -> Result<CarbonFootprint, PbError> {
+    {
         let rules = c
             .product_or_sector_specific_rules
             .into_iter()
@@ -226,7 +224,7 @@ impl TryFrom<pb::CarbonFootprint> for CarbonFootprint {
                 })
             })
             .transpose()?;
-        Ok(Self {
+        Ok(CarbonFootprint {
             declared_unit_of_measurement: parse_enum(
                 "declaredUnitOfMeasurement",
                 &c.declared_unit_of_measurement,
@@ -301,9 +299,9 @@ impl TryFrom<pb::CarbonFootprint> for CarbonFootprint {
     }
 }
 
-impl From<&Extension> for pb::Extension {
-    fn from(e: &Extension) -> Self {
-        Self {
+fn extension_to_pb(e: &Extension) -> pb::Extension {
+    {
+        pb::Extension {
             spec_version: e.spec_version.clone(),
             data_schema: e.data_schema.clone(),
             documentation: e.documentation.clone(),
@@ -324,4 +322,80 @@ fn extension_from_pb(index: usize, e: pb::Extension) -> Result<Extension, PbErro
         documentation: e.documentation,
         data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use tanso_model::pact::fixtures::{fp, maximal_json, set, v2_data};
+    use tanso_model::pact::{ProductFootprint, Status, v2};
+
+    use super::{footprint_from_pb, footprint_to_pb};
+
+    fn pb_round_trip(fp: &ProductFootprint) {
+        use prost::Message;
+        let msg = footprint_to_pb(fp);
+        let bytes = msg.encode_to_vec();
+        let decoded = proto::pb::ProductFootprint::decode(bytes.as_slice()).unwrap();
+        assert_eq!(decoded, msg);
+        let back = footprint_from_pb(decoded).unwrap();
+        assert_eq!(&back, fp);
+        assert_eq!(
+            serde_json::to_string(&back).unwrap(),
+            serde_json::to_string(fp).unwrap()
+        );
+    }
+
+    #[test]
+    fn pb_round_trip_examples_and_maximal() {
+        pb_round_trip(&fp());
+        pb_round_trip(&serde_json::from_value(maximal_json()).unwrap());
+        let (mut v3, _) = v2::convert(&v2_data());
+        set(&mut v3, "/pcf/productMassPerDeclaredUnit", json!("0.789"));
+        set(&mut v3, "/pcf/pcfIncludingBiogenicUptake", json!("1.63"));
+        pb_round_trip(&serde_json::from_value(v3).unwrap());
+    }
+
+    #[test]
+    fn pb_round_trip_every_enum_value() {
+        use tanso_model::pact::{
+            CcuCalculationApproach, DeclaredUnit, RuleOperator, VerificationCoverage,
+        };
+        let base: ProductFootprint = serde_json::from_value(maximal_json()).unwrap();
+        for (i, unit) in DeclaredUnit::ALL.iter().enumerate() {
+            let mut fp = base.clone();
+            fp.pcf.declared_unit_of_measurement = *unit;
+            fp.status = Status::ALL[i % 2];
+            fp.pcf.ccu_calculation_approach = Some(CcuCalculationApproach::ALL[i % 2]);
+            let rules = fp.pcf.product_or_sector_specific_rules.as_mut().unwrap();
+            rules[0].operator = RuleOperator::ALL[i % 3];
+            fp.pcf.verification.as_mut().unwrap().coverage = Some(VerificationCoverage::ALL[i % 3]);
+            pb_round_trip(&fp);
+        }
+    }
+
+    #[test]
+    fn pb_rejects_unknown_enum_and_bad_extension() {
+        let mut msg = footprint_to_pb(&fp());
+        msg.pcf.as_mut().unwrap().declared_unit_of_measurement = "gram".into();
+        let err = footprint_from_pb(msg).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "declaredUnitOfMeasurement: \"gram\" is not a valid DeclaredUnit"
+        );
+        let mut msg = footprint_to_pb(&serde_json::from_value(maximal_json()).unwrap());
+        msg.extensions[0].data_json = "[1]".into();
+        let err = footprint_from_pb(msg).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("extensions[0].data_json is not a json object"),
+            "{err}"
+        );
+        let mut msg = footprint_to_pb(&fp());
+        msg.pcf = None;
+        assert_eq!(
+            footprint_from_pb(msg).unwrap_err().to_string(),
+            "pcf is missing"
+        );
+    }
 }

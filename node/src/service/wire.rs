@@ -67,7 +67,7 @@ pub fn signed_footprint(own: &OwnFootprint, view: View) -> pb::SignedFootprint {
     match view {
         View::Full => pb::SignedFootprint {
             view: Some(pb::signed_footprint::View::Full(
-                pb::ProductFootprint::from(&own.footprint),
+                super::pact_pb::footprint_to_pb(&own.footprint),
             )),
             signature: Some(sig_to_pb(&own.sig_full)),
         },
@@ -97,7 +97,7 @@ pub fn received(signed: pb::SignedFootprint) -> Result<Received, String> {
     let sig = sig_from_pb(&sig);
     match signed.view {
         Some(pb::signed_footprint::View::Full(fp)) => {
-            let footprint = ProductFootprint::try_from(fp).map_err(|e| e.to_string())?;
+            let footprint = super::pact_pb::footprint_from_pb(fp).map_err(|e| e.to_string())?;
             let json = signed::view_json(&footprint, VIEW_FULL).map_err(|e| e.to_string())?;
             Ok(Received {
                 view: VIEW_FULL,

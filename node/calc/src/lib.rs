@@ -1,0 +1,7 @@
+//! tanso's calculations over a company's data: Scope 3 categories 1-8 and PCF composition
+//! ([`scope3`]) and KPI monitoring ([`kpi`]). Depends on the model only: no store, no network,
+//! no async runtime, so touching a calculation rebuilds nothing of the network stack.
+
+mod csv_lines;
+pub mod kpi;
+pub mod scope3;

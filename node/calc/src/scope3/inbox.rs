@@ -1,0 +1,40 @@
+//! Supplier PCFs for Scope 3 and composition, read from received PACT footprints.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Dqi;
+use super::figures::{self, Figure};
+use super::supplier::SupplierPcf;
+use tanso_model::pact::model::{ProductFootprint, Status};
+
+/// The supplier view of one PACT footprint (full view, read through the typed PACT model);
+/// `None` for summary views or footprints missing the figures a calculation needs.
+pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
+    let pf = ProductFootprint::deserialize(doc).ok()?;
+    let cf = &pf.pcf;
+    let dqi = cf.dqi.as_ref().and_then(|d| {
+        Some(Dqi {
+            technological: d.technological_dqr.to_exact()?,
+            geographical: d.geographical_dqr.to_exact()?,
+            temporal: d.temporal_dqr.to_exact()?,
+        })
+    });
+    let mut figures = figures::of_pact(cf);
+    let pcf_excluding_biogenic_uptake = figures.remove(&Figure::PcfExcludingBiogenicUptake)?;
+    Some(SupplierPcf {
+        footprint_id: pf.id.clone(),
+        company_id: pf.company_ids.first()?.clone(),
+        product_ids: pf.product_ids.clone(),
+        declared_unit: cf.declared_unit_of_measurement.as_str().to_string(),
+        declared_unit_amount: cf.declared_unit_amount.to_exact()?,
+        pcf_excluding_biogenic_uptake,
+        primary_data_share: cf.primary_data_share.as_ref().and_then(|d| d.to_exact()),
+        dqi,
+        reference_period_end: cf.reference_period_end.clone(),
+        status_active: pf.status == Status::Active,
+        ipcc_characterization_factors: cf.ipcc_characterization_factors.clone(),
+        geography_country: cf.geography_country.clone(),
+        figures,
+    })
+}
