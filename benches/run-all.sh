@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every benchmark (node/examples/bench_*.rs, and the soak on request) from one release
+# Runs every benchmark (node/runtime/examples/bench_*.rs, and the soak on request) from one release
 # build and prints a summary of every `BUDGET <name> <figure> <budget> PASS|MISS` line.
 #
 #   benches/run-all.sh [--quick] [--with-soak[=SECONDS]] [--no-build]
@@ -7,7 +7,7 @@
 #   --quick               skip the long benches (scope3: 1,000,000 lines; dashboard: headless
 #                         Chromium; publish: 1,000,000 footprints, ~1 GB of scratch files in
 #                         target/) and shorten the soak to 60 s unless SECONDS is given
-#   --with-soak[=SECONDS] also run node/examples/soak.rs for SECONDS measured (default 600)
+#   --with-soak[=SECONDS] also run node/runtime/examples/soak.rs for SECONDS measured (default 600)
 #   --no-build            run the binaries already in $CARGO_TARGET_DIR/release
 #
 # Figures only: a MISS does not fail the run; a bench that fails to run does (exit 1).

@@ -844,7 +844,7 @@ fn init(args: InitArgs) -> Result<ExitCode> {
         write_private(&home.key_path(), pem.as_bytes())?;
     }
     // Create the store now so a fresh home is complete.
-    drop(node::Node::open(&home)?);
+    drop(node::open(&home)?);
     println!(
         "initialised {} ({}) in {}",
         raw.name,
@@ -942,7 +942,7 @@ async fn open_waiting(home: &Home, waiting_for: &str) -> Result<Option<node::Nod
     let started = std::time::Instant::now();
     let mut said = false;
     loop {
-        match node::Node::open(home) {
+        match node::open(home) {
             Ok(node) => return Ok(Some(node)),
             Err(node::NodeError::Store(node::store::StoreError::Locked(reason)))
                 if started.elapsed() < LOCK_WAIT =>

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// The allocator: jemalloc, tuned. Under the steady soak (node/examples/soak.rs) the node's live
+// The allocator: jemalloc, tuned. Under the steady soak (node/runtime/examples/soak.rs) the node's live
 // heap levels off at about 22 MB, mostly the store's 16 MiB page cache, and under 1 MB is left
 // at exit (heaptrack); what grows is memory the allocator keeps for reuse. glibc malloc's RSS
 // climbed for the whole run; stock jemalloc (8 arenas on 2 cores, purging only when a thread

@@ -1,4 +1,4 @@
-//! PACT `POST /3/events` bodies (node/src/pact_api): CloudEvents structured-mode parsing and
+//! PACT `POST /3/events` bodies (node/pact-api): CloudEvents structured-mode parsing and
 //! the checks of every event type.
 #![no_main]
 

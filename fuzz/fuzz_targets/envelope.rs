@@ -1,4 +1,4 @@
-//! Signed envelopes (node/src/service/auth.rs): decode and verify against a live node.
+//! Signed envelopes (node/grpc/src/auth.rs): decode and verify against a live node.
 //!
 //! The first byte picks the mode (see `node::fuzzing::EnvelopeFixture::case`). Even: the rest
 //! is decoded as an envelope and checked (it must never panic). Odd: a valid envelope is sealed

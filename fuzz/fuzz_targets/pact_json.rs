@@ -1,4 +1,4 @@
-//! PACT JSON (node/src/pact/validate.rs): document parsing (one footprint, an array, a
+//! PACT JSON (node/model/src/pact/validate.rs): document parsing (one footprint, an array, a
 //! `{"data": …}` envelope or JSON lines), schema and rule validation, and the owner
 //! signature extension (`node::fuzzing::pact_json`).
 #![no_main]

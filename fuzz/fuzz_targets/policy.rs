@@ -1,4 +1,4 @@
-//! ODRL policy parsing (node/src/policy/parse.rs): any text either parses or is refused with
+//! ODRL policy parsing (node/model/src/policy/parse.rs): any text either parses or is refused with
 //! an error; it never panics.
 #![no_main]
 

@@ -207,7 +207,7 @@ fn fill(home: &str, from: u64, n: u64) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let node = node::Node::open(&Home::new(home)).unwrap();
+    let node = node::open(&Home::new(home)).unwrap();
     rt.block_on(async {
         let mut writes = tokio::task::JoinSet::new();
         for i in from..from + n {

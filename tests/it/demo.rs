@@ -26,7 +26,7 @@ fn demo_runs_the_exchange_and_the_buyers_part() {
     for n in 1..=23 {
         line(n);
     }
-    // Part three, figures by hand (node/src/demo/oem/): 1,200 t × 1.95 + 800 t × 2.35 +
+    // Part three, figures by hand (node/runtime/src/demo/oem/): 1,200 t × 1.95 + 800 t × 2.35 +
     // 300 t × 2.1 = 4,850 t from supplier footprints; tyres 2,000,000,000 KRW × 0.00073 USD
     // × 0.95 (to 2022 USD) × 0.276 kgCO2e/USD = 382,812 kg; total 5,232.812 t, primary
     // 4,850 / 5,232.812 = 92.68 %.

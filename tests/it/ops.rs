@@ -602,7 +602,7 @@ fn serve_waits_for_a_command_holding_the_home_and_commands_wait_for_serve() {
     let home = init(dir.path(), "steel", &[]);
     // A command (here: this process) holds the stopped home; serve waits, saying so, and
     // starts once it is released.
-    let held = node::Node::open(&node::home::Home::new(&home)).unwrap();
+    let held = node::open(&node::home::Home::new(&home)).unwrap();
     let child = tanso()
         .args(["serve", "--home"])
         .arg(&home)

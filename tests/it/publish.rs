@@ -80,7 +80,7 @@ impl Logged {
     fn serve(home: &str) -> Logged {
         let mut node = tanso()
             .args(["serve", "--home", home])
-            .env("TANSO_LOG", "warn,node::publish=debug")
+            .env("TANSO_LOG", "warn,tanso_core::publish=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -181,7 +181,7 @@ impl RelayedNode {
             Some(&serde_json::to_string(&credential).unwrap()),
         )
         .unwrap();
-        let node = Node::open(&home).unwrap();
+        let node = node::open(&home).unwrap();
         node.add_policy("share.json", &policy_template("share-with-customers"))
             .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -341,7 +341,9 @@ async fn a_superseded_inbox_footprint_is_not_used() {
     assert_eq!(stored_old.status, "Deprecated");
     assert_eq!(stored_old.document["status"], "Active");
 
-    let index = node::scope3::SupplierIndex::new(oem.node.inbox_suppliers().unwrap());
+    let index = node::scope3::SupplierIndex::new(node::scope3::inbox::suppliers(
+        &oem.node.inbox().unwrap(),
+    ));
     let (hit, ..) = index
         .lookup(product)
         .expect("the product has supplier data");
@@ -352,6 +354,8 @@ async fn a_superseded_inbox_footprint_is_not_used() {
     let mut bad = entry(new_id, new);
     bad.signature_status = "bad-signature".into();
     oem.node.store().put_inbox(&[bad]).unwrap();
-    let index = node::scope3::SupplierIndex::new(oem.node.inbox_suppliers().unwrap());
+    let index = node::scope3::SupplierIndex::new(node::scope3::inbox::suppliers(
+        &oem.node.inbox().unwrap(),
+    ));
     assert!(index.lookup(product).is_none());
 }

@@ -92,7 +92,7 @@ impl TestNode {
 
     /// Serves an existing home.
     pub async fn serve(home: &Home) -> TestNode {
-        let node = Node::open(home).expect("open node");
+        let node = node::open(home).expect("open node");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         node.set_bound_endpoint(addr);

@@ -7,6 +7,7 @@
 //! - [`policy`]: the ODRL-subset usage-policy parser and evaluator (`now` is passed in).
 //! - [`audit`]: audit entries, heads, anchors, the hash chain and archived segments.
 //! - [`directory`]: membership credentials, status lists and signed directory answers.
+//! - [`records`]: the inbox entry (a footprint received, with where it came from).
 //! - [`ids`], [`rounding`] (the one rounding rule), [`clock`] (the injectable clock),
 //!   [`progress`] (how long operations report progress), [`parallel`].
 
@@ -21,5 +22,6 @@ pub mod pact;
 pub mod parallel;
 pub mod policy;
 pub mod progress;
+pub mod records;
 pub mod rounding;
 pub mod signed;

@@ -50,3 +50,15 @@ pub enum KpiError {
     #[error("no measures to report on")]
     NoData,
 }
+
+/// A node's own monthly counts (`Node::monthly_counts`: measure name and `YYYY-MM` month to a
+/// count) as KPI measures.
+pub fn node_measures<'a>(counts: impl IntoIterator<Item = ((&'a str, String), u64)>) -> Measures {
+    let mut measures = Measures::new();
+    for ((name, month), n) in counts {
+        if let Ok(period) = month.parse::<Period>() {
+            measures.insert(period, name, rust_decimal::Decimal::from(n));
+        }
+    }
+    measures
+}

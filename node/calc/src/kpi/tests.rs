@@ -9,9 +9,8 @@ use crate::kpi::{
     load_config, load_measures_csv, nth_root, report,
 };
 
-/// The example configs and data shipped with the module, via one helper so only one place knows
-/// the layout. Scratch crate: `src/kpi/tests.rs` → `../../kpi/…`; in the tanso repo the module is
-/// `node/src/kpi/` and the configs `<repo>/kpi/`, so these become `../../../kpi/…`.
+/// The example configs and data shipped at `<repo>/kpi/`, via one helper so only one place knows
+/// the layout (this file is `node/calc/src/kpi/tests.rs`).
 fn shipped(name: &str) -> &'static str {
     match name {
         "logistics.toml" => include_str!("../../../../kpi/logistics.toml"),

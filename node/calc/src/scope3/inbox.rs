@@ -7,6 +7,7 @@ use super::Dqi;
 use super::figures::{self, Figure};
 use super::supplier::SupplierPcf;
 use tanso_model::pact::model::{ProductFootprint, Status};
+use tanso_model::records::InboxEntry;
 
 /// The supplier view of one PACT footprint (full view, read through the typed PACT model);
 /// `None` for summary views or footprints missing the figures a calculation needs.
@@ -37,4 +38,21 @@ pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
         geography_country: cf.geography_country.clone(),
         figures,
     })
+}
+
+/// The received footprints as supplier data for Scope 3 and composition, one implementation
+/// for every door (admin socket, dashboard, demo). A footprint the node knows to be superseded
+/// (the inbox marked it Deprecated when a newer version named it in `precedingPfIds`) is not
+/// active whatever its signed document says, and one whose owner signature failed to verify
+/// is not used at all.
+pub fn suppliers(inbox: &[InboxEntry]) -> Vec<SupplierPcf> {
+    inbox
+        .iter()
+        .filter(|e| e.signature_status != "bad-signature")
+        .filter_map(|e| {
+            let mut pcf = supplier_pcf(&e.document)?;
+            pcf.status_active &= e.status != "Deprecated";
+            Some(pcf)
+        })
+        .collect()
 }

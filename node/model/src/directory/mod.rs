@@ -3,6 +3,9 @@
 pub mod answer;
 pub mod credential;
 
+#[cfg(test)]
+mod tests;
+
 use serde::{Deserialize, Serialize};
 
 pub use credential::{CredentialError, DirectoryCard, MembershipCredential, StatusList};

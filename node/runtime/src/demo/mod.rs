@@ -1,0 +1,490 @@
+//! `tanso demo`: a whole local data space on loopback, narrated step by step.
+//!
+//! Three companies get temporary homes: a steel supplier, an OEM and a third company. The
+//! supplier serves peers over TLS on 127.0.0.1 (port 0), shares with customers only, and
+//! publishes sample footprints; the OEM fetches and verifies them; the third company is
+//! refused; the OEM requests a product the supplier has not published yet, which is fulfilled
+//! automatically once it is; the supplier's later update reaches the OEM as a Published
+//! notification; the audit log verifies. Then (`directory`) an association directory: a parts
+//! maker joins, the OEM discovers it by product id and fetches with no partner card, and a
+//! revoked member is refused; a supplier with no inbound port is reached through a blind
+//! relay; finally a PACT v3 client pulls over the REST API. Part three (`buyer`) shows why the
+//! buyer wanted the data: Scope 3 category 1 from the received footprints, its own product
+//! footprint composed and published, and its KPI against -50 % by 2030; with `keep`, the
+//! OEM's dashboard stays up with a one-time login link. Every wait polls the nodes' state,
+//! bounded.
+
+mod buyer;
+mod directory;
+
+use std::io::Write;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use tanso_core::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
+use tanso_core::error::NodeError;
+use tanso_core::home::Home;
+use tanso_core::node::Node;
+use tanso_core::signed;
+use tanso_grpc::client::{self, FetchWhat};
+
+mod relay;
+
+const STEEL: &str = include_str!("steel.jsonl");
+const SHARE_WITH_CUSTOMERS: &str = include_str!("../../../../policies/share-with-customers.json");
+
+/// How the demo runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DemoOptions {
+    /// Leave the nodes running at the end, with the OEM's dashboard up and a one-time login
+    /// link printed, until Ctrl-C.
+    pub keep: bool,
+}
+
+/// Errors of the demo (it runs real nodes, so anything can fail).
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Step(String),
+}
+
+struct Company {
+    node: Node,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Company {
+    async fn start(dir: &std::path::Path, slug: &str, name: &str) -> Result<Company, DemoError> {
+        Company::start_with(dir, slug, name, Default::default(), Default::default()).await
+    }
+
+    /// A company whose node also serves the PACT v3 REST API (`pact` config) or the
+    /// dashboard (`dashboard` config).
+    async fn start_with(
+        dir: &std::path::Path,
+        slug: &str,
+        name: &str,
+        pact: tanso_core::config::RawPact,
+        dashboard: tanso_core::config::RawDashboard,
+    ) -> Result<Company, DemoError> {
+        let raw = RawConfig {
+            company_id: format!("urn:tanso:company:{slug}"),
+            name: name.to_string(),
+            listen: Some("127.0.0.1:0".into()),
+            advertise: None,
+            store: RawStore::default(),
+            limits: RawLimits::default(),
+            tls: RawTls::default(),
+            log: RawLog::default(),
+            dashboard,
+            exchange: Default::default(),
+            pact,
+            metrics: Default::default(),
+            directory: Default::default(),
+            audit: Default::default(),
+        };
+        let home = Home::new(dir.join(slug));
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| DemoError::Step(format!("randomness: {e}")))?;
+        home.init(&raw, &seed).map_err(NodeError::from)?;
+        let node = crate::open(&home)?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        node.set_bound_endpoint(listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(crate::server::run(
+            node.clone(),
+            Some(listener),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let task = tokio::spawn(async move {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "demo node task failed");
+            }
+        });
+        Ok(Company {
+            node,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Polls `check` until it holds (at most 20 s).
+async fn wait_for(
+    what: &str,
+    mut check: impl FnMut() -> Result<bool, tanso_core::store::StoreError>,
+) -> Result<(), DemoError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check().map_err(NodeError::from)? {
+        if std::time::Instant::now() > deadline {
+            return Err(DemoError::Step(format!("timed out waiting for {what}")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+/// The address a listener announced in the home, polled for up to 2 s.
+async fn bound(
+    what: &str,
+    addr: impl Fn() -> Option<std::net::SocketAddr>,
+) -> Result<std::net::SocketAddr, DemoError> {
+    for _ in 0..400 {
+        if let Some(a) = addr() {
+            return Ok(a);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    Err(DemoError::Step(format!("{what} did not bind")))
+}
+
+/// The PACT v3 side: Daehan Motors' PACT-conformant tooling, with client credentials Hanbit
+/// Steel issued, pulls over HTTPS REST what the same policy lets it read.
+async fn pact_step(out: &mut dyn Write, steel: &Company, oem: &Company) -> Result<(), DemoError> {
+    let home = steel.node.home().clone();
+    let addr = bound("the PACT API", || tanso_pact_api::bound_addr(&home)).await?;
+    let (client_id, client_secret) = tanso_pact_api::add_client(
+        &home,
+        "urn:tanso:company:daehan-motors",
+        vec!["customer".into()],
+    )
+    .map_err(|e| DemoError::Step(e.to_string()))?;
+    let base = format!("https://{addr}");
+    let trust = tanso_pact_api::trust::ServerTrust::pinned(&steel.node.identity().fingerprint)
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    let report = tanso_pact_api::pull::pull(
+        &oem.node,
+        tanso_pact_api::pull::PullArgs {
+            base: base.clone(),
+            trust,
+            client_id,
+            client_secret,
+            query: vec![("limit".into(), "2".into())],
+        },
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("pact pull: {e}")))?;
+    let verified = report
+        .stored
+        .iter()
+        .filter(|(_, status)| status == "verified")
+        .count();
+    if report.stored.is_empty() || verified != report.stored.len() {
+        return Err(DemoError::Step(format!(
+            "pact pull stored {} footprints, {verified} verified",
+            report.stored.len()
+        )));
+    }
+    writeln!(
+        out,
+        "23. Hanbit Steel also serves the PACT v3.0.3 REST API at {base}: with OAuth client credentials it issued to Daehan Motors, a PACT client pages through /3/footprints ({} pages of 2) and gets the {} footprints the same policy discloses, each owner signature carried in `extensions` and verified",
+        report.pages,
+        report.stored.len()
+    )?;
+    Ok(())
+}
+
+/// Runs the demo, narrating to `out`.
+pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoError> {
+    let dir = tempfile::tempdir()?;
+    writeln!(
+        out,
+        "tanso demo: a local data space on 127.0.0.1 (homes in {})\n",
+        dir.path().display()
+    )?;
+
+    let pact = tanso_core::config::RawPact {
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let steel = Company::start_with(
+        dir.path(),
+        "hanbit-steel",
+        "Hanbit Steel",
+        pact,
+        Default::default(),
+    )
+    .await?;
+    // The OEM's dashboard (only with --keep) reads the files part three writes in its home.
+    let dashboard = if options.keep {
+        tanso_core::config::RawDashboard {
+            listen: Some("127.0.0.1:0".into()),
+            ledger: Some(buyer::LEDGER_DIR.into()),
+            kpi_config: Some(buyer::KPI_CONFIG.into()),
+            kpi_measures: Some(buyer::KPI_MEASURES.into()),
+            exclude_category_8: false,
+        }
+    } else {
+        Default::default()
+    };
+    let oem = Company::start_with(
+        dir.path(),
+        "daehan-motors",
+        "Daehan Motors",
+        Default::default(),
+        dashboard,
+    )
+    .await?;
+    let other = Company::start(dir.path(), "other-co", "Other Co").await?;
+    for c in [&steel, &oem, &other] {
+        let card = c.node.card()?;
+        writeln!(
+            out,
+            "1. {} ({}) runs a node at {} with key {}",
+            card.name, card.company_id, card.endpoint, card.key_id
+        )?;
+    }
+
+    // Cards are exchanged out of band; the supplier puts the OEM in its `customer` group.
+    let card_text = |n: &Node| -> Result<String, DemoError> {
+        serde_json::to_string(&n.card()?).map_err(|e| DemoError::Step(e.to_string()))
+    };
+    steel
+        .node
+        .add_partner(&card_text(&oem.node)?, vec!["customer".into()])?;
+    steel
+        .node
+        .add_partner(&card_text(&other.node)?, vec!["prospect".into()])?;
+    oem.node.add_partner(&card_text(&steel.node)?, Vec::new())?;
+    other
+        .node
+        .add_partner(&card_text(&steel.node)?, Vec::new())?;
+    writeln!(
+        out,
+        "2. They exchange cards: Hanbit Steel lists Daehan Motors as a customer and Other Co as a prospect"
+    )?;
+
+    let uid = steel
+        .node
+        .add_policy("policies/share-with-customers.json", SHARE_WITH_CUSTOMERS)?;
+    writeln!(
+        out,
+        "3. Hanbit Steel loads usage policy {uid}: full view for partners in group `customer`, everyone else denied by default"
+    )?;
+
+    let published = steel.node.publish(STEEL)?;
+    writeln!(
+        out,
+        "4. Hanbit Steel validates, signs (Ed25519 over RFC 8785 JSON) and stores {} footprints: {}",
+        published.ids.len(),
+        published.ids.join(", ")
+    )?;
+
+    let fetched = client::fetch(
+        &oem.node,
+        "urn:tanso:company:hanbit-steel",
+        FetchWhat::Products(vec!["urn:tanso:hanbit-steel:product:hrc-01".into()]),
+        Some("scope3-reporting"),
+    )
+    .await?;
+    for doc in &fetched {
+        let sig = signed::verify_document(doc).map_err(|e| DemoError::Step(e.to_string()))?;
+        writeln!(
+            out,
+            "5. Daehan Motors asks for product hrc-01 with a signed request over TLS and receives footprint {}: {} kgCO2e per {} {} ({} view, owner signature verified, key {})",
+            doc["id"].as_str().unwrap_or("?"),
+            doc["pcf"]["pcfExcludingBiogenicUptake"]
+                .as_str()
+                .unwrap_or("?"),
+            doc["pcf"]["declaredUnitAmount"].as_str().unwrap_or("?"),
+            doc["pcf"]["declaredUnitOfMeasurement"]
+                .as_str()
+                .unwrap_or("?"),
+            sig.view,
+            sig.key_id
+        )?;
+    }
+    let mut tampered = fetched[0].clone();
+    tampered["pcf"]["pcfExcludingBiogenicUptake"] = serde_json::Value::String("1.1".into());
+    match signed::verify_document(&tampered) {
+        Err(e) => writeln!(
+            out,
+            "6. Anyone holding the file can verify it offline; changing the value to 1.1 breaks it: {e}"
+        )?,
+        Ok(_) => return Err(DemoError::Step("a tampered footprint verified".into())),
+    }
+
+    match client::fetch(
+        &other.node,
+        "urn:tanso:company:hanbit-steel",
+        FetchWhat::Products(vec!["urn:tanso:hanbit-steel:product:hrc-01".into()]),
+        None,
+    )
+    .await
+    {
+        Err(e) => writeln!(
+            out,
+            "7. Other Co asks for the same product and is refused without learning whether it exists: {e}"
+        )?,
+        Ok(_) => {
+            return Err(DemoError::Step(
+                "the third company was given a footprint".into(),
+            ));
+        }
+    }
+
+    // A request for a product Hanbit Steel has not published yet stays pending.
+    const GALV: &str = "urn:tanso:hanbit-steel:product:galv-03";
+    let request = oem.node.send_request(
+        "urn:tanso:company:hanbit-steel",
+        vec![GALV.into()],
+        Vec::new(),
+        "for our body-in-white LCA".into(),
+        Some("scope3-reporting".into()),
+    )?;
+    wait_for("the request to reach the supplier", || {
+        Ok(oem
+            .node
+            .store()
+            .outgoing_request(&request.id)?
+            .is_some_and(|r| r.status == tanso_core::store::OUT_PENDING))
+    })
+    .await?;
+    writeln!(
+        out,
+        "8. Daehan Motors requests galv-03, which Hanbit Steel has not calculated yet: request {} is pending on both nodes",
+        request.id
+    )?;
+    let mut galv: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    galv["id"] = uuid::Uuid::new_v4().to_string().into();
+    galv["productIds"] = serde_json::json!([GALV]);
+    galv["productNameCompany"] = "GALV-03 galvanised sheet".into();
+    let galv_id = steel.node.publish(&galv.to_string())?.ids[0].to_string();
+    wait_for("the automatic answer", || {
+        Ok(oem
+            .node
+            .store()
+            .outgoing_request(&request.id)?
+            .is_some_and(|r| r.status == tanso_core::store::OUT_FULFILLED)
+            && oem.node.store().inbox_entry(&galv_id)?.is_some())
+    })
+    .await?;
+    writeln!(
+        out,
+        "9. Hanbit Steel publishes galv-03 ({galv_id}); its policy discloses it to customers, so the pending request is fulfilled automatically and the signed footprint lands in Daehan Motors' inbox"
+    )?;
+
+    let old = published.ids[0].to_string();
+    let mut next: serde_json::Value = serde_json::from_str(STEEL.lines().next().unwrap_or("{}"))
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    next["pcf"]["pcfExcludingBiogenicUptake"] = "1.95".into();
+    next["pcf"]["pcfIncludingBiogenicUptake"] = "1.95".into();
+    next["pcf"]["fossilGhgEmissions"] = "1.95".into();
+    let updated = steel.node.update(&old, &next.to_string())?;
+    writeln!(
+        out,
+        "10. Hanbit Steel recalculates hrc-01 (1.95 kgCO2e/kg): new footprint {} replaces {}, now Deprecated",
+        updated.ids.join(", "),
+        old
+    )?;
+    let new_id = updated.ids[0].to_string();
+    wait_for("the Published notification", || {
+        Ok(oem.node.store().inbox_entry(&new_id)?.is_some()
+            && oem
+                .node
+                .store()
+                .inbox_entry(&old)?
+                .is_some_and(|e| e.status == "Deprecated"))
+    })
+    .await?;
+    writeln!(
+        out,
+        "11. Daehan Motors, which received hrc-01 before, gets a Published notification, fetches {new_id} and marks {old} Deprecated in its inbox"
+    )?;
+
+    let report = steel.node.audit_verify()?;
+    writeln!(
+        out,
+        "12. Hanbit Steel's audit log holds {} hash-chained entries (every request and decision); chain {}",
+        report.entries,
+        if report.ok { "verifies" } else { "is BROKEN" }
+    )?;
+    if !report.ok {
+        return Err(DemoError::Step(format!(
+            "audit chain: {:?}",
+            report.problems
+        )));
+    }
+    directory::run(dir.path(), out, &steel, &oem, &other).await?;
+    pact_step(out, &steel, &oem).await?;
+    buyer::run(out, &oem, 24, &new_id)?;
+    writeln!(
+        out,
+        "\ndone: the supplier kept its data on its own node and decided who saw what; the buyer got primary data for its Scope 3, its product footprint and its target."
+    )?;
+    if options.keep {
+        keep(out, &oem).await?;
+    }
+    for c in [steel, oem, other] {
+        c.stop().await;
+    }
+    Ok(())
+}
+
+/// `--keep`: the OEM's dashboard stays up, with a one-time login link minted through the
+/// dashboard's own login (a demo admin user) and the password for later logins, until Ctrl-C.
+async fn keep(out: &mut dyn Write, oem: &Company) -> Result<(), DemoError> {
+    use crate::dashboard::{self, Role, client};
+    let home = oem.node.home().clone();
+    let addr = bound("the dashboard", || dashboard::bound_addr(&home)).await?;
+    let fingerprint = oem.node.identity().fingerprint.clone();
+    let password = dashboard::add_user(&home, "demo", Role::Admin)
+        .map_err(|e| DemoError::Step(e.to_string()))?;
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("name", "demo")
+        .append_pair("password", &password)
+        .finish();
+    let login = client::request(
+        addr,
+        &fingerprint,
+        "POST",
+        "/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("dashboard login: {e}")))?;
+    let cookie = login
+        .set_cookie()
+        .ok_or_else(|| DemoError::Step(format!("dashboard login answered {}", login.status)))?;
+    let minted = client::request(
+        addr,
+        &fingerprint,
+        "POST",
+        "/api/login-tokens",
+        &[("cookie", &cookie), ("x-tanso-csrf", "1")],
+        b"",
+    )
+    .await
+    .map_err(|e| DemoError::Step(format!("dashboard login link: {e}")))?;
+    let path = minted
+        .json()
+        .and_then(|v| v["url"].as_str().map(str::to_string))
+        .ok_or_else(|| DemoError::Step(format!("login link answered {}", minted.status)))?;
+    writeln!(
+        out,
+        "\nDaehan Motors' dashboard (Scope 3, KPIs, footprints, audit log) is up at https://{addr}/\n  one-time login link (valid {} s): https://{addr}{path}\n  afterwards log in as `demo` with password {password}\n  the certificate is the node's own (SHA-256 fingerprint {fingerprint}): your browser will ask you to accept it\nCtrl-C stops the data space and deletes its homes.",
+        dashboard::auth::LOGIN_TOKEN_TTL.as_secs(),
+    )?;
+    out.flush()?;
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
