@@ -30,6 +30,7 @@
 pub mod admin;
 pub mod archive;
 pub mod audit;
+pub mod backoff;
 pub mod card;
 pub mod clock;
 pub mod config;
@@ -69,6 +70,7 @@ pub mod shutdown;
 pub mod signed;
 pub mod store;
 pub mod tls;
+pub mod wait;
 
 pub use error::NodeError;
 pub use node::Node;

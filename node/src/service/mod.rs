@@ -11,7 +11,6 @@ pub mod refusals;
 pub mod status;
 pub mod wire;
 
-use chrono::Utc;
 use proto::pb;
 use tonic::{Request, Response, Status};
 
@@ -135,7 +134,7 @@ impl ConnectorService {
             rule: None,
             reason: format!("bad request: {}", status.message()),
         };
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         match self
             .record(caller, method, Vec::new(), &decision, false, &day)
             .await
@@ -159,7 +158,7 @@ impl ConnectorService {
         } else {
             format!("repeated {what} ignored")
         });
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         self.record(caller, method, targets, &decision, false, &day)
             .await?;
         Ok(Response::new(pb::Ack {
@@ -240,7 +239,7 @@ impl pb::connector_server::Connector for ConnectorService {
             let s = Status::invalid_argument(format!("id {:?} is not a uuid", body.id));
             return Err(self.refuse(&caller, METHOD_GET_FOOTPRINT, s).await);
         }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         let requests_today = self.requests_today(&caller, &day)?;
         let own = self
             .node
@@ -330,7 +329,7 @@ impl pb::connector_server::Connector for ConnectorService {
                 "page_token is not one this node issued",
             ));
         }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         let requests_today = self.requests_today(&caller, &day)?;
         let node = self.node.clone();
         let caller_for_scan = caller.clone();
@@ -425,7 +424,7 @@ impl pb::connector_server::Connector for ConnectorService {
                 .refuse(&caller, M, Status::invalid_argument(problem))
                 .await);
         }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         let counter = request_counter(&caller.partner.company_id);
         let requests_today = self
             .node
@@ -602,7 +601,7 @@ impl pb::connector_server::Connector for ConnectorService {
         };
         let card_json =
             serde_json::to_string(&card).map_err(|_| Status::internal("internal error"))?;
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         self.record(
             &caller,
             M,
@@ -639,7 +638,7 @@ impl pb::connector_server::Connector for ConnectorService {
             Ok(d) => d,
             Err(e) => return Err(self.refuse(&caller, M, Status::from(e)).await),
         };
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         self.record(&caller, M, body.product_id.clone(), &decision, false, &day)
             .await?;
         if !decision.is_permit() {
