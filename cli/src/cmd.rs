@@ -917,15 +917,8 @@ fn serve(home_dir: &Path) -> Result<ExitCode> {
                 break node;
             }
         };
-        let listener = match node.config().listen {
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding {addr}"))?,
-            ),
-            None => None,
-        };
-        node::server::run(node, listener, shutdown).await?;
+        let listeners = node::server::Listeners::bind(&node).await?;
+        node::server::run(node, listeners, shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -207,7 +207,8 @@ fn serve(dir: PathBuf) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
-        server::run(directory, listener, shutdown).await?;
+        let admin = server::bind_admin(&home)?;
+        server::run(directory, listener, admin, shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tests::{company, footprint, uuid};
@@ -75,11 +74,9 @@ pub(crate) fn serve(home: &str) -> Served {
         .expect("spawn serve");
     let served = Served { child };
     let socket = PathBuf::from(home).join("admin.sock");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "node did not come up");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    tests::wait_for_blocking("the node's admin socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
     served
 }
 
@@ -592,19 +589,12 @@ fn sigkill_during_requests_and_answers_loses_and_duplicates_nothing() {
         }
     }
     let (_s, _o) = serve_pair(dir.path(), &steel, &oem);
-    let deadline = Instant::now() + Duration::from_secs(60);
     for (id, _) in &acked {
-        loop {
-            let status = request_status(&oem, id);
-            if status.starts_with("fulfilled ") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "request {id} not fulfilled: {status}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        tests::wait_for_blocking(&format!("request {id} fulfilled"), || {
+            request_status(&oem, id)
+                .starts_with("fulfilled ")
+                .then_some(())
+        });
         // Exactly one answer: the supplier's answer names the same footprints.
         let supplier_side: Value =
             serde_json::from_str(&ok(&["request", "show", "--home", &steel, id])).unwrap();
@@ -620,7 +610,7 @@ fn sigkill_during_requests_and_answers_loses_and_duplicates_nothing() {
     }
     // Every notified new version arrives (auto-fetch), once.
     for v2 in &latest {
-        loop {
+        tests::wait_for_blocking(&format!("new version {v2} delivered"), || {
             let inbox: Value =
                 serde_json::from_str(&ok(&["inbox", "list", "--home", &oem])).unwrap();
             let ids: Vec<&str> = inbox
@@ -631,12 +621,8 @@ fn sigkill_during_requests_and_answers_loses_and_duplicates_nothing() {
                 .collect();
             let unique: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
             assert_eq!(unique.len(), ids.len(), "duplicate inbox entries");
-            if ids.contains(&v2.as_str()) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "new version {v2} not delivered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            ids.contains(&v2.as_str()).then_some(())
+        });
     }
     assert!(ok(&["audit", "verify", "--home", &steel]).contains("audit chain ok"));
     assert!(ok(&["audit", "verify", "--home", &oem]).contains("audit chain ok"));

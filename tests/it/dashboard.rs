@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use node::dashboard::client::{self, HttpResponse};
 use node::dashboard::{self, Role};
@@ -21,7 +20,7 @@ async fn start(slug: &str) -> (TestNode, SocketAddr) {
         raw.dashboard.listen = Some("127.0.0.1:0".into());
     })
     .await;
-    let addr = wait_for_dashboard(&tn).await;
+    let addr = tn.dashboard_addr.expect("dashboard bound");
     (tn, addr)
 }
 
@@ -314,21 +313,6 @@ fn esg_measures_2025() -> String {
     csv
 }
 
-/// The address the node's dashboard bound, once it has written it.
-async fn wait_for_dashboard(tn: &TestNode) -> SocketAddr {
-    let home = Home::new(&tn.home);
-    for _ in 0..200 {
-        if let Some(addr) = dashboard::bound_addr(&home) {
-            return addr;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!(
-        "the dashboard never wrote {}",
-        home.dir.join(dashboard::ADDR_FILE).display()
-    );
-}
-
 /// A node with a dashboard showing `kpi_config` over `measures` and the Scope 3 `ledger`.
 async fn calc_node(
     slug: &str,
@@ -343,7 +327,7 @@ async fn calc_node(
         raw.dashboard.kpi_measures = Some(measures);
     })
     .await;
-    let addr = wait_for_dashboard(&tn).await;
+    let addr = tn.dashboard_addr.expect("dashboard bound");
     let web = Web::of(&tn, addr);
     (tn, web)
 }
@@ -458,7 +442,7 @@ async fn a_k_ets_company_leaves_out_category_8_by_default() {
         raw.dashboard.exclude_category_8 = true;
     })
     .await;
-    let web = Web::of(&tn, wait_for_dashboard(&tn).await);
+    let web = Web::of(&tn, tn.dashboard_addr.expect("dashboard bound"));
     let pw = dashboard::add_user(&Home::new(&tn.home), "v", Role::Viewer).expect("user");
     let cookie = web.session("v", &pw).await;
     let s = web.json("/api/scope3", &cookie).await;

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use node::config::RawConfig;
 use serde_norway::Value as Yaml;
@@ -524,20 +523,18 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
     let mut key_before = None;
     for start in 0..2 {
         let mut child = entrypoint(&[("TANSO_CONFIG", &config_file)], &home);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        tests::wait_for_blocking(&format!("start {start}: ready"), || {
             if let Some((200, body)) = get(&metrics, "/readyz") {
                 assert_eq!(body.trim(), "ready");
-                break;
+                return Some(());
             }
             if let Some(status) = child.try_wait().unwrap() {
                 let mut err = String::new();
                 std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).ok();
                 panic!("start {start}: the entrypoint exited {status}: {err}");
             }
-            assert!(Instant::now() < deadline, "start {start}: never ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            None
+        });
         // The installed config is the compose file, byte for byte.
         assert_eq!(
             std::fs::read_to_string(home.join("config.toml")).unwrap(),
@@ -650,18 +647,13 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
             panic!("the relay entrypoint exited {status}: {err}");
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let unready = loop {
-        if let Some((status, body)) = get("127.0.0.1:9464", "/readyz") {
-            break (status, body);
+    let unready = tests::wait_for_blocking("the relay's ops listener", || {
+        let answer = get("127.0.0.1:9464", "/readyz");
+        if answer.is_none() {
+            exited(&mut relay);
         }
-        exited(&mut relay);
-        assert!(
-            Instant::now() < deadline,
-            "relay ops listener never came up"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+        answer
+    });
     assert_eq!(unready.0, 503, "{unready:?}");
     assert!(unready.1.contains("status list"), "{unready:?}");
     assert_eq!(get("127.0.0.1:9464", "/healthz").map(|r| r.0), Some(200));
@@ -677,16 +669,14 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    tests::wait_for_blocking("the relay ready", || {
         if let Some((200, body)) = get("127.0.0.1:9464", "/readyz") {
             assert_eq!(body.trim(), "ready");
-            break;
+            return Some(());
         }
         exited(&mut relay);
-        assert!(Instant::now() < deadline, "relay never ready");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        None
+    });
     assert!(healthy(), "HEALTHCHECK passes once the relay is ready");
     let _ = Command::new("kill")
         .args(["-s", "TERM", &relay.id().to_string()])

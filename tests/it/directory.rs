@@ -49,9 +49,10 @@ impl TestDirectory {
             .expect("bind");
         directory.set_bound_endpoint(listener.local_addr().expect("addr"));
         let (stop, stopped) = oneshot::channel::<()>();
+        let admin = server::bind_admin(&home).expect("admin socket");
         let served = directory.clone();
         let task = tokio::spawn(async move {
-            server::run(served, listener, async move {
+            server::run(served, listener, admin, async move {
                 let _ = stopped.await;
             })
             .await
@@ -114,11 +115,7 @@ fn distinctive_footprint(slug: &str, id: &str) -> Value {
 }
 
 async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    tests::wait_for(what, async || ok().then_some(())).await
 }
 
 /// A supplier (member, supplies PRODUCT, shares with association members) and a buyer

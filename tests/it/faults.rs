@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tests::{company, footprint, uuid};
@@ -54,19 +53,13 @@ fn kill(served: &mut Served) {
     served.child.wait().unwrap();
 }
 
-fn wait_fulfilled(home: &str, ids: &[String], deadline: Instant) {
+fn wait_fulfilled(home: &str, ids: &[String]) {
     for id in ids {
-        loop {
-            let status = request_status(home, id);
-            if status.starts_with("fulfilled ") {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "request {id} not fulfilled: {status}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        tests::wait_for_blocking(&format!("request {id} fulfilled"), || {
+            request_status(home, id)
+                .starts_with("fulfilled ")
+                .then_some(())
+        });
     }
 }
 
@@ -167,14 +160,9 @@ fn sigkill_twenty_times_under_load_loses_nothing_acknowledged() {
             .unwrap();
         // Kill after 0..=3 more acknowledged publishes: an event, not a timer.
         let target = acked.lock().unwrap().len() + rng.usize(0..=3);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while acked.lock().unwrap().len() < target {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: publishes stalled"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        tests::wait_for_blocking(&format!("round {round}: {target} publishes"), || {
+            (acked.lock().unwrap().len() >= target).then_some(())
+        });
         kill(&mut steel_node);
         let out = request.wait_with_output().unwrap();
         assert!(out.status.success(), "round {round}: the buyer refused");
@@ -207,7 +195,7 @@ fn sigkill_twenty_times_under_load_loses_nothing_acknowledged() {
     );
     let _steel_node = serve(&steel);
     requests.push(queued);
-    wait_fulfilled(&oem, &requests, Instant::now() + Duration::from_secs(40));
+    wait_fulfilled(&oem, &requests);
 
     let acked = acked.lock().unwrap().clone();
     assert!(
@@ -251,11 +239,10 @@ fn full_disk_refuses_writes_clearly_and_recovers() {
     let _node = Served { child };
     let socket = Path::new(&steel).join("admin.sock");
     let metrics_file = Path::new(&steel).join("metrics.addr");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() || !metrics_file.exists() {
-        assert!(Instant::now() < deadline, "node did not come up");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    tests::wait_for_blocking("the node's admin socket and metrics address", || {
+        (std::os::unix::net::UnixStream::connect(&socket).is_ok() && metrics_file.exists())
+            .then_some(())
+    });
     let metrics = std::fs::read_to_string(&metrics_file).unwrap();
     let readyz = || {
         use std::io::{Read, Write};

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use node::admin::{self, Command as Admin};
@@ -25,13 +24,9 @@ use tests::{TestNode, befriend, company, footprint, policy_template, uuid};
 
 const COIL: &str = "urn:tanso:steel:product:coil";
 
-/// Polls `done` every 10 ms until it holds, failing after 20 s.
+/// Waits until `done` holds ([`tests::wait_for`]).
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tests::wait_for(what, async || done().then_some(())).await
 }
 
 /// A steel supplier sharing with customers, and an OEM customer; partners both ways.
@@ -632,11 +627,9 @@ fn an_encrypted_key_opens_only_with_the_right_passphrase() {
         .spawn()
         .expect("spawn serve");
     let socket = Path::new(&steel).join("admin.sock");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "node did not come up");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    tests::wait_for_blocking("the node's admin socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
     let rotated = run(&["key", "rotate", "--home", &steel], None);
     let _ = served.kill();
     let _ = served.wait();

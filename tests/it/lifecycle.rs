@@ -1,7 +1,7 @@
 //! The asynchronous exchange between live nodes: requests, automatic and manual answers,
 //! subscriptions, Published notifications, delivery across restarts, and bad input.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use node::exchange::POLICY_REJECTION;
 use node::home::Home;
@@ -13,11 +13,7 @@ const SHEET: &str = "urn:tanso:steel:product:sheet";
 
 /// Polls `check` until it holds (bounded: 30 s), so tests wait on events, not on sleeps.
 async fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    tests::wait_for(what, async || check().then_some(())).await
 }
 
 fn out_status(n: &TestNode, id: &str) -> String {
@@ -458,6 +454,30 @@ async fn buyer_down_answer_is_retried_and_delivered_after_it_returns() {
     assert!(oem.node.store().inbox_entry(&fp).unwrap().is_some());
     wait_until("supplier outbox drained", || {
         steel.node.store().outbox().unwrap().is_empty()
+    })
+    .await;
+}
+
+/// An undelivered request is given up 72 hours after it was created, by the node's clock:
+/// the test advances the clock instead of waiting three days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undelivered_request_is_given_up_after_72_hours_by_the_clock() {
+    let (steel, oem) = pair().await;
+    let _home = steel.stop().await;
+    let id = send(&oem, &[COIL]);
+    wait_until("a failed delivery attempt", || {
+        oem.node
+            .store()
+            .outbox()
+            .unwrap()
+            .iter()
+            .any(|i| i.attempts >= 1)
+    })
+    .await;
+    assert_eq!(out_status(&oem, &id), "queued");
+    oem.node.clock().advance(Duration::from_secs(72 * 3600));
+    wait_until("the request given up", || {
+        out_status(&oem, &id) == "undeliverable"
     })
     .await;
 }

@@ -3,12 +3,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use node::service::client::{self, FetchWhat};
-use tests::{
-    TestNode, befriend, company, footprint, http_get, metrics_addr, policy_template, series, uuid,
-};
+use tests::{TestNode, befriend, company, footprint, http_get, policy_template, series, uuid};
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
@@ -110,13 +108,7 @@ async fn metrics_scrape_counts_a_real_fetch() {
         .await
         .expect_err("no policy shares with an outsider");
     // Two PACT API calls: discovery (200) and a list without a token (401).
-    let home = node::home::Home::new(&steel.home);
-    let pact = loop {
-        if let Some(addr) = node::pact_api::bound_addr(&home) {
-            break addr;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let pact = steel.pact_addr.expect("pact api bound");
     let fingerprint = steel.node.identity().fingerprint.clone();
     for (path, status) in [
         ("/.well-known/openid-configuration", 200),
@@ -128,7 +120,7 @@ async fn metrics_scrape_counts_a_real_fetch() {
         assert_eq!(r.status, status, "{path}");
     }
 
-    let addr = metrics_addr(&steel.home).await;
+    let addr = steel.metrics_addr.expect("metrics bound");
     let (status, scrape) = http_get(addr, "/metrics").await.unwrap();
     assert_eq!(status, 200);
     let permit = series(
@@ -212,15 +204,7 @@ fn init(dir: &Path, slug: &str, extra: &[&str]) -> PathBuf {
 }
 
 fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    tests::wait_for_blocking(&path.display().to_string(), || path.exists().then_some(()));
 }
 
 #[test]

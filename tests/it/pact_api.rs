@@ -27,14 +27,8 @@ async fn start_pact(
         configure(&mut raw.pact);
     })
     .await;
-    let home = Home::new(&tn.home);
-    for _ in 0..200 {
-        if let Some(addr) = node::pact_api::bound_addr(&home) {
-            return (tn, addr);
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the pact api never wrote its address file");
+    let addr = tn.pact_addr.expect("pact api bound");
+    (tn, addr)
 }
 
 struct Api {
@@ -197,15 +191,7 @@ async fn list_pages_are_sized_by_the_message_limit() {
     })
     .await;
     let home = Home::new(&tn.home);
-    let mut addr = None;
-    for _ in 0..200 {
-        addr = node::pact_api::bound_addr(&home);
-        if addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let api = Api::of(&tn, addr.expect("pact api address"));
+    let api = Api::of(&tn, tn.pact_addr.expect("pact api address"));
     let mut ids = Vec::new();
     let mut docs = Vec::new();
     for i in 0..30 {
@@ -930,15 +916,7 @@ async fn cli_client_add_and_pull() {
         .node
         .add_policy("share.json", &policy_template("share-with-customers"))
         .expect("policy");
-    let mut addr = None;
-    for _ in 0..200 {
-        addr = node::pact_api::bound_addr(&home);
-        if addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let addr = addr.expect("pact api bound");
+    let addr = steel.pact_addr.expect("pact api bound");
 
     let oem = TestNode::start("oem").await;
     tests::befriend(&oem, &steel, &[]);
@@ -1037,33 +1015,8 @@ async fn start_holding(slug: &str, listen: &str, hold: bool) -> (TestNode, Socke
         raw.pact.hold_unmatched_requests = hold;
     })
     .await;
-    let addr = pact_addr(&Home::new(&tn.home)).await;
+    let addr = tn.pact_addr.expect("pact api bound");
     (tn, addr)
-}
-
-async fn pact_addr(home: &Home) -> SocketAddr {
-    for _ in 0..1200 {
-        if let Some(addr) = node::pact_api::bound_addr(home) {
-            return addr;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the pact api never wrote its address file");
-}
-
-/// Polls `check` every 50 ms until it yields a value, for at most `secs` seconds.
-async fn wait_for<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The audit entries of `tn` (parsed).
@@ -1153,7 +1106,7 @@ impl Pair {
 
     async fn wait_answered(&self, id: &str) -> node::store::OutgoingRequest {
         let store = self.oem.node.store().clone();
-        wait_for(60, "the answer at oem", || {
+        tests::wait_for("the answer at oem", async || {
             store
                 .outgoing_request(id)
                 .expect("read")
@@ -1165,7 +1118,7 @@ impl Pair {
     /// steel's outbox is empty (the answer was delivered and is never sent again).
     async fn wait_outbox_empty(&self) {
         let store = self.steel.node.store().clone();
-        wait_for(30, "steel's outbox to drain", || {
+        tests::wait_for("steel's outbox to drain", async || {
             store.outbox().expect("outbox").is_empty().then_some(())
         })
         .await;
@@ -1384,7 +1337,7 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
         .publish(&footprint("steel", &id, "urn:tanso:steel:product:later").to_string())
         .expect("publish");
     let store = steel.node.store().clone();
-    let item = wait_for(60, "two failed delivery attempts", || {
+    let item = tests::wait_for("two failed delivery attempts", async || {
         store
             .outbox()
             .expect("outbox")
@@ -1396,9 +1349,9 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
 
     // oem comes back on the same port; the next attempt delivers the answer once.
     let oem = TestNode::serve(&oem_home).await;
-    assert_eq!(pact_addr(&oem_home).await.port(), port);
+    assert_eq!(oem.pact_addr.expect("pact api bound").port(), port);
     let oem_store = oem.node.store().clone();
-    let answered = wait_for(120, "the retried answer", || {
+    let answered = tests::wait_for("the retried answer", async || {
         oem_store
             .outgoing_request(&sent.id)
             .expect("read")
@@ -1408,7 +1361,7 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
     assert_eq!(answered.footprint_ids, vec![id.clone()]);
     let entry = oem_store.inbox_entry(&id).expect("read").expect("stored");
     assert_eq!(entry.signature_status, "verified");
-    wait_for(30, "steel's outbox to drain", || {
+    tests::wait_for("steel's outbox to drain", async || {
         store.outbox().expect("outbox").is_empty().then_some(())
     })
     .await;
@@ -1666,7 +1619,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
 
     // oem's /3/events got the event, and oem fetched the footprint into its inbox.
     let store = p.oem.node.store().clone();
-    let entry = wait_for(60, "the announced footprint in oem's inbox", || {
+    let entry = tests::wait_for("the announced footprint in oem's inbox", async || {
         store.inbox_entry(&id).expect("read")
     })
     .await;
@@ -1692,7 +1645,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
     let next = footprint("steel", &uuid(), "urn:tanso:steel:product:p0");
     let updated = p.steel.node.update(&id, &next.to_string()).expect("update");
     let new_id = updated.ids[0].to_string();
-    wait_for(60, "the new version in oem's inbox", || {
+    tests::wait_for("the new version in oem's inbox", async || {
         store.inbox_entry(&new_id).expect("read")
     })
     .await;
@@ -1701,7 +1654,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
     // Everything steel queued was delivered: nothing waits for the stranger's host.
     p.wait_outbox_empty().await;
     let oem_store = p.oem.node.store().clone();
-    wait_for(30, "oem's fetch jobs to finish", || {
+    tests::wait_for("oem's fetch jobs to finish", async || {
         oem_store.outbox().expect("outbox").is_empty().then_some(())
     })
     .await;

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use node::home::Home;
 use serde_json::Value;
@@ -41,18 +40,8 @@ async fn start_with_cert(slug: &str, cert: &(PathBuf, PathBuf)) -> (TestNode, So
         raw.pact.tls_key = Some(cert.1);
     })
     .await;
-    let addr = pact_addr(&Home::new(&tn.home)).await;
+    let addr = tn.pact_addr.expect("pact api bound");
     (tn, addr)
-}
-
-async fn pact_addr(home: &Home) -> SocketAddr {
-    for _ in 0..400 {
-        if let Some(addr) = node::pact_api::bound_addr(home) {
-            return addr;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the pact api never wrote its address file");
 }
 
 /// A supplier (`slug`) with one published footprint, the share-with-customers policy and a PACT client for
@@ -210,7 +199,7 @@ async fn answers_reach_a_host_registered_with_a_ca() {
             raw.pact.listen = Some("127.0.0.1:0".into());
         })
         .await;
-        let addr = pact_addr(&Home::new(&tn.home)).await;
+        let addr = tn.pact_addr.expect("pact api bound");
         (tn, addr)
     };
     let cert = ca.server("oem-pact", &["127.0.0.1"]);
@@ -291,19 +280,14 @@ async fn answers_reach_a_host_registered_with_a_ca() {
         .await
         .expect("request");
     let store = oem.node.store().clone();
-    let mut answered = None;
-    for _ in 0..600 {
+    let answered = tests::wait_for("the answer at oem", async || {
         let r = store
             .outgoing_request(&sent.id)
             .expect("read")
             .expect("stored");
-        if r.status != "pending" {
-            answered = Some(r);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let answered = answered.expect("the answer reached oem");
+        (r.status != "pending").then_some(r)
+    })
+    .await;
     assert_eq!(answered.status, "fulfilled", "{answered:?}");
     assert_eq!(oem.node.inbox().expect("inbox").len(), 1);
     oem.stop().await;

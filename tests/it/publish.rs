@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use node::service::client::{self, FetchWhat};
 use node::store::{EngineKind, Store, Table};
@@ -96,11 +96,9 @@ impl Logged {
             }
         });
         let socket = Path::new(home).join("admin.sock");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "node did not come up");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        tests::wait_for_blocking("the node's admin socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).ok()
+        });
         Logged { node, chunks }
     }
 

@@ -186,8 +186,9 @@ impl RelayedNode {
             .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let served = node.clone();
+        let listeners = node::server::Listeners::bind(&node).await.unwrap();
         tokio::spawn(async move {
-            node::server::run(served, None, async move {
+            node::server::run(served, listeners, async move {
                 let _ = stopped.await;
             })
             .await
@@ -566,32 +567,13 @@ async fn a_flood_of_connections_hits_the_limits_while_members_keep_working() {
     // Once the flooding sessions close, steel is served again.
     drop(paired);
     let id = publish(&steel, "steel");
-    let fetched = poll(|| {
-        let oem = oem.node.clone();
-        let id = id.clone();
-        async move { client::fetch(&oem, &company("steel"), FetchWhat::Id(id), None).await }
+    tests::wait_for("steel served once its sessions are free", async || {
+        let what = FetchWhat::Id(id.clone());
+        client::fetch(&oem.node, &company("steel"), what, None)
+            .await
+            .ok()
     })
     .await;
-    assert!(
-        fetched.is_ok(),
-        "steel is served once its sessions are free: {fetched:?}"
-    );
-}
-
-/// Retries `attempt` until it succeeds or `WAIT` passes; returns the last outcome.
-async fn poll<F, Fut, T, E>(mut attempt: F) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let outcome = attempt().await;
-        if outcome.is_ok() || tokio::time::Instant::now() > deadline {
-            return outcome;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -660,11 +642,10 @@ async fn a_relay_restart_fails_requests_in_flight_promptly_and_nodes_come_back()
     let (_control, _data) = tokio::time::timeout(WAIT, held).await.unwrap().unwrap();
     // Paired: the tap file of the session exists once the relay copies bytes.
     let tap = relay.tap.clone();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while files(&tap).is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!files(&tap).is_empty(), "the call is paired and in flight");
+    tests::wait_for("the call paired and in flight", async || {
+        (!files(&tap).is_empty()).then_some(())
+    })
+    .await;
 
     relay.stop().await;
     let status = tokio::time::timeout(WAIT, in_flight)
@@ -692,13 +673,13 @@ async fn a_relay_restart_fails_requests_in_flight_promptly_and_nodes_come_back()
         relay.relay.wait_registered(&company("steel"), WAIT).await,
         "steel reconnects"
     );
-    let fetched = poll(|| {
-        let oem = oem.node.clone();
-        let id = id.clone();
-        async move { client::fetch(&oem, &company("steel"), FetchWhat::Id(id), None).await }
+    tests::wait_for("steel served after the restart", async || {
+        let what = FetchWhat::Id(id.clone());
+        client::fetch(&oem.node, &company("steel"), what, None)
+            .await
+            .ok()
     })
     .await;
-    assert!(fetched.is_ok(), "served after the restart: {fetched:?}");
     drop(steel);
 }
 
@@ -739,14 +720,9 @@ fn spawn_until(args: &[&str], ready: &Path) -> Running {
         .spawn()
         .unwrap();
     let running = Running(child);
-    let deadline = std::time::Instant::now() + WAIT;
-    while !ready.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{args:?} did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    tests::wait_for_blocking(&format!("{args:?} to come up"), || {
+        ready.exists().then_some(())
+    });
     running
 }
 
@@ -902,8 +878,7 @@ fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
 
     // The OEM (no node running: the CLI dials directly) fetches through the relay once the
     // supplier has registered.
-    let deadline = std::time::Instant::now() + WAIT;
-    let fetched = loop {
+    let fetched = tests::wait_for_blocking("a fetch through the relay", || {
         let out = tanso()
             .args([
                 "fetch",
@@ -916,16 +891,10 @@ fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
             ])
             .output()
             .unwrap();
-        if out.status.success() {
-            break String::from_utf8(out.stdout).unwrap();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fetch through the relay: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+        out.status
+            .success()
+            .then(|| String::from_utf8(out.stdout).unwrap())
+    });
     assert!(fetched.contains(&id), "{fetched}");
 
     // The relay's ops listener: ready once the directory's status list has arrived; the
@@ -935,18 +904,10 @@ fn the_cli_puts_a_node_with_no_port_behind_a_relay_of_its_directory() {
         .enable_all()
         .build()
         .unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (status, body) = rt.block_on(tests::http_get(ops, "/readyz")).unwrap();
-        if status == 200 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "relay not ready: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    tests::wait_for_blocking("the relay ready", || {
+        let (status, _) = rt.block_on(tests::http_get(ops, "/readyz")).unwrap();
+        (status == 200).then_some(())
+    });
     assert_eq!(
         rt.block_on(tests::http_get(ops, "/healthz")).unwrap().0,
         200

@@ -254,16 +254,6 @@ async fn tanso(args: Vec<String>) -> (Option<std::process::ExitStatus>, String, 
     .expect("join")
 }
 
-async fn pact_addr(home: &Home) -> SocketAddr {
-    for _ in 0..1200 {
-        if let Some(addr) = node::pact_api::bound_addr(home) {
-            return addr;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the pact api never wrote its address file");
-}
-
 /// A TCP relay to `upstream` that counts the connections it accepted.
 struct CountingProxy {
     addr: SocketAddr,
@@ -409,12 +399,12 @@ async fn outbox_items_to_a_silent_host_are_retried_while_others_are_delivered() 
         tight(raw);
     })
     .await;
-    let steel_addr = pact_addr(&Home::new(&steel.home)).await;
+    let steel_addr = steel.pact_addr.expect("pact api bound");
     let buyer = TestNode::start_with("buyer", |raw| {
         raw.pact.listen = Some("127.0.0.1:0".into());
     })
     .await;
-    let buyer_addr = pact_addr(&Home::new(&buyer.home)).await;
+    let buyer_addr = buyer.pact_addr.expect("pact api bound");
     let oem = TestNode::start("oem").await;
 
     let steel_home = Home::new(&steel.home);
@@ -474,8 +464,7 @@ async fn outbox_items_to_a_silent_host_are_retried_while_others_are_delivered() 
     .expect("request hung")
     .expect("request");
 
-    let deadline = Instant::now() + WATCHDOG;
-    loop {
+    tests::wait_for("steel's outbox to settle", async || {
         let items = steel.node.store().outbox().expect("outbox");
         let to_buyer = items.iter().any(|i| i.target == company("buyer"));
         let to_oem: Vec<_> = items
@@ -489,19 +478,9 @@ async fn outbox_items_to_a_silent_host_are_retried_while_others_are_delivered() 
                         .as_deref()
                         .is_some_and(|e| e.contains("client_request_timeout_secs"))
             });
-        if !to_buyer && retried {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "outbox never settled: {:#?}",
-            items
-                .iter()
-                .map(|i| (&i.target, i.attempts, &i.last_error))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (!to_buyer && retried).then_some(())
+    })
+    .await;
     oem.stop().await;
     buyer.stop().await;
     steel.stop().await;
@@ -588,7 +567,7 @@ async fn a_pull_sends_all_its_requests_over_one_connection() {
         raw.pact.listen = Some("127.0.0.1:0".into());
     })
     .await;
-    let steel_addr = pact_addr(&Home::new(&steel.home)).await;
+    let steel_addr = steel.pact_addr.expect("pact api bound");
     steel
         .node
         .add_policy("share.json", &policy_template("share-with-customers"))

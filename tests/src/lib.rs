@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use node::Node;
 use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
 use node::home::Home;
+use node::server::Listeners;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -15,7 +16,14 @@ pub mod browser;
 /// A node serving peers in this process; stopped (and drained) on `stop` or drop.
 pub struct TestNode {
     pub node: Node,
+    /// The peer listener's address.
     pub addr: SocketAddr,
+    /// The PACT REST host's address, when `[pact] listen` is set.
+    pub pact_addr: Option<SocketAddr>,
+    /// The dashboard's address, when `[dashboard] listen` is set.
+    pub dashboard_addr: Option<SocketAddr>,
+    /// The ops listener's address, when `[metrics] listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub home: PathBuf,
     _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
@@ -90,16 +98,26 @@ impl TestNode {
         node
     }
 
-    /// Serves an existing home.
+    /// Serves an existing home: binds what its config names (port 0 in tests) and always a
+    /// peer listener, and keeps each bound address.
     pub async fn serve(home: &Home) -> TestNode {
         let node = node::open(home).expect("open node");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let mut listeners = Listeners::bind(&node).await.expect("bind");
+        if listeners.peer.is_none() {
+            listeners.peer = Some(TcpListener::bind("127.0.0.1:0").await.expect("bind"));
+        }
+        let local = |l: &Option<TcpListener>| l.as_ref().map(|l| l.local_addr().expect("addr"));
+        let addr = local(&listeners.peer).expect("peer listener");
+        let (pact_addr, dashboard_addr, metrics_addr) = (
+            local(&listeners.pact),
+            local(&listeners.dashboard),
+            local(&listeners.metrics),
+        );
         node.set_bound_endpoint(addr);
         let (stop, stopped) = oneshot::channel::<()>();
         let served = node.clone();
         let task = tokio::spawn(async move {
-            node::server::run(served, Some(listener), async move {
+            node::server::run(served, listeners, async move {
                 let _ = stopped.await;
             })
             .await
@@ -108,6 +126,9 @@ impl TestNode {
         TestNode {
             node,
             addr,
+            pact_addr,
+            dashboard_addr,
+            metrics_addr,
             home: home.dir.clone(),
             _dir: None,
             stop: Some(stop),
@@ -295,19 +316,57 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, Str
     Ok((status, body))
 }
 
-/// Waits (polling, 20 s deadline) for the ops listener of `home` to write its address.
-pub async fn metrics_addr(home: &Path) -> SocketAddr {
-    let home = Home::new(home);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+/// How long [`wait_for`] and [`wait_for_blocking`] wait before they fail the test.
+pub const WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often they look again.
+const WAIT_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The one wait of the tests: polls `check` until it yields a value and returns it, failing
+/// the test with `what` after [`WAIT_LIMIT`]. For something that *happens* (an answer
+/// arrives, a process exits); an expiry is a clock advance, never a wait.
+pub async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let waiting = Waiting::new(what);
     loop {
-        if let Some(addr) = node::metrics::bound_addr(&home) {
-            return addr;
+        if let Some(value) = check().await {
+            return value;
         }
+        tokio::time::sleep(waiting.again()).await;
+    }
+}
+
+/// [`wait_for`] for tests without a runtime (they drive `tanso` processes).
+pub fn wait_for_blocking<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let waiting = Waiting::new(what);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        std::thread::sleep(waiting.again());
+    }
+}
+
+/// The deadline of one wait.
+struct Waiting<'a> {
+    what: &'a str,
+    deadline: std::time::Instant,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(what: &'a str) -> Waiting<'a> {
+        Waiting {
+            what,
+            deadline: std::time::Instant::now() + WAIT_LIMIT,
+        }
+    }
+
+    /// How long to pause before looking again; fails the test once the deadline passed.
+    fn again(&self) -> std::time::Duration {
         assert!(
-            std::time::Instant::now() < deadline,
-            "the metrics listener never wrote its address file"
+            std::time::Instant::now() < self.deadline,
+            "timed out after {WAIT_LIMIT:?} waiting for {}",
+            self.what
         );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        WAIT_EVERY
     }
 }
 

@@ -1,4 +1,5 @@
-//! Exact line numbers for CSV records read with the `csv` crate.
+//! The one CSV reader of the code base ([`CsvReader`]: ledgers, KPI measures, factor sets),
+//! and the exact line numbers it gives records read with the `csv` crate.
 //!
 //! The crate gives each record the position where the reader started looking for it,
 //! which is before any empty lines and `#` comment lines it skipped on the way; so a
@@ -8,8 +9,75 @@
 
 use std::io::Read;
 
+/// How the fields of a CSV input are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    /// Trim the whitespace around every field.
+    pub(crate) trim: bool,
+    /// Let records differ in length from the header (the caller checks).
+    pub(crate) flexible: bool,
+}
+
+/// The one CSV reader: `#` comment lines skipped, header names without a byte-order mark or
+/// surrounding whitespace, and every record and error at its real 1-based line.
+pub(crate) struct CsvReader<R: Read> {
+    rdr: csv::Reader<Lines<R>>,
+}
+
+/// A CSV problem at a line.
+#[derive(Debug)]
+pub(crate) struct CsvProblem {
+    pub(crate) line: u64,
+    pub(crate) message: String,
+}
+
+impl<R: Read> CsvReader<R> {
+    pub(crate) fn new(input: R, shape: Shape) -> CsvReader<R> {
+        let rdr = csv::ReaderBuilder::new()
+            .comment(Some(b'#'))
+            .trim(if shape.trim {
+                csv::Trim::All
+            } else {
+                csv::Trim::None
+            })
+            .flexible(shape.flexible)
+            .from_reader(Lines::new(input));
+        CsvReader { rdr }
+    }
+
+    /// The header's line and its names.
+    pub(crate) fn header(&mut self) -> Result<(u64, Vec<String>), CsvProblem> {
+        let header = self
+            .rdr
+            .headers()
+            .map_err(|e| CsvProblem {
+                line: 1,
+                message: e.to_string(),
+            })?
+            .clone();
+        let line = self.rdr.get_ref().line_of(header.position()).max(1);
+        let names = header
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
+            .collect();
+        Ok((line, names))
+    }
+
+    /// Reads the next record into `rec`: `Ok(Some(line))`, or `Ok(None)` at the end.
+    pub(crate) fn read(&mut self, rec: &mut csv::StringRecord) -> Result<Option<u64>, CsvProblem> {
+        match self.rdr.read_record(rec) {
+            Ok(false) => Ok(None),
+            Ok(true) => Ok(Some(self.rdr.get_ref().line_of(rec.position()))),
+            Err(e) => Err(CsvProblem {
+                line: self.rdr.get_ref().line_of(e.position()),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
 /// A reader that notes the empty and `#` comment lines of what it reads.
-pub(crate) struct Lines<R> {
+struct Lines<R> {
     inner: R,
     /// Byte offset of the next byte read.
     offset: u64,
@@ -21,7 +89,7 @@ pub(crate) struct Lines<R> {
 }
 
 impl<R: Read> Lines<R> {
-    pub(crate) fn new(inner: R) -> Self {
+    fn new(inner: R) -> Self {
         Self {
             inner,
             offset: 0,
@@ -32,7 +100,7 @@ impl<R: Read> Lines<R> {
     }
 
     /// The 1-based line a record starts on, from the position the `csv` reader gave it.
-    pub(crate) fn line_of(&self, position: Option<&csv::Position>) -> u64 {
+    fn line_of(&self, position: Option<&csv::Position>) -> u64 {
         let Some(position) = position else {
             return 0;
         };

@@ -718,11 +718,12 @@ pub fn archive_due_in_segments_of(
 /// `[audit] keep_days` is set.
 pub fn spawn_schedule(tasks: &TaskTracker, node: Node, cancel: CancellationToken) {
     if node.config().audit_keep.is_some() {
-        tasks.spawn(schedule(node, cancel, Utc::now));
+        let clock = node.clock().clone();
+        tasks.spawn(schedule(node, cancel, move || clock.now()));
     }
 }
 
-/// The scheduled archive with the clock `now` (injected for tests).
+/// The scheduled archive, deciding by the time `now` reads (the node's clock).
 pub async fn schedule(
     node: Node,
     cancel: CancellationToken,

@@ -30,6 +30,9 @@ use tokio_util::task::TaskTracker;
 use crate::tls::PeerStream;
 
 /// How long a TLS handshake may take.
+/// Waits after a failed accept (out of file descriptors, say): 10 ms doubling to 1 s.
+pub const ACCEPT_RETRY: crate::backoff::Backoff =
+    crate::backoff::Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 use tokio::sync::OwnedSemaphorePermit;
@@ -377,7 +380,7 @@ pub fn accept_loop(
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let inner_tasks = tasks.clone();
     tasks.spawn(async move {
-        let mut backoff = Duration::from_millis(10);
+        let mut retries = ACCEPT_RETRY.start();
         loop {
             let accepted = tokio::select! {
                 () = cancel.cancelled() => return,
@@ -395,13 +398,12 @@ pub fn accept_loop(
             };
             let (tcp, peer) = match accepted {
                 Ok(ok) => {
-                    backoff = Duration::from_millis(10);
+                    retries.reset();
                     ok
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(retries.wait()).await;
                     continue;
                 }
             };

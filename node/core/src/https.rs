@@ -43,14 +43,18 @@ pub async fn serve(
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let limit = Arc::new(Semaphore::new(policy.max_connections));
+    let mut retries = crate::conn::ACCEPT_RETRY.start();
     loop {
         let (tcp, peer) = tokio::select! {
             () = cancel.cancelled() => return,
             a = listener.accept() => match a {
-                Ok(ok) => ok,
+                Ok(ok) => {
+                    retries.reset();
+                    ok
+                }
                 Err(e) => {
                     tracing::warn!(server = name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(retries.wait()).await;
                     continue;
                 }
             },

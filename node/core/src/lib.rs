@@ -43,9 +43,11 @@ pub mod status;
 pub mod testkit;
 pub mod tls;
 pub mod transport;
+pub mod wait;
 
 pub use tanso_model::{
-    audit, card, clock, crypto, ids, keys, pact, parallel, policy, progress, rounding, signed,
+    audit, backoff, card, clock, crypto, ids, keys, pact, parallel, policy, progress, rounding,
+    signed,
 };
 pub use tanso_store as store;
 

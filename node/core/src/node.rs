@@ -37,7 +37,7 @@ struct Inner {
     rotating: std::sync::Mutex<()>,
     /// Held while an audit archive runs, so two archives never interleave.
     archiving: std::sync::Mutex<()>,
-    /// The clock of expiries (tokens, directory caches); tests advance it.
+    /// The clock of every expiry and time-based decision; tests advance it.
     clock: crate::clock::Clock,
     identity: Identity,
     client_identity: Option<Identity>,
@@ -129,7 +129,8 @@ impl Node {
             set.add(Policy::parse(&record.source_name, &record.source)?);
         }
         let journal = Journal::start(store.clone(), keys.clone())?;
-        let nonces = NonceCache::load(&store, config.clock_skew)?;
+        let clock = crate::clock::Clock::default();
+        let nonces = NonceCache::load(&store, config.clock_skew, clock.now_ms())?;
         let endpoint = config
             .advertise
             .clone()
@@ -142,7 +143,7 @@ impl Node {
                 keys,
                 rotating: std::sync::Mutex::new(()),
                 archiving: std::sync::Mutex::new(()),
-                clock: crate::clock::Clock::default(),
+                clock,
                 identity,
                 client_identity,
                 pact_identity,
@@ -187,7 +188,7 @@ impl Node {
     pub fn archive_lock(&self) -> &std::sync::Mutex<()> {
         &self.inner.archiving
     }
-    /// The clock of expiries (access tokens, directory caches).
+    /// The clock of every expiry and time-based decision (see [`crate::clock`]).
     pub fn clock(&self) -> &crate::clock::Clock {
         &self.inner.clock
     }
@@ -570,7 +571,7 @@ impl Node {
             partner,
             action,
             purpose,
-            now: Utc::now(),
+            now: self.clock().now(),
             product_ids,
             classifications,
             requests_today,
@@ -599,13 +600,13 @@ impl Node {
             .filter_map(|id| self.inner.store.own_footprint(id).ok().flatten())
             .flat_map(|o| o.footprint.product_classifications.unwrap_or_default())
             .collect();
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.clock().day();
         let requests_today = self.inner.daily.get(&self.inner.store, partner_id, &day)?;
         let req = AccessRequest {
             partner: &partner,
             action: Action::Read,
             purpose,
-            now: Utc::now(),
+            now: self.clock().now(),
             product_ids: &product_ids,
             classifications: &classifications,
             requests_today,

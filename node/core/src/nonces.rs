@@ -11,8 +11,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::Utc;
-
 use crate::store::{Store, StoreError};
 
 /// A request nonce seen before.
@@ -40,21 +38,21 @@ struct Seen {
 }
 
 impl NonceCache {
-    /// An empty cache for a clock skew of `skew` (the window is twice the skew).
-    pub fn new(skew: Duration) -> NonceCache {
+    /// An empty cache for a clock skew of `skew` (the window is twice the skew), at `now_ms`.
+    pub fn new(skew: Duration, now_ms: i64) -> NonceCache {
         NonceCache {
             window_ms: window_ms(skew),
             seen: Mutex::new(Seen {
                 by_key: HashMap::new(),
-                swept_ms: Utc::now().timestamp_millis(),
+                swept_ms: now_ms,
             }),
         }
     }
 
-    /// Loads the nonces still inside the window from the store.
-    pub fn load(store: &Store, skew: Duration) -> Result<NonceCache, StoreError> {
-        let cache = NonceCache::new(skew);
-        let now = Utc::now().timestamp_millis();
+    /// Loads the nonces still inside the window at `now_ms` from the store.
+    pub fn load(store: &Store, skew: Duration, now_ms: i64) -> Result<NonceCache, StoreError> {
+        let cache = NonceCache::new(skew, now_ms);
+        let now = now_ms;
         let mut seen = cache.lock();
         for (key_id, nonce_hex, at) in store.nonces()? {
             // Only 16-byte nonces are ever accepted, so nothing else can be replayed.
@@ -139,6 +137,8 @@ fn decode_nonce(hex_text: &str) -> Option<Nonce> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
 
     const SKEW: Duration = Duration::from_secs(60);
@@ -151,8 +151,8 @@ mod tests {
 
     #[test]
     fn a_nonce_is_accepted_once() {
-        let cache = NonceCache::new(SKEW);
         let now = Utc::now().timestamp_millis();
+        let cache = NonceCache::new(SKEW, now);
         assert!(cache.check_and_insert("k1", &n(0xaa), now, now).is_ok());
         assert!(
             cache
@@ -165,8 +165,8 @@ mod tests {
 
     #[test]
     fn nonces_expire_with_the_window_not_with_a_count() {
-        let cache = NonceCache::new(SKEW);
         let start = Utc::now().timestamp_millis();
+        let cache = NonceCache::new(SKEW, start);
         // A slow trickle: 1,000 nonces over the first window (far fewer than any size trigger).
         for i in 0..1000i64 {
             let at = start + i * (WINDOW_MS / 1000);
@@ -187,8 +187,8 @@ mod tests {
 
     #[test]
     fn memory_follows_the_rate_of_the_last_window() {
-        let cache = NonceCache::new(SKEW);
         let start = Utc::now().timestamp_millis();
+        let cache = NonceCache::new(SKEW, start);
         // A burst of 50,000 requests in one second ...
         for i in 0..50_000i64 {
             let at = start + i / 50;
@@ -216,8 +216,8 @@ mod tests {
 
     #[test]
     fn a_nonce_inside_the_window_survives_a_sweep() {
-        let cache = NonceCache::new(SKEW);
         let start = Utc::now().timestamp_millis();
+        let cache = NonceCache::new(SKEW, start);
         cache.check_and_insert("k1", &n(1), start, start).unwrap();
         let later = start + WINDOW_MS / 2;
         assert!(

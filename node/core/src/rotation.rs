@@ -91,6 +91,7 @@ impl Node {
             .iter()
             .map(|p| {
                 crate::exchange::new_item(
+                    self.clock(),
                     &p.card.company_id,
                     Delivery::CardUpdate {
                         key_id: new_key_id.clone(),

@@ -189,18 +189,28 @@ pub struct Session {
     expires: Instant,
 }
 
-/// Sessions and one-time login tokens, in memory (a restart logs everyone out).
+/// Sessions and one-time login tokens, in memory (a restart logs everyone out); they expire
+/// by the node's clock.
 #[derive(Default)]
 pub struct Sessions {
+    clock: tanso_core::clock::Clock,
     sessions: Mutex<HashMap<String, Session>>,
     login_tokens: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
+    /// No sessions yet; they expire by `clock`.
+    pub fn new(clock: tanso_core::clock::Clock) -> Sessions {
+        Sessions {
+            clock,
+            ..Sessions::default()
+        }
+    }
+
     /// Starts a session; returns its cookie value.
     pub fn create(&self, user: &str, role: Role) -> Result<String, DashboardError> {
         let token = random_token()?;
-        let now = Instant::now();
+        let now = self.clock.instant();
         let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, s| s.expires > now);
         if map.len() >= MAX_SESSIONS
@@ -226,7 +236,7 @@ impl Sessions {
     pub fn get(&self, token: &str) -> Option<Session> {
         let map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         map.get(token)
-            .filter(|s| s.expires > Instant::now())
+            .filter(|s| s.expires > self.clock.instant())
             .cloned()
     }
 
@@ -240,7 +250,7 @@ impl Sessions {
     /// A one-time token that `/login/token/{token}` exchanges for a session of `user`.
     pub fn create_login_token(&self, user: &str, role: Role) -> Result<String, DashboardError> {
         let token = random_token()?;
-        let now = Instant::now();
+        let now = self.clock.instant();
         let mut map = self.login_tokens.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, s| s.expires > now);
         if map.len() >= 1000 {
@@ -263,6 +273,6 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(token)
-            .filter(|s| s.expires > Instant::now())
+            .filter(|s| s.expires > self.clock.instant())
     }
 }

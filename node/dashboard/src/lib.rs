@@ -112,7 +112,7 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
     let addr_file = tanso_core::https::announce("dashboard", &node, &listener, ADDR_FILE);
     let state = Arc::new(AppState {
         node: node.clone(),
-        sessions: auth::Sessions::default(),
+        sessions: auth::Sessions::new(node.clock().clone()),
         index: index::Index::new(node.clone()),
         assets: assets::Assets::load(),
     });

@@ -59,3 +59,18 @@ fn sessions_and_one_time_tokens() {
         "one use only"
     );
 }
+
+/// Sessions and login links expire by the node's clock, so their lifetimes are tested by
+/// advancing it rather than by waiting hours.
+#[test]
+fn sessions_and_login_links_expire_by_the_clock() {
+    let clock = tanso_core::clock::Clock::default();
+    let sessions = Sessions::new(clock.clone());
+    let cookie = sessions.create("ops", Role::Viewer).unwrap();
+    let link = sessions.create_login_token("ops", Role::Admin).unwrap();
+    clock.advance(super::auth::LOGIN_TOKEN_TTL + std::time::Duration::from_secs(1));
+    assert!(sessions.redeem_login_token(&link).is_none(), "link expired");
+    assert!(sessions.get(&cookie).is_some(), "the session lasts longer");
+    clock.advance(super::auth::SESSION_TTL);
+    assert!(sessions.get(&cookie).is_none(), "session expired");
+}

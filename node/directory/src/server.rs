@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status};
 
+use tanso_core::clock::Clock;
 use tanso_core::crypto::{CryptoError, NodeKey};
 use tanso_core::directory::answer::{self, Answer, Application, SealedAnswer};
 use tanso_core::directory::credential::{
@@ -327,6 +328,8 @@ struct Inner {
     answers: Mutex<HashMap<String, (Instant, Arc<SealedAnswer>)>>,
     /// The current signed status answer, pushed to watchers.
     status: watch::Sender<Arc<SealedAnswer>>,
+    /// The clock of application skew, credential validity and answer times.
+    clock: Clock,
 }
 
 impl Directory {
@@ -336,6 +339,7 @@ impl Directory {
         let key = home.load_key()?;
         let identity = home.load_identity()?;
         let store = Store::open(&home.store_dir(), config.engine)?;
+        let clock = Clock::default();
         let endpoint = config
             .advertise
             .clone()
@@ -346,7 +350,7 @@ impl Directory {
         })?;
         let status = Answer {
             association_id: config.association_id.clone(),
-            issued_at: rfc3339(Utc::now()),
+            issued_at: rfc3339(clock.now()),
             query: answer::QUERY_STATUS.into(),
             members: Vec::new(),
             next_page_token: None,
@@ -364,12 +368,18 @@ impl Directory {
                 endpoint: RwLock::new(endpoint),
                 answers: Mutex::new(HashMap::new()),
                 status,
+                clock,
             }),
         })
     }
 
     pub fn config(&self) -> &DirectoryConfig {
         &self.inner.config
+    }
+
+    /// The directory's clock (see [`tanso_core::clock`]); tests advance it.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     pub fn store(&self) -> &Store {
@@ -436,7 +446,7 @@ impl Directory {
         let issued = DateTime::parse_from_rfc3339(&app.issued_at)
             .map_err(|e| DirectoryError::BadRequest(format!("issuedAt: {e}")))?
             .with_timezone(&Utc);
-        let now = Utc::now();
+        let now = self.inner.clock.now();
         if (now - issued).num_seconds().abs() > APPLICATION_SKEW_SECS {
             return Err(DirectoryError::BadRequest(format!(
                 "application issuedAt {} is more than {APPLICATION_SKEW_SECS} s from the directory's clock",
@@ -556,7 +566,7 @@ impl Directory {
                 &self.inner.key,
                 &self.inner.config.association_id,
                 current.serial + 1,
-                Utc::now(),
+                self.inner.clock.now(),
                 revoked,
             )?;
             meta.status_list = Some(list.clone());
@@ -675,7 +685,7 @@ impl Directory {
         record: &MemberRecord,
         meta: &mut DirectoryMeta,
     ) -> Result<MembershipCredential, DirectoryError> {
-        let now = Utc::now();
+        let now = self.inner.clock.now();
         meta.credential_serial += 1;
         let mut credential = MembershipCredential {
             association_id: self.inner.config.association_id.clone(),
@@ -728,9 +738,10 @@ impl Directory {
 
     fn cached(&self, key: &str) -> Option<Arc<SealedAnswer>> {
         let answers = self.inner.answers.lock().unwrap_or_else(|p| p.into_inner());
+        let now = self.inner.clock.instant();
         answers
             .get(key)
-            .filter(|(at, _)| at.elapsed() < ANSWER_MAX_AGE)
+            .filter(|(at, _)| now.saturating_duration_since(*at) < ANSWER_MAX_AGE)
             .map(|(_, a)| a.clone())
     }
 
@@ -740,7 +751,7 @@ impl Directory {
         if answers.len() >= 10_000 {
             answers.clear();
         }
-        answers.insert(key, (Instant::now(), answer));
+        answers.insert(key, (self.inner.clock.instant(), answer));
     }
 
     fn seal_and_cache(
@@ -766,7 +777,7 @@ impl Directory {
             })?;
         Ok(Answer {
             association_id: self.inner.config.association_id.clone(),
-            issued_at: rfc3339(Utc::now()),
+            issued_at: rfc3339(self.inner.clock.now()),
             query,
             members,
             next_page_token,
@@ -970,21 +981,28 @@ pub async fn call(home: &Home, command: DirCommand) -> Result<serde_json::Value,
 
 // === serving ===
 
-/// Serves members until `shutdown` completes, then drains.
+/// Binds the admin socket of the directory home (`<home>/admin.sock`, mode 0600), for
+/// [`run`].
+pub fn bind_admin(home: &Home) -> Result<tokio::net::UnixListener, DirectoryError> {
+    let admin_path = home.admin_socket();
+    tanso_core::admin_socket::bind(&admin_path).map_err(|source| DirectoryError::Io {
+        what: format!("admin socket {}", admin_path.display()),
+        source,
+    })
+}
+
+/// Serves members on `listener` and admin commands on `admin` (both bound by the caller)
+/// until `shutdown` completes, then drains.
 pub async fn run(
     directory: Directory,
     listener: tokio::net::TcpListener,
+    admin: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DirectoryError> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
     let home = directory.home().clone();
     let admin_path = home.admin_socket();
-    let admin =
-        tanso_core::admin_socket::bind(&admin_path).map_err(|source| DirectoryError::Io {
-            what: format!("admin socket {}", admin_path.display()),
-            source,
-        })?;
     {
         let directory = directory.clone();
         let cancel = cancel.clone();

@@ -5,7 +5,6 @@
 //! checked against its hash, and only then is the nonce recorded, so unauthenticated
 //! traffic cannot fill the replay cache.
 
-use chrono::Utc;
 use prost::Message;
 use proto::pb;
 use tonic::Status;
@@ -179,7 +178,7 @@ async fn audit_refusal(
 ) {
     let (verdict, summary) =
         node.refusals()
-            .refuse(source, err.kind(), method, std::time::Instant::now());
+            .refuse(source, err.kind(), method, node.clock().instant());
     if let Some(summary) = summary {
         write_summary(node, &summary).await;
     }
@@ -206,7 +205,7 @@ async fn audit_refusal(
 /// Writes the summary entries of every refusal interval that has ended (all open ones when
 /// `all`, at shutdown). Called by the node's flush task.
 pub async fn flush_refusals(node: &Node, all: bool) {
-    for summary in node.refusals().due(std::time::Instant::now(), all) {
+    for summary in node.refusals().due(node.clock().instant(), all) {
         write_summary(node, &summary).await;
     }
 }
@@ -309,7 +308,7 @@ fn precheck(
             expected: node.company_id().to_string(),
         });
     }
-    let now_ms = Utc::now().timestamp_millis();
+    let now_ms = node.clock().now_ms();
     let limit_ms = u64::try_from(node.config().clock_skew.as_millis()).unwrap_or(u64::MAX);
     check_clock(now_ms, header.issued_at_ms, limit_ms)?;
     if header.nonce.len() != 16 {

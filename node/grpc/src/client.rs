@@ -101,7 +101,7 @@ impl PeerClient {
             method,
             purpose: self.purpose.as_deref(),
             nonce,
-            issued_at_ms: Utc::now().timestamp_millis(),
+            issued_at_ms: self.node.clock().now_ms(),
         }
         .envelope(body))
     }

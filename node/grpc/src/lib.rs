@@ -10,7 +10,6 @@ pub mod pact_pb;
 pub mod status;
 pub mod wire;
 
-use chrono::Utc;
 use proto::pb;
 use tonic::{Request, Response, Status};
 
@@ -126,7 +125,7 @@ impl ConnectorService {
             rule: None,
             reason: format!("bad request: {}", status.message()),
         };
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         match self
             .record(caller, method, Vec::new(), &decision, false, &day)
             .await
@@ -150,7 +149,7 @@ impl ConnectorService {
         } else {
             format!("repeated {what} ignored")
         });
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         self.record(caller, method, targets, &decision, false, &day)
             .await?;
         Ok(Response::new(pb::Ack {
@@ -231,7 +230,7 @@ impl pb::connector_server::Connector for ConnectorService {
             let s = Status::invalid_argument(format!("id {:?} is not a uuid", body.id));
             return Err(self.refuse(&caller, METHOD_GET_FOOTPRINT, s).await);
         }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         let requests_today = self.requests_today(&caller, &day)?;
         let own = self
             .node
@@ -321,7 +320,7 @@ impl pb::connector_server::Connector for ConnectorService {
                 "page_token is not one this node issued",
             ));
         }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         let requests_today = self.requests_today(&caller, &day)?;
         let node = self.node.clone();
         let caller_for_scan = caller.clone();
@@ -416,7 +415,7 @@ impl pb::connector_server::Connector for ConnectorService {
                 .refuse(&caller, M, Status::invalid_argument(problem))
                 .await);
         }
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         let counter = request_counter(&caller.partner.company_id);
         let requests_today = self
             .node
@@ -593,7 +592,7 @@ impl pb::connector_server::Connector for ConnectorService {
         };
         let card_json =
             serde_json::to_string(&card).map_err(|_| Status::internal("internal error"))?;
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         self.record(
             &caller,
             M,
@@ -631,7 +630,7 @@ impl pb::connector_server::Connector for ConnectorService {
             Ok(d) => d,
             Err(e) => return Err(self.refuse(&caller, M, status::from_node(e)).await),
         };
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.node.clock().day();
         self.record(&caller, M, body.product_id.clone(), &decision, false, &day)
             .await?;
         if !decision.is_permit() {

@@ -12,6 +12,7 @@
 //!   [`progress`] (how long operations report progress), [`parallel`].
 
 pub mod audit;
+pub mod backoff;
 pub mod card;
 pub mod clock;
 pub mod crypto;

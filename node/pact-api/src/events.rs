@@ -220,7 +220,7 @@ impl PublishedHosts {
                 return Ok(PublishedHosts { hosts: Vec::new() });
             }
         };
-        let day = super::today();
+        let day = super::today(node);
         let mut out = Vec::new();
         for host in hosts {
             if host.company_id.eq_ignore_ascii_case(node.company_id()) {
@@ -249,6 +249,7 @@ impl tanso_core::transport::Announcer for PublishedHosts {
                 .collect();
             if !ids.is_empty() {
                 items.push(new_item(
+                    node.clock(),
                     &partner.company_id,
                     Delivery::PactPublished {
                         event_id: uuid::Uuid::new_v4().to_string(),

@@ -22,7 +22,7 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -32,7 +32,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64_STD;
-use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -354,8 +353,9 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
     }
 }
 
-fn today() -> String {
-    Utc::now().format("%Y-%m-%d").to_string()
+/// The day the daily caps count in, by the node's clock.
+fn today(node: &Node) -> String {
+    node.clock().day()
 }
 
 /// Writes the audit entry (and the daily counter under `counter`), durably, before answering.
@@ -373,7 +373,7 @@ async fn record(
         }
         Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
     };
-    let day = today();
+    let day = today(&state.node);
     let daily = counter.map(|key| {
         let n = state.node.daily().increment(&key, &day);
         (key, day.clone(), n)
@@ -490,7 +490,7 @@ async fn issue_token(
 ) -> Result<Response, ApiError> {
     state
         .throttle
-        .check(source, Instant::now())
+        .check(source, state.node.clock().instant())
         .map_err(ApiError::throttled)?;
     let body = read_body_max(body, TOKEN_MAX_BODY).await?;
     let form_type = headers
@@ -549,7 +549,7 @@ async fn issue_token(
             // Failures of this source may have closed it while this request waited.
             state
                 .throttle
-                .check(source, Instant::now())
+                .check(source, state.node.clock().instant())
                 .map_err(ApiError::throttled)?;
             let clients = state.clients.clone();
             let secret = secret.clone();
@@ -606,7 +606,7 @@ async fn token_refused(
     reason: &'static str,
 ) -> ApiError {
     let client = shown_client_id(claimed);
-    if !state.throttle.fail(source, Instant::now()) {
+    if !state.throttle.fail(source, state.node.clock().instant()) {
         tracing::info!(%source, %client, reason, "pact api: token refused");
         return ApiError::InvalidClient(reason);
     }
@@ -802,7 +802,7 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
         state
             .node
             .daily()
-            .get(state.node.store(), &partner.company_id, &today())?;
+            .get(state.node.store(), &partner.company_id, &today(&state.node))?;
     if q.limit == 0 {
         // An empty page (the schema allows limit=0) whose link starts the real paging at the
         // same place, with the default page size.
@@ -912,7 +912,7 @@ async fn get_one(
         state
             .node
             .daily()
-            .get(state.node.store(), &partner.company_id, &today())?;
+            .get(state.node.store(), &partner.company_id, &today(&state.node))?;
     let Some(own) = state.node.store().own_footprint(&id)? else {
         let d = deny("no such footprint");
         record(state, &partner, M_GET, vec![id], &d, None).await?;
@@ -957,6 +957,7 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
                     return Ok(None);
                 }
                 let item = tanso_core::exchange::new_item(
+                    node.clock(),
                     &company,
                     tanso_core::store::Delivery::PactFetch {
                         event_id: eid,
@@ -989,10 +990,11 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
         } => {
             let id = request_id(&partner.company_id, &event_id);
             let counter = format!("{}#request", partner.company_id);
-            let requests_today = state
-                .node
-                .daily()
-                .get(state.node.store(), &counter, &today())?;
+            let requests_today =
+                state
+                    .node
+                    .daily()
+                    .get(state.node.store(), &counter, &today(&state.node))?;
             let now = tanso_core::node::now_rfc3339();
             let incoming = tanso_core::store::IncomingRequest {
                 id,

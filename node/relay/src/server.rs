@@ -63,6 +63,8 @@ struct Inner {
     registered: tokio::sync::Notify,
     metrics: RelayMetrics,
     bound: AtomicBool,
+    /// The clock credentials are checked at (see [`tanso_core::clock`]).
+    clock: tanso_core::clock::Clock,
 }
 
 /// A member's live control connection.
@@ -117,6 +119,7 @@ impl Relay {
                 registered: tokio::sync::Notify::new(),
                 metrics: RelayMetrics::new(),
                 bound: AtomicBool::new(false),
+                clock: tanso_core::clock::Clock::default(),
             }),
         })
     }
@@ -125,7 +128,12 @@ impl Relay {
         &self.inner.config
     }
 
-    /// The relay's counters and gauges (served by [`crate::metrics::serve`]).
+    /// The relay's clock; tests advance it.
+    pub fn clock(&self) -> &tanso_core::clock::Clock {
+        &self.inner.clock
+    }
+
+    /// The relay's counters and gauges (served by [`tanso_core::metrics::serve`]).
     pub fn metrics(&self) -> &RelayMetrics {
         &self.inner.metrics
     }
@@ -232,14 +240,15 @@ impl Relay {
     /// Follows one trusted directory's status list (the Watch stream pushes every change;
     /// reconnects with capped backoff while the directory is down, keeping the last list).
     async fn watch_status(self, directory: DirectoryCard, cancel: CancellationToken) {
-        let mut backoff = Duration::from_millis(500);
+        let mut retries = tanso_core::directory::client::STATUS_WATCH.start();
         loop {
             let outcome = match tanso_core::directory::DirectoryClient::connect_lazy(&directory) {
                 Err(e) => Err(e.to_string()),
-                Ok(mut client) => {
+                Ok(client) => {
+                    let mut client = client.with_clock(&self.inner.clock);
                     let relay = self.clone();
                     let watch = client.watch(|list| {
-                        backoff = Duration::from_millis(500);
+                        retries.reset();
                         if let Err(e) = relay.apply_status_list(list) {
                             tracing::warn!(error = %e, "status list not applied");
                         }
@@ -255,9 +264,8 @@ impl Relay {
             }
             tokio::select! {
                 () = cancel.cancelled() => return,
-                () = tokio::time::sleep(backoff.min(self.inner.config.status_refresh)) => {}
+                () = tokio::time::sleep(retries.wait().min(self.inner.config.status_refresh)) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
         }
     }
 
@@ -276,7 +284,7 @@ impl Relay {
                 )
             })?;
         credential
-            .verify(&directory, chrono::Utc::now())
+            .verify(&directory, self.inner.clock.now())
             .map_err(|e| format!("membership credential: {e}"))?;
         if let Some(list) = read_lock(&self.inner.status).get(&credential.association_id)
             && list.is_revoked(&credential.company_id)
@@ -327,7 +335,7 @@ impl Relay {
         }
         self.inner.bound.store(true, Ordering::Relaxed);
         tokio::pin!(shutdown);
-        let mut backoff = Duration::from_millis(10);
+        let mut retries = tanso_core::conn::ACCEPT_RETRY.start();
         loop {
             let accepted = tokio::select! {
                 () = &mut shutdown => break,
@@ -335,13 +343,12 @@ impl Relay {
             };
             let (tcp, peer) = match accepted {
                 Ok(ok) => {
-                    backoff = Duration::from_millis(10);
+                    retries.reset();
                     ok
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(retries.wait()).await;
                     continue;
                 }
             };

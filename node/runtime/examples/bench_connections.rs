@@ -173,10 +173,12 @@ async fn run(scratch: &Path) -> Res<()> {
     let addr = listener.local_addr()?;
     owner.set_bound_endpoint(addr);
     customer.add_partner(&serde_json::to_string(&owner.card()?)?, Vec::new())?;
+    let mut listeners = node::server::Listeners::bind(&owner).await?;
+    listeners.peer = Some(listener);
     let (stop, stopped) = oneshot::channel::<()>();
     let served = owner.clone();
     let server = tokio::spawn(async move {
-        node::server::run(served, Some(listener), async move {
+        node::server::run(served, listeners, async move {
             let _ = stopped.await;
         })
         .await

@@ -219,10 +219,12 @@ async fn get_footprint(scratch: &Path) -> Res<GetFigures> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     owner.set_bound_endpoint(listener.local_addr()?);
     customer.add_partner(&serde_json::to_string(&owner.card()?)?, Vec::new())?;
+    let mut listeners = node::server::Listeners::bind(&owner).await?;
+    listeners.peer = Some(listener);
     let (stop_real, stopped) = oneshot::channel::<()>();
     let served = owner.clone();
     let real_task = tokio::spawn(async move {
-        node::server::run(served, Some(listener), async move {
+        node::server::run(served, listeners, async move {
             let _ = stopped.await;
         })
         .await

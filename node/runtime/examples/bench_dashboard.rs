@@ -268,18 +268,17 @@ async fn main() -> Res<()> {
     // Start the node (fresh process state: nothing indexed yet).
     let node = node::open(&home)?;
     let fp = node.identity().fingerprint.clone();
-    let _ = std::fs::remove_file(home.dir.join(dashboard::ADDR_FILE));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
-    let task = tokio::spawn(node::server::run(node, None, async move {
+    let listeners = node::server::Listeners::bind(&node).await?;
+    let addr = listeners
+        .dashboard
+        .as_ref()
+        .ok_or("no dashboard listener")?
+        .local_addr()?;
+    let task = tokio::spawn(node::server::run(node, listeners, async move {
         let _ = stopped.await;
     }));
-    let addr = loop {
-        if let Some(a) = dashboard::bound_addr(&home) {
-            break a;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
     let login = client::request(
         addr,
         &fp,

@@ -60,14 +60,12 @@ async fn start_node(dir: &std::path::Path, slug: &str) -> Result<(Node, oneshot:
     let node = node::open(&home)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     node.set_bound_endpoint(listener.local_addr()?);
+    let mut listeners = node::server::Listeners::bind(&node).await?;
+    listeners.peer = Some(listener);
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(node::server::run(
-        node.clone(),
-        Some(listener),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(node::server::run(node.clone(), listeners, async move {
+        let _ = stopped.await;
+    }));
     Ok((node, stop))
 }
 
@@ -92,9 +90,15 @@ async fn main() -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     directory.set_bound_endpoint(listener.local_addr()?);
     let (stop_dir, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server::run(directory.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let admin = server::bind_admin(&home)?;
+    tokio::spawn(server::run(
+        directory.clone(),
+        listener,
+        admin,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let card: DirectoryCard = directory.card()?;
 
     // 1,000 members (each application signed and stored durably).

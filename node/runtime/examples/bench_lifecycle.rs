@@ -45,14 +45,12 @@ async fn start(dir: &std::path::Path, slug: &str) -> Result<(Node, oneshot::Send
     let node = node::open(&home)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     node.set_bound_endpoint(listener.local_addr()?);
+    let mut listeners = node::server::Listeners::bind(&node).await?;
+    listeners.peer = Some(listener);
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(node::server::run(
-        node.clone(),
-        Some(listener),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    tokio::spawn(node::server::run(node.clone(), listeners, async move {
+        let _ = stopped.await;
+    }));
     Ok((node, stop))
 }
 

@@ -193,24 +193,22 @@ async fn run(scratch: &Path) -> Res<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     owner.set_bound_endpoint(listener.local_addr()?);
     customer.add_partner(&serde_json::to_string(&owner.card()?)?, Vec::new())?;
+    let mut listeners = node::server::Listeners::bind(&owner).await?;
+    listeners.peer = Some(listener);
+    let pact_addr = listeners
+        .pact
+        .as_ref()
+        .ok_or("the pact api is not configured")?
+        .local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let served = owner.clone();
     let task = tokio::spawn(async move {
-        node::server::run(served, Some(listener), async move {
+        node::server::run(served, listeners, async move {
             let _ = stopped.await;
         })
         .await
         .map_err(|e| e.to_string())
     });
-    let mut pact_addr = None;
-    for _ in 0..400 {
-        pact_addr = node::pact_api::bound_addr(&owner_home);
-        if pact_addr.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let pact_addr = pact_addr.ok_or("the pact api did not start")?;
     let fingerprint = owner.identity().fingerprint.clone();
 
     // A token, the one-off way.

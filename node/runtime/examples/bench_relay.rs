@@ -132,10 +132,12 @@ async fn run(scratch: &Path) -> Res<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let owner_addr = listener.local_addr()?;
     owner.set_bound_endpoint(owner_addr);
+    let mut listeners = node::server::Listeners::bind(&owner).await?;
+    listeners.peer = Some(listener);
     let (stop_owner, owner_stopped) = oneshot::channel::<()>();
     let served = owner.clone();
     let owner_task = tokio::spawn(async move {
-        node::server::run(served, Some(listener), async move {
+        node::server::run(served, listeners, async move {
             let _ = owner_stopped.await;
         })
         .await

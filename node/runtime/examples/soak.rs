@@ -542,10 +542,12 @@ async fn local_node(
     let node = node::open(&home)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     node.set_bound_endpoint(listener.local_addr()?);
+    let mut listeners = node::server::Listeners::bind(&node).await?;
+    listeners.peer = Some(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = node.clone();
     tokio::spawn(async move {
-        let _ = node::server::run(served, Some(listener), async move {
+        let _ = node::server::run(served, listeners, async move {
             let _ = stopped.await;
         })
         .await;

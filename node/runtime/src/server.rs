@@ -1,10 +1,11 @@
-//! `serve`: binds nothing itself; takes a bound listener and a shutdown future, runs the peer
-//! gRPC service over TLS and the admin socket, then drains.
+//! `serve`: binds nothing itself; takes the listeners the caller bound ([`Listeners`]) and a
+//! shutdown future, runs the peer gRPC service over TLS, the admin socket and the PACT,
+//! dashboard and metrics listeners, then drains.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
@@ -22,6 +23,12 @@ pub enum ServeError {
     #[error("admin socket {path}: {source}")]
     Admin {
         path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listen {addr}: {source}")]
+    Peer {
+        addr: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
     },
@@ -53,21 +60,93 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Runs the node until `shutdown` completes, then drains in-flight requests.
+/// The sockets a node serves, bound by the caller: the CLI binds what the config names
+/// ([`Listeners::bind`]) after validating it; tests do the same on port 0 and read each
+/// listener's `local_addr`, so nobody needs the address files.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The admin socket (`<home>/admin.sock`, mode 0600).
+    pub admin: UnixListener,
+    /// Peers (`listen`); `None` for a node with no inbound port.
+    pub peer: Option<TcpListener>,
+    /// The PACT REST host (`[pact] listen`).
+    pub pact: Option<TcpListener>,
+    /// The dashboard (`[dashboard] listen`).
+    pub dashboard: Option<TcpListener>,
+    /// The ops listener (`[metrics] listen`).
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every address `node`'s config names, then the admin socket of its home (last,
+    /// so whoever sees the socket finds the ports bound).
+    pub async fn bind(node: &Node) -> Result<Listeners, ServeError> {
+        let config = node.config();
+        let peer = bind_tcp(config.listen, |addr, source| ServeError::Peer {
+            addr,
+            source,
+        })
+        .await?;
+        let pact = bind_tcp(config.pact_listen, |addr, source| ServeError::Pact {
+            addr,
+            source,
+        })
+        .await?;
+        let dashboard = bind_tcp(config.dashboard_listen, |addr, source| {
+            ServeError::Dashboard { addr, source }
+        })
+        .await?;
+        let metrics = bind_tcp(config.metrics_listen, |addr, source| ServeError::Metrics {
+            addr,
+            source,
+        })
+        .await?;
+        let admin_path = node.home().admin_socket();
+        let admin = crate::admin::bind(&admin_path).map_err(|source| ServeError::Admin {
+            path: admin_path.display().to_string(),
+            source,
+        })?;
+        Ok(Listeners {
+            admin,
+            peer,
+            pact,
+            dashboard,
+            metrics,
+        })
+    }
+}
+
+async fn bind_tcp(
+    addr: Option<std::net::SocketAddr>,
+    error: impl FnOnce(std::net::SocketAddr, std::io::Error) -> ServeError,
+) -> Result<Option<TcpListener>, ServeError> {
+    match addr {
+        None => Ok(None),
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Ok(Some(listener)),
+            Err(source) => Err(error(addr, source)),
+        },
+    }
+}
+
+/// Runs the node on `listeners` until `shutdown` completes, then drains in-flight requests.
 pub async fn run(
     node: Node,
-    listener: Option<TcpListener>,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let Listeners {
+        admin,
+        peer: listener,
+        pact,
+        dashboard,
+        metrics,
+    } = listeners;
 
     // The admin socket: operator commands while the node runs (never on the network).
     let admin_path = node.home().admin_socket();
-    let admin = crate::admin::bind(&admin_path).map_err(|source| ServeError::Admin {
-        path: admin_path.display().to_string(),
-        source,
-    })?;
     tasks.spawn(crate::admin::serve(node.clone(), admin, cancel.clone()));
 
     // The outbox worker: requests, answers and notifications to partners, retried.
@@ -83,15 +162,7 @@ pub async fn run(
     tanso_core::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
 
     // The web dashboard, when configured (HTTPS with the node's TLS identity).
-    if let Some(addr) = node.config().dashboard_listen {
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(source) => {
-                cancel.cancel();
-                let _ = std::fs::remove_file(&admin_path);
-                return Err(ServeError::Dashboard { addr, source });
-            }
-        };
+    if let Some(listener) = dashboard {
         tracing::info!(addr = ?listener.local_addr().ok(), "dashboard bound");
         tasks.spawn(tanso_dashboard::serve(
             node.clone(),
@@ -101,15 +172,7 @@ pub async fn run(
     }
 
     // The ops listener (/metrics, /healthz, /readyz), when configured (plain HTTP).
-    if let Some(addr) = node.config().metrics_listen {
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(source) => {
-                cancel.cancel();
-                let _ = std::fs::remove_file(&admin_path);
-                return Err(ServeError::Metrics { addr, source });
-            }
-        };
+    if let Some(listener) = metrics {
         tasks.spawn(tanso_core::metrics::serve(
             node.clone(),
             listener,
@@ -118,15 +181,7 @@ pub async fn run(
     }
 
     // The PACT v3 REST host, when configured (HTTPS only, its own port).
-    if let Some(addr) = node.config().pact_listen {
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(source) => {
-                cancel.cancel();
-                let _ = std::fs::remove_file(&admin_path);
-                return Err(ServeError::Pact { addr, source });
-            }
-        };
+    if let Some(listener) = pact {
         tasks.spawn(tanso_pact_api::serve(
             node.clone(),
             listener,

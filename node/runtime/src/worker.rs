@@ -12,14 +12,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use tanso_core::exchange::now_ms;
+use crate::backoff::Backoff;
 use tanso_core::node::{Node, now_rfc3339};
 use tanso_core::store::{Delivery, OutboxItem};
 
-/// First retry delay; doubles per attempt.
-const FIRST_RETRY_MS: i64 = 500;
-/// Longest retry delay.
-const MAX_RETRY_MS: i64 = 15 * 60 * 1000;
+/// Retries: 500 ms doubling per attempt, at most 15 min, ±20 % jitter.
+const RETRY: Backoff =
+    Backoff::new(Duration::from_millis(500), Duration::from_secs(15 * 60)).jittered();
 /// Items not delivered this long after creation are given up.
 pub const GIVE_UP_AFTER_MS: i64 = 72 * 3600 * 1000;
 /// Longest sleep between scans when nothing pokes the worker.
@@ -50,7 +49,7 @@ async fn run(node: Node, tasks: TaskTracker, cancel: CancellationToken) {
             }
             Err(_) => Vec::new(),
         };
-        let now = now_ms();
+        let now = node.clock().now_ms();
         let mut wake = now + IDLE_SCAN.as_millis() as i64;
         for item in items {
             if in_flight
@@ -108,20 +107,14 @@ pub async fn deliver_enqueued(node: &Node) {
 
 /// Delay before attempt `attempts + 1`: 500 ms doubling, capped at 15 min, ±20 % jitter.
 fn backoff_ms(attempts: u32) -> i64 {
-    let base = FIRST_RETRY_MS
-        .saturating_mul(1i64 << attempts.min(20))
-        .min(MAX_RETRY_MS);
-    let mut b = [0u8; 2];
-    let _ = getrandom::fill(&mut b);
-    let jitter = i64::from(u16::from_le_bytes(b)) % 401 - 200; // -200..=200 per mille
-    base + base * jitter / 1000
+    RETRY.delay(attempts.saturating_add(1)).as_millis() as i64
 }
 
 /// Tries to deliver `item` once and records the outcome durably.
 async fn attempt(node: &Node, item: OutboxItem) {
     let result = node.transport().deliver(node, &item).await;
     let store = node.store().clone();
-    let now = now_ms();
+    let now = node.clock().now_ms();
     let outcome = match result {
         Ok(()) => {
             tokio::task::spawn_blocking(move || store.outbox_delivered(&item, &now_rfc3339())).await

@@ -38,7 +38,11 @@ impl SledEngine {
         // sled releases its file lock from background threads a moment after the last
         // handle is dropped, so a reopen in the same process (restart, tests) may briefly
         // see the lock: retry for up to a second before reporting the store as in use.
-        let mut wait = std::time::Duration::from_millis(5);
+        let mut retries = tanso_model::backoff::Backoff::new(
+            std::time::Duration::from_millis(5),
+            std::time::Duration::from_millis(100),
+        )
+        .start();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
         let db = loop {
             match sled::Config::new()
@@ -54,8 +58,7 @@ impl SledEngine {
                     if std::time::Instant::now() >= deadline {
                         return Err(StoreError::Locked(path.display().to_string()));
                     }
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(std::time::Duration::from_millis(100));
+                    std::thread::sleep(retries.wait());
                 }
                 Err(other) => return Err(engine_err(other)),
             }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use crate::csv_lines::Lines;
+use crate::csv_lines::{CsvReader, Shape};
 use crate::kpi::KpiError;
 use crate::kpi::config::{Aggregate, KpiConfig};
 use crate::kpi::period::{MonthIndex, Period};
@@ -171,21 +171,20 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
         });
     };
     let mut out = Measures::new();
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(Lines::new(src.as_bytes()));
-    let header = match rdr.headers() {
-        Ok(h) => h.clone(),
+    let shape = Shape {
+        trim: true,
+        flexible: true,
+    };
+    let mut rdr = CsvReader::new(src.as_bytes(), shape);
+    // The header's line is the one after any comment lines the reader skipped.
+    let (header_line, header) = match rdr.header() {
+        Ok(h) => h,
         Err(e) => {
-            problem(1, None, e.to_string());
+            problem(e.line, None, e.message);
             return out;
         }
     };
-    // The header's line, after any comment lines the reader skipped.
-    let header_line = rdr.get_ref().line_of(header.position()).max(1);
-    if header.is_empty() || header.iter().all(str::is_empty) {
+    if header.is_empty() || header.iter().all(String::is_empty) {
         problem(
             header_line,
             None,
@@ -196,8 +195,7 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
     let mut idx = [None; COLUMNS.len()];
     let mut header_ok = true;
     for (i, h) in header.iter().enumerate() {
-        let h = h.trim_start_matches('\u{feff}');
-        match COLUMNS.iter().position(|c| *c == h) {
+        match COLUMNS.iter().position(|c| c == h) {
             Some(c) => match idx[c] {
                 Some(first) => {
                     header_ok = false;
@@ -241,15 +239,14 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
     let mut first_seen: HashMap<(String, Period), u64> = HashMap::new();
     let mut rec = csv::StringRecord::new();
     loop {
-        match rdr.read_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let line = match rdr.read(&mut rec) {
+            Ok(None) => break,
+            Ok(Some(line)) => line,
             Err(e) => {
-                problem(rdr.get_ref().line_of(e.position()), None, e.to_string());
+                problem(e.line, None, e.message);
                 continue;
             }
-        }
-        let line = rdr.get_ref().line_of(rec.position());
+        };
         if rec.len() != header.len() {
             problem(
                 line,

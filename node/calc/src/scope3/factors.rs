@@ -256,23 +256,22 @@ const COLUMNS: [&str; 17] = [
 
 /// Parses one set; every row is validated and the first bad row is reported.
 pub fn parse_set(origin: &str, bytes: &[u8]) -> Result<FactorSet, FactorError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| FactorError::Row {
-            file: origin.to_string(),
-            line: 1,
-            message: e.to_string(),
-        })?
-        .clone();
+    let shape = crate::csv_lines::Shape {
+        trim: true,
+        flexible: false,
+    };
+    let mut rdr = crate::csv_lines::CsvReader::new(bytes, shape);
+    let row_error = |e: crate::csv_lines::CsvProblem| FactorError::Row {
+        file: origin.to_string(),
+        line: e.line,
+        message: e.message,
+    };
+    let (_, headers) = rdr.header().map_err(row_error)?;
     let mut idx = [0usize; 17];
     for (i, c) in COLUMNS.iter().enumerate() {
         idx[i] = headers
             .iter()
-            .position(|h| h.trim_start_matches('\u{feff}') == *c)
+            .position(|h| h == c)
             .ok_or_else(|| FactorError::MissingColumn {
                 file: origin.to_string(),
                 column: c.to_string(),
@@ -281,13 +280,8 @@ pub fn parse_set(origin: &str, bytes: &[u8]) -> Result<FactorSet, FactorError> {
     let mut factors = Vec::new();
     let mut sources: Vec<Arc<Source>> = Vec::new();
     let mut set_name = String::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| FactorError::Row {
-            file: origin.to_string(),
-            line: e.position().map(|p| p.line()).unwrap_or(0),
-            message: e.to_string(),
-        })?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+    let mut rec = csv::StringRecord::new();
+    while let Some(line) = rdr.read(&mut rec).map_err(row_error)? {
         let f = |i: usize| rec.get(idx[i]).unwrap_or("");
         let err = |m: String| FactorError::Row {
             file: origin.to_string(),

@@ -7,7 +7,7 @@
 //! (no half-imported ledger); [`read_ledger`] returns the rows that passed with every
 //! problem, so a calculation can add its own problems to the same report.
 
-use crate::csv_lines::Lines;
+use crate::csv_lines::{CsvReader, Shape};
 use crate::scope3::RowRef;
 use crate::scope3::units::{Quantity, Unit};
 use rust_decimal::Decimal;
@@ -1005,48 +1005,44 @@ fn parse_into<R: std::io::Read>(
     problems: &mut Vec<RowProblem>,
 ) {
     let file: Arc<str> = Arc::from(name);
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .flexible(false)
-        .from_reader(Lines::new(reader));
-    let headers = match rdr.headers() {
-        Ok(h) => h.clone(),
+    let shape = Shape {
+        trim: false,
+        flexible: false,
+    };
+    let mut rdr = CsvReader::new(reader, shape);
+    let names = match rdr.header() {
+        Ok((_, names)) => names,
         Err(e) => {
             problems.push(RowProblem {
                 file: name.into(),
-                line: 1,
+                line: e.line,
                 position: None,
                 column: None,
-                message: e.to_string(),
+                message: e.message,
             });
             return;
         }
     };
-    let names: Vec<String> = headers
-        .iter()
-        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
-        .collect();
     let Some(idx) = check_header(kind, name, &names, problems) else {
         return;
     };
     ledger.headers.insert(name.to_string(), names);
     let mut rec = csv::StringRecord::new();
     loop {
-        match rdr.read_record(&mut rec) {
-            Ok(false) => break,
-            Ok(true) => {}
+        let line = match rdr.read(&mut rec) {
+            Ok(None) => break,
+            Ok(Some(line)) => line,
             Err(e) => {
                 problems.push(RowProblem {
                     file: name.into(),
-                    line: rdr.get_ref().line_of(e.position()),
+                    line: e.line,
                     position: None,
                     column: None,
-                    message: e.to_string(),
+                    message: e.message,
                 });
                 continue;
             }
-        }
-        let line = rdr.get_ref().line_of(rec.position());
+        };
         let before = problems.len();
         let mut r = Rec {
             rec: &rec,

@@ -734,6 +734,14 @@ fn user_factor_set_wins_key_lookup_and_is_validated() {
         err.to_string(),
         "mine.csv:2: value 0.1 is outside its range 0.2-0.3"
     );
+    // A factor set is read by the one CSV reader: a bad row after comment lines is named at
+    // its own line, not at the first comment before it.
+    let commented = bad.replacen('\n', "\n# our carrier\n# measured 2025\n", 1);
+    let err = parse_set("mine.csv", commented.as_bytes()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "mine.csv:4: value 0.1 is outside its range 0.2-0.3"
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ use super::credential::{
     CredentialError, DirectoryCard, MembershipCredential, StatusList, rfc3339,
 };
 use crate::card::NodeCard;
+use crate::clock::Clock;
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::store::{CachedMember, TrustedDirectory};
@@ -82,6 +83,8 @@ impl From<ClientError> for NodeError {
 pub struct DirectoryClient {
     card: DirectoryCard,
     client: pb::directory_client::DirectoryClient<Channel>,
+    /// Answers and credentials are checked for validity at this clock's time.
+    clock: Clock,
 }
 
 /// What a join answered, the credential verified against the pinned card.
@@ -108,7 +111,14 @@ impl DirectoryClient {
         Ok(DirectoryClient {
             card: card.clone(),
             client: pb::directory_client::DirectoryClient::new(channel),
+            clock: Clock::default(),
         })
+    }
+
+    /// The same client, checking validity at `clock`'s time (a node's or a relay's).
+    pub fn with_clock(mut self, clock: &Clock) -> DirectoryClient {
+        self.clock = clock.clone();
+        self
     }
 
     pub fn card(&self) -> &DirectoryCard {
@@ -153,7 +163,7 @@ impl DirectoryClient {
             signature: reply.signature,
             key_id: reply.key_id,
         }
-        .open(&self.card, query, Utc::now())
+        .open(&self.card, query, self.clock.now())
         .map_err(|source| ClientError::Answer {
             association: self.card.association_id.clone(),
             source,
@@ -181,7 +191,7 @@ impl DirectoryClient {
             None
         } else {
             let c = MembershipCredential::parse(&reply.credential)
-                .and_then(|c| c.verify(&self.card, Utc::now()).map(|()| c))
+                .and_then(|c| c.verify(&self.card, self.clock.now()).map(|()| c))
                 .map_err(|source| ClientError::Answer {
                     association: self.card.association_id.clone(),
                     source,
@@ -396,7 +406,11 @@ impl Directories {
         for dir in &trusted {
             for cached in node.store().cached_members(&dir.card.association_id)? {
                 // Stored credentials are re-verified: the store is not trusted blindly.
-                if cached.credential.verify(&dir.card, Utc::now()).is_ok() {
+                if cached
+                    .credential
+                    .verify(&dir.card, node.clock().now())
+                    .is_ok()
+                {
                     members
                         .entry(cached.credential.company_id.to_ascii_lowercase())
                         .or_default()
@@ -435,7 +449,8 @@ impl Directories {
     pub fn trust(&self, node: &Node, card_text: &str) -> Result<DirectoryCard, NodeError> {
         let card = DirectoryCard::parse(card_text)
             .map_err(|e| NodeError::BadRequest(format!("directory card: {e}")))?;
-        node.store().trust_directory(&card, &rfc3339(Utc::now()))?;
+        node.store()
+            .trust_directory(&card, &rfc3339(node.clock().now()))?;
         self.clients
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -445,7 +460,7 @@ impl Directories {
         Ok(card)
     }
 
-    fn client(&self, card: &DirectoryCard) -> Result<DirectoryClient, NodeError> {
+    fn client(&self, node: &Node, card: &DirectoryCard) -> Result<DirectoryClient, NodeError> {
         let key = card.association_id.to_ascii_lowercase();
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get(&key)
@@ -453,7 +468,7 @@ impl Directories {
         {
             return Ok(c.clone());
         }
-        let client = DirectoryClient::connect_lazy(card)?;
+        let client = DirectoryClient::connect_lazy(card)?.with_clock(node.clock());
         clients.insert(key, client.clone());
         Ok(client)
     }
@@ -470,7 +485,7 @@ impl Directories {
             .find(|d| d.card.association_id.eq_ignore_ascii_case(association_id))
             .map(|d| d.card)
             .ok_or_else(|| NodeError::NotFound(format!("trusted directory {association_id}")))?;
-        self.client(&card)
+        self.client(node, &card)
     }
 
     /// Applies to every trusted directory (or re-applies with the current card and `facts`,
@@ -502,9 +517,9 @@ impl Directories {
                 supplies_products: facts.supplies_products.clone(),
                 supplies_classifications: facts.supplies_classifications.clone(),
                 buys_classifications: facts.buys_classifications.clone(),
-                issued_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                issued_at: node.clock().rfc3339(),
             };
-            let mut client = self.client(&dir.card)?;
+            let mut client = self.client(node, &dir.card)?;
             let joined = client.join(&node.key(), &application).await?;
             let credential = joined.credential.clone();
             let store = node.store().clone();
@@ -532,7 +547,7 @@ impl Directories {
         }
         let trusted = self.trusted.read().unwrap_or_else(|p| p.into_inner());
         let members = self.members.read().unwrap_or_else(|p| p.into_inner());
-        let now = Utc::now();
+        let now = node.clock().now();
         members
             .get(&company_id.to_ascii_lowercase())
             .into_iter()
@@ -659,7 +674,7 @@ impl Directories {
             if is_fresh(assoc) {
                 continue;
             }
-            let mut client = self.client(&dir.card)?;
+            let mut client = self.client(node, &dir.card)?;
             match client.lookup_company(company_id).await {
                 Ok(verified) => {
                     self.apply_status(node, assoc, verified.status_list.clone())
@@ -713,7 +728,7 @@ impl Directories {
         let now_ms = node.clock().now_ms();
         for dir in self.trusted(node)? {
             let assoc = dir.card.association_id.clone();
-            let mut client = self.client(&dir.card)?;
+            let mut client = self.client(node, &dir.card)?;
             let verified = match what {
                 Lookup::Product(p) => client.lookup_product(p).await?,
                 Lookup::Classification(c) => client.lookup_classification(c).await?,
@@ -840,7 +855,7 @@ impl Directories {
         };
         for dir in trusted {
             let assoc = dir.card.association_id.clone();
-            let result = match self.client(&dir.card) {
+            let result = match self.client(node, &dir.card) {
                 Ok(mut c) => c.status().await.map_err(NodeError::from),
                 Err(e) => Err(e),
             };
@@ -960,11 +975,15 @@ async fn rejoin_if_changed(node: &Node, trusted: &[TrustedDirectory]) {
     }
 }
 
+/// Waits between status watches of a directory that is down: 500 ms doubling to 30 s.
+pub const STATUS_WATCH: crate::backoff::Backoff =
+    crate::backoff::Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+
 async fn watch_one(node: Node, card: DirectoryCard, cancel: CancellationToken) {
-    let mut backoff = Duration::from_millis(500);
+    let mut retries = STATUS_WATCH.start();
     loop {
         let directories = node.directories();
-        let result = match directories.client(&card) {
+        let result = match directories.client(&node, &card) {
             Ok(mut client) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
                 let watch = client.watch(move |list| {
@@ -972,7 +991,7 @@ async fn watch_one(node: Node, card: DirectoryCard, cancel: CancellationToken) {
                 });
                 let apply = async {
                     while let Some(list) = rx.recv().await {
-                        backoff = Duration::from_millis(500);
+                        retries.reset();
                         if let Err(e) = directories
                             .apply_status(&node, &card.association_id, list)
                             .await
@@ -996,8 +1015,7 @@ async fn watch_one(node: Node, card: DirectoryCard, cancel: CancellationToken) {
         }
         tokio::select! {
             () = cancel.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(retries.wait()) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }

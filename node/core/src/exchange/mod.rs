@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chrono::Utc;
-
+use crate::clock::Clock;
 use crate::error::NodeError;
 use crate::node::{Node, now_rfc3339};
 use crate::pact::Status;
@@ -113,14 +112,9 @@ impl ExchangeState {
     }
 }
 
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-/// A new outbox item, due now.
-pub fn new_item(target: &str, delivery: Delivery) -> OutboxItem {
-    let now = now_ms();
+/// A new outbox item, due now by `clock`.
+pub fn new_item(clock: &Clock, target: &str, delivery: Delivery) -> OutboxItem {
+    let now = clock.now_ms();
     OutboxItem {
         id: format!("{:016x}-{}", now.max(0), uuid::Uuid::new_v4()),
         target: target.to_ascii_lowercase(),
@@ -180,7 +174,7 @@ impl Node {
 
     /// Makes every queued delivery to `company` due now (its card may have a new endpoint).
     pub fn retry_deliveries_to(&self, company: &str) -> Result<(), NodeError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let due: Vec<OutboxItem> = self
             .store()
             .outbox()?
@@ -241,6 +235,7 @@ impl Node {
             pact_url: None,
         };
         let item = new_item(
+            self.clock(),
             &request.to,
             Delivery::SendRequest {
                 request_id: request.id.clone(),
@@ -295,7 +290,7 @@ impl Node {
     }
 
     fn reads_today(&self, company: &str) -> Result<u32, NodeError> {
-        let day = Utc::now().format("%Y-%m-%d").to_string();
+        let day = self.clock().day();
         Ok(self.daily().get(self.store(), company, &day)?)
     }
 
@@ -335,7 +330,7 @@ impl Node {
             request.answer = Some(Answer::Rejected {
                 reason: reason.into(),
             });
-            (Some(answer_item(request)), Vec::new())
+            (Some(answer_item(self.clock(), request)), Vec::new())
         };
         let (item, recipients) = if decision.is_permit() {
             let matches = self.disclosable_matches(
@@ -347,7 +342,7 @@ impl Node {
                 let (answer, recipients) = fulfilled_answer(&matches, &request.from);
                 request.status = crate::store::IN_FULFILLED.into();
                 request.answer = Some(answer);
-                (Some(answer_item(&request)), recipients)
+                (Some(answer_item(self.clock(), &request)), recipients)
             } else if request.pact_event_id.is_some() && !self.config().pact_hold_unmatched_requests
             {
                 // PACT v3: a request nothing matches is answered RequestRejected (NotFound)
@@ -463,7 +458,7 @@ impl Node {
         answer: Answer,
         recipients: &[ProductPartner],
     ) -> Result<IncomingRequest, NodeError> {
-        let item = answer_item(request);
+        let item = answer_item(self.clock(), request);
         let stored = self
             .store()
             .answer_incoming(&request.id, &answer, &item, recipients, &now_rfc3339())
@@ -571,6 +566,7 @@ impl Node {
             .filter(|p| !p.eq_ignore_ascii_case(self.company_id()))
             .map(|partner| {
                 new_item(
+                    self.clock(),
                     &partner,
                     Delivery::Notify {
                         event_id: event_id.clone(),
@@ -649,6 +645,7 @@ impl Node {
         }
         let job = (self.config().auto_fetch && !footprint_ids.is_empty()).then(|| {
             new_item(
+                self.clock(),
                 from,
                 Delivery::Fetch {
                     event_id: event_id.to_string(),
@@ -684,8 +681,9 @@ fn fulfilled_answer(
     (Answer::Fulfilled { footprints }, recipients)
 }
 
-fn answer_item(request: &IncomingRequest) -> OutboxItem {
+fn answer_item(clock: &Clock, request: &IncomingRequest) -> OutboxItem {
     new_item(
+        clock,
         &request.from,
         Delivery::Answer {
             request_id: request.id.clone(),

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backoff::Backoff;
 use crate::crypto;
 use crate::directory::MembershipCredential;
 use crate::home::Home;
@@ -22,10 +23,10 @@ use crate::node::Node;
 use super::RelayError;
 use super::protocol::{self, Message, ProtocolError, RelayCard};
 
-/// First wait after a lost or failed registration.
-const BACKOFF_MIN: Duration = Duration::from_millis(200);
-/// Longest wait between registration attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Waits between registration attempts: 200 ms doubling to 10 s, ±20 % jitter so nodes a
+/// relay restart disconnected do not all come back at once.
+const RECONNECT: Backoff =
+    Backoff::new(Duration::from_millis(200), Duration::from_secs(10)).jittered();
 /// How long connecting, and each write and read of registration and dialling, may take: a
 /// relay that accepts and stays silent costs a registration attempt this long, then backoff.
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -135,7 +136,7 @@ pub fn spawn(
     let (relayed, incoming) = mpsc::channel(64);
     let inner_tasks = tasks.clone();
     tasks.spawn(async move {
-        let mut backoff = BACKOFF_MIN;
+        let mut retries = RECONNECT.start();
         loop {
             let outcome = tokio::select! {
                 () = cancel.cancelled() => return,
@@ -147,30 +148,21 @@ pub fn spawn(
             match outcome {
                 Ok(()) => {
                     // Registered, then lost: start again from the shortest wait.
-                    backoff = BACKOFF_MIN;
+                    retries.reset();
                     tracing::warn!(relay = %card.endpoint, "relay connection lost; reconnecting");
                 }
                 Err(e) => {
                     tracing::warn!(relay = %card.endpoint, error = %e, "relay registration failed");
                 }
             }
-            let wait = jitter(backoff);
+            let wait = retries.wait();
             tokio::select! {
                 () = cancel.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     });
     incoming
-}
-
-/// ±20 % jitter, so nodes a relay restart disconnected do not all come back at once.
-fn jitter(base: Duration) -> Duration {
-    let mut byte = [0u8; 1];
-    let _ = getrandom::fill(&mut byte);
-    let factor = 0.8 + 0.4 * (f64::from(byte[0]) / 255.0);
-    base.mul_f64(factor)
 }
 
 /// One registration: returns `Ok` once a registered connection is lost, `Err` when

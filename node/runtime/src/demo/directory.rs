@@ -32,10 +32,11 @@ impl RunningDirectory {
         let directory = Directory::open(&home).map_err(step)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         directory.set_bound_endpoint(listener.local_addr()?);
+        let admin = server::bind_admin(&home).map_err(step)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = directory.clone();
         let task = tokio::spawn(async move {
-            let run = server::run(served, listener, async move {
+            let run = server::run(served, listener, admin, async move {
                 let _ = stopped.await;
             });
             if let Err(e) = run.await {
@@ -187,18 +188,16 @@ pub(super) async fn run(
         .directory
         .revoke("urn:tanso:company:other-co")
         .map_err(step)?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while parts
-        .node
-        .directories()
-        .revoked_in(&parts.node, "urn:tanso:company:other-co")
-        .is_none()
-    {
-        if std::time::Instant::now() > deadline {
-            return Err(DemoError::Step("the revocation never arrived".into()));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    crate::wait::until(std::time::Duration::from_secs(20), || {
+        Ok::<_, DemoError>(
+            parts
+                .node
+                .directories()
+                .revoked_in(&parts.node, "urn:tanso:company:other-co"),
+        )
+    })
+    .await?
+    .ok_or_else(|| DemoError::Step("the revocation never arrived".into()))?;
     match client::fetch(
         &other.node,
         "urn:tanso:company:seoul-parts",

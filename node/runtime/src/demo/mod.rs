@@ -55,6 +55,10 @@ pub enum DemoError {
 
 struct Company {
     node: Node,
+    /// The PACT REST host's bound address, when it serves one.
+    pact_addr: Option<std::net::SocketAddr>,
+    /// The dashboard's bound address, when it serves one.
+    dashboard_addr: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -94,16 +98,18 @@ impl Company {
         getrandom::fill(&mut seed).map_err(|e| DemoError::Step(format!("randomness: {e}")))?;
         home.init(&raw, &seed).map_err(NodeError::from)?;
         let node = crate::open(&home)?;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        node.set_bound_endpoint(listener.local_addr()?);
+        let listeners = crate::server::Listeners::bind(&node)
+            .await
+            .map_err(|e| DemoError::Step(e.to_string()))?;
+        let local = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        let (pact_addr, dashboard_addr) = (local(&listeners.pact), local(&listeners.dashboard));
+        if let Some(addr) = local(&listeners.peer) {
+            node.set_bound_endpoint(addr);
+        }
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(crate::server::run(
-            node.clone(),
-            Some(listener),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(crate::server::run(node.clone(), listeners, async move {
+            let _ = stopped.await;
+        }));
         let task = tokio::spawn(async move {
             if let Err(e) = task.await {
                 tracing::warn!(error = %e, "demo node task failed");
@@ -111,6 +117,8 @@ impl Company {
         });
         Ok(Company {
             node,
+            pact_addr,
+            dashboard_addr,
             stop: Some(stop),
             task: Some(task),
         })
@@ -131,35 +139,20 @@ async fn wait_for(
     what: &str,
     mut check: impl FnMut() -> Result<bool, tanso_core::store::StoreError>,
 ) -> Result<(), DemoError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !check().map_err(NodeError::from)? {
-        if std::time::Instant::now() > deadline {
-            return Err(DemoError::Step(format!("timed out waiting for {what}")));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    Ok(())
-}
-
-/// The address a listener announced in the home, polled for up to 2 s.
-async fn bound(
-    what: &str,
-    addr: impl Fn() -> Option<std::net::SocketAddr>,
-) -> Result<std::net::SocketAddr, DemoError> {
-    for _ in 0..400 {
-        if let Some(a) = addr() {
-            return Ok(a);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    Err(DemoError::Step(format!("{what} did not bind")))
+    let within = std::time::Duration::from_secs(20);
+    crate::wait::until(within, || check().map(|done| done.then_some(())))
+        .await
+        .map_err(NodeError::from)?
+        .ok_or_else(|| DemoError::Step(format!("timed out waiting for {what}")))
 }
 
 /// The PACT v3 side: Daehan Motors' PACT-conformant tooling, with client credentials Hanbit
 /// Steel issued, pulls over HTTPS REST what the same policy lets it read.
 async fn pact_step(out: &mut dyn Write, steel: &Company, oem: &Company) -> Result<(), DemoError> {
     let home = steel.node.home().clone();
-    let addr = bound("the PACT API", || tanso_pact_api::bound_addr(&home)).await?;
+    let addr = steel
+        .pact_addr
+        .ok_or_else(|| DemoError::Step("the PACT API is not served".into()))?;
     let (client_id, client_secret) = tanso_pact_api::add_client(
         &home,
         "urn:tanso:company:daehan-motors",
@@ -444,7 +437,9 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
 async fn keep(out: &mut dyn Write, oem: &Company) -> Result<(), DemoError> {
     use crate::dashboard::{self, Role, client};
     let home = oem.node.home().clone();
-    let addr = bound("the dashboard", || dashboard::bound_addr(&home)).await?;
+    let addr = oem
+        .dashboard_addr
+        .ok_or_else(|| DemoError::Step("the dashboard is not served".into()))?;
     let fingerprint = oem.node.identity().fingerprint.clone();
     let password = dashboard::add_user(&home, "demo", Role::Admin)
         .map_err(|e| DemoError::Step(e.to_string()))?;

@@ -130,7 +130,8 @@ pub(super) async fn run(
         .and_then(|j| j.credential.clone())
         .ok_or_else(|| DemoError::Step("Sejin Metals holds no credential".into()))?;
     let (stop_sejin, sejin_stopped) = oneshot::channel::<()>();
-    let sejin_task = tokio::spawn(crate::server::run(sejin.clone(), None, async move {
+    let listeners = crate::server::Listeners::bind(&sejin).await.map_err(step)?;
+    let sejin_task = tokio::spawn(crate::server::run(sejin.clone(), listeners, async move {
         let _ = sejin_stopped.await;
     }));
     if !relay.wait_registered(SEJIN, Duration::from_secs(20)).await {
