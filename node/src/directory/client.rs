@@ -85,7 +85,7 @@ pub struct DirectoryClient {
 }
 
 /// What a join answered, the credential verified against the pinned card.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Joined {
     pub association_id: String,

@@ -13,4 +13,4 @@ mod tests;
 
 pub use client::{Directories, DirectoryClient, Membership};
 pub use credential::{CredentialError, DirectoryCard, MembershipCredential, StatusList};
-pub use server::{DirCommand, Directory, DirectoryError, RawDirectoryConfig};
+pub use server::{DirAnswer, DirCommand, Directory, DirectoryError, RawDirectoryConfig};
