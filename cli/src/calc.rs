@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use node::admin::Command;
+use node::admin::{Answer, Command};
 use node::scope3::{self, FactorLibrary, ReportOptions, SupplierIndex, SupplierPcf};
+use serde::Deserialize;
 
 use crate::cmd::{call, read};
 
@@ -80,13 +81,27 @@ pub(crate) struct KpiArgs {
     format: String,
 }
 
+/// What tells a PACT footprint (it has `pcf`, whatever its value) from the flat supplier
+/// layout.
+#[derive(Deserialize)]
+struct PactShape {
+    #[serde(default, deserialize_with = "present")]
+    pcf: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(field: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(field).map(|_| true)
+}
+
 fn suppliers(home: &Option<PathBuf>, files: &[PathBuf]) -> Result<SupplierIndex> {
     let mut pcfs: Vec<SupplierPcf> = Vec::new();
     if let Some(home) = home
         && home.join("config.toml").exists()
     {
-        let value = call(home, Command::InboxSuppliers)?;
-        pcfs.extend(serde_json::from_value::<Vec<SupplierPcf>>(value)?);
+        let Answer::Suppliers(received) = call(home, Command::InboxSuppliers)? else {
+            return Err(crate::cmd::unexpected());
+        };
+        pcfs.extend(received);
     }
     for file in files {
         let text = read(file)?;
@@ -94,7 +109,7 @@ fn suppliers(home: &Option<PathBuf>, files: &[PathBuf]) -> Result<SupplierIndex>
             node::pact::parse_document(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
         for doc in &docs {
             // PACT footprints (as `tanso fetch` prints them) or the flat supplier layout.
-            if doc.get("pcf").is_some() {
+            if PactShape::deserialize(doc).is_ok_and(|shape| shape.pcf) {
                 pcfs.extend(scope3::inbox::supplier_pcf(doc));
             } else {
                 pcfs.push(
@@ -178,14 +193,16 @@ pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
     if let Some(home) = &args.home
         && home.join("config.toml").exists()
     {
-        let value = call(
+        let Answer::KpiMeasures(rows) = call(
             home,
             Command::KpiMeasures {
                 config: read(&args.config)?,
                 name: name.clone(),
             },
-        )?;
-        let rows: Vec<(String, String, String)> = serde_json::from_value(value)?;
+        )?
+        else {
+            return Err(crate::cmd::unexpected());
+        };
         for (period, measure, v) in rows {
             let period: node::kpi::Period = period.parse().map_err(|e| anyhow!("{e}"))?;
             let v: rust_decimal::Decimal = v.parse().map_err(|e| anyhow!("{v}: {e}"))?;

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use node::admin::{self, Command};
+use node::admin::{self, Answer, Command};
 use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
 use node::home::Home;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 /// A configuration error found before binding (exit 64).
 #[derive(Debug, thiserror::Error)]
@@ -513,13 +513,13 @@ fn run_command(command: Top) -> Result<ExitCode> {
             )
         }
         Top::Key(KeyCmd::Rotate(h)) => {
-            let out = call(&h.home, Command::KeyRotate)?;
+            let Answer::KeyRotated(out) = call(&h.home, Command::KeyRotate)? else {
+                return Err(unexpected());
+            };
+            let out = out.rotation;
             println!(
                 "rotated {}: {} -> {} ({} partner(s) will be sent the new card)",
-                out["companyId"].as_str().unwrap_or_default(),
-                out["oldKeyId"].as_str().unwrap_or_default(),
-                out["newKeyId"].as_str().unwrap_or_default(),
-                out["partnersNotified"].as_u64().unwrap_or(0),
+                out.company_id, out.old_key_id, out.new_key_id, out.partners_notified,
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -545,22 +545,27 @@ fn run_command(command: Top) -> Result<ExitCode> {
             product_id,
             purpose,
         }) => {
-            let text = call(
+            let Answer::Explanation(text) = call(
                 &home.home,
                 Command::PolicyExplain {
                     partner,
                     product_id,
                     purpose,
                 },
-            )?;
-            println!("{}", text.as_str().unwrap_or_default());
+            )?
+            else {
+                return Err(unexpected());
+            };
+            println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Top::Footprint(FootprintCmd::Publish { home, file }) => publish(&home.home, &file),
         Top::Footprint(FootprintCmd::Update { home, id, file }) => {
             let text = read(&file)?;
-            let out = call(&home.home, Command::Update { id, text })?;
-            print_publish(&out)
+            let Answer::Published(outcome) = call(&home.home, Command::Update { id, text })? else {
+                return Err(unexpected());
+            };
+            print_publish(&outcome)
         }
         Top::Footprint(FootprintCmd::List(h)) => print(&h.home, Command::FootprintList),
         Top::Footprint(FootprintCmd::Show { home, id }) => {
@@ -570,7 +575,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
             print(&home.home, Command::Deprecate { id })
         }
         Top::Fetch(args) => {
-            let value = call(
+            let Answer::Fetched(fetched) = call(
                 &args.home.home,
                 Command::Fetch {
                     from: args.from,
@@ -578,21 +583,16 @@ fn run_command(command: Top) -> Result<ExitCode> {
                     id: args.id,
                     purpose: args.purpose,
                 },
-            )?;
-            // Footprints the supplier could not send (over its message limit) come apart.
-            let (documents, withheld) = match value {
-                Value::Object(mut map) if map.contains_key("withheld") => (
-                    map.remove("footprints").unwrap_or_default(),
-                    map.remove("withheld").unwrap_or_default(),
-                ),
-                other => (other, Value::Null),
+            )?
+            else {
+                return Err(unexpected());
             };
-            println!("{}", serde_json::to_string_pretty(&documents)?);
-            for id in withheld.as_array().into_iter().flatten() {
+            print_json(&fetched.footprints)?;
+            // Footprints the supplier could not send (over its message limit) are named.
+            for id in &fetched.withheld {
                 eprintln!(
-                    "warning: footprint {} not sent: its answer is over the supplier's message \
-                     limit ([limits] max_message_bytes); ask the supplier for it",
-                    id.as_str().unwrap_or_default()
+                    "warning: footprint {id} not sent: its answer is over the supplier's message \
+                     limit ([limits] max_message_bytes); ask the supplier for it"
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -623,14 +623,16 @@ fn run_command(command: Top) -> Result<ExitCode> {
             // The node may run in another directory: it gets an absolute path.
             let out =
                 std::path::absolute(&out).with_context(|| format!("--out {}", out.display()))?;
-            let done = call(
+            let Answer::Archived(done) = call(
                 &home.home,
                 Command::AuditArchive {
                     before: before.to_rfc3339(),
                     out,
                 },
-            )?;
-            let done: node::archive::ArchiveOutcome = serde_json::from_value(done)?;
+            )?
+            else {
+                return Err(unexpected());
+            };
             match (done.first_seq, done.last_seq, &done.file) {
                 (Some(first), Some(last), Some(file)) => println!(
                     "archived {} entries (seq {first}..={last}) to {file}; the store keeps {} entries from seq {}",
@@ -646,8 +648,9 @@ fn run_command(command: Top) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Top::Audit(AuditCmd::Export { home, out }) => {
-            let text = call(&home.home, Command::AuditExport)?;
-            let text = text.as_str().unwrap_or_default();
+            let Answer::AuditExport(text) = call(&home.home, Command::AuditExport)? else {
+                return Err(unexpected());
+            };
             match out {
                 Some(path) => std::fs::write(&path, text)
                     .with_context(|| format!("writing {}", path.display()))?,
@@ -664,30 +667,31 @@ fn audit_verify(home: &Path, archives: Vec<PathBuf>) -> Result<ExitCode> {
         .iter()
         .map(|p| std::path::absolute(p).with_context(|| format!("--archive {}", p.display())))
         .collect::<Result<Vec<_>>>()?;
-    let history = !archives.is_empty();
-    let report = call(home, Command::AuditVerify { archives })?;
+    let answer = call(home, Command::AuditVerify { archives })?;
     let print_problems = |problems: &[String]| {
         for p in problems {
             println!("  - {p}");
         }
     };
-    if history {
-        let report: node::archive::HistoryReport = serde_json::from_value(report)?;
-        let n = report.entries;
-        let archived = n.saturating_sub(report.stored);
-        if report.ok {
-            println!(
-                "audit history ok: {n} entries since the first: {archived} in {} archive segment(s), {} in the store; signatures and head valid",
-                report.segments.len(),
-                report.stored
-            );
-            return Ok(ExitCode::SUCCESS);
+    let report = match answer {
+        Answer::AuditChain(report) => report,
+        Answer::AuditHistory(report) => {
+            let n = report.entries;
+            let archived = n.saturating_sub(report.stored);
+            if report.ok {
+                println!(
+                    "audit history ok: {n} entries since the first: {archived} in {} archive segment(s), {} in the store; signatures and head valid",
+                    report.segments.len(),
+                    report.stored
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("audit history BROKEN ({n} entries):");
+            print_problems(&report.problems);
+            return Ok(ExitCode::FAILURE);
         }
-        println!("audit history BROKEN ({n} entries):");
-        print_problems(&report.problems);
-        return Ok(ExitCode::FAILURE);
-    }
-    let report: node::audit::ChainReport = serde_json::from_value(report)?;
+        _ => return Err(unexpected()),
+    };
     let (n, archived) = (report.entries, report.archived);
     let held = if archived > 0 {
         format!(
@@ -717,7 +721,7 @@ fn request(cmd: RequestCmd) -> Result<ExitCode> {
             comment,
             purpose,
         } => {
-            let out = call(
+            let Answer::Outgoing(sent) = call(
                 &home.home,
                 Command::RequestSend {
                     to,
@@ -726,27 +730,24 @@ fn request(cmd: RequestCmd) -> Result<ExitCode> {
                     comment,
                     purpose,
                 },
-            )?;
-            println!("{}", out["id"].as_str().unwrap_or_default());
+            )?
+            else {
+                return Err(unexpected());
+            };
+            println!("{}", sent.id);
             Ok(ExitCode::SUCCESS)
         }
         RequestCmd::List(h) => print(&h.home, Command::RequestList),
         RequestCmd::Show { home, id } => print(&home.home, Command::RequestShow { id }),
         RequestCmd::Status { home, id } => {
-            let out = call(&home.home, Command::RequestStatus { id })?;
-            let status = out["status"].as_str().unwrap_or_default();
-            match status {
-                "fulfilled" => {
-                    let ids: Vec<&str> = out["footprintIds"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect();
-                    println!("fulfilled {}", ids.join(" "));
-                }
-                "rejected" | "undeliverable" => {
-                    println!("{status}: {}", out["reason"].as_str().unwrap_or_default())
+            let Answer::RequestStatus(out) = call(&home.home, Command::RequestStatus { id })?
+            else {
+                return Err(unexpected());
+            };
+            match out.status.as_str() {
+                "fulfilled" => println!("fulfilled {}", out.footprint_ids.join(" ")),
+                status @ ("rejected" | "undeliverable") => {
+                    println!("{status}: {}", out.reason.unwrap_or_default())
                 }
                 other => println!("{other}"),
             }
@@ -968,8 +969,8 @@ async fn admin_socket_answers(home: &Home) -> bool {
 }
 
 /// Runs a command on the node: through the admin socket when `tanso serve` runs, else
-/// by opening the home directly.
-pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
+/// by opening the home directly. Either way the answer is the same typed [`Answer`].
+pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Answer> {
     let home = open_home(home_dir);
     if !home.exists() {
         bail!(
@@ -985,7 +986,7 @@ pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Value> {
     rt.block_on(async {
         let node = loop {
             if let Some(answer) = admin::call(&home.admin_socket(), &command).await {
-                return answer.map_err(anyhow::Error::msg);
+                return answer.map_err(anyhow::Error::from);
             }
             match open_waiting(
                 &home,
@@ -1031,10 +1032,63 @@ fn label(command: &Command) -> &'static str {
     }
 }
 
-fn print(home: &Path, command: Command) -> Result<ExitCode> {
-    let value = call(home, command)?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
+/// The answer did not fit the command (a node of another build on the admin socket).
+pub(crate) fn unexpected() -> anyhow::Error {
+    anyhow::anyhow!("the node's answer does not fit the command")
+}
+
+pub(crate) fn print(home: &Path, command: Command) -> Result<ExitCode> {
+    print_answer(&call(home, command)?)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints an answer as pretty JSON: what it carries, without the name of its variant.
+fn print_answer(answer: &Answer) -> Result<()> {
+    match answer {
+        Answer::Card(card) => print_json(card),
+        Answer::Published(outcome) => print_json(outcome),
+        Answer::Footprints(list) => print_json(list),
+        Answer::Footprint(document) => print_json(document),
+        Answer::Deprecated(deprecated) => print_json(deprecated),
+        Answer::PartnerAdded(added) => print_json(added),
+        Answer::Partners(partners) => print_json(partners),
+        Answer::Removed(removed) => print_json(removed),
+        Answer::PolicyAdded(added) => print_json(added),
+        Answer::Policies(policies) => print_json(policies),
+        Answer::Explanation(text) => print_json(text),
+        Answer::Fetched(fetched) => print_json(fetched),
+        Answer::Pulled(report) => print_json(report),
+        Answer::Outgoing(request) => print_json(request),
+        Answer::Incoming(request) => print_json(request),
+        Answer::Requests(list) => print_json(list),
+        Answer::Request(shown) => print_json(shown),
+        Answer::RequestStatus(status) => print_json(status),
+        Answer::Inbox(list) => print_json(list),
+        Answer::InboxEntry(entry) => print_json(entry),
+        Answer::Documents(documents) => print_json(documents),
+        Answer::Suppliers(suppliers) => print_json(suppliers),
+        Answer::KpiMeasures(rows) => print_json(rows),
+        Answer::AuditChain(report) => print_json(report),
+        Answer::AuditHistory(report) => print_json(report),
+        Answer::AuditExport(text) => print_json(text),
+        Answer::Archived(outcome) => print_json(outcome),
+        Answer::KeyRotated(rotated) => print_json(rotated),
+        Answer::Key(key) => print_json(key),
+        Answer::Subscription(subscription) => print_json(subscription),
+        Answer::DirectoryTrusted(trusted) => print_json(trusted),
+        Answer::Joined(joined) => print_json(joined),
+        Answer::Directories(directories) => print_json(directories),
+        Answer::Found(found) => print_json(found),
+    }
+}
+
+/// Prints `value` as pretty JSON with the keys of every object in order, as `tanso` has
+/// always printed them: through serde_json's map (ordered by key), which also expands a
+/// [`node::admin::Document`]'s text so it is indented like the rest.
+pub(crate) fn print_json(value: &impl Serialize) -> Result<()> {
+    let ordered = serde_json::to_value(value)?;
+    println!("{}", serde_json::to_string_pretty(&ordered)?);
+    Ok(())
 }
 
 /// `footprint publish`: the file is streamed, to the node serving the home through its
@@ -1055,7 +1109,7 @@ fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
     let outcome = runtime()?.block_on(async {
         let node = loop {
             if let Some(answer) = admin::publish_stream(&home.admin_socket(), &mut input) {
-                return answer.map_err(anyhow::Error::msg);
+                return answer.map_err(anyhow::Error::from);
             }
             match open_waiting(
                 &home,
@@ -1082,19 +1136,7 @@ fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
             .unwrap_or_else(|p| p.into_inner())
             .take(),
     );
-    let outcome = outcome?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for id in outcome.ids.iter() {
-        writeln!(out, "{id}")?;
-    }
-    out.flush()?;
-    for id in outcome.deprecated.iter() {
-        eprintln!("deprecated {id}");
-    }
-    for note in &outcome.notes {
-        eprintln!("note: {note}");
-    }
-    Ok(ExitCode::SUCCESS)
+    print_publish(&outcome?)
 }
 
 /// The file of a streamed publish: a bar of the bytes read while the node reads (and so
@@ -1120,15 +1162,18 @@ impl std::io::Read for PublishInput {
     }
 }
 
-fn print_publish(out: &Value) -> Result<ExitCode> {
-    for id in out["ids"].as_array().into_iter().flatten() {
-        println!("{}", id.as_str().unwrap_or_default());
+/// Prints what a publish did: the new ids on stdout, deprecations and notes on stderr.
+fn print_publish(outcome: &node::publish::PublishOutcome) -> Result<ExitCode> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for id in outcome.ids.iter() {
+        writeln!(out, "{id}")?;
     }
-    for id in out["deprecated"].as_array().into_iter().flatten() {
-        eprintln!("deprecated {}", id.as_str().unwrap_or_default());
+    out.flush()?;
+    for id in outcome.deprecated.iter() {
+        eprintln!("deprecated {id}");
     }
-    for note in out["notes"].as_array().into_iter().flatten() {
-        eprintln!("note: {}", note.as_str().unwrap_or_default());
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1138,10 +1183,10 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
     let docs = node::pact::parse_document(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let partners = match &args.home {
-        Some(h) => {
-            let v = call(h, Command::PartnerList)?;
-            serde_json::from_value::<Vec<node::store::PartnerRecord>>(v)?
-        }
+        Some(h) => match call(h, Command::PartnerList)? {
+            Answer::Partners(partners) => partners,
+            _ => return Err(unexpected()),
+        },
         None => Vec::new(),
     };
     let mut cards = Vec::new();
@@ -1152,7 +1197,7 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
     }
     let mut failed = 0;
     for (i, doc) in docs.iter().enumerate() {
-        let id = doc.get("id").and_then(Value::as_str).unwrap_or("?");
+        let id = FootprintId::deserialize(doc).map_or_else(|_| "?".to_string(), |f| f.id);
         let checked = node::signed::verify_document(doc).and_then(|sig| {
             if cards.is_empty() {
                 return Ok(sig);
@@ -1186,6 +1231,12 @@ fn verify(args: VerifyArgs) -> Result<ExitCode> {
     }
     println!("all {} footprints verified", docs.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The id of a footprint document, for naming it in `verify`'s report.
+#[derive(serde::Deserialize)]
+struct FootprintId {
+    id: String,
 }
 
 /// Whether `sig` is by the current or a retired key of its company's card among `cards`.

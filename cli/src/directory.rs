@@ -7,7 +7,7 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use node::admin::Command;
 use node::directory::client::JoinFacts;
-use node::directory::{DirCommand, RawDirectoryConfig, server};
+use node::directory::{DirAnswer, DirCommand, RawDirectoryConfig, server};
 use node::home::Home;
 
 /// `tanso directory …`
@@ -216,13 +216,15 @@ fn serve(dir: PathBuf) -> Result<ExitCode> {
 
 fn dir_print(dir: PathBuf, command: DirCommand) -> Result<ExitCode> {
     let home = Home::new(&dir);
-    let value = crate::cmd::runtime()?.block_on(server::call(&home, command))?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    match crate::cmd::runtime()?.block_on(server::call(&home, command))? {
+        DirAnswer::Card(card) => crate::cmd::print_json(&card)?,
+        DirAnswer::Credential(credential) => crate::cmd::print_json(&credential)?,
+        DirAnswer::StatusList(list) => crate::cmd::print_json(&list)?,
+        DirAnswer::Members(members) => crate::cmd::print_json(&members)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 fn node_print(home: PathBuf, command: Command) -> Result<ExitCode> {
-    let value = crate::cmd::call(&home, command)?;
-    println!("{}", serde_json::to_string_pretty(&value)?);
-    Ok(ExitCode::SUCCESS)
+    crate::cmd::print(&home, command)
 }

@@ -214,29 +214,42 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
         }
         PactCmd::Host(HostCmd::List { home }) => {
             let hosts = node::pact_api::hosts::list_hosts(&Home::new(&home))?;
-            let out: Vec<serde_json::Value> = hosts
+            let out: Vec<HostSummary> = hosts
                 .into_iter()
                 .map(|h| {
-                    let trust = match h.trust() {
+                    let tls = match h.trust() {
                         Ok(t) => t.describe(),
                         Err(e) => format!("unusable: {e}"),
                     };
-                    serde_json::json!({
-                        "companyId": h.company_id,
-                        "url": h.url,
-                        "clientId": h.client_id,
-                        "fingerprint": h.fingerprint,
-                        "tls": trust,
-                        "createdAt": h.created_at,
-                    })
+                    HostSummary {
+                        company_id: h.company_id,
+                        url: h.url,
+                        client_id: h.client_id,
+                        fingerprint: h.fingerprint,
+                        tls,
+                        created_at: h.created_at,
+                    }
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            crate::cmd::print_json(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         PactCmd::Pull(args) => pull(args),
         PactCmd::Request(args) => request(args),
     }
+}
+
+/// A registered host as `tanso pact host list` prints it (no secret).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HostSummary {
+    company_id: String,
+    url: String,
+    client_id: String,
+    fingerprint: Option<String>,
+    /// How its certificate is checked.
+    tls: String,
+    created_at: String,
 }
 
 /// How the host's certificate is checked: a fingerprint given or taken from a partner's
@@ -253,14 +266,15 @@ fn trust(home: &std::path::Path, pin: Pin) -> Result<TrustSpec> {
     let fingerprint = match (pin.fingerprint, &pin.partner) {
         (Some(f), _) => Some(f),
         (None, Some(partner)) => {
-            let cards = crate::cmd::call(home, node::admin::Command::PartnerList)?;
-            cards
-                .as_array()
+            let node::admin::Answer::Partners(partners) =
+                crate::cmd::call(home, node::admin::Command::PartnerList)?
+            else {
+                return Err(crate::cmd::unexpected());
+            };
+            partners
                 .into_iter()
-                .flatten()
-                .find(|p| p["card"]["companyId"].as_str() == Some(partner.as_str()))
-                .and_then(|p| p["card"]["tlsFingerprint"].as_str().map(str::to_string))
-                .map(Some)
+                .find(|p| p.card.company_id == *partner)
+                .map(|p| Some(p.card.tls_fingerprint))
                 .with_context(|| format!("no partner {partner:?} with a tls fingerprint"))?
         }
         (None, None) => None,
@@ -273,7 +287,7 @@ fn trust(home: &std::path::Path, pin: Pin) -> Result<TrustSpec> {
 
 fn request(args: RequestArgs) -> Result<ExitCode> {
     let trust = trust(&args.home, args.pin)?;
-    let out = crate::cmd::call(
+    crate::cmd::print(
         &args.home,
         node::admin::Command::PactRequest {
             base: args.url,
@@ -285,9 +299,7 @@ fn request(args: RequestArgs) -> Result<ExitCode> {
             classifications: args.classifications,
             comment: args.comment,
         },
-    )?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
+    )
 }
 
 fn pull(args: PullArgs) -> Result<ExitCode> {
@@ -306,7 +318,7 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
     if let Some(l) = args.limit {
         query.push(("limit".into(), l.to_string()));
     }
-    let out = crate::cmd::call(
+    crate::cmd::print(
         &args.home,
         node::admin::Command::PactPull {
             base: args.url,
@@ -315,9 +327,7 @@ fn pull(args: PullArgs) -> Result<ExitCode> {
             client_secret: args.client_secret,
             query,
         },
-    )?;
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
+    )
 }
 
 #[cfg(test)]

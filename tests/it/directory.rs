@@ -679,7 +679,14 @@ async fn member_rotates_its_key_and_buyers_follow_through_the_directory() {
     let out = node::admin::execute(&supplier.node, node::admin::Command::KeyRotate)
         .await
         .expect("rotate");
-    assert_eq!(out["directories"]["rejoined"], 1, "{out}");
+    let node::admin::Answer::KeyRotated(out) = out else {
+        panic!("not a rotation: {out:?}")
+    };
+    assert_eq!(
+        out.directories,
+        Some(node::admin::Rejoined::Rejoined(1)),
+        "{out:?}"
+    );
     let new_key = supplier.node.key().key_id().to_string();
     assert_ne!(old_key, new_key);
     let record = directory
@@ -878,7 +885,10 @@ async fn a_request_reaches_a_supplier_found_through_the_directory() {
     )
     .await
     .expect("request send to a directory member");
-    let request_id = sent["id"].as_str().expect("request id").to_string();
+    let node::admin::Answer::Outgoing(sent) = sent else {
+        panic!("not a sent request: {sent:?}")
+    };
+    let request_id = sent.id;
     // The buyer's outbox delivers it to the supplier, which answers it under its policies.
     wait_for("the supplier to receive the request", || {
         supplier

@@ -145,10 +145,13 @@ async fn rotate_while_serving_a_partner_keeps_fetching_and_every_footprint_verif
         .await
         .expect("the node serves its admin socket")
         .expect("rotate");
-    let new_key_id = out["newKeyId"].as_str().expect("new key id").to_string();
-    assert_eq!(out["oldKeyId"], old_key_id.as_str());
+    let admin::Answer::KeyRotated(out) = out else {
+        panic!("not a rotation: {out:?}")
+    };
+    let new_key_id = out.rotation.new_key_id;
+    assert_eq!(out.rotation.old_key_id, old_key_id);
     assert_ne!(new_key_id, old_key_id);
-    assert_eq!(out["partnersNotified"], 1);
+    assert_eq!(out.rotation.partners_notified, 1);
     assert_eq!(steel.node.key().key_id(), new_key_id);
 
     // The partner learns the new key with no manual step (the outbox sends the card).

@@ -184,14 +184,20 @@ async fn manual_fulfil_and_reject_with_status_on_both_sides() {
     })
     .await;
     let s = status(&oem, &first).await;
-    assert_eq!(s["status"], "fulfilled");
-    assert_eq!(s["footprintIds"][0], fp.as_str());
+    assert_eq!(s.status, "fulfilled");
+    assert_eq!(s.footprint_ids, [fp.as_str()]);
     let s = status(&steel, &second).await;
-    assert_eq!(s["side"], "incoming");
-    assert_eq!(s["reason"], "we do not calculate this product yet");
+    assert_eq!(s.side, node::admin::Side::Incoming);
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("we do not calculate this product yet")
+    );
     let s = status(&oem, &second).await;
-    assert_eq!(s["status"], "rejected");
-    assert_eq!(s["reason"], "we do not calculate this product yet");
+    assert_eq!(s.status, "rejected");
+    assert_eq!(
+        s.reason.as_deref(),
+        Some("we do not calculate this product yet")
+    );
     // Each request got exactly one answer: a second answer is refused.
     let err = steel
         .node
@@ -200,13 +206,17 @@ async fn manual_fulfil_and_reject_with_status_on_both_sides() {
     assert!(err.to_string().contains("already answered"), "{err}");
 }
 
-async fn status(n: &TestNode, id: &str) -> serde_json::Value {
-    node::admin::execute(
+async fn status(n: &TestNode, id: &str) -> node::admin::RequestStatus {
+    let answer = node::admin::execute(
         &n.node,
         node::admin::Command::RequestStatus { id: id.to_string() },
     )
     .await
-    .expect("request status")
+    .expect("request status");
+    match answer {
+        node::admin::Answer::RequestStatus(status) => status,
+        other => panic!("not a request status: {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -1234,8 +1234,12 @@ async fn pact_request_is_fulfilled_with_a_signed_footprint() {
     )
     .await
     .expect("show");
-    assert_eq!(shown["outgoing"]["status"], "fulfilled");
-    assert_eq!(shown["outgoing"]["footprintIds"][0], id.as_str());
+    let node::admin::Answer::Request(shown) = shown else {
+        panic!("not a request: {shown:?}")
+    };
+    let outgoing = shown.outgoing.expect("the request sent");
+    assert_eq!(outgoing.status, "fulfilled");
+    assert_eq!(outgoing.footprint_ids, [id.as_str()]);
     p.oem.stop().await;
     p.steel.stop().await;
 }

@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditDraft;
 use crate::card::NodeCard;
@@ -21,7 +21,7 @@ use crate::node::{Node, now_rfc3339};
 use crate::store::{Delivery, PartnerRecord};
 
 /// What `tanso key rotate` did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RotationOutcome {
     pub company_id: String,

@@ -74,3 +74,99 @@ fn sessions_and_login_links_expire_by_the_clock() {
     clock.advance(super::auth::SESSION_TTL);
     assert!(sessions.get(&cookie).is_none(), "session expired");
 }
+
+/// The dashboard's totals over an archived audit log (with the core's audit test helpers).
+mod archived {
+    use chrono::{DateTime, Utc};
+    use tanso_core::store::EngineKind;
+    use tanso_core::testkit::{archive_to, open, stored, write_many};
+
+    #[test]
+    fn counts_since_the_start_include_archived_entries_redb() {
+        counts_since_the_start_include_archived_entries(EngineKind::Redb);
+    }
+
+    #[test]
+    fn counts_since_the_start_include_archived_entries_sled() {
+        counts_since_the_start_include_archived_entries(EngineKind::Sled);
+    }
+
+    /// Counts "since the start" (the dashboard's exchange totals, the KPI measures) include
+    /// archived entries through the anchor's counts, and count each entry once.
+    fn counts_since_the_start_include_archived_entries(engine: EngineKind) {
+        let dir = tempfile::tempdir().unwrap();
+        let node = open(&dir.path().join("home"), engine);
+        write_many(&node, 0..200);
+        let all = stored(&node);
+        let index = crate::index::Index::new(node.clone());
+        index.catch_up(None, true).unwrap();
+        let totals = |index: &crate::index::Index| {
+            let s = index.lock_stats();
+            (
+                s.permitted,
+                s.denied,
+                s.days.values().map(|d| d.0 + d.1).sum::<u64>(),
+            )
+        };
+        let before = totals(&index);
+        assert!(before.0 > 0 && before.1 > 0);
+        let kpi_config = tanso_calc::kpi::load_config(
+            include_str!("../../../kpi/logistics.toml"),
+            "logistics.toml",
+        )
+        .unwrap();
+        let kpi_before = tanso_calc::kpi::node_measures(
+            node.monthly_counts(&|n| kpi_config.measure(n).is_some())
+                .unwrap(),
+        )
+        .rows();
+        assert!(!kpi_before.is_empty());
+
+        let file = dir.path().join("seg.jsonl");
+        let cut: DateTime<Utc> = all[120].at.parse().unwrap();
+        let done = archive_to(&node, cut, &file);
+        assert!(done.archived > 0);
+        assert_eq!(
+            tanso_calc::kpi::node_measures(
+                node.monthly_counts(&|n| kpi_config.measure(n).is_some())
+                    .unwrap(),
+            )
+            .rows(),
+            kpi_before
+        );
+        write_many(&node, 200..230);
+        // A dashboard that had read everything goes on; one that starts now reads the anchor.
+        index.catch_up(None, true).unwrap();
+        let fresh = crate::index::Index::new(node.clone());
+        fresh.catch_up(None, true).unwrap();
+        let mut expected = before;
+        for e in stored(&node).iter().filter(|e| e.seq >= 200) {
+            if e.draft.caller == "local" {
+                continue;
+            }
+            match e.draft.decision.as_str() {
+                "permit" => {
+                    expected.0 += 1;
+                    expected.2 += 1;
+                }
+                "deny" => {
+                    expected.1 += 1;
+                    expected.2 += 1;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(totals(&index), expected);
+        assert_eq!(totals(&fresh), expected);
+        let (archived, counts) = node.archived_counts().unwrap();
+        assert_eq!(archived, done.archived);
+        assert_eq!(
+            counts.permitted + counts.denied + counts.errors,
+            all[..done.archived as usize]
+                .iter()
+                .filter(|e| e.draft.caller != "local")
+                .count() as u64
+        );
+        assert_eq!(index.audit_len().unwrap(), 230);
+    }
+}

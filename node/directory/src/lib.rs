@@ -7,4 +7,4 @@
 
 pub mod server;
 
-pub use server::{DirCommand, Directory, DirectoryError, RawDirectoryConfig};
+pub use server::{DirAnswer, DirCommand, Directory, DirectoryError, RawDirectoryConfig};

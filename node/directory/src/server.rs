@@ -292,7 +292,7 @@ pub struct JoinOutcome {
 }
 
 /// A member as the operator sees it (`tanso directory members`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberSummary {
     pub company_id: String,
@@ -949,29 +949,43 @@ pub enum DirCommand {
     Status,
 }
 
-/// Runs an operator command on an open directory.
-pub fn execute(
-    directory: &Directory,
-    command: DirCommand,
-) -> Result<serde_json::Value, DirectoryError> {
-    match command {
-        DirCommand::Card => Ok(json(&directory.card()?)),
-        DirCommand::Approve { company_id } => Ok(json(&directory.approve(&company_id)?)),
-        DirCommand::Revoke { company_id } => Ok(json(&directory.revoke(&company_id)?)),
-        DirCommand::Members => Ok(json(&directory.members()?)),
-        DirCommand::Status => Ok(json(&directory.status_list())),
-    }
+/// The answer to a [`DirCommand`], the same whether it ran in the directory serving the
+/// home or in-process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one answer per command, moved once: boxing would only add noise"
+)]
+pub enum DirAnswer {
+    /// `Card`: the directory card for members to pin.
+    Card(DirectoryCard),
+    /// `Approve`: the membership credential issued.
+    Credential(MembershipCredential),
+    /// `Revoke`, `Status`: the signed status list.
+    StatusList(StatusList),
+    /// `Members`: members and applicants.
+    Members(Vec<MemberSummary>),
 }
 
-fn json<T: Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+/// Runs an operator command on an open directory.
+pub fn execute(directory: &Directory, command: DirCommand) -> Result<DirAnswer, DirectoryError> {
+    Ok(match command {
+        DirCommand::Card => DirAnswer::Card(directory.card()?),
+        DirCommand::Approve { company_id } => {
+            DirAnswer::Credential(directory.approve(&company_id)?)
+        }
+        DirCommand::Revoke { company_id } => DirAnswer::StatusList(directory.revoke(&company_id)?),
+        DirCommand::Members => DirAnswer::Members(directory.members()?),
+        DirCommand::Status => DirAnswer::StatusList(directory.status_list()),
+    })
 }
 
 /// Runs a command: through the admin socket when the directory is serving, else in-process.
-pub async fn call(home: &Home, command: DirCommand) -> Result<serde_json::Value, DirectoryError> {
+pub async fn call(home: &Home, command: DirCommand) -> Result<DirAnswer, DirectoryError> {
     if let Some(answer) = tanso_core::admin_socket::call_json(&home.admin_socket(), &command).await
     {
-        return answer.map_err(DirectoryError::Refused);
+        return answer.map_err(|e| DirectoryError::Refused(e.to_string()));
     }
     let directory = Directory::open(home)?;
     tokio::task::spawn_blocking(move || execute(&directory, command))

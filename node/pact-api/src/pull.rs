@@ -57,7 +57,7 @@ pub struct PullArgs {
 }
 
 /// What a pull kept and refused.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PullReport {
     /// (footprint id, signature status) of what was stored.
     pub stored: Vec<(String, String)>,

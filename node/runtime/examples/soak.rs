@@ -210,12 +210,14 @@ async fn drive(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let pid = child.id();
-    let supplier_card = admin_call(&socket, admin::Command::Id).await?;
+    let admin::Answer::Card(supplier_card) = admin_call(&socket, admin::Command::Id).await? else {
+        return Err("the node's answer to Id is not a card".into());
+    };
 
     // The buyer (a customer) and the outsider (no policy shares with it), in this process.
     let buyer = local_node(dir, "buyer", BUYER).await?;
     let outsider = local_node(dir, "outsider", OUTSIDER).await?;
-    let card_text = supplier_card.to_string();
+    let card_text = serde_json::to_string(&supplier_card)?;
     buyer.0.add_partner(&card_text, Vec::new())?;
     outsider.0.add_partner(&card_text, Vec::new())?;
     for (node, groups) in [
@@ -478,9 +480,11 @@ async fn drive(
     }
     // The log itself: what the store still holds (redb's file grows in steps and is not
     // shrunk, so its size alone says little over a few minutes).
-    let chain: node::audit::ChainReport = serde_json::from_value(
-        admin_call(&socket, admin::Command::AuditVerify { archives: vec![] }).await?,
-    )?;
+    let admin::Answer::AuditChain(chain) =
+        admin_call(&socket, admin::Command::AuditVerify { archives: vec![] }).await?
+    else {
+        return Err("the node's answer to AuditVerify is not a chain report".into());
+    };
     println!(
         "  audit log: {} entries since the start, {} in the store, {} archived; chain {}",
         chain.entries,
@@ -555,7 +559,7 @@ async fn local_node(
     Ok((node, stop))
 }
 
-async fn admin_call(socket: &Path, command: admin::Command) -> Res<Value> {
+async fn admin_call(socket: &Path, command: admin::Command) -> Res<admin::Answer> {
     match admin::call(socket, &command).await {
         Some(Ok(v)) => Ok(v),
         Some(Err(e)) => Err(e.into()),

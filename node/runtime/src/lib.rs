@@ -30,7 +30,9 @@ pub use doors::open;
 /// The node's directory client and cache (core) and the association's directory server.
 pub mod directory {
     pub use tanso_core::directory::*;
-    pub use tanso_directory::{DirCommand, Directory, DirectoryError, RawDirectoryConfig, server};
+    pub use tanso_directory::{
+        DirAnswer, DirCommand, Directory, DirectoryError, RawDirectoryConfig, server,
+    };
 }
 
 /// The node's side of a relay (core) and the relay server.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use proto::pb;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -88,7 +88,7 @@ pub struct DirectoryClient {
 }
 
 /// What a join answered, the credential verified against the pinned card.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Joined {
     pub association_id: String,
