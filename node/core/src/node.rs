@@ -22,6 +22,26 @@ use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
 use crate::store::{OwnFootprint, PartnerRecord, PolicyRecord, Store};
 use crate::tls::Identity;
 
+/// What a node takes from the process hosting it: its outbound doors, and the reader of the
+/// process allocator's statistics when the binary knows its allocator. The runtime builds it;
+/// two nodes in one process share nothing else (there is no process-global state).
+#[derive(Clone)]
+pub struct Host {
+    pub transport: Arc<dyn crate::transport::Transport>,
+    pub allocator_stats: Option<crate::metrics::AllocatorStatsFn>,
+}
+
+impl Host {
+    /// No doors and no allocator figures: for tools that open a node only to read or check
+    /// it, and for tests of core (see [`crate::transport::Offline`]).
+    pub fn offline() -> Host {
+        Host {
+            transport: Arc::new(crate::transport::Offline),
+            allocator_stats: None,
+        }
+    }
+}
+
 /// A running or opened node; cheap to clone.
 #[derive(Clone)]
 pub struct Node {
@@ -76,12 +96,13 @@ pub fn now_rfc3339() -> String {
 
 impl Node {
     /// Opens the node in `home`: config, key (mode 0600 enforced), TLS identity, store,
-    /// policies and the journal thread, with `transport` as its outbound doors (the runtime's
-    /// `node::open` passes the real ones). Fails if another process holds the store.
-    pub fn open(
-        home: &Home,
-        transport: Arc<dyn crate::transport::Transport>,
-    ) -> Result<Node, NodeError> {
+    /// policies and the journal thread, with what `host` provides (the runtime's `node::open`
+    /// passes the real doors). Fails if another process holds the store.
+    pub fn open(home: &Home, host: Host) -> Result<Node, NodeError> {
+        let Host {
+            transport,
+            allocator_stats,
+        } = host;
         let config = home.load_config()?;
         let (key, history) = home.load_keys(&config.company_id)?;
         let keys = Arc::new(KeyRing::new(key, history));
@@ -157,7 +178,7 @@ impl Node {
                 peers: crate::peer::PeerPool::default(),
                 transport,
                 exchange: crate::exchange::ExchangeState::default(),
-                metrics: Arc::new(crate::metrics::Metrics::new()),
+                metrics: Arc::new(crate::metrics::Metrics::new(allocator_stats)),
                 directories: crate::directory::Directories::new(config_ttl),
                 verifying_keys: crate::card::KeyCache::default(),
                 refusals: crate::refusals::Refusals::default(),
