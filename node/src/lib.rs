@@ -10,6 +10,8 @@
 //! - [`journal`] and [`audit`]: group-committed, hash-chained audit log, nonces, counters;
 //!   [`archive`]: verify, export and archive the log into signed segments (retention);
 //!   [`nonces`]: the seen-nonce memory, forgotten as the replay window passes.
+//! - [`disclosure`]: reading, listing and request decisions over own footprints, one
+//!   implementation for every door (policy, purpose, daily cap, audit, recipients).
 //! - [`node`]: the node and the operations operators run on it; [`admin`] carries them
 //!   over the home's unix socket while the node runs; [`publish`]: the streamed,
 //!   all-or-nothing publish.
@@ -39,6 +41,7 @@ mod csv_lines;
 pub mod dashboard;
 pub mod demo;
 pub mod directory;
+pub mod disclosure;
 pub mod error;
 pub mod exchange;
 #[doc(hidden)]

@@ -575,7 +575,7 @@ impl Node {
         classifications: &[String],
         requests_today: u32,
     ) -> crate::policy::Decision {
-        let req = AccessRequest {
+        self.evaluate(&AccessRequest {
             partner,
             action,
             purpose,
@@ -583,12 +583,16 @@ impl Node {
             product_ids,
             classifications,
             requests_today,
-        };
+        })
+    }
+
+    /// Evaluates the policies for one access, at the time the request carries.
+    pub fn evaluate(&self, req: &AccessRequest<'_>) -> crate::policy::Decision {
         self.inner
             .policies
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .evaluate(&req)
+            .evaluate(req)
     }
 
     /// `tanso policy explain`: the decision and the rule and constraint that decided it.
