@@ -708,32 +708,22 @@ impl Node {
             let anchor: Option<crate::audit::AuditAnchor> = snapshot
                 .anchor()
                 .and_then(|raw| serde_json::from_slice(raw).ok());
-            let from_seq = anchor.as_ref().map_or(0, |a| a.next_seq);
-            for (m, [permit, deny]) in anchor.map(|a| a.counts.months).unwrap_or_default() {
-                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
-                    if wanted(name) && n > 0 {
-                        *counts.entry((name, m.clone())).or_default() += n;
-                    }
-                }
-            }
-            let mut from = from_seq;
+            let mut from = anchor.as_ref().map_or(0, |a| a.next_seq);
+            let mut log = anchor.map(|a| a.counts).unwrap_or_default();
             loop {
                 let page = snapshot.entries(from, 4096)?;
                 let Some((last, _)) = page.last() else { break };
                 from = last + 1;
                 for (_, raw) in page {
-                    let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) else {
-                        continue;
-                    };
-                    let name = match entry.draft.decision.as_str() {
-                        "permit" => "exchange_requests",
-                        "deny" => "exchange_denials",
-                        _ => continue,
-                    };
-                    if wanted(name)
-                        && let Some(m) = month(&entry.at)
-                    {
-                        *counts.entry((name, m)).or_default() += 1;
+                    if let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) {
+                        log.add(&entry);
+                    }
+                }
+            }
+            for (m, [permit, deny]) in log.months {
+                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
+                    if wanted(name) && n > 0 {
+                        *counts.entry((name, m.clone())).or_default() += n;
                     }
                 }
             }
