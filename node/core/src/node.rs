@@ -588,7 +588,7 @@ impl Node {
         classifications: &[String],
         requests_today: u32,
     ) -> crate::policy::Decision {
-        let req = AccessRequest {
+        self.evaluate(&AccessRequest {
             partner,
             action,
             purpose,
@@ -596,12 +596,16 @@ impl Node {
             product_ids,
             classifications,
             requests_today,
-        };
+        })
+    }
+
+    /// Evaluates the policies for one access, at the time the request carries.
+    pub fn evaluate(&self, req: &AccessRequest<'_>) -> crate::policy::Decision {
         self.inner
             .policies
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .evaluate(&req)
+            .evaluate(req)
     }
 
     /// `tanso policy explain`: the decision and the rule and constraint that decided it.
@@ -698,32 +702,22 @@ impl Node {
             let anchor: Option<crate::audit::AuditAnchor> = snapshot
                 .anchor()
                 .and_then(|raw| serde_json::from_slice(raw).ok());
-            let from_seq = anchor.as_ref().map_or(0, |a| a.next_seq);
-            for (m, [permit, deny]) in anchor.map(|a| a.counts.months).unwrap_or_default() {
-                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
-                    if wanted(name) && n > 0 {
-                        *counts.entry((name, m.clone())).or_default() += n;
-                    }
-                }
-            }
-            let mut from = from_seq;
+            let mut from = anchor.as_ref().map_or(0, |a| a.next_seq);
+            let mut log = anchor.map(|a| a.counts).unwrap_or_default();
             loop {
                 let page = snapshot.entries(from, 4096)?;
                 let Some((last, _)) = page.last() else { break };
                 from = last + 1;
                 for (_, raw) in page {
-                    let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) else {
-                        continue;
-                    };
-                    let name = match entry.draft.decision.as_str() {
-                        "permit" => "exchange_requests",
-                        "deny" => "exchange_denials",
-                        _ => continue,
-                    };
-                    if wanted(name)
-                        && let Some(m) = month(&entry.at)
-                    {
-                        *counts.entry((name, m)).or_default() += 1;
+                    if let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) {
+                        log.add(&entry);
+                    }
+                }
+            }
+            for (m, [permit, deny]) in log.months {
+                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
+                    if wanted(name) && n > 0 {
+                        *counts.entry((name, m.clone())).or_default() += n;
                     }
                 }
             }

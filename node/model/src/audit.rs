@@ -62,6 +62,33 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// How one audit entry counts as an exchange: the one rule behind every count of the log
+/// (the archive anchor's counts, the KPI measures, the dashboard's totals and days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Permitted,
+    Denied,
+    /// Any other decision (an error).
+    Other,
+}
+
+impl AuditEntry {
+    /// How the entry counts as an exchange.
+    pub fn exchange(&self) -> Exchange {
+        match self.draft.decision.as_str() {
+            "permit" => Exchange::Permitted,
+            "deny" => Exchange::Denied,
+            _ => Exchange::Other,
+        }
+    }
+
+    /// Whether a peer made the request: the operator's own actions (caller `local`) are
+    /// counted by month but are no exchange with anyone.
+    pub fn by_peer(&self) -> bool {
+        self.draft.caller != "local"
+    }
+}
+
 /// The node-signed head of the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditHead {
@@ -243,32 +270,32 @@ pub struct ArchivedCounts {
 }
 
 impl ArchivedCounts {
-    /// Counts one archived entry.
+    /// Counts one entry (archived, or read from the store for a count since the start).
     pub fn add(&mut self, entry: &AuditEntry) {
-        let decision = entry.draft.decision.as_str();
+        let exchange = entry.exchange();
         if let Some(month) = entry.at.get(..7) {
             let slot = self.months.entry(month.to_string()).or_default();
-            match decision {
-                "permit" => slot[0] += 1,
-                "deny" => slot[1] += 1,
-                _ => {}
+            match exchange {
+                Exchange::Permitted => slot[0] += 1,
+                Exchange::Denied => slot[1] += 1,
+                Exchange::Other => {}
             }
         }
-        if entry.draft.caller == "local" {
+        if !entry.by_peer() {
             return;
         }
         let day = entry.at.get(..10).unwrap_or_default().to_string();
         let slot = self.days.entry(day).or_default();
-        match decision {
-            "permit" => {
+        match exchange {
+            Exchange::Permitted => {
                 self.permitted += 1;
                 slot[0] += 1;
             }
-            "deny" => {
+            Exchange::Denied => {
                 self.denied += 1;
                 slot[1] += 1;
             }
-            _ => self.errors += 1,
+            Exchange::Other => self.errors += 1,
         }
         while self.days.len() > ANCHOR_DAYS_KEPT {
             self.days.pop_first();
