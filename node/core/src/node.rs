@@ -694,10 +694,10 @@ impl Node {
                     let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) else {
                         continue;
                     };
-                    let name = match entry.draft.decision.as_str() {
-                        "permit" => "exchange_requests",
-                        "deny" => "exchange_denials",
-                        _ => continue,
+                    let name = match entry.draft.decision {
+                        crate::audit::AuditDecision::Permit => "exchange_requests",
+                        crate::audit::AuditDecision::Deny => "exchange_denials",
+                        crate::audit::AuditDecision::Error => continue,
                     };
                     if wanted(name)
                         && let Some(m) = month(&entry.at)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use tanso_core::audit::{AuditEntry, ChainReport};
+use tanso_core::audit::{AuditDecision, AuditEntry, ChainReport};
 use tanso_core::methods::{METHOD_GET_FOOTPRINT, METHOD_LIST_FOOTPRINTS};
 use tanso_core::node::Node;
 use tanso_core::pact::Status;
@@ -88,8 +88,8 @@ impl AuditStats {
             .ok();
         let day = entry.at.get(..10).unwrap_or_default().to_string();
         let slot = self.days.entry(day).or_default();
-        match d.decision.as_str() {
-            "permit" => {
+        match d.decision {
+            AuditDecision::Permit => {
                 self.permitted += 1;
                 slot.0 += 1;
                 if let Some(at) = at
@@ -106,11 +106,11 @@ impl AuditStats {
                     }
                 }
             }
-            "deny" => {
+            AuditDecision::Deny => {
                 self.denied += 1;
                 slot.1 += 1;
             }
-            _ => self.errors += 1,
+            AuditDecision::Error => self.errors += 1,
         }
         while self.days.len() > DAYS_KEPT {
             self.days.pop_first();

@@ -13,7 +13,7 @@ pub mod wire;
 use proto::pb;
 use tonic::{Request, Response, Status};
 
-use tanso_core::audit::AuditDraft;
+use tanso_core::audit::{AuditDecision, AuditDraft};
 use tanso_core::journal::Record;
 use tanso_core::node::Node;
 use tanso_core::pact::FootprintFilter;
@@ -87,13 +87,14 @@ impl ConnectorService {
         counter: Option<String>,
         day: &str,
     ) -> Result<(), Status> {
-        let (decision_str, rule, reason) = match decision {
+        let (rule, reason) = match decision {
             Decision::Permit { rule, view, .. } => {
-                ("permit", Some(rule.clone()), Some(format!("view {view}")))
+                (Some(rule.clone()), Some(format!("view {view}")))
             }
-            Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
+            Decision::Deny { rule, reason, .. } => (rule.clone(), Some(reason.clone())),
         };
-        self.node.metrics().peer_request(method, decision_str);
+        let audited = AuditDecision::from(decision);
+        self.node.metrics().peer_request(method, audited);
         let daily = counter.map(|key| {
             let n = self.node.daily().increment(&key, day);
             (key, day.to_string(), n)
@@ -103,7 +104,7 @@ impl ConnectorService {
                 caller: caller.partner.company_id.clone(),
                 method: method.to_string(),
                 targets,
-                decision: decision_str.into(),
+                decision: audited,
                 rule,
                 reason,
             }),
@@ -430,7 +431,7 @@ impl pb::connector_server::Connector for ConnectorService {
             classifications: body.classification.clone(),
             comment: body.comment.clone(),
             purpose: caller.purpose.clone(),
-            status: tanso_core::store::IN_PENDING.into(),
+            status: tanso_core::store::RequestState::Pending,
             answer: None,
             created_at: now.clone(),
             updated_at: now,
@@ -455,7 +456,7 @@ impl pb::connector_server::Connector for ConnectorService {
             .await?;
         Ok(Response::new(pb::CreateRequestResponse {
             request_id: stored.id,
-            status: stored.status,
+            status: stored.status.as_str().to_string(),
         }))
     }
 

@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 pub use clients::{ClientsError, add_client};
 
-use tanso_core::audit::AuditDraft;
+use tanso_core::audit::{AuditDecision, AuditDraft};
 use tanso_core::home::Home;
 use tanso_core::journal::Record;
 use tanso_core::node::Node;
@@ -367,11 +367,9 @@ async fn record(
     decision: &Decision,
     counter: Option<String>,
 ) -> Result<(), ApiError> {
-    let (decision_str, rule, reason) = match decision {
-        Decision::Permit { rule, view, .. } => {
-            ("permit", Some(rule.clone()), Some(format!("view {view}")))
-        }
-        Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
+    let (rule, reason) = match decision {
+        Decision::Permit { rule, view, .. } => (Some(rule.clone()), Some(format!("view {view}"))),
+        Decision::Deny { rule, reason, .. } => (rule.clone(), Some(reason.clone())),
     };
     let day = today(&state.node);
     let daily = counter.map(|key| {
@@ -383,7 +381,7 @@ async fn record(
             caller: partner.company_id.clone(),
             method: method.to_string(),
             targets,
-            decision: decision_str.into(),
+            decision: AuditDecision::from(decision),
             rule,
             reason,
         }),
@@ -622,7 +620,7 @@ async fn token_refused(
             caller: format!("unverified:{client}"),
             method: M_TOKEN.to_string(),
             targets: vec![format!("source:{source}")],
-            decision: "deny".into(),
+            decision: AuditDecision::Deny,
             rule: None,
             reason: Some(why),
         }),
@@ -1003,7 +1001,7 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
                 classifications: classifications.clone(),
                 comment,
                 purpose: None,
-                status: tanso_core::store::IN_PENDING.into(),
+                status: tanso_core::store::RequestState::Pending,
                 answer: None,
                 created_at: now.clone(),
                 updated_at: now,
