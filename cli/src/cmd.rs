@@ -937,7 +937,7 @@ async fn open_waiting(home: &Home, waiting_for: &str) -> Result<Option<node::Nod
     let started = std::time::Instant::now();
     let mut said = false;
     loop {
-        match node::open(home) {
+        match node::open_with(home, crate::telemetry::allocator_stats()) {
             Ok(node) => return Ok(Some(node)),
             Err(node::NodeError::Store(node::store::StoreError::Locked(reason)))
                 if started.elapsed() < LOCK_WAIT =>

@@ -41,7 +41,6 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    telemetry::export_allocator_stats();
     let cli = cmd::Cli::parse();
     match cmd::run(cli) {
         Ok(code) => code,

@@ -95,9 +95,11 @@ where
 
 /// Lets `/metrics` export the allocator's own figures (live heap vs what it keeps resident),
 /// which tell a leak from memory kept for reuse. jemalloc only; other builds export none.
-pub(crate) fn export_allocator_stats() {
+pub(crate) fn allocator_stats() -> Option<node::metrics::AllocatorStatsFn> {
     #[cfg(feature = "jemalloc")]
-    node::metrics::set_allocator_stats(jemalloc_stats);
+    return Some(jemalloc_stats);
+    #[cfg(not(feature = "jemalloc"))]
+    None
 }
 
 #[cfg(feature = "jemalloc")]

@@ -6,6 +6,7 @@ mod dashboard;
 mod demo;
 mod deploy;
 mod directory;
+mod disclosure;
 mod envelope;
 mod exchange;
 mod faults;

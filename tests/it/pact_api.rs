@@ -12,7 +12,7 @@ use node::store::SignatureStatus;
 use serde_json::{Value, json};
 use tests::{TestNode, company, footprint, policy_template, uuid};
 
-const EVENTS_CT: &str = "application/cloudevents+json";
+pub(crate) const EVENTS_CT: &str = "application/cloudevents+json";
 
 /// A node with the PACT API on port 0 (token lifetime `ttl` seconds), and its address.
 async fn start(slug: &str, ttl: u64) -> (TestNode, SocketAddr) {
@@ -20,7 +20,7 @@ async fn start(slug: &str, ttl: u64) -> (TestNode, SocketAddr) {
 }
 
 /// A node with the PACT API on port 0, `[pact]` set by `configure`, and its address.
-async fn start_pact(
+pub(crate) async fn start_pact(
     slug: &str,
     configure: impl FnOnce(&mut node::config::RawPact),
 ) -> (TestNode, SocketAddr) {
@@ -33,13 +33,13 @@ async fn start_pact(
     (tn, addr)
 }
 
-struct Api {
+pub(crate) struct Api {
     addr: SocketAddr,
     fingerprint: String,
 }
 
 impl Api {
-    fn of(tn: &TestNode, addr: SocketAddr) -> Api {
+    pub(crate) fn of(tn: &TestNode, addr: SocketAddr) -> Api {
         Api {
             addr,
             fingerprint: tn.node.identity().fingerprint.clone(),
@@ -72,7 +72,7 @@ impl Api {
         .await
     }
 
-    async fn token(&self, id: &str, secret: &str) -> String {
+    pub(crate) async fn token(&self, id: &str, secret: &str) -> String {
         let r = self
             .token_raw(id, secret, "grant_type=client_credentials")
             .await;
@@ -86,17 +86,28 @@ impl Api {
             .to_string()
     }
 
-    async fn get(&self, path: &str, token: &str) -> HttpResponse {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> HttpResponse {
         let auth = format!("Bearer {token}");
         self.send("GET", path, &[("authorization", &auth)], b"")
             .await
     }
 
-    async fn event(&self, token: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+    pub(crate) async fn event(&self, token: &str, content_type: &str, body: &[u8]) -> HttpResponse {
+        self.event_at("/3/events", token, content_type, body).await
+    }
+
+    /// An event posted to `path` (`/3/events` with a query).
+    pub(crate) async fn event_at(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> HttpResponse {
         let auth = format!("Bearer {token}");
         self.send(
             "POST",
-            "/3/events",
+            path,
             &[("authorization", &auth), ("content-type", content_type)],
             body,
         )

@@ -21,6 +21,7 @@ pub mod archive;
 pub mod config;
 pub mod conn;
 pub mod directory;
+pub mod disclosure;
 pub mod error;
 pub mod exchange;
 pub mod home;

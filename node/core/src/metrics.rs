@@ -5,8 +5,8 @@
 //! counts, latencies and sizes. Labels are bounded sets (gRPC method names, policy decisions,
 //! PACT route templates and HTTP status codes), never ids, so the series count stays small.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -46,15 +46,6 @@ pub struct AllocatorStats {
 /// Reads the allocator's statistics; `None` when they cannot be read now.
 pub type AllocatorStatsFn = fn() -> Option<AllocatorStats>;
 
-static ALLOCATOR_STATS: OnceLock<AllocatorStatsFn> = OnceLock::new();
-
-/// Installs the reader of the process allocator's statistics (the binary knows which
-/// allocator it links). Set before the first [`Metrics::new`] so the gauges are registered;
-/// without it no `tanso_allocator_*` series is exported.
-pub fn set_allocator_stats(read: AllocatorStatsFn) {
-    let _ = ALLOCATOR_STATS.set(read);
-}
-
 /// The gauges for [`AllocatorStats`].
 struct AllocatorGauges {
     read: AllocatorStatsFn,
@@ -64,8 +55,11 @@ struct AllocatorGauges {
 }
 
 impl AllocatorGauges {
-    fn register(registry: &mut Registry) -> Option<AllocatorGauges> {
-        let read = *ALLOCATOR_STATS.get()?;
+    fn register(
+        registry: &mut Registry,
+        read: Option<AllocatorStatsFn>,
+    ) -> Option<AllocatorGauges> {
+        let read = read?;
         let gauges = AllocatorGauges {
             read,
             allocated: Gauge::default(),
@@ -127,12 +121,14 @@ fn latency_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(None)
     }
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The node's metrics; with `allocator`, also the process allocator's figures
+    /// (`tanso_allocator_*`), read through it at each scrape.
+    pub fn new(allocator: Option<AllocatorStatsFn>) -> Metrics {
         let mut registry = Registry::with_prefix("tanso");
         let peer_requests = Family::<Labels, Counter>::default();
         registry.register(
@@ -176,7 +172,7 @@ impl Metrics {
             "Membership lookups for callers that are not partners, by outcome (cached, fetched, throttled, no_directory)",
             directory_lookups.clone(),
         );
-        let allocator = AllocatorGauges::register(&mut registry);
+        let allocator = AllocatorGauges::register(&mut registry, allocator);
         Metrics {
             allocator,
             registry,
@@ -455,7 +451,7 @@ mod tests {
 
     #[tokio::test]
     async fn made_up_paths_never_become_labels() {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(None));
         let inner =
             tower::service_fn(|_: axum::http::Request<()>| async { Ok::<_, Infallible>(()) });
         let mut service = PeerLatencyLayer {

@@ -52,8 +52,8 @@ pub fn migrate_store(home: &Home, to: EngineKind) -> Result<MigrateReport, NodeE
     raw.store.engine = to.name().to_string();
     home.save_raw_config(&raw)?;
 
-    let verified = Node::open(home, std::sync::Arc::new(crate::transport::Offline))
-        .and_then(|node| node.audit_verify());
+    let verified =
+        Node::open(home, crate::node::Host::offline()).and_then(|node| node.audit_verify());
     // The chain in the store starts after the archived entries (`report.archived`).
     let stored = |report: &crate::audit::ChainReport| report.entries - report.archived;
     let failure = match &verified {

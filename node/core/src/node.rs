@@ -22,6 +22,26 @@ use crate::signed::{self, VIEW_FULL, VIEW_SUMMARY};
 use crate::store::{OwnFootprint, PartnerRecord, PolicyRecord, Store};
 use crate::tls::Identity;
 
+/// What a node takes from the process hosting it: its outbound doors, and the reader of the
+/// process allocator's statistics when the binary knows its allocator. The runtime builds it;
+/// two nodes in one process share nothing else (there is no process-global state).
+#[derive(Clone)]
+pub struct Host {
+    pub transport: Arc<dyn crate::transport::Transport>,
+    pub allocator_stats: Option<crate::metrics::AllocatorStatsFn>,
+}
+
+impl Host {
+    /// No doors and no allocator figures: for tools that open a node only to read or check
+    /// it, and for tests of core (see [`crate::transport::Offline`]).
+    pub fn offline() -> Host {
+        Host {
+            transport: Arc::new(crate::transport::Offline),
+            allocator_stats: None,
+        }
+    }
+}
+
 /// A running or opened node; cheap to clone.
 #[derive(Clone)]
 pub struct Node {
@@ -76,12 +96,13 @@ pub fn now_rfc3339() -> String {
 
 impl Node {
     /// Opens the node in `home`: config, key (mode 0600 enforced), TLS identity, store,
-    /// policies and the journal thread, with `transport` as its outbound doors (the runtime's
-    /// `node::open` passes the real ones). Fails if another process holds the store.
-    pub fn open(
-        home: &Home,
-        transport: Arc<dyn crate::transport::Transport>,
-    ) -> Result<Node, NodeError> {
+    /// policies and the journal thread, with what `host` provides (the runtime's `node::open`
+    /// passes the real doors). Fails if another process holds the store.
+    pub fn open(home: &Home, host: Host) -> Result<Node, NodeError> {
+        let Host {
+            transport,
+            allocator_stats,
+        } = host;
         let config = home.load_config()?;
         let (key, history) = home.load_keys(&config.company_id)?;
         let keys = Arc::new(KeyRing::new(key, history));
@@ -157,7 +178,7 @@ impl Node {
                 peers: crate::peer::PeerPool::default(),
                 transport,
                 exchange: crate::exchange::ExchangeState::default(),
-                metrics: Arc::new(crate::metrics::Metrics::new()),
+                metrics: Arc::new(crate::metrics::Metrics::new(allocator_stats)),
                 directories: crate::directory::Directories::new(config_ttl),
                 verifying_keys: crate::card::KeyCache::default(),
                 refusals: crate::refusals::Refusals::default(),
@@ -567,7 +588,7 @@ impl Node {
         classifications: &[String],
         requests_today: u32,
     ) -> crate::policy::Decision {
-        let req = AccessRequest {
+        self.evaluate(&AccessRequest {
             partner,
             action,
             purpose,
@@ -575,12 +596,16 @@ impl Node {
             product_ids,
             classifications,
             requests_today,
-        };
+        })
+    }
+
+    /// Evaluates the policies for one access, at the time the request carries.
+    pub fn evaluate(&self, req: &AccessRequest<'_>) -> crate::policy::Decision {
         self.inner
             .policies
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .evaluate(&req)
+            .evaluate(req)
     }
 
     /// `tanso policy explain`: the decision and the rule and constraint that decided it.
@@ -677,32 +702,22 @@ impl Node {
             let anchor: Option<crate::audit::AuditAnchor> = snapshot
                 .anchor()
                 .and_then(|raw| serde_json::from_slice(raw).ok());
-            let from_seq = anchor.as_ref().map_or(0, |a| a.next_seq);
-            for (m, [permit, deny]) in anchor.map(|a| a.counts.months).unwrap_or_default() {
-                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
-                    if wanted(name) && n > 0 {
-                        *counts.entry((name, m.clone())).or_default() += n;
-                    }
-                }
-            }
-            let mut from = from_seq;
+            let mut from = anchor.as_ref().map_or(0, |a| a.next_seq);
+            let mut log = anchor.map(|a| a.counts).unwrap_or_default();
             loop {
                 let page = snapshot.entries(from, 4096)?;
                 let Some((last, _)) = page.last() else { break };
                 from = last + 1;
                 for (_, raw) in page {
-                    let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) else {
-                        continue;
-                    };
-                    let name = match entry.draft.decision {
-                        crate::audit::AuditDecision::Permit => "exchange_requests",
-                        crate::audit::AuditDecision::Deny => "exchange_denials",
-                        crate::audit::AuditDecision::Error => continue,
-                    };
-                    if wanted(name)
-                        && let Some(m) = month(&entry.at)
-                    {
-                        *counts.entry((name, m)).or_default() += 1;
+                    if let Ok(entry) = serde_json::from_slice::<crate::audit::AuditEntry>(&raw) {
+                        log.add(&entry);
+                    }
+                }
+            }
+            for (m, [permit, deny]) in log.months {
+                for (name, n) in [("exchange_requests", permit), ("exchange_denials", deny)] {
+                    if wanted(name) && n > 0 {
+                        *counts.entry((name, m.clone())).or_default() += n;
                     }
                 }
             }

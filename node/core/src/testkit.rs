@@ -3,7 +3,6 @@
 //! journal, the stored entries, an archive.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -28,7 +27,7 @@ pub fn open_with(dir: &Path, engine: EngineKind, extra: &str) -> Node {
     if !home.exists() {
         home.init(&raw, &[7; 32]).unwrap();
     }
-    Node::open(&home, Arc::new(crate::transport::Offline)).unwrap()
+    Node::open(&home, crate::node::Host::offline()).unwrap()
 }
 
 pub fn open(dir: &Path, engine: EngineKind) -> Node {

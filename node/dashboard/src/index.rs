@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use tanso_core::audit::{AuditDecision, AuditEntry, ChainReport};
-use tanso_core::methods::{METHOD_GET_FOOTPRINT, METHOD_LIST_FOOTPRINTS};
+use tanso_core::audit::{AuditEntry, ChainReport, Exchange};
 use tanso_core::node::Node;
 use tanso_core::pact::Status;
 use tanso_core::store::Table;
@@ -80,7 +79,7 @@ impl AuditStats {
     fn apply(&mut self, entry: &AuditEntry) {
         self.next_seq = entry.seq + 1;
         let d = &entry.draft;
-        if d.caller == "local" {
+        if !entry.by_peer() {
             return;
         }
         let at = DateTime::parse_from_rfc3339(&entry.at)
@@ -88,8 +87,8 @@ impl AuditStats {
             .ok();
         let day = entry.at.get(..10).unwrap_or_default().to_string();
         let slot = self.days.entry(day).or_default();
-        match d.decision {
-            AuditDecision::Permit => {
+        match entry.exchange() {
+            Exchange::Permitted => {
                 self.permitted += 1;
                 slot.0 += 1;
                 if let Some(at) = at
@@ -97,7 +96,7 @@ impl AuditStats {
                 {
                     self.recent.push_back(at);
                 }
-                if d.method == METHOD_GET_FOOTPRINT || d.method == METHOD_LIST_FOOTPRINTS {
+                if tanso_core::disclosure::is_read(&d.method) {
                     for t in &d.targets {
                         let per = self.recipients.entry(t.to_ascii_lowercase()).or_default();
                         let r = per.entry(d.caller.clone()).or_insert((0, String::new()));
@@ -106,11 +105,11 @@ impl AuditStats {
                     }
                 }
             }
-            AuditDecision::Deny => {
+            Exchange::Denied => {
                 self.denied += 1;
                 slot.1 += 1;
             }
-            AuditDecision::Error => self.errors += 1,
+            Exchange::Other => self.errors += 1,
         }
         while self.days.len() > DAYS_KEPT {
             self.days.pop_first();

@@ -843,7 +843,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Status> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|_| Status::internal("internal error"))?
+        .map_err(|_| tanso_core::status::internal())?
         .map_err(Status::from)
 }
 
@@ -857,7 +857,7 @@ impl pb::directory_server::Directory for DirectoryService {
         let directory = self.directory.clone();
         let outcome = blocking(move || directory.join(&req.application, &req.signature)).await?;
         let credential = match &outcome.credential {
-            Some(c) => serde_json::to_string(c).map_err(|_| Status::internal("internal error"))?,
+            Some(c) => serde_json::to_string(c).map_err(|_| tanso_core::status::internal())?,
             None => String::new(),
         };
         Ok(Response::new(pb::JoinReply {
@@ -877,9 +877,9 @@ impl pb::directory_server::Directory for DirectoryService {
             !req.classification.is_empty(),
         ];
         if set.iter().filter(|s| **s).count() != 1 {
-            return Err(Status::invalid_argument(
-                "set exactly one of company_id, product_id, classification",
-            ));
+            return Err(Status::from(DirectoryError::BadRequest(
+                "set exactly one of company_id, product_id, classification".into(),
+            )));
         }
         let query = if !req.company_id.is_empty() {
             Lookup::Company(&req.company_id)
@@ -1101,7 +1101,7 @@ impl From<DirectoryError> for Status {
             E::Store(e) => tanso_core::status::from_store(e),
             _ => {
                 tracing::error!(error = %err, "directory failure");
-                Status::internal("internal error")
+                tanso_core::status::internal()
             }
         }
     }

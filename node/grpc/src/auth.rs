@@ -89,10 +89,7 @@ impl AuthError {
     }
 }
 
-/// Longest header string field (caller, key id, audience, method, purpose) accepted, in
-/// bytes. Company ids and method names are short; anything longer is refused as malformed
-/// before any lookup.
-pub const MAX_HEADER_FIELD_BYTES: usize = 512;
+pub use tanso_core::methods::MAX_HEADER_FIELD_BYTES;
 
 /// How far apart two clocks are, in ms, with no overflow for any pair of `i64`s.
 pub fn skew_ms(now_ms: i64, issued_at_ms: i64) -> u64 {

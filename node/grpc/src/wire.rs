@@ -5,20 +5,20 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use prost::Message;
 use proto::pb;
 use serde_json::Value;
-use tonic::Status;
 
+use crate::RequestError;
 use tanso_core::pact::{FootprintFilter, ProductFootprint};
 use tanso_core::policy::View;
 use tanso_core::signed::{self, Summary, SummaryPcf, VIEW_FULL, VIEW_SUMMARY};
 use tanso_core::store::{OwnFootprint, SigRecord};
 
 /// Decodes a verified envelope body.
-pub fn decode_body<T: Message + Default>(body: &[u8]) -> Result<T, Status> {
-    T::decode(body).map_err(|e| Status::invalid_argument(format!("malformed request body: {e}")))
+pub fn decode_body<T: Message + Default>(body: &[u8]) -> Result<T, RequestError> {
+    T::decode(body).map_err(RequestError::MalformedBody)
 }
 
 /// PACT filters from a ListFootprints request, validated like the REST query parameters.
-pub fn filter_from_pb(req: &pb::ListFootprintsRequest) -> Result<FootprintFilter, Status> {
+pub fn filter_from_pb(req: &pb::ListFootprintsRequest) -> Result<FootprintFilter, RequestError> {
     let mut pairs = Vec::new();
     let mut push = |name: &str, values: &[String]| {
         for v in values {
@@ -39,7 +39,7 @@ pub fn filter_from_pb(req: &pb::ListFootprintsRequest) -> Result<FootprintFilter
             pairs.push((name.to_string(), v.clone()));
         }
     }
-    FootprintFilter::parse_query(&pairs).map_err(|e| Status::invalid_argument(e.to_string()))
+    FootprintFilter::parse_query(&pairs).map_err(RequestError::Filter)
 }
 
 /// Bytes of the largest answer `own` can be part of on its own: a ListFootprints page holding

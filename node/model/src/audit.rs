@@ -88,6 +88,33 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// How one audit entry counts as an exchange: the one rule behind every count of the log
+/// (the archive anchor's counts, the KPI measures, the dashboard's totals and days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchange {
+    Permitted,
+    Denied,
+    /// An `error` entry: nothing was decided.
+    Other,
+}
+
+impl AuditEntry {
+    /// How the entry counts as an exchange.
+    pub fn exchange(&self) -> Exchange {
+        match self.draft.decision {
+            AuditDecision::Permit => Exchange::Permitted,
+            AuditDecision::Deny => Exchange::Denied,
+            AuditDecision::Error => Exchange::Other,
+        }
+    }
+
+    /// Whether a peer made the request: the operator's own actions (caller `local`) are
+    /// counted by month but are no exchange with anyone.
+    pub fn by_peer(&self) -> bool {
+        self.draft.caller != "local"
+    }
+}
+
 /// The node-signed head of the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditHead {
@@ -269,32 +296,32 @@ pub struct ArchivedCounts {
 }
 
 impl ArchivedCounts {
-    /// Counts one archived entry.
+    /// Counts one entry (archived, or read from the store for a count since the start).
     pub fn add(&mut self, entry: &AuditEntry) {
-        let decision = entry.draft.decision;
+        let exchange = entry.exchange();
         if let Some(month) = entry.at.get(..7) {
             let slot = self.months.entry(month.to_string()).or_default();
-            match decision {
-                AuditDecision::Permit => slot[0] += 1,
-                AuditDecision::Deny => slot[1] += 1,
-                AuditDecision::Error => {}
+            match exchange {
+                Exchange::Permitted => slot[0] += 1,
+                Exchange::Denied => slot[1] += 1,
+                Exchange::Other => {}
             }
         }
-        if entry.draft.caller == "local" {
+        if !entry.by_peer() {
             return;
         }
         let day = entry.at.get(..10).unwrap_or_default().to_string();
         let slot = self.days.entry(day).or_default();
-        match decision {
-            AuditDecision::Permit => {
+        match exchange {
+            Exchange::Permitted => {
                 self.permitted += 1;
                 slot[0] += 1;
             }
-            AuditDecision::Deny => {
+            Exchange::Denied => {
                 self.denied += 1;
                 slot[1] += 1;
             }
-            AuditDecision::Error => self.errors += 1,
+            Exchange::Other => self.errors += 1,
         }
         while self.days.len() > ANCHOR_DAYS_KEPT {
             self.days.pop_first();

@@ -202,7 +202,7 @@ fn host_partner(node: &Node, company_id: &str) -> Result<Partner, NodeError> {
 /// nothing, so it learns nothing. A bulk publish calls it once per chunk, so an event names
 /// at most a chunk's ids.
 pub struct PublishedHosts {
-    hosts: Vec<(Partner, u32)>,
+    hosts: Vec<(tanso_core::disclosure::Caller, u32)>,
 }
 
 impl PublishedHosts {
@@ -220,15 +220,17 @@ impl PublishedHosts {
                 return Ok(PublishedHosts { hosts: Vec::new() });
             }
         };
-        let day = super::today(node);
         let mut out = Vec::new();
         for host in hosts {
             if host.company_id.eq_ignore_ascii_case(node.company_id()) {
                 continue;
             }
-            let partner = host_partner(node, &host.company_id)?;
-            let requests_today = node.daily().get(node.store(), &partner.company_id, &day)?;
-            out.push((partner, requests_today));
+            // Decided as a read by the host's company without a purpose: nobody asked.
+            let caller = super::party(host_partner(node, &host.company_id)?);
+            let requests_today =
+                node.daily()
+                    .get(node.store(), &caller.partner.company_id, &caller.day())?;
+            out.push((caller, requests_today));
         }
         Ok(PublishedHosts { hosts: out })
     }
@@ -241,10 +243,13 @@ impl tanso_core::transport::Announcer for PublishedHosts {
         if new.is_empty() {
             return items;
         }
-        for (partner, requests_today) in &self.hosts {
+        for (caller, requests_today) in &self.hosts {
+            let partner = &caller.partner;
             let ids: Vec<String> = new
                 .iter()
-                .filter(|own| super::decide(node, partner, own, *requests_today).is_permit())
+                .filter(|own| {
+                    tanso_core::disclosure::decide(node, caller, own, *requests_today).is_permit()
+                })
                 .map(|own| own.footprint.id.clone())
                 .collect();
             if !ids.is_empty() {

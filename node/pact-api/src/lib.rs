@@ -41,11 +41,12 @@ use tokio_util::task::TaskTracker;
 pub use clients::{ClientsError, add_client};
 
 use tanso_core::audit::{AuditDecision, AuditDraft};
+use tanso_core::disclosure::{self, Caller, DisclosureError, Door, Operation, Oversize};
 use tanso_core::home::Home;
 use tanso_core::journal::Record;
 use tanso_core::node::Node;
 use tanso_core::pact::FootprintFilter;
-use tanso_core::policy::{Action, Decision, Partner, View};
+use tanso_core::policy::{Decision, Partner, View};
 use tanso_core::signed::{self, VIEW_FULL, VIEW_SUMMARY};
 use tanso_core::store::{InboxEntry, OutgoingRequest, OwnFootprint};
 
@@ -55,6 +56,11 @@ pub const ADDR_FILE: &str = "pact.addr";
 pub const EVENTS_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// The cursor parameter of the next-page links (a custom `x-` parameter, opaque to clients).
 const CURSOR: &str = "x-tanso-cursor";
+/// The purpose a caller declares (a custom `x-` parameter, on any endpoint but the token's):
+/// what a gRPC caller signs in its envelope header; without it the purpose is absent.
+pub const PURPOSE: &str = "x-tanso-purpose";
+/// Longest purpose accepted, in bytes (the gRPC header field's limit).
+const MAX_PURPOSE_BYTES: usize = tanso_core::methods::MAX_HEADER_FIELD_BYTES;
 const DEFAULT_PAGE: u32 = 100;
 /// Largest `POST /auth/token` body (a client-credentials form is a few dozen bytes).
 const TOKEN_MAX_BODY: usize = 4096;
@@ -221,6 +227,20 @@ impl From<tanso_core::NodeError> for ApiError {
     }
 }
 
+/// A disclosure refusal or failure as a PACT error: a footprint the caller may not see
+/// reads as not found, exactly like one that does not exist.
+impl From<DisclosureError> for ApiError {
+    fn from(e: DisclosureError) -> Self {
+        match e {
+            DisclosureError::NotFound(_) => ApiError::NotFound,
+            DisclosureError::Node(tanso_core::NodeError::BadRequest(reason)) => {
+                ApiError::BadRequest(reason)
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 struct AppState {
     node: Node,
     clients: Arc<clients::Clients>,
@@ -353,57 +373,82 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
     }
 }
 
-/// The day the daily caps count in, by the node's clock.
-fn today(node: &Node) -> String {
-    node.clock().day()
+/// The door-neutral description of an authenticated PACT client, decided now; its purpose
+/// is set from the request by [`caller_of`].
+fn party(partner: Partner) -> Caller {
+    Caller {
+        partner,
+        purpose: None,
+        door: Door::Pact,
+        now: chrono::Utc::now(),
+        nonce: None,
+        forget: Vec::new(),
+    }
+}
+
+/// The authenticated caller of a request with its declared purpose ([`PURPOSE`]); a
+/// malformed purpose is refused (and audited) as a bad request of `method`.
+async fn caller_of(
+    state: &Shared,
+    headers: &HeaderMap,
+    uri: &Uri,
+    method: &str,
+) -> Result<Caller, ApiError> {
+    let mut caller = party(authenticate(state, headers)?);
+    match purpose(uri) {
+        Ok(purpose) => caller.purpose = purpose,
+        Err(e) => return Err(refuse(state, &caller, method, e).await),
+    }
+    Ok(caller)
+}
+
+/// The purpose the query declares: at most once, at most [`MAX_PURPOSE_BYTES`]; empty is
+/// none.
+fn purpose(uri: &Uri) -> Result<Option<String>, ApiError> {
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|_| ApiError::BadRequest("malformed query string".into()))?
+        .0;
+    let mut found = None;
+    for (k, v) in pairs {
+        if k != PURPOSE {
+            continue;
+        }
+        if v.len() > MAX_PURPOSE_BYTES {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter {PURPOSE} is longer than {MAX_PURPOSE_BYTES} bytes"
+            )));
+        }
+        if found.replace(v).is_some() {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter {PURPOSE} is given more than once"
+            )));
+        }
+    }
+    Ok(found.filter(|p| !p.trim().is_empty()))
 }
 
 /// Writes the audit entry (and the daily counter under `counter`), durably, before answering.
 async fn record(
     state: &Shared,
-    partner: &Partner,
+    caller: &Caller,
     method: &str,
     targets: Vec<String>,
     decision: &Decision,
     counter: Option<String>,
 ) -> Result<(), ApiError> {
-    let (rule, reason) = match decision {
-        Decision::Permit { rule, view, .. } => (Some(rule.clone()), Some(format!("view {view}"))),
-        Decision::Deny { rule, reason, .. } => (rule.clone(), Some(reason.clone())),
-    };
-    let day = today(&state.node);
-    let daily = counter.map(|key| {
-        let n = state.node.daily().increment(&key, &day);
-        (key, day.clone(), n)
-    });
-    let record = Record {
-        audit: Some(AuditDraft {
-            caller: partner.company_id.clone(),
-            method: method.to_string(),
-            targets,
-            decision: AuditDecision::from(decision),
-            rule,
-            reason,
-        }),
-        daily,
-        ..Record::default()
-    };
-    state
-        .node
-        .journal()
-        .write(record)
+    disclosure::audit(&state.node, caller, method, targets, decision, counter)
         .await
         .map_err(|e| ApiError::Internal(format!("audit journal: {e}")))
 }
 
 /// Audits an authenticated request refused before policy, then returns the error.
-async fn refuse(state: &Shared, partner: &Partner, method: &str, err: ApiError) -> ApiError {
+async fn refuse(state: &Shared, caller: &Caller, method: &str, err: ApiError) -> ApiError {
     let decision = Decision::Deny {
         policy: None,
         rule: None,
         reason: format!("bad request: {err}"),
     };
-    match record(state, partner, method, Vec::new(), &decision, None).await {
+    match record(state, caller, method, Vec::new(), &decision, None).await {
         Ok(()) => err,
         Err(e) => e,
     }
@@ -417,29 +462,43 @@ fn deny(reason: &str) -> Decision {
     }
 }
 
-fn decide(node: &Node, partner: &Partner, own: &OwnFootprint, requests_today: u32) -> Decision {
-    node.decide(
-        partner,
-        Action::Read,
-        None,
-        &own.footprint.product_ids,
-        own.footprint
-            .product_classifications
-            .as_deref()
-            .unwrap_or_default(),
-        requests_today,
-    )
-}
-
 /// The PACT JSON of the granted view with the owner's signature extension.
-fn served(own: &OwnFootprint, view: View) -> Result<Value, ApiError> {
+fn served(own: &OwnFootprint, view: View) -> Result<Value, DisclosureError> {
     let (name, sig) = match view {
         View::Full => (VIEW_FULL, &own.sig_full),
         View::Summary => (VIEW_SUMMARY, &own.sig_summary),
     };
-    let json = signed::view_json(&own.footprint, name)
-        .map_err(|e| ApiError::Internal(format!("view json: {e}")))?;
+    let json = signed::view_json(&own.footprint, name).map_err(|source| DisclosureError::View {
+        id: own.footprint.id.clone(),
+        view,
+        source,
+    })?;
     Ok(signed::attach(json, sig))
+}
+
+/// The PACT form of disclosed footprints: the served JSON, sized by its bytes (and a comma);
+/// HTTP has no message limit, so a footprint larger than a page goes on a page of its own.
+#[derive(Debug, Clone, Copy)]
+struct Json;
+
+impl disclosure::Render for Json {
+    type Item = Vec<u8>;
+
+    fn render(&self, own: &OwnFootprint, view: View) -> Result<Vec<u8>, DisclosureError> {
+        Ok(served(own, view)?.to_string().into_bytes())
+    }
+
+    fn item_bytes(&self, item: &Vec<u8>) -> usize {
+        item.len() + 1
+    }
+
+    fn id_bytes(&self, _id: &str) -> usize {
+        0
+    }
+
+    fn oversize(&self) -> Oversize {
+        Oversize::Alone
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -668,9 +727,7 @@ async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
 // === footprints ===
 
 const M_TOKEN: &str = "POST /auth/token";
-const M_LIST: &str = "GET /3/footprints";
-const M_GET: &str = "GET /3/footprints/{id}";
-const M_EVENTS: &str = "POST /3/events";
+const M_EVENTS: &str = Door::Pact.method(Operation::CreateRequest);
 
 async fn list_footprints(State(state): State<Shared>, headers: HeaderMap, uri: Uri) -> Response {
     match list(&state, &headers, &uri).await {
@@ -726,86 +783,22 @@ fn parse_list_query(uri: &Uri, page_max: u32) -> Result<ListQuery, ApiError> {
     })
 }
 
-/// One page: the served JSON of each disclosed footprint (with its id and view), the next
-/// cursor and the last denial.
-struct Page {
-    items: Vec<(String, View, Vec<u8>)>,
-    next: Option<String>,
-    last_denial: Option<Decision>,
-}
-
-/// Walks own footprints in id order after `after`, keeping those that match the filter and
-/// that policy discloses, until `limit` are found or the next one would take the page's
-/// footprint JSON over `max_bytes` (`[limits] max_message_bytes`, the gRPC answers' limit).
-/// A footprint larger than that alone gets a page of its own (HTTP has no message limit), so
-/// a large one never stops the others from being listed.
-fn scan(
-    node: &Node,
-    partner: &Partner,
-    filter: &FootprintFilter,
-    after: Option<String>,
-    limit: usize,
-    max_bytes: usize,
-    requests_today: u32,
-) -> Result<Page, ApiError> {
-    let store = node.store();
-    let mut page = Page {
-        items: Vec::new(),
-        next: None,
-        last_denial: None,
-    };
-    let mut bytes = 0usize;
-    let mut cursor = after;
-    loop {
-        let batch = store.own_footprints_page(cursor.as_deref(), 512)?;
-        let Some(last) = batch.last() else {
-            return Ok(page);
-        };
-        cursor = Some(last.footprint.id.to_ascii_lowercase());
-        for own in batch {
-            if !filter.matches(&own.footprint) {
-                continue;
-            }
-            match decide(node, partner, &own, requests_today) {
-                d @ Decision::Deny { .. } => page.last_denial = Some(d),
-                d => {
-                    let view = d.view().unwrap_or(View::Summary);
-                    let json = serde_json::to_vec(&served(&own, view)?)
-                        .map_err(|e| ApiError::Internal(format!("encode: {e}")))?;
-                    let full = page.items.len() == limit
-                        || (!page.items.is_empty() && bytes + json.len() + 1 > max_bytes);
-                    if full {
-                        page.next = page.items.last().map(|(id, _, _)| id.to_ascii_lowercase());
-                        return Ok(page);
-                    }
-                    bytes += json.len() + 1;
-                    page.items.push((own.footprint.id.clone(), view, json));
-                }
-            }
-        }
-    }
-}
-
 async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response, ApiError> {
-    let partner = authenticate(state, headers)?;
+    const M: &str = Door::Pact.method(Operation::ListFootprints);
+    let caller = caller_of(state, headers, uri, M).await?;
     let base = match base_url(headers, uri) {
         Ok(b) => b,
-        Err(e) => return Err(refuse(state, &partner, M_LIST, e).await),
+        Err(e) => return Err(refuse(state, &caller, M, e).await),
     };
     let q = match parse_list_query(uri, state.node.config().page_max) {
         Ok(q) => q,
-        Err(e) => return Err(refuse(state, &partner, M_LIST, e).await),
+        Err(e) => return Err(refuse(state, &caller, M, e).await),
     };
-    let requests_today =
-        state
-            .node
-            .daily()
-            .get(state.node.store(), &partner.company_id, &today(&state.node))?;
     if q.limit == 0 {
         // An empty page (the schema allows limit=0) whose link starts the real paging at the
         // same place, with the default page size.
         let decision = deny("limit=0: no footprint asked for");
-        record(state, &partner, M_LIST, Vec::new(), &decision, None).await?;
+        record(state, &caller, M, Vec::new(), &decision, None).await?;
         let mut r = axum::Json(json!({ "data": [] })).into_response();
         let query: Vec<(String, String)> = q
             .pairs
@@ -817,53 +810,40 @@ async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response
             .insert(header::LINK, next_link(&base, &query, q.after.as_deref())?);
         return Ok(r);
     }
-    let node = state.node.clone();
-    let p = partner.clone();
-    let filter = q.filter.clone();
-    let after = q.after.clone();
-    let limit = q.limit;
-    let max_bytes = state.node.config().max_message_bytes;
-    let Page {
-        items,
-        next,
-        last_denial,
-    } = blocking(move || scan(&node, &p, &filter, after, limit, max_bytes, requests_today)).await?;
-    let decision = match (items.first(), last_denial) {
-        (Some((_, view, _)), _) => Decision::Permit {
-            policy: String::new(),
-            rule: format!("{} footprint(s) disclosed", items.len()),
-            view: *view,
-        },
-        (None, Some(d)) => d,
-        (None, None) => deny("no footprint matches the filters"),
+    let request = disclosure::PageRequest {
+        filter: q.filter.clone(),
+        after: q.after.clone(),
+        limit: q.limit,
     };
-    let targets = items.iter().map(|(id, _, _)| id.clone()).collect();
-    let counter = (!items.is_empty()).then(|| partner.company_id.clone());
-    record(state, &partner, M_LIST, targets, &decision, counter).await?;
+    let page = disclosure::list_page(&state.node, &caller, request, Json).await?;
     // `{"data":[...]}` from the footprints' JSON as the page was sized with it.
-    let mut body =
-        Vec::with_capacity(items.iter().map(|(_, _, j)| j.len() + 1).sum::<usize>() + 12);
+    let mut body = Vec::with_capacity(page.items.iter().map(|j| j.len() + 1).sum::<usize>() + 12);
     body.extend_from_slice(b"{\"data\":[");
-    for (i, (_, _, json)) in items.iter().enumerate() {
+    for (i, json) in page.items.iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
         body.extend_from_slice(json);
     }
     body.extend_from_slice(b"]}");
-    let mut r = (
+    let mut r = json_response(body);
+    if let Some(next) = page.next {
+        r.headers_mut()
+            .insert(header::LINK, next_link(&base, &q.pairs, Some(&next))?);
+    }
+    Ok(r)
+}
+
+/// A 200 answer of JSON bytes.
+fn json_response(body: Vec<u8>) -> Response {
+    (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
         body,
     )
-        .into_response();
-    if let Some(next) = next {
-        r.headers_mut()
-            .insert(header::LINK, next_link(&base, &q.pairs, Some(&next))?);
-    }
-    Ok(r)
+        .into_response()
 }
 
 /// The `Link: <…>; rel="next"` header of a list page: the same query, the cursor replaced.
@@ -887,9 +867,10 @@ fn next_link(
 async fn get_footprint(
     State(state): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    match get_one(&state, &headers, id).await {
+    match get_one(&state, &headers, &uri, id).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -898,47 +879,39 @@ async fn get_footprint(
 async fn get_one(
     state: &Shared,
     headers: &HeaderMap,
+    uri: &Uri,
     raw_id: String,
 ) -> Result<Response, ApiError> {
-    let partner = authenticate(state, headers)?;
+    const M: &str = Door::Pact.method(Operation::GetFootprint);
+    let caller = caller_of(state, headers, uri, M).await?;
     let id = raw_id.trim().to_ascii_lowercase();
     if !tanso_core::ids::is_uuid(&id) {
         let e = ApiError::BadRequest(format!("footprint id {raw_id:?} is not a uuid"));
-        return Err(refuse(state, &partner, M_GET, e).await);
+        return Err(refuse(state, &caller, M, e).await);
     }
-    let requests_today =
-        state
-            .node
-            .daily()
-            .get(state.node.store(), &partner.company_id, &today(&state.node))?;
-    let Some(own) = state.node.store().own_footprint(&id)? else {
-        let d = deny("no such footprint");
-        record(state, &partner, M_GET, vec![id], &d, None).await?;
-        return Err(ApiError::NotFound);
-    };
-    let decision = decide(&state.node, &partner, &own, requests_today);
-    let view = decision.view();
-    let counter = view.is_some().then(|| partner.company_id.clone());
-    record(state, &partner, M_GET, vec![id], &decision, counter).await?;
-    // A caller that may not see a footprint must not learn that it exists.
-    let view = view.ok_or(ApiError::NotFound)?;
-    Ok(axum::Json(json!({ "data": served(&own, view)? })).into_response())
+    let served = disclosure::read_one(&state.node, &caller, &id, Json).await?;
+    let mut body = Vec::with_capacity(served.item.len() + 10);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(&served.item);
+    body.push(b'}');
+    Ok(json_response(body))
 }
 
 // === events ===
 
-async fn events(State(state): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    match event(&state, &headers, body).await {
+async fn events(State(state): State<Shared>, headers: HeaderMap, uri: Uri, body: Body) -> Response {
+    match event(&state, &headers, &uri, body).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), ApiError> {
-    let partner = authenticate(state, headers)?;
+async fn event(state: &Shared, headers: &HeaderMap, uri: &Uri, body: Body) -> Result<(), ApiError> {
+    let caller = caller_of(state, headers, uri, M_EVENTS).await?;
+    let partner = &caller.partner;
     let parsed = match parse_event(state, headers, body).await {
         Ok(ev) => ev,
-        Err(e) => return Err(refuse(state, &partner, M_EVENTS, e).await),
+        Err(e) => return Err(refuse(state, &caller, M_EVENTS, e).await),
     };
     match parsed {
         Event::Published { event_id, pf_ids } => {
@@ -978,7 +951,7 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
                 },
                 view: View::Summary,
             };
-            record(state, &partner, M_EVENTS, targets, &d, None).await
+            record(state, &caller, M_EVENTS, targets, &d, None).await
         }
         Event::RequestCreated {
             event_id,
@@ -986,42 +959,17 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
             classifications,
             comment,
         } => {
-            let id = request_id(&partner.company_id, &event_id);
-            let counter = format!("{}#request", partner.company_id);
-            let requests_today =
-                state
-                    .node
-                    .daily()
-                    .get(state.node.store(), &counter, &today(&state.node))?;
-            let now = tanso_core::node::now_rfc3339();
-            let incoming = tanso_core::store::IncomingRequest {
-                id,
-                from: partner.company_id.clone(),
-                product_ids: product_ids.clone(),
-                classifications: classifications.clone(),
+            let draft = disclosure::RequestDraft {
+                id: request_id(&partner.company_id, &event_id),
+                product_ids,
+                classifications,
                 comment,
-                purpose: None,
-                status: tanso_core::store::RequestState::Pending,
-                answer: None,
-                created_at: now.clone(),
-                updated_at: now,
-                pact_event_id: Some(event_id.clone()),
+                pact_event_id: Some(event_id),
             };
-            let node = state.node.clone();
-            let p = partner.clone();
-            let (stored, decision, new) = blocking(move || {
-                node.receive_request(&p, None, incoming, requests_today)
-                    .map_err(ApiError::from)
-            })
-            .await?;
-            let mut targets = vec![
-                format!("request:{}", stored.id),
-                format!("event:{event_id}"),
-            ];
-            targets.extend(product_ids);
-            targets.extend(classifications);
-            let counted = (new && decision.is_permit()).then_some(counter);
-            record(state, &partner, M_EVENTS, targets, &decision, counted).await
+            match disclosure::receive_request(&state.node, &caller, draft).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(refuse(state, &caller, M_EVENTS, e.into()).await),
+            }
         }
         Event::Answer {
             event_id,
@@ -1046,9 +994,9 @@ async fn event(state: &Shared, headers: &HeaderMap, body: Body) -> Result<(), Ap
                         },
                         view: View::Summary,
                     };
-                    record(state, &partner, M_EVENTS, targets, &d, None).await
+                    record(state, &caller, M_EVENTS, targets, &d, None).await
                 }
-                Err(e) => Err(refuse(state, &partner, M_EVENTS, e).await),
+                Err(e) => Err(refuse(state, &caller, M_EVENTS, e).await),
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tanso_core::error::NodeError;
 use tanso_core::home::Home;
-use tanso_core::node::Node;
+use tanso_core::node::{Host, Node};
 use tanso_core::store::{Answer, Delivery, OutboxItem, OwnFootprint};
 use tanso_core::transport::{Announcer, BoxFuture, Transport};
 use tanso_grpc::client::PeerClient;
@@ -39,15 +39,30 @@ impl Transport for Doors {
     }
 }
 
-/// Opens the node in `home` with its doors. When the PACT API will serve, its clients file
+/// Opens the node in `home` with its doors (see [`open_with`]).
+pub fn open(home: &Home) -> Result<Node, NodeError> {
+    open_with(home, None)
+}
+
+/// Opens the node in `home` with its doors and, when the binary knows its allocator, the
+/// reader of its statistics for `/metrics`. When the PACT API will serve, its clients file
 /// and key are checked first: a loose or damaged one stops the start here (exit 64) rather
 /// than leaving the API silently unserved.
-pub fn open(home: &Home) -> Result<Node, NodeError> {
+pub fn open_with(
+    home: &Home,
+    allocator_stats: Option<tanso_core::metrics::AllocatorStatsFn>,
+) -> Result<Node, NodeError> {
     let config = home.load_config()?;
     if config.pact_listen.is_some() {
         tanso_pact_api::clients::check(home)?;
     }
-    Node::open(home, Arc::new(Doors))
+    Node::open(
+        home,
+        Host {
+            transport: Arc::new(Doors),
+            allocator_stats,
+        },
+    )
 }
 
 /// Sends one item (or runs one fetch job).

@@ -25,7 +25,7 @@ pub use tanso_core::{
 pub use tanso_dashboard as dashboard;
 pub use tanso_pact_api as pact_api;
 
-pub use doors::open;
+pub use doors::{open, open_with};
 
 /// The node's directory client and cache (core) and the association's directory server.
 pub mod directory {

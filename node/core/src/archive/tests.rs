@@ -656,7 +656,7 @@ fn a_store_with_an_archived_prefix_migrates_to_the_other_engine(engine: EngineKi
     drop(node);
     let report = crate::migrate::migrate_store(&Home::new(&home), engine.other()).unwrap();
     assert_eq!(report.audit_entries, 25);
-    let node = Node::open(&Home::new(&home), Arc::new(crate::transport::Offline)).unwrap();
+    let node = Node::open(&Home::new(&home), crate::node::Host::offline()).unwrap();
     let chain = node.audit_verify().unwrap();
     assert!(chain.ok, "{:?}", chain.problems);
     assert_eq!((chain.entries, chain.archived), (65, 40));
