@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use node::admin::{self, Answer, Command};
 use node::config::{RawConfig, RawLimits, RawLog, RawStore, RawTls};
 use node::home::Home;
+use node::store::RequestState;
 use serde::{Deserialize, Serialize};
 
 /// A configuration error found before binding (exit 64).
@@ -744,12 +745,12 @@ fn request(cmd: RequestCmd) -> Result<ExitCode> {
             else {
                 return Err(unexpected());
             };
-            match out.status.as_str() {
-                "fulfilled" => println!("fulfilled {}", out.footprint_ids.join(" ")),
-                status @ ("rejected" | "undeliverable") => {
+            match out.status {
+                RequestState::Fulfilled => println!("fulfilled {}", out.footprint_ids.join(" ")),
+                status @ (RequestState::Rejected | RequestState::Undeliverable) => {
                     println!("{status}: {}", out.reason.unwrap_or_default())
                 }
-                other => println!("{other}"),
+                other @ (RequestState::Queued | RequestState::Pending) => println!("{other}"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use node::audit::{AuditDraft, AuditEntry};
+use node::audit::{AuditDecision, AuditDraft, AuditEntry};
 use node::home::Home;
 use node::journal::Record;
 use node::service::client::{self, FetchWhat};
@@ -193,7 +193,9 @@ async fn archive_under_load_through_the_admin_socket_loses_nothing() {
         assert!(text.contains(&format!("ok: {len} entries")), "{text}");
         let permits = all
             .values()
-            .filter(|e| e.draft.caller == company("oem") && e.draft.decision == "permit")
+            .filter(|e| {
+                e.draft.caller == company("oem") && e.draft.decision == AuditDecision::Permit
+            })
             .count() as u64;
         assert_eq!(permits, answered, "one audit entry per answered request");
     })
@@ -218,11 +220,10 @@ fn fill(home: &str, from: u64, n: u64) {
                         method: "/tanso.v1.Connector/GetFootprint".into(),
                         targets: vec![format!("urn:tanso:test:fp:{i}")],
                         decision: if i.is_multiple_of(4) {
-                            "deny"
+                            AuditDecision::Deny
                         } else {
-                            "permit"
-                        }
-                        .into(),
+                            AuditDecision::Permit
+                        },
                         rule: Some("share-with-customers".into()),
                         reason: None,
                     }),

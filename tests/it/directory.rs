@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use node::crypto::NodeKey;
+use node::directory::MemberState;
 use node::directory::answer::{Answer, Application, SealedAnswer};
 use node::directory::client::JoinFacts;
 use node::directory::credential::rfc3339;
@@ -16,6 +17,7 @@ use node::directory::{
 use node::home::Home;
 use node::service::client::{self, FetchWhat};
 use node::signed;
+use node::store::RequestState;
 use serde_json::Value;
 use tests::{TestNode, company, footprint, policy_template, uuid};
 use tokio::sync::oneshot;
@@ -215,7 +217,7 @@ async fn membership_needs_approval_then_fetch_works_without_partner_add() {
     // Joining again fetches the credential.
     for n in [&supplier, &buyer] {
         let joined = n.node.directories().join(&n.node, None).await.unwrap();
-        assert_eq!(joined[0].state, "approved");
+        assert_eq!(joined[0].state, MemberState::Approved);
         let credential = joined[0].credential.as_ref().expect("credential");
         credential.verify(&directory.card(), Utc::now()).unwrap();
     }
@@ -311,7 +313,7 @@ async fn revoked_member_is_refused_and_stale_cache_keeps_working() {
         .join(&buyer.node, None)
         .await
         .unwrap();
-    assert_eq!(joined[0].state, "revoked");
+    assert_eq!(joined[0].state, MemberState::Revoked);
     assert!(joined[0].credential.is_none());
 
     // A third member keeps working while the directory is down, on its stale cache.
@@ -695,7 +697,7 @@ async fn member_rotates_its_key_and_buyers_follow_through_the_directory() {
         .dir_member(&steel)
         .unwrap()
         .expect("member");
-    assert_eq!(record.state, "approved");
+    assert_eq!(record.state, MemberState::Approved);
     let credential = record.credential.expect("credential");
     assert_eq!(credential.key_id, new_key);
     assert_eq!(credential.previous_keys.len(), 1);
@@ -907,7 +909,7 @@ async fn a_request_reaches_a_supplier_found_through_the_directory() {
             .outgoing_request(&request_id)
             .unwrap()
             .expect("stored");
-        out.status != "queued"
+        out.status != RequestState::Queued
     })
     .await;
     // A subscription finds the supplier the same way (and is then decided by its

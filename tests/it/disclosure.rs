@@ -401,7 +401,7 @@ async fn one_policy_table_decides_the_same_on_grpc_and_pact() {
             classifications: Vec::new(),
             comment: "for our LCA".into(),
             purpose: purpose.map(str::to_string),
-            status: "queued".into(),
+            status: node::store::RequestState::Queued,
             footprint_ids: Vec::new(),
             reason: None,
             created_at: "2026-03-01T00:00:00Z".into(),

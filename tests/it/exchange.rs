@@ -2,6 +2,7 @@
 
 use node::service::client::{self, FetchWhat};
 use node::signed;
+use node::store::SignatureStatus;
 use tests::{TestNode, befriend, company, footprint, policy_template, uuid};
 
 async fn supplier_with(products: &[(&str, &str)]) -> TestNode {
@@ -45,7 +46,7 @@ async fn customer_fetches_and_verifies_others_are_denied() {
     // The inbox keeps it, verified, with no findings.
     let inbox = oem.node.inbox().unwrap();
     assert_eq!(inbox.len(), 1);
-    assert_eq!(inbox[0].signature_status, "verified");
+    assert_eq!(inbox[0].signature_status, SignatureStatus::Verified);
     assert!(inbox[0].findings.is_empty(), "{:?}", inbox[0].findings);
 
     // By id as well.

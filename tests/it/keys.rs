@@ -17,6 +17,7 @@ use node::service::auth::Seal;
 use node::service::client::{self, FetchWhat, PeerClient, connect_lazy};
 use node::service::{METHOD_GET_FOOTPRINT, METHOD_UPDATE_CARD};
 use node::signed;
+use node::store::SignatureStatus;
 use prost::Message;
 use proto::pb;
 use serde_json::Value;
@@ -193,7 +194,7 @@ async fn rotate_while_serving_a_partner_keeps_fetching_and_every_footprint_verif
             .inbox()
             .unwrap()
             .iter()
-            .all(|e| e.signature_status == "verified")
+            .all(|e| e.signature_status == SignatureStatus::Verified)
     );
 
     // The pinned card carries the history: the old key, retired by a statement it signed.

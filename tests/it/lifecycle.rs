@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use node::exchange::POLICY_REJECTION;
 use node::home::Home;
+use node::pact::Status;
 use node::service::client::{self, FetchWhat, PeerClient};
+use node::store::RequestState;
+use node::store::SignatureStatus;
 use tests::{TestNode, befriend, company, footprint, policy_template, uuid};
 
 const COIL: &str = "urn:tanso:steel:product:coil";
@@ -21,7 +24,7 @@ fn out_status(n: &TestNode, id: &str) -> String {
         .store()
         .outgoing_request(id)
         .unwrap()
-        .map(|r| r.status)
+        .map(|r| r.status.to_string())
         .unwrap_or_default()
 }
 
@@ -30,7 +33,7 @@ fn in_status(n: &TestNode, id: &str) -> String {
         .store()
         .incoming_request(id)
         .unwrap()
-        .map(|r| r.status)
+        .map(|r| r.status.to_string())
         .unwrap_or_default()
 }
 
@@ -82,7 +85,7 @@ async fn request_is_fulfilled_automatically_into_the_inbox() {
         .inbox_entry(&fp)
         .unwrap()
         .expect("in inbox");
-    assert_eq!(entry.signature_status, "verified");
+    assert_eq!(entry.signature_status, SignatureStatus::Verified);
     node::signed::verify_document(&entry.document).expect("owner signature");
     assert_eq!(in_status(&steel, &id), "fulfilled");
     // The outboxes drain.
@@ -184,7 +187,7 @@ async fn manual_fulfil_and_reject_with_status_on_both_sides() {
     })
     .await;
     let s = status(&oem, &first).await;
-    assert_eq!(s.status, "fulfilled");
+    assert_eq!(s.status, RequestState::Fulfilled);
     assert_eq!(s.footprint_ids, [fp.as_str()]);
     let s = status(&steel, &second).await;
     assert_eq!(s.side, node::admin::Side::Incoming);
@@ -193,7 +196,7 @@ async fn manual_fulfil_and_reject_with_status_on_both_sides() {
         Some("we do not calculate this product yet")
     );
     let s = status(&oem, &second).await;
-    assert_eq!(s.status, "rejected");
+    assert_eq!(s.status, RequestState::Rejected);
     assert_eq!(
         s.reason.as_deref(),
         Some("we do not calculate this product yet")
@@ -369,10 +372,10 @@ async fn subscription_notification_auto_fetch_and_inbox_deprecation() {
         .inbox_entry(&v1)
         .unwrap()
         .expect("old fetched too");
-    assert_eq!(old.status, "Deprecated");
+    assert_eq!(old.status, Status::Deprecated);
     assert_eq!(
         oem.node.store().inbox_entry(&v2).unwrap().unwrap().status,
-        "Active"
+        Status::Active
     );
 
     let mut next = footprint("steel", &coil_v1, COIL);
@@ -386,7 +389,8 @@ async fn subscription_notification_auto_fetch_and_inbox_deprecation() {
             .inbox_entry(&coil_v1)
             .unwrap()
             .is_some_and(|e| {
-                e.status == "Deprecated" && e.superseded_by.as_deref() == Some(coil_v2.as_str())
+                e.status == Status::Deprecated
+                    && e.superseded_by.as_deref() == Some(coil_v2.as_str())
             })
     })
     .await;

@@ -7,6 +7,8 @@ use std::time::Duration;
 use node::dashboard::client::{self, HttpResponse};
 use node::home::Home;
 use node::pact::ValidationContext;
+use node::store::RequestState;
+use node::store::SignatureStatus;
 use serde_json::{Value, json};
 use tests::{TestNode, company, footprint, policy_template, uuid};
 
@@ -964,7 +966,7 @@ async fn cli_client_add_and_pull() {
     let inbox = oem.node.inbox().expect("inbox");
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].provenance, format!("pact:{url}"));
-    assert_eq!(inbox[0].signature_status, "verified");
+    assert_eq!(inbox[0].signature_status, SignatureStatus::Verified);
 
     // The library reports a pull's progress: footprints received, page by page.
     let progress = Recorded::default();
@@ -1118,10 +1120,9 @@ impl Pair {
     async fn wait_answered(&self, id: &str) -> node::store::OutgoingRequest {
         let store = self.oem.node.store().clone();
         tests::wait_for("the answer at oem", async || {
-            store
-                .outgoing_request(id)
-                .expect("read")
-                .filter(|r| r.status == "fulfilled" || r.status == "rejected")
+            store.outgoing_request(id).expect("read").filter(|r| {
+                r.status == RequestState::Fulfilled || r.status == RequestState::Rejected
+            })
         })
         .await
     }
@@ -1218,7 +1219,7 @@ async fn pact_request_is_fulfilled_with_a_signed_footprint() {
     );
 
     let answered = p.wait_answered(&request_id).await;
-    assert_eq!(answered.status, "fulfilled", "{answered:?}");
+    assert_eq!(answered.status, RequestState::Fulfilled, "{answered:?}");
     assert_eq!(answered.footprint_ids, vec![id.clone()]);
     let entry = p
         .oem
@@ -1228,7 +1229,7 @@ async fn pact_request_is_fulfilled_with_a_signed_footprint() {
         .expect("read")
         .expect("in the inbox");
     assert_eq!(entry.provenance, format!("pact:{url}"));
-    assert_eq!(entry.signature_status, "verified");
+    assert_eq!(entry.signature_status, SignatureStatus::Verified);
     assert_eq!(entry.from_company, company("steel"));
     assert_footprint(&entry.document);
 
@@ -1249,7 +1250,7 @@ async fn pact_request_is_fulfilled_with_a_signed_footprint() {
         panic!("not a request: {shown:?}")
     };
     let outgoing = shown.outgoing.expect("the request sent");
-    assert_eq!(outgoing.status, "fulfilled");
+    assert_eq!(outgoing.status, RequestState::Fulfilled);
     assert_eq!(outgoing.footprint_ids, [id.as_str()]);
     p.oem.stop().await;
     p.steel.stop().await;
@@ -1260,16 +1261,16 @@ async fn pact_request_rejected_by_the_operator() {
     let p = pair("127.0.0.1:0").await;
     // Nothing matches yet: the request waits at steel until the operator rejects it.
     let sent = p.request("urn:tanso:steel:product:unknown").await;
-    assert_eq!(sent.status, "pending");
+    assert_eq!(sent.status, RequestState::Pending);
     let incoming = p.steel.node.store().incoming_requests().expect("incoming");
     assert_eq!(incoming.len(), 1);
-    assert_eq!(incoming[0].status, "pending");
+    assert_eq!(incoming[0].status, RequestState::Pending);
     p.steel
         .node
         .reject_request(&incoming[0].id, "we do not make that product")
         .expect("reject");
     let answered = p.wait_answered(&sent.id).await;
-    assert_eq!(answered.status, "rejected");
+    assert_eq!(answered.status, RequestState::Rejected);
     assert_eq!(
         answered.reason.as_deref(),
         Some("NotFound: we do not make that product")
@@ -1303,7 +1304,7 @@ async fn pact_request_rejected_by_the_operator() {
         .into_iter()
         .find(|r| r.from == company("stranger"))
         .expect("stored");
-    assert_eq!(refused.status, "rejected");
+    assert_eq!(refused.status, RequestState::Rejected);
     p.oem.stop().await;
     p.steel.stop().await;
 }
@@ -1315,14 +1316,14 @@ async fn pact_request_nothing_matches_is_rejected_not_found() {
     let p = pair_holding("127.0.0.1:0", false).await;
     let sent = p.request("urn:pact:null").await;
     let answered = p.wait_answered(&sent.id).await;
-    assert_eq!(answered.status, "rejected");
+    assert_eq!(answered.status, RequestState::Rejected);
     assert_eq!(
         answered.reason.as_deref(),
         Some("NotFound: no footprint matches the request")
     );
     let incoming = p.steel.node.store().incoming_requests().expect("incoming");
     assert_eq!(incoming.len(), 1);
-    assert_eq!(incoming[0].status, "rejected");
+    assert_eq!(incoming[0].status, RequestState::Rejected);
     assert!(p.oem.node.inbox().expect("inbox").is_empty());
     p.wait_outbox_empty().await;
     assert_eq!(p.answers_accepted(), (1, 0));
@@ -1340,7 +1341,7 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
         .port();
     let p = pair(&format!("127.0.0.1:{port}")).await;
     let sent = p.request("urn:tanso:steel:product:later").await;
-    assert_eq!(sent.status, "pending");
+    assert_eq!(sent.status, RequestState::Pending);
 
     // oem goes down; steel publishes a matching footprint, so its answer is due now.
     let Pair { steel, oem, .. } = p;
@@ -1370,12 +1371,12 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
         oem_store
             .outgoing_request(&sent.id)
             .expect("read")
-            .filter(|r| r.status == "fulfilled")
+            .filter(|r| r.status == RequestState::Fulfilled)
     })
     .await;
     assert_eq!(answered.footprint_ids, vec![id.clone()]);
     let entry = oem_store.inbox_entry(&id).expect("read").expect("stored");
-    assert_eq!(entry.signature_status, "verified");
+    assert_eq!(entry.signature_status, SignatureStatus::Verified);
     tests::wait_for("steel's outbox to drain", async || {
         store.outbox().expect("outbox").is_empty().then_some(())
     })
@@ -1390,7 +1391,7 @@ async fn pact_answer_is_retried_until_the_requester_is_back() {
 async fn bad_answer_events_get_400_and_store_nothing() {
     let p = pair("127.0.0.1:0").await;
     let sent = p.request("urn:tanso:steel:product:x").await;
-    assert_eq!(sent.status, "pending");
+    assert_eq!(sent.status, RequestState::Pending);
     // steel's own answer (it fulfils automatically once product x is published below) must
     // not reach oem during this test: point steel's record of oem's host at a dead port.
     node::pact_api::hosts::add_host(
@@ -1573,7 +1574,7 @@ async fn bad_answer_events_get_400_and_store_nothing() {
         .outgoing_request(&sent.id)
         .expect("read")
         .expect("stored");
-    assert_eq!(request.status, "pending");
+    assert_eq!(request.status, RequestState::Pending);
     assert!(p.oem.node.inbox().expect("inbox").is_empty());
     assert_eq!(p.answers_accepted(), (0, 0));
 
@@ -1639,7 +1640,7 @@ async fn published_event_reaches_only_hosts_policy_lets_read() {
     })
     .await;
     assert_eq!(entry.provenance, format!("pact:{steel_url}"));
-    assert_eq!(entry.signature_status, "verified");
+    assert_eq!(entry.signature_status, SignatureStatus::Verified);
     assert_eq!(entry.from_company, company("steel"));
     let announced = |id: &str| {
         audit(&p.oem)

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use node::home::Home;
+use node::store::RequestState;
 use serde_json::Value;
 use tests::{TestCa, TestNode, company, footprint, policy_template, uuid};
 
@@ -285,10 +286,10 @@ async fn answers_reach_a_host_registered_with_a_ca() {
             .outgoing_request(&sent.id)
             .expect("read")
             .expect("stored");
-        (r.status != "pending").then_some(r)
+        (r.status != RequestState::Pending).then_some(r)
     })
     .await;
-    assert_eq!(answered.status, "fulfilled", "{answered:?}");
+    assert_eq!(answered.status, RequestState::Fulfilled, "{answered:?}");
     assert_eq!(oem.node.inbox().expect("inbox").len(), 1);
     oem.stop().await;
     steel.stop().await;

@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
+use node::pact::Status;
 use node::service::client::{self, FetchWhat};
+use node::store::SignatureStatus;
 use serde_json::{Value, json};
 use tests::{TestNode, befriend, company, footprint, policy_template, uuid};
 
@@ -322,10 +324,10 @@ async fn a_superseded_inbox_footprint_is_not_used() {
         provenance: format!("node:{}", company("steel")),
         from_company: company("steel"),
         received_at: "2026-02-01T00:00:00Z".into(),
-        signature_status: "verified".into(),
+        signature_status: SignatureStatus::Verified,
         findings: Vec::new(),
         product_ids: vec![product.into()],
-        status: String::new(),
+        status: Status::Active,
         superseded_by: None,
     };
     oem.node
@@ -338,7 +340,7 @@ async fn a_superseded_inbox_footprint_is_not_used() {
         .unwrap();
     let inbox = oem.node.inbox().unwrap();
     let stored_old = inbox.iter().find(|e| e.id == old_id).unwrap();
-    assert_eq!(stored_old.status, "Deprecated");
+    assert_eq!(stored_old.status, Status::Deprecated);
     assert_eq!(stored_old.document["status"], "Active");
 
     let index = node::scope3::SupplierIndex::new(node::scope3::inbox::suppliers(
@@ -352,7 +354,7 @@ async fn a_superseded_inbox_footprint_is_not_used() {
 
     // A footprint whose owner signature failed is never supplier data.
     let mut bad = entry(new_id, new);
-    bad.signature_status = "bad-signature".into();
+    bad.signature_status = SignatureStatus::BadSignature;
     oem.node.store().put_inbox(&[bad]).unwrap();
     let index = node::scope3::SupplierIndex::new(node::scope3::inbox::suppliers(
         &oem.node.inbox().unwrap(),

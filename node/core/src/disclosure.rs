@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::AuditDraft;
+use crate::audit::{AuditDecision, AuditDraft};
 use crate::error::NodeError;
 use crate::journal::Record;
 use crate::node::Node;
@@ -232,17 +232,15 @@ fn deny(reason: impl Into<String>) -> Decision {
 
 /// The audit draft of one decision.
 fn draft(caller: &Caller, method: &str, targets: Vec<String>, decision: &Decision) -> AuditDraft {
-    let (decision, rule, reason) = match decision {
-        Decision::Permit { rule, view, .. } => {
-            ("permit", Some(rule.clone()), Some(format!("view {view}")))
-        }
-        Decision::Deny { rule, reason, .. } => ("deny", rule.clone(), Some(reason.clone())),
+    let (rule, reason) = match decision {
+        Decision::Permit { rule, view, .. } => (Some(rule.clone()), Some(format!("view {view}"))),
+        Decision::Deny { rule, reason, .. } => (rule.clone(), Some(reason.clone())),
     };
     AuditDraft {
         caller: caller.partner.company_id.clone(),
         method: method.to_string(),
         targets,
-        decision: decision.into(),
+        decision: AuditDecision::from(decision),
         rule,
         reason,
     }
@@ -589,7 +587,7 @@ pub async fn receive_request(
         classifications: draft.classifications,
         comment: draft.comment,
         purpose: caller.purpose.clone(),
-        status: crate::store::IN_PENDING.into(),
+        status: crate::store::RequestState::Pending,
         answer: None,
         created_at: at.clone(),
         updated_at: at,

@@ -187,9 +187,9 @@ impl Metrics {
         }
     }
 
-    /// Counts one authenticated peer request and the decision it got ("permit" or "deny");
-    /// `method` may be the full gRPC path, only its last segment is kept.
-    pub fn peer_request(&self, method: &str, decision: &str) {
+    /// Counts one authenticated peer request and the decision it got (label `permit` or
+    /// `deny`); `method` may be the full gRPC path, only its last segment is kept.
+    pub fn peer_request(&self, method: &str, decision: crate::audit::AuditDecision) {
         let method = method.rsplit('/').next().unwrap_or(method);
         self.peer_requests
             .get_or_create(&vec![

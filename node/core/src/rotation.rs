@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditDraft;
+use crate::audit::{AuditDecision, AuditDraft};
 use crate::card::NodeCard;
 use crate::crypto::NodeKey;
 use crate::error::NodeError;
@@ -79,7 +79,7 @@ impl Node {
                     caller: "operator".into(),
                     method: AUDIT_ROTATE.into(),
                     targets: vec![old.key_id().to_string(), new_key_id.clone()],
-                    decision: "permit".into(),
+                    decision: AuditDecision::Permit,
                     rule: None,
                     reason: Some("key rotated".into()),
                 }),
@@ -126,13 +126,13 @@ impl Node {
             })
         };
         let (decision, reason) = match &verdict {
-            Ok(()) if *card == known.card => ("permit", "card unchanged".to_string()),
+            Ok(()) if *card == known.card => (AuditDecision::Permit, "card unchanged".to_string()),
             Ok(()) if card.key_id != known.card.key_id => (
-                "permit",
+                AuditDecision::Permit,
                 format!("key {} succeeds {}", card.key_id, known.card.key_id),
             ),
-            Ok(()) => ("permit", "card updated".to_string()),
-            Err(e) => ("deny", e.to_string()),
+            Ok(()) => (AuditDecision::Permit, "card updated".to_string()),
+            Err(e) => (AuditDecision::Deny, e.to_string()),
         };
         self.journal()
             .write_blocking(Record {
@@ -140,7 +140,7 @@ impl Node {
                     caller: known.card.company_id.clone(),
                     method: AUDIT_CARD_UPDATE.into(),
                     targets: vec![card.key_id.clone()],
-                    decision: decision.into(),
+                    decision,
                     rule: None,
                     reason: Some(reason),
                 }),

@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 
 use crate::archive::{ArchiveOut, ArchiveOutcome};
-use crate::audit::{AuditDraft, AuditEntry};
+use crate::audit::{AuditDecision, AuditDraft, AuditEntry};
 use crate::config::RawConfig;
 use crate::home::Home;
 use crate::journal::Record;
@@ -44,11 +44,10 @@ pub fn draft(n: u64) -> AuditDraft {
         method: "/tanso.v1.Connector/GetFootprint".into(),
         targets: vec![format!("fp-{n}")],
         decision: match n % 10 {
-            0 | 5 => "deny",
-            9 => "error",
-            _ => "permit",
-        }
-        .into(),
+            0 | 5 => AuditDecision::Deny,
+            9 => AuditDecision::Error,
+            _ => AuditDecision::Permit,
+        },
         rule: None,
         reason: None,
     }

@@ -381,7 +381,7 @@ async fn audit_csv(State(state): State<Shared>, Viewer(_): Viewer) -> Response {
                         e.draft.caller,
                         e.draft.method,
                         e.draft.targets.join(" "),
-                        e.draft.decision,
+                        e.draft.decision.to_string(),
                         e.draft.rule.unwrap_or_default(),
                         e.draft.reason.unwrap_or_default(),
                         e.hash,

@@ -144,16 +144,16 @@ mod archived {
             if e.draft.caller == "local" {
                 continue;
             }
-            match e.draft.decision.as_str() {
-                "permit" => {
+            match e.draft.decision {
+                tanso_core::audit::AuditDecision::Permit => {
                     expected.0 += 1;
                     expected.2 += 1;
                 }
-                "deny" => {
+                tanso_core::audit::AuditDecision::Deny => {
                     expected.1 += 1;
                     expected.2 += 1;
                 }
-                _ => {}
+                tanso_core::audit::AuditDecision::Error => {}
             }
         }
         assert_eq!(totals(&index), expected);

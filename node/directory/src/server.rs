@@ -22,6 +22,7 @@ use tonic::{Request, Response, Status};
 
 use tanso_core::clock::Clock;
 use tanso_core::crypto::{CryptoError, NodeKey};
+use tanso_core::directory::MemberState;
 use tanso_core::directory::answer::{self, Answer, Application, SealedAnswer};
 use tanso_core::directory::credential::{
     CredentialError, DirectoryCard, MembershipCredential, StatusList, rfc3339,
@@ -286,8 +287,7 @@ pub fn init(
 /// What a join answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JoinOutcome {
-    /// "pending", "approved" or "revoked".
-    pub state: String,
+    pub state: MemberState,
     pub credential: Option<MembershipCredential>,
 }
 
@@ -297,7 +297,7 @@ pub struct JoinOutcome {
 pub struct MemberSummary {
     pub company_id: String,
     pub name: String,
-    pub state: String,
+    pub state: MemberState,
     pub key_id: String,
     pub endpoint: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -456,11 +456,11 @@ impl Directory {
         let company = app.card.company_id.clone();
         let outcome = self.inner.store.dir_write(&company, |old, meta| {
             if let Some(old) = &old {
-                if old.state == "revoked" {
+                if old.state == MemberState::Revoked {
                     return Ok((
                         None,
                         JoinOutcome {
-                            state: "revoked".into(),
+                            state: MemberState::Revoked,
                             credential: None,
                         },
                     ));
@@ -476,7 +476,7 @@ impl Directory {
                 }
                 // A new key is accepted only with the member's rotation chain from the key
                 // registered here (each statement signed by the key it retires).
-                if old.state == "approved"
+                if old.state == MemberState::Approved
                     && old.card.public_key != app.card.public_key
                     && let Err(e) = app.card.succeeds(&old.card)
                 {
@@ -485,10 +485,14 @@ impl Directory {
                     )));
                 }
             }
-            let approved = old.as_ref().is_some_and(|o| o.state == "approved")
+            let approved = old.as_ref().is_some_and(|o| o.state == MemberState::Approved)
                 || config.auto_approve;
             let mut record = MemberRecord {
-                state: if approved { "approved" } else { "pending" }.into(),
+                state: if approved {
+                    MemberState::Approved
+                } else {
+                    MemberState::Pending
+                },
                 card: app.card.clone(),
                 supplies_products: app.supplies_products.clone(),
                 supplies_classifications: app.supplies_classifications.clone(),
@@ -508,7 +512,7 @@ impl Directory {
                 });
             }
             let outcome = JoinOutcome {
-                state: record.state.clone(),
+                state: record.state,
                 credential: record.credential.clone(),
             };
             Ok::<_, DirectoryError>((Some(record), outcome))
@@ -524,20 +528,20 @@ impl Directory {
             let Some(mut record) = old else {
                 return Err(DirectoryError::UnknownCompany(company_id.to_string()));
             };
-            match record.state.as_str() {
-                "revoked" => {
+            match record.state {
+                MemberState::Revoked => {
                     return Err(DirectoryError::Refused(format!(
                         "{company_id} is revoked; revocation is final"
                     )));
                 }
-                "approved" => {
+                MemberState::Approved => {
                     if let Some(c) = record.credential.clone() {
                         return Ok((None, c));
                     }
                 }
-                _ => {}
+                MemberState::Pending => {}
             }
-            record.state = "approved".into();
+            record.state = MemberState::Approved;
             let credential = self.issue(&record, meta)?;
             record.credential = Some(credential.clone());
             Ok::<_, DirectoryError>((Some(record), credential))
@@ -556,10 +560,10 @@ impl Directory {
             let current = meta.status_list.clone().ok_or_else(|| {
                 DirectoryError::Refused("directory store has no status list".into())
             })?;
-            if record.state == "revoked" {
+            if record.state == MemberState::Revoked {
                 return Ok((None, current));
             }
-            record.state = "revoked".into();
+            record.state = MemberState::Revoked;
             let mut revoked = current.revoked.clone();
             revoked.push(record.card.company_id.clone());
             let list = StatusList::issue(
@@ -588,7 +592,7 @@ impl Directory {
             out.extend(page.into_iter().map(|r| MemberSummary {
                 company_id: r.card.company_id.clone(),
                 name: r.card.name.clone(),
-                state: r.state.clone(),
+                state: r.state,
                 key_id: r.card.key_id.clone(),
                 endpoint: r.card.endpoint.clone(),
                 relay: r.card.relay.clone(),
@@ -621,7 +625,7 @@ impl Directory {
         let mut members = Vec::new();
         for company in companies {
             if let Some(record) = store.dir_member(&company)?
-                && record.state == "approved"
+                && record.state == MemberState::Approved
                 && let Some(c) = record.credential
             {
                 members.push(c);
@@ -666,7 +670,7 @@ impl Directory {
             .flatten();
         let members = page
             .into_iter()
-            .filter(|r| r.state == "approved")
+            .filter(|r| r.state == MemberState::Approved)
             .filter_map(|r| r.credential)
             .collect();
         let sealed = self.seal(answer::query_list(page_token), members, next)?;
@@ -857,7 +861,7 @@ impl pb::directory_server::Directory for DirectoryService {
             None => String::new(),
         };
         Ok(Response::new(pb::JoinReply {
-            state: outcome.state,
+            state: outcome.state.as_str().to_string(),
             credential,
         }))
     }

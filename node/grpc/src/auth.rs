@@ -9,7 +9,7 @@ use prost::Message;
 use proto::pb;
 use tonic::Status;
 
-use tanso_core::audit::AuditDraft;
+use tanso_core::audit::{AuditDecision, AuditDraft};
 use tanso_core::card::NodeCard;
 use tanso_core::crypto;
 use tanso_core::journal::Record;
@@ -187,7 +187,7 @@ async fn audit_refusal(
             caller: format!("unverified:{claimed}"),
             method: method.to_string(),
             targets: Vec::new(),
-            decision: "deny".into(),
+            decision: AuditDecision::Deny,
             rule: None,
             reason: Some(format!("{err} (from {source})")),
         }),
@@ -220,7 +220,7 @@ async fn write_summary(node: &Node, summary: &Summary) {
             caller: "unverified".into(),
             method: summary.method.to_string(),
             targets: Vec::new(),
-            decision: "deny".into(),
+            decision: AuditDecision::Deny,
             rule: None,
             reason: Some(reason.clone()),
         }),

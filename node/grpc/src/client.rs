@@ -11,9 +11,9 @@ pub use tanso_core::peer::{Deadlines, PeerPool, connect_lazy, connect_pinned, wi
 use tanso_core::card::NodeCard;
 use tanso_core::error::NodeError;
 use tanso_core::node::Node;
-use tanso_core::pact::{self, ValidationContext};
+use tanso_core::pact::{self, Status, ValidationContext};
 use tanso_core::signed;
-use tanso_core::store::InboxEntry;
+use tanso_core::store::{InboxEntry, SignatureStatus};
 
 use super::{
     METHOD_CREATE_REQUEST, METHOD_DELIVER_ANSWER, METHOD_GET_CARD, METHOD_GET_FOOTPRINT,
@@ -461,12 +461,12 @@ pub fn verify_received(
                 .collect()
         })
         .unwrap_or_default();
-    let status = received
-        .json
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("Active")
-        .to_string();
+    let status = match received.json.get("status").and_then(Value::as_str) {
+        None => Status::Active,
+        Some(text) => text
+            .parse()
+            .map_err(|e| format!("sent a footprint with a bad status: {e}"))?,
+    };
     let document = signed::attach(received.json, &received.sig);
     Ok(InboxEntry {
         id,
@@ -475,7 +475,7 @@ pub fn verify_received(
         provenance: format!("node:{}", card.company_id),
         from_company: card.company_id.clone(),
         received_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        signature_status: "verified".into(),
+        signature_status: SignatureStatus::Verified,
         findings,
         product_ids,
         status,

@@ -13,6 +13,7 @@ pub mod wire;
 use proto::pb;
 use tonic::{Request, Response, Status};
 
+use tanso_core::audit::AuditDecision;
 use tanso_core::disclosure::{self, Door, Operation, Oversize};
 use tanso_core::journal::Record;
 use tanso_core::node::Node;
@@ -115,15 +116,6 @@ fn party(caller: &Caller) -> disclosure::Caller {
     }
 }
 
-/// The decision as metrics and audit entries name it.
-fn decision_kind(decision: &Decision) -> &'static str {
-    if decision.is_permit() {
-        "permit"
-    } else {
-        "deny"
-    }
-}
-
 impl ConnectorService {
     pub fn new(node: Node) -> ConnectorService {
         ConnectorService { node }
@@ -149,7 +141,7 @@ impl ConnectorService {
     ) -> Result<(), Status> {
         self.node
             .metrics()
-            .peer_request(method, decision_kind(decision));
+            .peer_request(method, AuditDecision::from(decision));
         disclosure::audit(
             &self.node,
             &party(caller),
@@ -209,11 +201,11 @@ impl ConnectorService {
         decision: impl Fn(&T) -> &Decision,
     ) {
         let kind = match result {
-            Ok(done) => decision_kind(decision(done)),
+            Ok(done) => AuditDecision::from(decision(done)),
             Err(
                 disclosure::DisclosureError::NotFound(_)
                 | disclosure::DisclosureError::TooLarge { .. },
-            ) => "deny",
+            ) => AuditDecision::Deny,
             Err(_) => return,
         };
         self.node.metrics().peer_request(method, kind);
@@ -349,10 +341,10 @@ impl pb::connector_server::Connector for ConnectorService {
             };
         self.node
             .metrics()
-            .peer_request(M, decision_kind(&decision));
+            .peer_request(M, AuditDecision::from(&decision));
         Ok(Response::new(pb::CreateRequestResponse {
             request_id: stored.id,
-            status: stored.status,
+            status: stored.status.as_str().to_string(),
         }))
     }
 

@@ -107,7 +107,7 @@ pub fn received(signed: pb::SignedFootprint) -> Result<Received, String> {
             })
         }
         Some(pb::signed_footprint::View::Summary(s)) => {
-            let json = serde_json::to_value(summary_from_pb(s)).map_err(|e| e.to_string())?;
+            let json = serde_json::to_value(summary_from_pb(s)?).map_err(|e| e.to_string())?;
             Ok(Received {
                 view: VIEW_SUMMARY,
                 json,
@@ -146,7 +146,7 @@ fn summary_to_pb(s: &Summary) -> pb::FootprintSummary {
         id: s.id.clone(),
         spec_version: s.spec_version.clone(),
         created: s.created.clone(),
-        status: s.status.clone(),
+        status: s.status.as_str().to_string(),
         company_name: s.company_name.clone(),
         company_ids: s.company_ids.clone(),
         product_ids: s.product_ids.clone(),
@@ -162,13 +162,17 @@ fn summary_to_pb(s: &Summary) -> pb::FootprintSummary {
     }
 }
 
-fn summary_from_pb(s: pb::FootprintSummary) -> Summary {
-    Summary {
+fn summary_from_pb(s: pb::FootprintSummary) -> Result<Summary, String> {
+    let status = s
+        .status
+        .parse()
+        .map_err(|e| format!("summary status: {e}"))?;
+    Ok(Summary {
         id: s.id,
         spec_version: s.spec_version,
         preceding_pf_ids: s.preceding_pf_ids,
         created: s.created,
-        status: s.status,
+        status,
         company_name: s.company_name,
         company_ids: s.company_ids,
         product_ids: s.product_ids,
@@ -182,5 +186,5 @@ fn summary_from_pb(s: pb::FootprintSummary) -> Summary {
             reference_period_start: s.reference_period_start,
             reference_period_end: s.reference_period_end,
         },
-    }
+    })
 }

@@ -19,6 +19,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, NodeKey};
+use crate::pact::model::string_enum;
+use crate::policy::Decision;
 
 /// Hash of the (virtual) entry before the first.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -40,14 +42,38 @@ pub struct AuditDraft {
     pub method: String,
     /// Footprint ids, product ids or other targets of the request.
     pub targets: Vec<String>,
-    /// "permit", "deny" or "error".
-    pub decision: String,
+    /// What was decided.
+    pub decision: AuditDecision,
     /// The deciding rule, when a policy decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Why, for denials and errors (never a footprint value or a key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+string_enum! {
+    /// What an audit entry records as decided, spelt as every entry ever written spells it
+    /// (the text is hashed into the chain, so these spellings never change). No other value
+    /// was ever written, so an entry holding one is not an entry of this log and reads as
+    /// unreadable, like any edited entry.
+    AuditDecision {
+        /// A policy (or the operator's own rules) granted the request.
+        Permit => "permit",
+        /// Refused: by policy, authentication, a limit or a bad request.
+        Deny => "deny",
+        /// Failed without a decision: a delivery given up.
+        Error => "error",
+    }
+}
+
+impl From<&Decision> for AuditDecision {
+    fn from(decision: &Decision) -> AuditDecision {
+        match decision {
+            Decision::Permit { .. } => AuditDecision::Permit,
+            Decision::Deny { .. } => AuditDecision::Deny,
+        }
+    }
 }
 
 /// One chained entry.
@@ -68,17 +94,17 @@ pub struct AuditEntry {
 pub enum Exchange {
     Permitted,
     Denied,
-    /// Any other decision (an error).
+    /// An `error` entry: nothing was decided.
     Other,
 }
 
 impl AuditEntry {
     /// How the entry counts as an exchange.
     pub fn exchange(&self) -> Exchange {
-        match self.draft.decision.as_str() {
-            "permit" => Exchange::Permitted,
-            "deny" => Exchange::Denied,
-            _ => Exchange::Other,
+        match self.draft.decision {
+            AuditDecision::Permit => Exchange::Permitted,
+            AuditDecision::Deny => Exchange::Denied,
+            AuditDecision::Error => Exchange::Other,
         }
     }
 
@@ -153,7 +179,7 @@ impl AuditEntry {
         out.write_all(b"{")?;
         member(out, "at", &self.at, true)?;
         member(out, "caller", &self.draft.caller, false)?;
-        member(out, "decision", &self.draft.decision, false)?;
+        member(out, "decision", self.draft.decision.as_str(), false)?;
         member(out, "method", &self.draft.method, false)?;
         member(out, "prev", &self.prev, false)?;
         if let Some(reason) = &self.draft.reason {
@@ -431,7 +457,7 @@ mod tests {
             caller: format!("urn:tanso:company:c{n}"),
             method: "/tanso.v1.Connector/GetFootprint".into(),
             targets: vec![],
-            decision: "permit".into(),
+            decision: AuditDecision::Permit,
             rule: None,
             reason: None,
         }
@@ -487,7 +513,7 @@ mod tests {
                             .iter()
                             .map(|s| s.to_string())
                             .collect(),
-                        decision: strings[(i * 3 + j) % strings.len()].to_string(),
+                        decision: AuditDecision::ALL[(i * 3 + j) % AuditDecision::ALL.len()],
                         rule: (optional & 1 == 1).then(|| strings[(j + 1) % strings.len()].into()),
                         reason: (optional & 2 == 2).then(|| reason.to_string()),
                     };
@@ -593,6 +619,67 @@ mod tests {
                 .any(|p| p.contains("removed from the end")),
             "{:?}",
             r.problems
+        );
+    }
+
+    /// The hash of `unhashed` (a JSON object without `hash`) as every entry was hashed.
+    fn old_hash(prev: &str, unhashed: &str) -> String {
+        let value: serde_json::Value = serde_json::from_str(unhashed).unwrap();
+        let mut bytes = prev.as_bytes().to_vec();
+        bytes.extend_from_slice(&crypto::canonical_json(&value).unwrap());
+        hex::encode(crypto::sha256(&bytes))
+    }
+
+    /// Every decision keeps the text entries were written with when it was a string: an
+    /// entry written then loads, hashes to its stored hash, re-serialises to its stored bytes
+    /// and verifies; a decision never written is not an entry of this log.
+    #[test]
+    fn decisions_keep_the_text_old_entries_hold() {
+        let texts = ["permit", "deny", "error"];
+        assert_eq!(AuditDecision::ALL.len(), texts.len());
+        let key = NodeKey::from_seed(&[9; 32]);
+        let mut prev = GENESIS.to_string();
+        let mut verifier = ChainVerifier::default();
+        for (seq, (decision, text)) in AuditDecision::ALL.iter().zip(texts).enumerate() {
+            assert_eq!(decision.as_str(), text);
+            assert_eq!(decision.to_string(), text);
+            assert_eq!(
+                serde_json::to_string(decision).unwrap(),
+                format!("\"{text}\"")
+            );
+            assert_eq!(text.parse::<AuditDecision>().unwrap(), *decision);
+            // The bytes an entry of this decision was stored as before (member order of
+            // `AuditEntry`).
+            let unhashed = format!(
+                r#"{{"seq":{seq},"at":"2026-01-01T00:00:00.000Z","caller":"urn:tanso:company:oem","method":"/tanso.v1.Connector/GetFootprint","targets":["fp"],"decision":"{text}","reason":"why","prev":"{prev}"}}"#
+            );
+            let hash = old_hash(&prev, &unhashed);
+            let stored = format!(r#"{},"hash":"{hash}"}}"#, &unhashed[..unhashed.len() - 1]);
+            let entry: AuditEntry = serde_json::from_str(&stored).unwrap();
+            assert_eq!(entry.draft.decision, *decision);
+            assert_eq!(entry.compute_hash(), hash);
+            assert_eq!(serde_json::to_string(&entry).unwrap(), stored);
+            verifier.push(seq as u64, stored.as_bytes());
+            prev = hash;
+        }
+        let head = AuditHead::sign(&key, 3, &prev);
+        let report = verifier.finish(Some(&head), &key.public_key());
+        assert!(report.ok, "{:?}", report.problems);
+
+        // A consistently hashed entry with any other decision is refused, not counted.
+        let unhashed = format!(
+            r#"{{"seq":0,"at":"2026-01-01T00:00:00.000Z","caller":"c","method":"m","targets":[],"decision":"allow","prev":"{GENESIS}"}}"#
+        );
+        let hash = old_hash(GENESIS, &unhashed);
+        let stored = format!(r#"{},"hash":"{hash}"}}"#, &unhashed[..unhashed.len() - 1]);
+        let mut verifier = ChainVerifier::default();
+        verifier.push(0, stored.as_bytes());
+        let head = AuditHead::sign(&key, 1, &hash);
+        let report = verifier.finish(Some(&head), &key.public_key());
+        assert!(
+            !report.ok && report.problems[0].contains("entry 0: unreadable"),
+            "{:?}",
+            report.problems
         );
     }
 }

@@ -7,7 +7,8 @@
 //! - [`policy`]: the ODRL-subset usage-policy parser and evaluator (`now` is passed in).
 //! - [`audit`]: audit entries, heads, anchors, the hash chain and archived segments.
 //! - [`directory`]: membership credentials, status lists and signed directory answers.
-//! - [`records`]: the inbox entry (a footprint received, with where it came from).
+//! - [`records`]: the inbox entry (a footprint received, with where it came from) and the
+//!   request and signature statuses.
 //! - [`ids`], [`rounding`] (the one rounding rule), [`clock`] (the injectable clock),
 //!   [`progress`] (how long operations report progress), [`parallel`].
 

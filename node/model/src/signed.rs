@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::crypto::{self, CryptoError, NodeKey};
-use crate::pact::ProductFootprint;
+use crate::pact::{ProductFootprint, Status};
 
 /// An owner's signature over one view of a footprint, as stored and as carried in extensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub preceding_pf_ids: Vec<String>,
     pub created: String,
-    pub status: String,
+    pub status: Status,
     pub company_name: String,
     pub company_ids: Vec<String>,
     pub product_ids: Vec<String>,
@@ -92,7 +92,7 @@ impl Summary {
             spec_version: fp.spec_version.clone(),
             preceding_pf_ids: fp.preceding_pf_ids.clone().unwrap_or_default(),
             created: fp.created.clone(),
-            status: fp.status.as_str().to_string(),
+            status: fp.status,
             company_name: fp.company_name.clone(),
             company_ids: fp.company_ids.clone(),
             product_ids: fp.product_ids.clone(),

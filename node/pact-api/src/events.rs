@@ -20,8 +20,8 @@ use tanso_core::node::{Node, now_rfc3339};
 use tanso_core::policy::{Partner, View};
 use tanso_core::signed::VIEW_SUMMARY;
 use tanso_core::store::{
-    Answer, Delivery, InboxEntry, IncomingRequest, OUT_PENDING, OUT_QUEUED, OUT_UNDELIVERABLE,
-    OutboxItem, OutgoingRequest, OwnFootprint,
+    Answer, Delivery, InboxEntry, IncomingRequest, OutboxItem, OutgoingRequest, OwnFootprint,
+    RequestState,
 };
 
 /// The `source` attribute of events this node sends: its PACT base URL when it serves PACT on
@@ -442,7 +442,7 @@ pub async fn send_request(node: &Node, args: RequestArgs) -> Result<OutgoingRequ
         classifications: args.classifications,
         comment: args.comment,
         purpose: None,
-        status: OUT_QUEUED.into(),
+        status: RequestState::Queued,
         footprint_ids: Vec::new(),
         reason: None,
         created_at: stamp.clone(),
@@ -457,8 +457,8 @@ pub async fn send_request(node: &Node, args: RequestArgs) -> Result<OutgoingRequ
         .map_err(|e| NodeError::Internal(format!("task: {e}")))??;
     let sent = post_event(&host, &format!("Bearer {token}"), &event).await;
     let (status, reason) = match &sent {
-        Ok(()) => (OUT_PENDING, None),
-        Err(e) => (OUT_UNDELIVERABLE, Some(e.to_string())),
+        Ok(()) => (RequestState::Pending, None),
+        Err(e) => (RequestState::Undeliverable, Some(e.to_string())),
     };
     let store = node.store().clone();
     let stored = tokio::task::spawn_blocking(move || {

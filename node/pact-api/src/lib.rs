@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 
 pub use clients::{ClientsError, add_client};
 
-use tanso_core::audit::AuditDraft;
+use tanso_core::audit::{AuditDecision, AuditDraft};
 use tanso_core::disclosure::{self, Caller, DisclosureError, Door, Operation, Oversize};
 use tanso_core::home::Home;
 use tanso_core::journal::Record;
@@ -679,7 +679,7 @@ async fn token_refused(
             caller: format!("unverified:{client}"),
             method: M_TOKEN.to_string(),
             targets: vec![format!("source:{source}")],
-            decision: "deny".into(),
+            decision: AuditDecision::Deny,
             rule: None,
             reason: Some(why),
         }),

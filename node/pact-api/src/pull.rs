@@ -14,10 +14,10 @@ use super::http::{HttpClient, HttpError, Response};
 use super::trust::{ServerTrust, TrustError};
 use tanso_core::config::HttpClientLimits;
 use tanso_core::node::Node;
-use tanso_core::pact::{self, ValidationContext};
+use tanso_core::pact::{self, Status, ValidationContext};
 use tanso_core::progress::{NoProgress, Progress, Unit};
 use tanso_core::signed::{self, VIEW_SUMMARY};
-use tanso_core::store::InboxEntry;
+use tanso_core::store::{InboxEntry, SignatureStatus};
 
 /// Most pages followed in one pull.
 const MAX_PAGES: usize = 10_000;
@@ -60,7 +60,7 @@ pub struct PullArgs {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct PullReport {
     /// (footprint id, signature status) of what was stored.
-    pub stored: Vec<(String, String)>,
+    pub stored: Vec<(String, SignatureStatus)>,
     /// Footprints refused, with the reason.
     pub refused: Vec<String>,
     pub pages: usize,
@@ -217,9 +217,7 @@ pub async fn pull_with(
         for doc in data {
             match entry(node, doc.clone(), &provenance) {
                 Ok(e) => {
-                    report
-                        .stored
-                        .push((e.id.clone(), e.signature_status.clone()));
+                    report.stored.push((e.id.clone(), e.signature_status));
                     entries.push(e);
                 }
                 Err(reason) => report.refused.push(reason),
@@ -264,7 +262,7 @@ pub fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, St
         .unwrap_or_default()
         .to_string();
     let (signature_status, view) = match &sig {
-        None => ("unsigned", "full"),
+        None => (SignatureStatus::Unsigned, "full"),
         Some(sig) => {
             signed::verify_view(&view_json, sig)
                 .map_err(|e| format!("{id}: owner signature fails: {e}"))?;
@@ -284,9 +282,9 @@ pub fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, St
             };
             (
                 if known {
-                    "verified"
+                    SignatureStatus::Verified
                 } else {
-                    "signed-unknown-key"
+                    SignatureStatus::SignedUnknownKey
                 },
                 view,
             )
@@ -313,11 +311,10 @@ pub fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, St
                 .collect()
         })
         .unwrap_or_default();
-    let status = doc
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("Active")
-        .to_string();
+    let status = match doc.get("status").and_then(Value::as_str) {
+        None => Status::Active,
+        Some(text) => text.parse().map_err(|e| format!("{id}: {e}"))?,
+    };
     Ok(InboxEntry {
         id,
         document: doc,
@@ -325,7 +322,7 @@ pub fn entry(node: &Node, doc: Value, provenance: &str) -> Result<InboxEntry, St
         provenance: provenance.to_string(),
         from_company,
         received_at: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-        signature_status: signature_status.to_string(),
+        signature_status,
         findings,
         product_ids,
         status,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use node::Node;
 use node::archive::ArchiveOut;
-use node::audit::AuditDraft;
+use node::audit::{AuditDecision, AuditDraft};
 use node::config::RawConfig;
 use node::home::Home;
 use node::journal::Record;
@@ -107,11 +107,10 @@ fn record(n: u64) -> Record {
             method: "/tanso.v1.Connector/GetFootprint".into(),
             targets: vec![format!("3f0c5a7e-0d3c-4c1b-9a55-{:012x}", n % 5000)],
             decision: if n.is_multiple_of(10) {
-                "deny"
+                AuditDecision::Deny
             } else {
-                "permit"
-            }
-            .into(),
+                AuditDecision::Permit
+            },
             rule: Some("urn:tanso:policy:share-with-customers".into()),
             reason: Some("view full".into()),
         }),

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use node::Node;
-use node::audit::AuditDraft;
+use node::audit::{AuditDecision, AuditDraft};
 use node::config::{RawConfig, RawDashboard, RawLimits, RawLog, RawStore, RawTls};
 use node::dashboard::client::{self, HttpResponse};
 use node::dashboard::{self, Role};
@@ -110,7 +110,11 @@ async fn fill(node: &Node) -> Res<Vec<String>> {
                 caller: format!("urn:tanso:company:customer{}", n % 20),
                 method: methods[n % 2].to_string(),
                 targets: vec![ids[n % ids.len()].clone()],
-                decision: if n % 10 == 0 { "deny" } else { "permit" }.into(),
+                decision: if n % 10 == 0 {
+                    AuditDecision::Deny
+                } else {
+                    AuditDecision::Permit
+                },
                 rule: Some("bench".into()),
                 reason: None,
             };

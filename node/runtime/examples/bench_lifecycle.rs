@@ -98,7 +98,7 @@ async fn main() -> Result<()> {
                 if store
                     .outgoing_request(&id)
                     .map_err(|e| e.to_string())?
-                    .is_some_and(|r| r.status == node::store::OUT_FULFILLED)
+                    .is_some_and(|r| r.status == node::store::RequestState::Fulfilled)
                 {
                     return Ok(());
                 }

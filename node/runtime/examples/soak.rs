@@ -395,7 +395,10 @@ async fn drive(
     loop {
         let requests = buyer.0.store().outgoing_requests()?;
         total = requests.len();
-        fulfilled = requests.iter().filter(|r| r.status == "fulfilled").count();
+        fulfilled = requests
+            .iter()
+            .filter(|r| r.status == node::store::RequestState::Fulfilled)
+            .count();
         if fulfilled == total || Instant::now() > drained_by {
             break;
         }

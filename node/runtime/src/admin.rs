@@ -32,13 +32,17 @@ use crate::directory::MembershipCredential;
 use crate::directory::client::Joined;
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::pact::Status;
 use crate::pact_api::pull::PullReport;
 use crate::progress::{NoProgress, Progress};
 use crate::publish::PublishOutcome;
 use crate::rotation::RotationOutcome;
 use crate::scope3::SupplierPcf;
 use crate::service::client::{self, FetchWhat};
-use crate::store::{InboxEntry, IncomingRequest, OutgoingRequest, PartnerRecord, TrustedDirectory};
+use crate::store::{
+    InboxEntry, IncomingRequest, OutgoingRequest, PartnerRecord, RequestState, SignatureStatus,
+    TrustedDirectory,
+};
 
 /// How long a streamed publish waits for the next bytes from the CLI before giving up.
 const STREAM_IDLE: std::time::Duration = std::time::Duration::from_secs(120);
@@ -301,8 +305,7 @@ pub enum Answer {
 #[serde(rename_all = "camelCase")]
 pub struct FootprintSummary {
     pub id: String,
-    /// "Active" or "Deprecated".
-    pub status: String,
+    pub status: Status,
     pub product_ids: Vec<String>,
     pub product_name_company: String,
     pub preceding_pf_ids: Option<Vec<String>>,
@@ -385,8 +388,7 @@ pub struct RequestStatus {
     pub to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    /// queued | pending | fulfilled | rejected | undeliverable.
-    pub status: String,
+    pub status: RequestState,
     pub footprint_ids: Vec<String>,
     pub reason: Option<String>,
 }
@@ -401,12 +403,12 @@ pub struct InboxSummary {
     pub provenance: String,
     pub view: String,
     /// The signature status.
-    pub signature: String,
+    pub signature: SignatureStatus,
     /// How many validation findings it has.
     pub findings: usize,
     pub received_at: String,
     pub product_ids: Vec<String>,
-    pub status: String,
+    pub status: Status,
     pub superseded_by: Option<String>,
 }
 
@@ -644,7 +646,7 @@ fn execute_blocking(node: &Node, command: Command) -> Result<Answer, NodeError> 
                 .into_iter()
                 .map(|o| FootprintSummary {
                     id: o.footprint.id,
-                    status: o.footprint.status.as_str().to_string(),
+                    status: o.footprint.status,
                     product_ids: o.footprint.product_ids,
                     product_name_company: o.footprint.product_name_company,
                     preceding_pf_ids: o.footprint.preceding_pf_ids,

@@ -173,7 +173,7 @@ async fn give_up_audit(node: &Node, item: &OutboxItem, reason: &str) {
             caller: item.target.clone(),
             method: format!("outbox/{kind}"),
             targets: vec![target],
-            decision: "error".into(),
+            decision: tanso_core::audit::AuditDecision::Error,
             rule: None,
             reason: Some(reason.to_string()),
         }),

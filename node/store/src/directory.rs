@@ -9,14 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::domain::{decode, encode};
 use super::{Store, StoreError, Table, pair_key, pair_prefix};
 use tanso_model::card::NodeCard;
-use tanso_model::directory::{DirectoryCard, MembershipCredential, StatusList};
+use tanso_model::directory::{DirectoryCard, MemberState, MembershipCredential, StatusList};
 
 /// A company as the directory knows it: its application and, once approved, its credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberRecord {
-    /// "pending", "approved" or "revoked".
-    pub state: String,
+    pub state: MemberState,
     /// The node card of the latest application (self-signed by the member).
     pub card: NodeCard,
     pub supplies_products: Vec<String>,
@@ -69,7 +68,7 @@ pub struct CachedMember {
 const META_DIRECTORY: &[u8] = b"directory";
 
 fn index_entries(record: &MemberRecord) -> Vec<(Table, Vec<u8>)> {
-    if record.state != "approved" {
+    if record.state != MemberState::Approved {
         return Vec::new();
     }
     let company = record.card.company_id.to_ascii_lowercase();

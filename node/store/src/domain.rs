@@ -19,7 +19,7 @@ pub struct OwnFootprint {
     pub published_at: String,
 }
 
-pub use tanso_model::records::InboxEntry;
+pub use tanso_model::records::{InboxEntry, RequestState, SignatureStatus};
 
 /// A partner company this node knows, with the groups the operator put it in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

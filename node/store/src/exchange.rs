@@ -7,18 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::domain::{decode, encode};
-use super::{InboxEntry, OwnFootprint, Store, StoreError, Table, Tx, pair_key, pair_prefix};
-
-/// Requester side: statuses of an outgoing request.
-pub const OUT_QUEUED: &str = "queued";
-pub const OUT_PENDING: &str = "pending";
-pub const OUT_FULFILLED: &str = "fulfilled";
-pub const OUT_REJECTED: &str = "rejected";
-pub const OUT_UNDELIVERABLE: &str = "undeliverable";
-/// Supplier side: statuses of an incoming request.
-pub const IN_PENDING: &str = "pending";
-pub const IN_FULFILLED: &str = "fulfilled";
-pub const IN_REJECTED: &str = "rejected";
+use super::{
+    InboxEntry, OwnFootprint, RequestState, Store, StoreError, Table, Tx, pair_key, pair_prefix,
+};
+use tanso_model::pact::Status;
 
 /// A request this node sent (or will send) to a supplier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,8 +24,8 @@ pub struct OutgoingRequest {
     pub comment: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
-    /// queued | pending | fulfilled | rejected | undeliverable.
-    pub status: String,
+    /// Queued, Pending, Undeliverable, then Fulfilled or Rejected.
+    pub status: RequestState,
     /// Footprints received with the Fulfilled answer.
     #[serde(default)]
     pub footprint_ids: Vec<String>,
@@ -78,8 +70,8 @@ pub struct IncomingRequest {
     pub comment: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
-    /// pending | fulfilled | rejected.
-    pub status: String,
+    /// Pending, then Fulfilled or Rejected.
+    pub status: RequestState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<Answer>,
     pub created_at: String,
@@ -153,10 +145,6 @@ fn pp_key(product: &str, partner: &str) -> Vec<u8> {
     pair_key(&product.to_ascii_lowercase(), &partner.to_ascii_lowercase())
 }
 
-fn is_final_out(status: &str) -> bool {
-    status == OUT_FULFILLED || status == OUT_REJECTED
-}
-
 /// Stores received footprints within `tx` (replacing an earlier copy of the same id), and
 /// marks inbox entries of the same owner named in their `precedingPfIds` Deprecated.
 pub(super) fn put_inbox_tx(tx: &mut Tx<'_>, entries: &[InboxEntry]) -> Result<(), StoreError> {
@@ -171,16 +159,7 @@ pub(super) fn put_inbox_tx(tx: &mut Tx<'_>, entries: &[InboxEntry]) -> Result<()
                 );
             }
         }
-        let mut entry = e.clone();
-        if entry.status.is_empty() {
-            entry.status = entry
-                .document
-                .get("status")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("Active")
-                .to_string();
-        }
-        tx.put(Table::Inbox, id.clone().into_bytes(), encode(&entry)?);
+        tx.put(Table::Inbox, id.clone().into_bytes(), encode(e)?);
         for p in &e.product_ids {
             tx.put(
                 Table::InboxByProduct,
@@ -205,7 +184,7 @@ pub(super) fn put_inbox_tx(tx: &mut Tx<'_>, entries: &[InboxEntry]) -> Result<()
             if !old.from_company.eq_ignore_ascii_case(&e.from_company) {
                 continue;
             }
-            old.status = "Deprecated".into();
+            old.status = Status::Deprecated;
             old.superseded_by = Some(e.id.clone());
             tx.put(Table::Inbox, key.into_bytes(), encode(&old)?);
         }
@@ -257,7 +236,7 @@ impl Store {
     pub fn outgoing_sent(
         &self,
         id: &str,
-        status: &str,
+        status: RequestState,
         reason: Option<&str>,
         now: &str,
     ) -> Result<OutgoingRequest, StoreError> {
@@ -268,8 +247,8 @@ impl Store {
                     Some(b) => decode(Table::OutgoingRequests, &b)?,
                     None => return Err(StoreError::NotFound(format!("request {id}"))),
                 };
-            if request.status == OUT_QUEUED {
-                request.status = status.to_string();
+            if request.status == RequestState::Queued {
+                request.status = status;
                 request.reason = reason.map(str::to_string);
                 request.updated_at = now.to_string();
                 tx.put(Table::OutgoingRequests, key.into_bytes(), encode(&request)?);
@@ -313,18 +292,18 @@ impl Store {
             if !request.to.eq_ignore_ascii_case(from) {
                 return Err(StoreError::NotFound(format!("request {id}")));
             }
-            if is_final_out(&request.status) {
+            if request.status.is_answered() {
                 return Ok(false);
             }
             match fulfilled {
                 Some(entries) => {
                     put_inbox_tx(tx, entries)?;
-                    request.status = OUT_FULFILLED.into();
+                    request.status = RequestState::Fulfilled;
                     request.footprint_ids = entries.iter().map(|e| e.id.clone()).collect();
                     request.reason = None;
                 }
                 None => {
-                    request.status = OUT_REJECTED.into();
+                    request.status = RequestState::Rejected;
                     request.reason = reason.map(str::to_string);
                 }
             }
@@ -386,17 +365,16 @@ impl Store {
                     Some(b) => decode(Table::IncomingRequests, &b)?,
                     None => return Err(StoreError::NotFound(format!("request {id}"))),
                 };
-            if request.status != IN_PENDING {
+            if request.status != RequestState::Pending {
                 return Err(StoreError::Conflict(format!(
                     "request {id} was already answered ({})",
                     request.status
                 )));
             }
             request.status = match answer {
-                Answer::Fulfilled { .. } => IN_FULFILLED,
-                Answer::Rejected { .. } => IN_REJECTED,
-            }
-            .into();
+                Answer::Fulfilled { .. } => RequestState::Fulfilled,
+                Answer::Rejected { .. } => RequestState::Rejected,
+            };
             request.answer = Some(answer.clone());
             request.updated_at = now.to_string();
             tx.put(Table::IncomingRequests, key.into_bytes(), encode(&request)?);
@@ -445,8 +423,8 @@ impl Store {
                 let key = request_id.to_ascii_lowercase();
                 if let Some(b) = tx.get(Table::OutgoingRequests, key.as_bytes())? {
                     let mut request: OutgoingRequest = decode(Table::OutgoingRequests, &b)?;
-                    if request.status == OUT_QUEUED {
-                        request.status = OUT_PENDING.into();
+                    if request.status == RequestState::Queued {
+                        request.status = RequestState::Pending;
                         request.updated_at = now.to_string();
                         tx.put(Table::OutgoingRequests, key.into_bytes(), encode(&request)?);
                     }
@@ -479,8 +457,8 @@ impl Store {
                 let key = request_id.to_ascii_lowercase();
                 if let Some(b) = tx.get(Table::OutgoingRequests, key.as_bytes())? {
                     let mut request: OutgoingRequest = decode(Table::OutgoingRequests, &b)?;
-                    if request.status == OUT_QUEUED {
-                        request.status = OUT_UNDELIVERABLE.into();
+                    if request.status == RequestState::Queued {
+                        request.status = RequestState::Undeliverable;
                         request.reason = Some(reason.to_string());
                         request.updated_at = now.to_string();
                         tx.put(Table::OutgoingRequests, key.into_bytes(), encode(&request)?);

@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::domain::journal_ops;
 use super::{
-    EngineKind, InboxEntry, OwnFootprint, PartnerRecord, PolicyRecord, SigRecord, Store,
-    StoreError, Table,
+    EngineKind, InboxEntry, OwnFootprint, PartnerRecord, PolicyRecord, SigRecord, SignatureStatus,
+    Store, StoreError, Table,
 };
 use tanso_model::card::NodeCard;
 use tanso_model::pact::{ProductFootprint, Status};
@@ -118,7 +118,7 @@ fn page_ids(page: &[OwnFootprint]) -> Vec<String> {
     page.iter().map(|o| o.footprint.id.clone()).collect()
 }
 
-fn inbox_entry(id: &str, status: &str, product_ids: &[&str]) -> InboxEntry {
+fn inbox_entry(id: &str, status: SignatureStatus, product_ids: &[&str]) -> InboxEntry {
     InboxEntry {
         id: id.to_string(),
         document: json!({ "id": id, "status": "Active" }),
@@ -126,10 +126,10 @@ fn inbox_entry(id: &str, status: &str, product_ids: &[&str]) -> InboxEntry {
         provenance: "node:urn:company:example:supplier".to_string(),
         from_company: "urn:company:example:supplier".to_string(),
         received_at: "2025-05-02T10:00:00Z".to_string(),
-        signature_status: status.to_string(),
+        signature_status: status,
         findings: vec![format!("finding for {id}")],
         product_ids: strings(product_ids),
-        status: "Active".to_string(),
+        status: Status::Active,
         superseded_by: None,
     }
 }
@@ -534,9 +534,13 @@ fn own_footprints_page_in_id_order(kind: EngineKind) {
 
 fn inbox_put_get_list_and_replace(kind: EngineKind) {
     let dir = tempfile::tempdir().unwrap();
-    let x = inbox_entry(&B.to_ascii_uppercase(), "unsigned", &["urn:gtin:x"]);
-    let y = inbox_entry(A, "verified", &["urn:gtin:y"]);
-    let x2 = inbox_entry(B, "bad-signature", &["urn:gtin:x"]);
+    let x = inbox_entry(
+        &B.to_ascii_uppercase(),
+        SignatureStatus::Unsigned,
+        &["urn:gtin:x"],
+    );
+    let y = inbox_entry(A, SignatureStatus::Verified, &["urn:gtin:y"]);
+    let x2 = inbox_entry(B, SignatureStatus::BadSignature, &["urn:gtin:x"]);
     {
         let store = open(dir.path(), kind);
         assert!(store.inbox().unwrap().is_empty());
@@ -818,7 +822,7 @@ fn counts_and_everything_survive_reopen(kind: EngineKind) {
     let a = own(A, &["urn:gtin:a", "urn:gtin:shared"]);
     let b = own(B, &["urn:gtin:shared"]);
     let a_dep = deprecated(&a, "2025-06-01T00:00:00Z");
-    let x = inbox_entry(C, "verified", &["urn:gtin:x", "urn:gtin:y"]);
+    let x = inbox_entry(C, SignatureStatus::Verified, &["urn:gtin:x", "urn:gtin:y"]);
     let acme = partner("urn:company:example:acme", "acme", &["suppliers"]);
     let p1 = policy("policy-1", "allow = []\n");
     let expected: [(Table, u64); 13] = [

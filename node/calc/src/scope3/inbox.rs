@@ -7,7 +7,7 @@ use super::Dqi;
 use super::figures::{self, Figure};
 use super::supplier::SupplierPcf;
 use tanso_model::pact::model::{ProductFootprint, Status};
-use tanso_model::records::InboxEntry;
+use tanso_model::records::{InboxEntry, SignatureStatus};
 
 /// The supplier view of one PACT footprint (full view, read through the typed PACT model);
 /// `None` for summary views or footprints missing the figures a calculation needs.
@@ -48,10 +48,10 @@ pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
 pub fn suppliers(inbox: &[InboxEntry]) -> Vec<SupplierPcf> {
     inbox
         .iter()
-        .filter(|e| e.signature_status != "bad-signature")
+        .filter(|e| e.signature_status != SignatureStatus::BadSignature)
         .filter_map(|e| {
             let mut pcf = supplier_pcf(&e.document)?;
-            pcf.status_active &= e.status != "Deprecated";
+            pcf.status_active &= e.status != Status::Deprecated;
             Some(pcf)
         })
         .collect()

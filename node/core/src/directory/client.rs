@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
+use super::MemberState;
 use super::answer::{self, Application, SealedAnswer, Verified};
 use super::credential::{
     CredentialError, DirectoryCard, MembershipCredential, StatusList, rfc3339,
@@ -22,6 +23,7 @@ use crate::card::NodeCard;
 use crate::clock::Clock;
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::pact::model::UnknownValue;
 use crate::store::{CachedMember, TrustedDirectory};
 pub use tanso_model::directory::{JoinFacts, Lookup};
 
@@ -61,6 +63,12 @@ pub enum ClientError {
         #[source]
         source: CredentialError,
     },
+    #[error("directory {association} answered {source}")]
+    State {
+        association: String,
+        #[source]
+        source: UnknownValue,
+    },
 }
 
 impl From<ClientError> for NodeError {
@@ -92,7 +100,7 @@ pub struct DirectoryClient {
 #[serde(rename_all = "camelCase")]
 pub struct Joined {
     pub association_id: String,
-    pub state: String,
+    pub state: MemberState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential: Option<MembershipCredential>,
 }
@@ -187,6 +195,10 @@ impl DirectoryClient {
         request.set_timeout(CALL_TIMEOUT);
         let mut client = self.client.clone();
         let reply = self.within(client.join(request)).await?;
+        let state = reply.state.parse().map_err(|source| ClientError::State {
+            association: self.card.association_id.clone(),
+            source,
+        })?;
         let credential = if reply.credential.is_empty() {
             None
         } else {
@@ -210,7 +222,7 @@ impl DirectoryClient {
         };
         Ok(Joined {
             association_id: self.card.association_id.clone(),
-            state: reply.state,
+            state,
             credential,
         })
     }

@@ -5,4 +5,4 @@ pub mod client;
 
 pub use client::{Directories, DirectoryClient, Membership};
 pub use credential::{CredentialError, DirectoryCard, MembershipCredential, StatusList};
-pub use tanso_model::directory::{JoinFacts, Lookup, answer, credential};
+pub use tanso_model::directory::{JoinFacts, Lookup, MemberState, answer, credential};

@@ -18,8 +18,8 @@ use crate::node::{Node, now_rfc3339};
 use crate::pact::Status;
 use crate::policy::{Action, Decision, Partner};
 use crate::store::{
-    Answer, AnsweredFootprint, Delivery, IN_PENDING, IncomingRequest, OUT_QUEUED, OutboxItem,
-    OutgoingRequest, OwnFootprint, ProductPartner, StoreError,
+    Answer, AnsweredFootprint, Delivery, IncomingRequest, OutboxItem, OutgoingRequest,
+    OwnFootprint, ProductPartner, RequestState, StoreError,
 };
 
 /// The pending incoming requests when a publish started, by the products and
@@ -47,7 +47,10 @@ impl PendingWatch {
                 return watch;
             }
         };
-        for request in pending.into_iter().filter(|r| r.status == IN_PENDING) {
+        for request in pending
+            .into_iter()
+            .filter(|r| r.status == RequestState::Pending)
+        {
             let id = request.id.to_ascii_lowercase();
             for wanted in request.product_ids.iter().chain(&request.classifications) {
                 watch
@@ -227,7 +230,7 @@ impl Node {
             classifications,
             comment,
             purpose: purpose.filter(|p| !p.is_empty()),
-            status: OUT_QUEUED.into(),
+            status: RequestState::Queued,
             footprint_ids: Vec::new(),
             reason: None,
             created_at: now.clone(),
@@ -326,7 +329,7 @@ impl Node {
         let mut request = incoming;
         let now = now_rfc3339();
         let reject = |request: &mut IncomingRequest, reason: &str| {
-            request.status = crate::store::IN_REJECTED.into();
+            request.status = RequestState::Rejected;
             request.answer = Some(Answer::Rejected {
                 reason: reason.into(),
             });
@@ -340,7 +343,7 @@ impl Node {
             )?;
             if !matches.is_empty() {
                 let (answer, recipients) = fulfilled_answer(&matches, &request.from);
-                request.status = crate::store::IN_FULFILLED.into();
+                request.status = RequestState::Fulfilled;
                 request.answer = Some(answer);
                 (Some(answer_item(self.clock(), &request)), recipients)
             } else if request.pact_event_id.is_some() && !self.config().pact_hold_unmatched_requests
@@ -443,7 +446,7 @@ impl Node {
             .store()
             .incoming_request(id)?
             .ok_or_else(|| NodeError::NotFound(format!("incoming request {id}")))?;
-        if request.status != IN_PENDING {
+        if request.status != RequestState::Pending {
             return Err(NodeError::Conflict(format!(
                 "request {id} was already answered ({})",
                 request.status
@@ -494,7 +497,10 @@ impl Node {
                 return;
             }
         };
-        for request in pending.into_iter().filter(|r| r.status == IN_PENDING) {
+        for request in pending
+            .into_iter()
+            .filter(|r| r.status == RequestState::Pending)
+        {
             if !touches(&request) {
                 continue;
             }

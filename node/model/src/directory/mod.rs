@@ -8,6 +8,8 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
+use crate::pact::model::string_enum;
+
 pub use credential::{CredentialError, DirectoryCard, MembershipCredential, StatusList};
 
 /// What a member supplies and buys, as sent on `tanso directory join`.
@@ -20,6 +22,19 @@ pub struct JoinFacts {
     pub supplies_classifications: Vec<String>,
     #[serde(default)]
     pub buys_classifications: Vec<String>,
+}
+
+string_enum! {
+    /// Where a company stands with a directory, as stored and as a join answers it. No other
+    /// text was ever stored or answered.
+    MemberState {
+        /// Applied; waits for the operator's approval.
+        Pending => "pending",
+        /// Holds a credential.
+        Approved => "approved",
+        /// Revoked (or refused); final.
+        Revoked => "revoked",
+    }
 }
 
 /// A discovery question.

@@ -129,3 +129,23 @@ fn credential_signature_is_not_a_status_list_signature() {
     assert!(other.verify(&card(&d)).is_err());
     assert!(list.verify(&card(&key(9))).is_err());
 }
+
+/// Member states are stored and answered as the text directories always wrote, and a
+/// directory answering anything else is not understood.
+#[test]
+fn member_states_keep_their_stored_text() {
+    let texts = ["pending", "approved", "revoked"];
+    assert_eq!(MemberState::ALL.len(), texts.len());
+    for (state, text) in MemberState::ALL.iter().zip(texts) {
+        let json = format!("\"{text}\"");
+        assert_eq!(serde_json::to_string(state).unwrap(), json);
+        assert_eq!(serde_json::from_str::<MemberState>(&json).unwrap(), *state);
+        assert_eq!(text.parse::<MemberState>().unwrap(), *state);
+        assert_eq!(state.to_string(), text);
+    }
+    let unknown = "suspended".parse::<MemberState>().unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "\"suspended\" is not a valid MemberState"
+    );
+}

@@ -9,10 +9,9 @@
 //! - unknown fields are dropped by the typed model; [`crate::pact::import`] reports each one.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, Months, Utc};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// The PACT specification version this model implements.
 pub const SPEC_VERSION: &str = "3.0.3";
@@ -80,7 +79,8 @@ pub fn plus_three_years<Tz: chrono::TimeZone>(t: DateTime<Tz>) -> Option<DateTim
     t.checked_add_months(Months::new(36))
 }
 
-/// Defines a closed PACT string enum with its exact wire spellings.
+/// Defines a closed string enum with its exact wire spellings (the PACT enums here, and the
+/// node's statuses and decisions elsewhere in the model, so stored text stays as it was).
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -90,10 +90,10 @@ macro_rules! string_enum {
         }
 
         impl $name {
-            /// Every value, in PACT order.
+            /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            /// The exact PACT spelling.
+            /// The exact wire spelling.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $wire),+
@@ -101,13 +101,13 @@ macro_rules! string_enum {
             }
         }
 
-        impl FromStr for $name {
-            type Err = UnknownValue;
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::pact::model::UnknownValue;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($wire => Ok($name::$variant),)+
-                    _ => Err(UnknownValue {
+                    _ => Err($crate::pact::model::UnknownValue {
                         kind: stringify!($name),
                         value: s.to_string(),
                     }),
@@ -115,26 +115,27 @@ macro_rules! string_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <String as ::serde::Deserialize>::deserialize(d)?;
+                s.parse().map_err(::serde::de::Error::custom)
             }
         }
     };
 }
+pub(crate) use string_enum;
 
 /// A string that is not one of a PACT enum's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,7 @@ use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
 use super::*;
-use crate::directory::{DirAnswer, DirCommand};
+use crate::directory::{DirAnswer, DirCommand, MemberState};
 
 fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> T {
     serde_json::from_value(value).expect("sample")
@@ -252,7 +252,7 @@ fn answers() -> Vec<Answer> {
         Answer::Published(outcome),
         Answer::Footprints(vec![FootprintSummary {
             id: "f1".into(),
-            status: "Active".into(),
+            status: Status::Active,
             product_ids: vec!["urn:p".into()],
             product_name_company: "Coil".into(),
             preceding_pf_ids: None,
@@ -286,7 +286,7 @@ fn answers() -> Vec<Answer> {
             withheld: vec!["f9".into()],
         }),
         Answer::Pulled(PullReport {
-            stored: vec![("f1".into(), "verified".into())],
+            stored: vec![("f1".into(), SignatureStatus::Verified)],
             refused: vec!["f2: bad".into()],
             pages: 2,
         }),
@@ -305,7 +305,7 @@ fn answers() -> Vec<Answer> {
             side: Side::Incoming,
             to: None,
             from: Some("urn:c".into()),
-            status: "rejected".into(),
+            status: RequestState::Rejected,
             footprint_ids: Vec::new(),
             reason: Some("not yet".into()),
         }),
@@ -314,11 +314,11 @@ fn answers() -> Vec<Answer> {
             from: "urn:c".into(),
             provenance: "node:urn:c".into(),
             view: "full".into(),
-            signature: "verified".into(),
+            signature: SignatureStatus::Verified,
             findings: 1,
             received_at: "2026-01-01T00:00:00Z".into(),
             product_ids: vec!["urn:p".into()],
-            status: "Active".into(),
+            status: Status::Active,
             superseded_by: None,
         }]),
         Answer::InboxEntry(from_json(json!({
@@ -389,7 +389,7 @@ fn answers() -> Vec<Answer> {
         }),
         Answer::Joined(vec![Joined {
             association_id: "urn:tanso:association:a".into(),
-            state: "approved".into(),
+            state: MemberState::Approved,
             credential: Some(credential()),
         }]),
         Answer::Directories(vec![TrustedDirectory {
@@ -499,6 +499,48 @@ fn every_answer_round_trips_through_an_answer_line() {
         // What the CLI prints is the same whichever way the answer came.
         assert_eq!(printed(&back), printed(answer));
     }
+}
+
+/// Answers carrying statuses, signature statuses, member states and pull results are the
+/// JSON they were when those were strings (protocol version unchanged).
+#[test]
+fn statuses_are_answered_as_the_text_they_always_were() {
+    let answers = answers();
+    let json = |wanted: usize| {
+        let answer = answers.iter().find(|a| answer_index(a) == wanted).unwrap();
+        serde_json::to_string(answer).unwrap()
+    };
+    assert_eq!(
+        json(2),
+        r#"{"footprints":[{"id":"f1","status":"Active","productIds":["urn:p"],"productNameCompany":"Coil","precedingPfIds":null,"publishedAt":"2026-01-01T00:00:00Z"}]}"#
+    );
+    assert_eq!(
+        json(12),
+        r#"{"pulled":{"stored":[["f1","verified"]],"refused":["f2: bad"],"pages":2}}"#
+    );
+    assert_eq!(
+        json(17),
+        r#"{"request_status":{"id":"r1","side":"incoming","from":"urn:c","status":"rejected","footprintIds":[],"reason":"not yet"}}"#
+    );
+    assert_eq!(
+        json(18),
+        r#"{"inbox":[{"id":"f1","from":"urn:c","provenance":"node:urn:c","view":"full","signature":"verified","findings":1,"receivedAt":"2026-01-01T00:00:00Z","productIds":["urn:p"],"status":"Active","supersededBy":null}]}"#
+    );
+    for (value, stored) in [
+        (serde_json::to_value(outgoing()).unwrap(), "fulfilled"),
+        (serde_json::to_value(incoming()).unwrap(), "rejected"),
+    ] {
+        assert_eq!(value["status"], stored);
+    }
+    let joined = Joined {
+        association_id: "urn:a".into(),
+        state: MemberState::Revoked,
+        credential: None,
+    };
+    assert_eq!(
+        serde_json::to_string(&joined).unwrap(),
+        r#"{"associationId":"urn:a","state":"revoked"}"#
+    );
 }
 
 #[test]

@@ -177,7 +177,7 @@ async fn pact_step(out: &mut dyn Write, steel: &Company, oem: &Company) -> Resul
     let verified = report
         .stored
         .iter()
-        .filter(|(_, status)| status == "verified")
+        .filter(|(_, status)| *status == tanso_core::store::SignatureStatus::Verified)
         .count();
     if report.stored.is_empty() || verified != report.stored.len() {
         return Err(DemoError::Step(format!(
@@ -347,7 +347,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
             .node
             .store()
             .outgoing_request(&request.id)?
-            .is_some_and(|r| r.status == tanso_core::store::OUT_PENDING))
+            .is_some_and(|r| r.status == tanso_core::store::RequestState::Pending))
     })
     .await?;
     writeln!(
@@ -366,7 +366,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
             .node
             .store()
             .outgoing_request(&request.id)?
-            .is_some_and(|r| r.status == tanso_core::store::OUT_FULFILLED)
+            .is_some_and(|r| r.status == tanso_core::store::RequestState::Fulfilled)
             && oem.node.store().inbox_entry(&galv_id)?.is_some())
     })
     .await?;
@@ -395,7 +395,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
                 .node
                 .store()
                 .inbox_entry(&old)?
-                .is_some_and(|e| e.status == "Deprecated"))
+                .is_some_and(|e| e.status == tanso_core::pact::Status::Deprecated))
     })
     .await?;
     writeln!(
