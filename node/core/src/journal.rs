@@ -209,6 +209,42 @@ fn run(
     }
 }
 
+/// The audit log as the doors reach it: a consistent snapshot or a page of entries to read,
+/// and the group-committed write of one request's records (audit entry, nonce, daily count).
+/// A thin view of a [`Node`] ([`Node::audit`]); the store and the journal stay inside core.
+pub struct Audit<'a> {
+    node: &'a crate::node::Node,
+}
+
+impl<'a> Audit<'a> {
+    /// The log in one consistent state (entries, head and archive anchor).
+    pub fn snapshot(&self) -> Result<crate::store::AuditSnapshot<'a>, StoreError> {
+        self.node.store().audit_snapshot()
+    }
+
+    /// Stored entries in sequence order from `from_seq`, at most `limit`, as (seq, raw JSON).
+    pub fn entries(&self, from_seq: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.node.store().audit_entries(from_seq, limit)
+    }
+
+    /// Queues `record` through the journal and waits until it is durable.
+    pub async fn write(&self, record: Record) -> Result<(), StoreError> {
+        self.node.journal().write(record).await
+    }
+}
+
+impl crate::node::Node {
+    /// The audit log's narrow interface (see [`Audit`]).
+    pub fn audit(&self) -> Audit<'_> {
+        Audit { node: self }
+    }
+
+    /// Requests already counted for `company` (a company id or a counter key) on `day`.
+    pub fn daily_count(&self, company: &str, day: &str) -> Result<u32, StoreError> {
+        self.daily().get(self.store(), company, day)
+    }
+}
+
 /// Requests served per partner per day, in memory (persisted through the journal).
 pub struct DailyCounter {
     counts: Mutex<HashMap<(String, String), u32>>,

@@ -30,6 +30,8 @@ pub mod journal;
 pub mod methods;
 pub mod metrics;
 pub mod migrate;
+#[cfg(test)]
+mod narrow_tests;
 pub mod node;
 pub mod nonces;
 pub mod peer;

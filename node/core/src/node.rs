@@ -429,6 +429,20 @@ impl Node {
             .ok_or_else(|| NodeError::NotFound(format!("footprint {id}")))
     }
 
+    /// Own footprint `id`, if stored.
+    pub fn own_footprint(&self, id: &str) -> Result<Option<OwnFootprint>, NodeError> {
+        Ok(self.inner.store.own_footprint(id)?)
+    }
+
+    /// (own footprints, active ones): counts cheap enough per request.
+    pub fn footprint_counts(&self) -> Result<(u64, usize), NodeError> {
+        let store = &self.inner.store;
+        Ok((
+            store.count(crate::store::Table::Footprints)?,
+            store.own_ids_by_status(crate::pact::Status::Active)?.len(),
+        ))
+    }
+
     // === partners ===
 
     /// Adds a partner from its card, or updates a known partner's card. A card with another
@@ -480,6 +494,11 @@ impl Node {
 
     pub fn partners(&self) -> Result<Vec<PartnerRecord>, NodeError> {
         Ok(self.inner.store.partners()?)
+    }
+
+    /// The number of partners (a count, without reading them).
+    pub fn partner_count(&self) -> Result<u64, NodeError> {
+        Ok(self.inner.store.count(crate::store::Table::Partners)?)
     }
 
     pub fn remove_partner(&self, company_id: &str) -> Result<(), NodeError> {

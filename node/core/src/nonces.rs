@@ -18,6 +18,22 @@ use crate::store::{Store, StoreError};
 #[error("nonce was already used (replay)")]
 pub struct Replay;
 
+impl crate::node::Node {
+    /// Records a request nonce of `key_id` issued at `issued_at_ms` (see
+    /// [`NonceCache::check_and_insert`]): `Err(Replay)` when it was seen within the window;
+    /// otherwise the nonces that left the window, for the journal to forget.
+    pub fn check_nonce(
+        &self,
+        key_id: &str,
+        nonce: &Nonce,
+        issued_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, Replay> {
+        self.nonces()
+            .check_and_insert(key_id, nonce, issued_at_ms, now_ms)
+    }
+}
+
 /// Nonces seen within the replay window: key id → 128-bit nonce → issued-at ms.
 ///
 /// A node answering 1,000 requests a second holds 120,000 nonces at the default skew, so the

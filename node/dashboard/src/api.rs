@@ -99,11 +99,7 @@ fn overview_value(state: &Shared) -> Result<Value, String> {
         .catch_up(Some(INLINE_CATCH_UP), false)
         .map_err(|e| e.to_string())?;
     let (total, active) = index.footprint_counts().map_err(|e| e.to_string())?;
-    let partners = state
-        .node
-        .store()
-        .count(tanso_core::store::Table::Partners)
-        .map_err(|e| e.to_string())?;
+    let partners = state.node.partner_count().map_err(|e| e.to_string())?;
     let audit_len = index.audit_len().map_err(|e| e.to_string())?;
     let mut stats = index.lock_stats();
     let last_24h = stats.last_24h();
@@ -319,8 +315,8 @@ fn audit_page(state: &Shared, offset: usize, limit: usize) -> Result<Value, Stri
     let from = newest.saturating_sub(limit as u64);
     let page = state
         .node
-        .store()
-        .audit_entries(from, (newest - from) as usize)
+        .audit()
+        .entries(from, (newest - from) as usize)
         .map_err(|e| e.to_string())?;
     let items: Vec<Value> = page
         .iter()
@@ -358,12 +354,12 @@ const AUDIT_HEADER: [&str; 9] = [
 /// The whole log, oldest first, streamed page by page.
 async fn audit_csv(State(state): State<Shared>, Viewer(_): Viewer) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let store = state.node.store().clone();
+    let node = state.node.clone();
     tokio::task::spawn_blocking(move || {
         let mut chunk = csv_bytes(&AUDIT_HEADER, std::iter::empty());
         let mut from = 0u64;
         loop {
-            let page = match store.audit_entries(from, 4096) {
+            let page = match node.audit().entries(from, 4096) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "dashboard: audit csv");

@@ -16,8 +16,6 @@ use serde::Serialize;
 
 use tanso_core::audit::{AuditEntry, ChainReport, Exchange};
 use tanso_core::node::Node;
-use tanso_core::pact::Status;
-use tanso_core::store::Table;
 
 /// Audit entries read per store page.
 const PAGE: usize = 4096;
@@ -247,7 +245,7 @@ impl Index {
         let mut left = budget.unwrap_or(usize::MAX);
         // Entries and anchor from one snapshot: entries archived before this pass read them
         // count through the anchor instead (the stats then start over from it).
-        let snapshot = self.node.store().audit_snapshot()?;
+        let snapshot = self.node.audit().snapshot()?;
         let anchor: Option<tanso_core::audit::AuditAnchor> = snapshot
             .anchor()
             .map(serde_json::from_slice)
@@ -351,11 +349,7 @@ impl Index {
 
     /// (footprints, active footprints), cheap enough per request.
     pub fn footprint_counts(&self) -> Result<(u64, usize), IndexError> {
-        let store = self.node.store();
-        Ok((
-            store.count(Table::Footprints)?,
-            store.own_ids_by_status(Status::Active)?.len(),
-        ))
+        Ok(self.node.footprint_counts()?)
     }
 
     /// All own footprints as rows, newest first; rebuilt when the counts changed. Blocking.

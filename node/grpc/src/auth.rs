@@ -193,7 +193,7 @@ async fn audit_refusal(
         }),
         ..Record::default()
     };
-    if let Err(e) = node.journal().write(record).await {
+    if let Err(e) = node.audit().write(record).await {
         tracing::error!(error = %e, "audit journal write failed");
     }
     tracing::info!(method, %source, reason = %err, "peer request refused");
@@ -226,7 +226,7 @@ async fn write_summary(node: &Node, summary: &Summary) {
         }),
         ..Record::default()
     };
-    if let Err(e) = node.journal().write(record).await {
+    if let Err(e) = node.audit().write(record).await {
         tracing::error!(error = %e, "audit journal write failed");
     }
     tracing::info!(summary = %reason, "peer requests refused");
@@ -410,8 +410,7 @@ fn check_header(
         .try_into()
         .map_err(|_| fail(AuthError::Malformed("nonce must be 16 bytes".into())))?;
     let forget = node
-        .nonces()
-        .check_and_insert(&header.key_id, &nonce, header.issued_at_ms, now_ms)
+        .check_nonce(&header.key_id, &nonce, header.issued_at_ms, now_ms)
         .map_err(|_| fail(AuthError::Replay))?;
     let nonce_hex = hex::encode(nonce);
     let purpose = (!header.purpose.is_empty()).then(|| header.purpose.clone());

@@ -556,8 +556,8 @@ pub async fn fetch_reporting(
         documents.push(entry.document.clone());
         entries.push(entry);
     }
-    let store = node.store().clone();
-    tokio::task::spawn_blocking(move || store.put_inbox(&entries))
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || node.exchange().put_inbox(&entries))
         .await
         .map_err(|_| NodeError::Internal("inbox write task failed".into()))??;
     for id in &withheld {

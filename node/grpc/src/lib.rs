@@ -388,15 +388,8 @@ impl pb::connector_server::Connector for ConnectorService {
         let sender = from.clone();
         let result = self
             .blocking(move |node| {
-                node.store()
-                    .answer_outgoing(
-                        &id,
-                        &sender,
-                        entries.as_deref(),
-                        reason.as_deref(),
-                        &tanso_core::node::now_rfc3339(),
-                    )
-                    .map_err(tanso_core::NodeError::from)
+                node.exchange()
+                    .answer_outgoing(&id, &sender, entries.as_deref(), reason.as_deref())
             })
             .await;
         let targets = vec![format!("request:{}", body.request_id)];
@@ -458,7 +451,7 @@ impl pb::connector_server::Connector for ConnectorService {
             ..Record::default()
         };
         self.node
-            .journal()
+            .audit()
             .write(nonce)
             .await
             .map_err(|e| status::from_store(&e))?;

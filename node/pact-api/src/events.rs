@@ -105,7 +105,7 @@ fn answer_event(
         Some(Answer::Fulfilled { footprints }) => {
             let mut pfs = Vec::with_capacity(footprints.len());
             for f in footprints {
-                if let Some(own) = node.store().own_footprint(&f.id)? {
+                if let Some(own) = node.own_footprint(&f.id)? {
                     let view = if f.view == VIEW_SUMMARY {
                         View::Summary
                     } else {
@@ -178,7 +178,7 @@ pub async fn deliver_answer(
 fn host_partner(node: &Node, company_id: &str) -> Result<Partner, NodeError> {
     let mut groups = super::clients::groups_of(node.home(), company_id)
         .map_err(|e| NodeError::Internal(e.to_string()))?;
-    if let Some(record) = node.store().partner(company_id)? {
+    if let Some(record) = node.partner(company_id)? {
         for g in record.groups {
             if !groups.contains(&g) {
                 groups.push(g);
@@ -227,9 +227,7 @@ impl PublishedHosts {
             }
             // Decided as a read by the host's company without a purpose: nobody asked.
             let caller = super::party(host_partner(node, &host.company_id)?);
-            let requests_today =
-                node.daily()
-                    .get(node.store(), &caller.partner.company_id, &caller.day())?;
+            let requests_today = node.daily_count(&caller.partner.company_id, &caller.day())?;
             out.push((caller, requests_today));
         }
         Ok(PublishedHosts { hosts: out })
@@ -450,9 +448,9 @@ pub async fn send_request(node: &Node, args: RequestArgs) -> Result<OutgoingRequ
         pact_url: Some(base.clone()),
     };
     // Stored before the post, so an answer arriving at once finds its request.
-    let store = node.store().clone();
+    let n = node.clone();
     let r = request.clone();
-    tokio::task::spawn_blocking(move || store.put_outgoing(&r))
+    tokio::task::spawn_blocking(move || n.exchange().put_outgoing(&r))
         .await
         .map_err(|e| NodeError::Internal(format!("task: {e}")))??;
     let sent = post_event(&host, &format!("Bearer {token}"), &event).await;
@@ -460,9 +458,9 @@ pub async fn send_request(node: &Node, args: RequestArgs) -> Result<OutgoingRequ
         Ok(()) => (RequestState::Pending, None),
         Err(e) => (RequestState::Undeliverable, Some(e.to_string())),
     };
-    let store = node.store().clone();
+    let n = node.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        store.outgoing_sent(&id, status, reason.as_deref(), &now_rfc3339())
+        n.exchange().outgoing_sent(&id, status, reason.as_deref())
     })
     .await
     .map_err(|e| NodeError::Internal(format!("task: {e}")))??;

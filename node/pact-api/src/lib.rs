@@ -354,7 +354,7 @@ fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError
     match state.tokens.check(token, state.node.clock().instant()) {
         clients::TokenState::Valid(client) => {
             let mut groups = client.groups.clone();
-            if let Some(record) = state.node.store().partner(&client.company_id)? {
+            if let Some(record) = state.node.partner(&client.company_id)? {
                 for g in record.groups {
                     if !groups.contains(&g) {
                         groups.push(g);
@@ -685,7 +685,7 @@ async fn token_refused(
         }),
         ..Record::default()
     };
-    if let Err(e) = state.node.journal().write(record).await {
+    if let Err(e) = state.node.audit().write(record).await {
         tracing::error!(error = %e, "audit journal write failed");
     }
     ApiError::InvalidClient(reason)
@@ -935,8 +935,7 @@ async fn event(state: &Shared, headers: &HeaderMap, uri: &Uri, body: Body) -> Re
                         footprint_ids: ids,
                     },
                 );
-                node.store().enqueue(std::slice::from_ref(&item))?;
-                node.enqueued(std::slice::from_ref(&item));
+                node.exchange().enqueue(std::slice::from_ref(&item))?;
                 Ok(Some(item.id))
             })
             .await?;
@@ -1019,7 +1018,7 @@ fn receive_answer(
         ))
     };
     let request = node
-        .store()
+        .exchange()
         .outgoing_request(request_id)?
         .ok_or_else(unknown)?;
     let Some(url) = &request.pact_url else {
@@ -1062,16 +1061,15 @@ fn receive_answer(
         .map(|e| e.id.clone())
         .collect::<Vec<_>>();
     let new = node
-        .store()
+        .exchange()
         .answer_outgoing(
             request_id,
             &request.to,
             entries.as_deref(),
             reason.as_deref(),
-            &tanso_core::node::now_rfc3339(),
         )
         .map_err(|e| match e {
-            tanso_core::store::StoreError::NotFound(_) => unknown(),
+            tanso_core::NodeError::Store(tanso_core::store::StoreError::NotFound(_)) => unknown(),
             other => other.into(),
         })?;
     Ok((ids, new))

@@ -223,11 +223,10 @@ pub async fn pull_with(
                 Err(reason) => report.refused.push(reason),
             }
         }
-        let store = node.store().clone();
-        tokio::task::spawn_blocking(move || store.put_inbox(&entries))
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || n.exchange().put_inbox(&entries))
             .await
-            .map_err(|_| PullError::Protocol("inbox write task failed".into()))?
-            .map_err(tanso_core::NodeError::from)?;
+            .map_err(|_| PullError::Protocol("inbox write task failed".into()))??;
         let next = r
             .header("link")
             .and_then(|l| l.split(',').find(|p| p.contains("rel=\"next\"")))

@@ -696,3 +696,71 @@ fn answer_item(clock: &Clock, request: &IncomingRequest) -> OutboxItem {
         },
     )
 }
+
+/// The exchange state as the doors reach it: enqueue deliveries, store fetched footprints,
+/// and keep this node's outgoing requests (stored, sent, answered). A thin view of a
+/// [`Node`] ([`Node::exchange`]); the store stays inside core.
+pub struct Exchange<'a> {
+    node: &'a Node,
+}
+
+impl Node {
+    /// The exchange's narrow interface (see [`Exchange`]).
+    pub fn exchange(&self) -> Exchange<'_> {
+        Exchange { node: self }
+    }
+}
+
+impl Exchange<'_> {
+    /// Queues `items` durably for the outbox and wakes the worker ([`Node::enqueued`]).
+    pub fn enqueue(&self, items: &[OutboxItem]) -> Result<(), NodeError> {
+        self.node.store().enqueue(items)?;
+        self.node.enqueued(items);
+        Ok(())
+    }
+
+    /// Stores footprints received from a peer or pulled from a PACT host in the inbox.
+    pub fn put_inbox(&self, entries: &[crate::store::InboxEntry]) -> Result<(), NodeError> {
+        Ok(self.node.store().put_inbox(entries)?)
+    }
+
+    /// This node's outgoing request `id`, if any.
+    pub fn outgoing_request(&self, id: &str) -> Result<Option<OutgoingRequest>, NodeError> {
+        Ok(self.node.store().outgoing_request(id)?)
+    }
+
+    /// Stores a new outgoing request (before it is sent, so an early answer finds it).
+    pub fn put_outgoing(&self, request: &OutgoingRequest) -> Result<(), NodeError> {
+        Ok(self.node.store().put_outgoing(request)?)
+    }
+
+    /// Moves a queued outgoing request to `status`, with `reason` when sending failed;
+    /// returns the request as stored.
+    pub fn outgoing_sent(
+        &self,
+        id: &str,
+        status: RequestState,
+        reason: Option<&str>,
+    ) -> Result<OutgoingRequest, NodeError> {
+        Ok(self
+            .node
+            .store()
+            .outgoing_sent(id, status, reason, &now_rfc3339())?)
+    }
+
+    /// Records the answer from `from` to outgoing request `id`: the footprints (stored in the
+    /// inbox) or the rejection reason. Returns whether it changed anything; a request this
+    /// node did not send to `from` is `NodeError::Store(StoreError::NotFound)`.
+    pub fn answer_outgoing(
+        &self,
+        id: &str,
+        from: &str,
+        entries: Option<&[crate::store::InboxEntry]>,
+        reason: Option<&str>,
+    ) -> Result<bool, NodeError> {
+        Ok(self
+            .node
+            .store()
+            .answer_outgoing(id, from, entries, reason, &now_rfc3339())?)
+    }
+}
