@@ -22,21 +22,19 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, Sleep};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::tls::PeerStream;
 
-/// How long a TLS handshake may take.
 /// Waits after a failed accept (out of file descriptors, say): 10 ms doubling to 1 s.
 pub const ACCEPT_RETRY: crate::backoff::Backoff =
     crate::backoff::Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
+/// How long a TLS handshake may take (every listener: peer gRPC and the HTTPS doors).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::{Instant, Sleep};
 
 /// Requests in flight on one connection, and when the last one ended.
 #[derive(Debug)]

@@ -15,11 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Layer as _;
 
-use crate::conn::ConnPolicy;
-use crate::conn::{ActivityLayer, Tracked};
+use crate::conn::{ActivityLayer, ConnPolicy, HANDSHAKE_TIMEOUT, Tracked};
 
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most requests in flight on one HTTP/2 connection (hyper's default is 200; with the cap on
 /// connections this bounds the requests in flight on a listener).
 pub const MAX_STREAMS: u32 = 128;
