@@ -28,6 +28,10 @@ pub(crate) struct Cli {
     /// terminal).
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Run a node command on this tenant (company id or slug) of the host whose home
+    /// `--home` names.
+    #[arg(long, global = true, env = "TANSO_TENANT")]
+    tenant: Option<String>,
     #[command(subcommand)]
     command: Top,
 }
@@ -43,9 +47,21 @@ pub(crate) const EXIT_KEY_LOCKED: u8 = 77;
 /// The passphrase given with `--passphrase-file`, read once in `run`.
 static PASSPHRASE: std::sync::OnceLock<node::home::Passphrase> = std::sync::OnceLock::new();
 
+/// `--tenant`, read once in `run`.
+static TENANT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// A home whose key is unlocked with `--passphrase-file` (or TANSO_KEY_PASSPHRASE).
 pub(crate) fn open_home(dir: &Path) -> Home {
     Home::new(dir).with_passphrase(PASSPHRASE.get().cloned())
+}
+
+/// The node home a command that works on a home's files uses: `dir`, or with `--tenant`
+/// that tenant's home in the host home `dir`.
+pub(crate) fn node_home(dir: &Path) -> Result<Home> {
+    match TENANT.get() {
+        Some(tenant) => crate::host::tenant_home(dir, tenant),
+        None => Ok(Home::new(dir)),
+    }
 }
 
 /// Turns a locked-key error into [`KeyLocked`] (exit 77); other errors pass through.
@@ -135,6 +151,9 @@ enum Top {
     /// The node's store.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Many companies' nodes in one process: a host and its tenants.
+    #[command(subcommand)]
+    Host(crate::host::HostCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -472,6 +491,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode> {
         let pass = node::home::Passphrase::from_file(path)?;
         let _ = PASSPHRASE.set(pass);
     }
+    if let Some(tenant) = cli.tenant {
+        let _ = TENANT.set(tenant);
+    }
     run_command(cli.command).map_err(locked)
 }
 
@@ -492,6 +514,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
         Top::Relay(cmd) => crate::relay::run(cmd),
+        Top::Host(cmd) => crate::host::run(cmd),
         Top::Directory(cmd) => crate::directory::run(cmd),
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
@@ -972,6 +995,9 @@ async fn admin_socket_answers(home: &Home) -> bool {
 /// Runs a command on the node: through the admin socket when `tanso serve` runs, else
 /// by opening the home directly. Either way the answer is the same typed [`Answer`].
 pub(crate) fn call(home_dir: &Path, command: Command) -> Result<Answer> {
+    if let Some(tenant) = TENANT.get() {
+        return crate::host::tenant_call(home_dir, tenant, command);
+    }
     let home = open_home(home_dir);
     if !home.exists() {
         bail!(
@@ -1044,7 +1070,7 @@ pub(crate) fn print(home: &Path, command: Command) -> Result<ExitCode> {
 }
 
 /// Prints an answer as pretty JSON: what it carries, without the name of its variant.
-fn print_answer(answer: &Answer) -> Result<()> {
+pub(crate) fn print_answer(answer: &Answer) -> Result<()> {
     match answer {
         Answer::Card(card) => print_json(card),
         Answer::Published(outcome) => print_json(outcome),
@@ -1095,6 +1121,14 @@ pub(crate) fn print_json(value: &impl Serialize) -> Result<()> {
 /// `footprint publish`: the file is streamed, to the node serving the home through its
 /// admin socket or to the home opened here, and never read whole into memory.
 fn publish(home_dir: &Path, file: &Path) -> Result<ExitCode> {
+    if TENANT.get().is_some() {
+        // A tenant's publish goes through the host's admin socket as one document.
+        let Answer::Published(outcome) = call(home_dir, Command::Publish { text: read(file)? })?
+        else {
+            return Err(unexpected());
+        };
+        return print_publish(&outcome);
+    }
     let home = open_home(home_dir);
     if !home.exists() {
         bail!(

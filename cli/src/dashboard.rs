@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use node::dashboard::Role;
-use node::home::Home;
 
 /// `tanso dashboard …`
 #[derive(Debug, Subcommand)]
@@ -43,7 +42,7 @@ pub(crate) fn run(cmd: DashboardCmd) -> Result<ExitCode> {
     match cmd {
         DashboardCmd::User(UserCmd::Add(args)) => {
             let role: Role = args.role.parse()?;
-            let home = Home::new(&args.home);
+            let home = crate::cmd::node_home(&args.home)?;
             let password = node::dashboard::add_user(&home, &args.name, role)
                 .with_context(|| format!("adding dashboard user {:?}", args.name))?;
             eprintln!(

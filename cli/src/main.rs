@@ -10,6 +10,7 @@ mod calc;
 mod cmd;
 mod dashboard;
 mod directory;
+mod host;
 mod pact;
 mod progress;
 mod relay;

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use node::home::Home;
 use node::pact_api::trust::TrustSpec;
 
 /// `tanso pact …`
@@ -179,7 +178,7 @@ pub(crate) struct ClientAddArgs {
 pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
     match cmd {
         PactCmd::Client(ClientCmd::Add(args)) => {
-            let home = Home::new(&args.home);
+            let home = crate::cmd::node_home(&args.home)?;
             let (id, secret) = node::pact_api::add_client(&home, &args.company_id, args.groups)
                 .with_context(|| format!("adding a pact client for {:?}", args.company_id))?;
             eprintln!(
@@ -194,7 +193,7 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
             let trust = trust(&args.home, args.pin)?
                 .resolve()
                 .context("the host's tls trust")?;
-            let home = Home::new(&args.home);
+            let home = crate::cmd::node_home(&args.home)?;
             let record = node::pact_api::hosts::add_host(
                 &home,
                 &args.company_id,
@@ -213,7 +212,7 @@ pub(crate) fn run(cmd: PactCmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         PactCmd::Host(HostCmd::List { home }) => {
-            let hosts = node::pact_api::hosts::list_hosts(&Home::new(&home))?;
+            let hosts = node::pact_api::hosts::list_hosts(&crate::cmd::node_home(&home)?)?;
             let out: Vec<HostSummary> = hosts
                 .into_iter()
                 .map(|h| {

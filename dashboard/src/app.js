@@ -19,7 +19,7 @@ const SVG = "http://www.w3.org/2000/svg";
 async function api(path, options = {}) {
   const res = await fetch(path, { credentials: "same-origin", ...options });
   if (res.status === 401) {
-    location.href = "/login";
+    location.href = "login";
     throw new Error("logged out");
   }
   const body = await res.json().catch(() => ({}));
@@ -288,7 +288,7 @@ function renderChain(c) {
 }
 
 async function refreshOverview() {
-  const o = await api("/api/overview");
+  const o = await api("api/overview");
   const prev = lastOverview;
   renderOverview(o);
   // New data without a reload: refresh the visible table when its source changed.
@@ -332,12 +332,12 @@ function footprintColumns(withActions) {
 }
 
 async function loadOverviewFootprints() {
-  const f = await api(`/api/footprints?offset=0&limit=10`);
+  const f = await api(`api/footprints?offset=0&limit=10`);
   replace("overview-footprints", table(footprintColumns(false), f.items, "no footprints published"));
 }
 
 async function loadFootprints() {
-  const f = await api(`/api/footprints?offset=${pages.footprints}&limit=${PAGE}`);
+  const f = await api(`api/footprints?offset=${pages.footprints}&limit=${PAGE}`);
   replace("footprints-table",
     table(footprintColumns(true), f.items, "no footprints published"),
     pager("footprints", f.total, loadFootprints));
@@ -346,7 +346,7 @@ async function loadFootprints() {
 async function deprecate(id) {
   if (!confirm(`Deprecate footprint ${id}? Partners will see it as Deprecated.`)) return;
   try {
-    await api(`/api/footprints/${encodeURIComponent(id)}/deprecate`, {
+    await api(`api/footprints/${encodeURIComponent(id)}/deprecate`, {
       method: "POST",
       headers: { "x-tanso-csrf": "1" },
     });
@@ -360,7 +360,7 @@ async function deprecate(id) {
 // === requests, partners, audit ===
 
 async function loadRequests() {
-  const r = await api("/api/requests");
+  const r = await api("api/requests");
   $("requests-note").textContent = r.enabled ? "" : r.note;
   const cols = [
     ["Id", (x) => x.id], ["Company", (x) => x.company], ["Product", (x) => x.product_id],
@@ -371,7 +371,7 @@ async function loadRequests() {
 }
 
 async function loadPartners() {
-  const p = await api("/api/partners");
+  const p = await api("api/partners");
   $("directory-note").textContent = `Directory: ${p.directory.note}`;
   replace("partners-table", table([
     ["Company", (x) => x.name], ["Company id", (x) => x.companyId], ["Groups", (x) => x.groups.join(", ")],
@@ -382,7 +382,7 @@ async function loadPartners() {
 }
 
 async function loadAudit() {
-  const a = await api(`/api/audit?offset=${pages.audit}&limit=${PAGE}`);
+  const a = await api(`api/audit?offset=${pages.audit}&limit=${PAGE}`);
   renderChain(a.chain);
   replace("audit-table", table([
     ["#", (e) => fmt(e.seq), "num"], ["At", (e) => e.at.replace("T", " ").slice(0, 23)], ["Caller", (e) => e.caller],
@@ -426,10 +426,10 @@ function scope3Go(year, exclude8) {
 
 async function loadScope3() {
   const query = current().query;
-  $("scope3-csv").href = `/api/scope3.csv${query ? `?${query}` : ""}`;
+  $("scope3-csv").href = `api/scope3.csv${query ? `?${query}` : ""}`;
   let r;
   try {
-    r = await api(`/api/scope3${query ? `?${query}` : ""}`);
+    r = await api(`api/scope3${query ? `?${query}` : ""}`);
   } catch (e) {
     if (e.message === "logged out") throw e;
     replace("scope3-body", el("p", { class: "note chain-broken" }, `Scope 3: ${e.message}`));
@@ -692,7 +692,7 @@ function kpiTile(k, section, plots) {
 }
 
 async function loadKpi() {
-  const r = await api("/api/kpi");
+  const r = await api("api/kpi");
   if (notConfigured("kpi-body", r, "KPIs")) return;
   const rep = r.report;
   const body = [el("p", { class: "note" }, `${rep.title} · period ${rep.period}`)];
@@ -746,7 +746,7 @@ function report(e) {
 }
 
 async function start() {
-  me = await api("/api/me");
+  me = await api("api/me");
   $("user").textContent = `${me.user} (${me.role})`;
   window.addEventListener("hashchange", show);
   await refreshOverview();

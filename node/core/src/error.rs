@@ -34,6 +34,8 @@ pub enum NodeError {
     Internal(String),
     #[error(transparent)]
     Archive(#[from] crate::archive::ArchiveError),
+    #[error(transparent)]
+    Quota(#[from] crate::quota::QuotaError),
 }
 
 impl NodeError {

@@ -36,6 +36,7 @@ pub mod node;
 pub mod nonces;
 pub mod peer;
 pub mod publish;
+pub mod quota;
 pub mod refusals;
 pub mod relay;
 pub mod rotation;

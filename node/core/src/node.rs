@@ -29,6 +29,30 @@ use crate::tls::Identity;
 pub struct Host {
     pub transport: Arc<dyn crate::transport::Transport>,
     pub allocator_stats: Option<crate::metrics::AllocatorStatsFn>,
+    /// The limits a host sets on this node (none for a standalone node).
+    pub quotas: crate::quota::Quotas,
+    /// The peer port a host shares among its tenants: when set, the node serves with the
+    /// host's TLS identity and advertises the host's endpoint (its home has no TLS files).
+    pub shared: Option<SharedDoor>,
+}
+
+/// The shared peer port of a host, as each tenant advertises it.
+#[derive(Clone)]
+pub struct SharedDoor {
+    /// The host's TLS identity (the certificate partners pin through the tenant's card).
+    pub identity: Identity,
+    /// The peer port's TLS config, built once for all tenants.
+    pub peer_tls: Arc<rustls::ServerConfig>,
+    /// The endpoint tenants advertise (the host's `advertise`).
+    pub endpoint: String,
+}
+
+impl std::fmt::Debug for SharedDoor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedDoor")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Host {
@@ -38,6 +62,8 @@ impl Host {
         Host {
             transport: Arc::new(crate::transport::Offline),
             allocator_stats: None,
+            quotas: crate::quota::Quotas::NONE,
+            shared: None,
         }
     }
 }
@@ -86,6 +112,22 @@ struct Inner {
     verifying_keys: crate::card::KeyCache,
     /// Refused envelopes per source and reason, so a flood is audited as summaries.
     refusals: crate::refusals::Refusals,
+    /// The limits a host set on this node, and the request bucket when it limits requests.
+    quotas: crate::quota::Quotas,
+    limiter: Option<crate::quota::RateLimiter>,
+    /// Whether this node serves through a host's shared port.
+    hosted: bool,
+}
+
+/// A handle on a node that does not keep it open (see [`Node::downgrade`]).
+#[derive(Clone)]
+pub struct WeakNode(std::sync::Weak<Inner>);
+
+impl WeakNode {
+    /// The node, if some handle still holds it open.
+    pub fn upgrade(&self) -> Option<Node> {
+        self.0.upgrade().map(|inner| Node { inner })
+    }
 }
 
 pub use crate::publish::{IdList, PublishOutcome};
@@ -102,11 +144,16 @@ impl Node {
         let Host {
             transport,
             allocator_stats,
+            quotas,
+            shared,
         } = host;
         let config = home.load_config()?;
         let (key, history) = home.load_keys(&config.company_id)?;
         let keys = Arc::new(KeyRing::new(key, history));
-        let identity = home.load_identity()?;
+        let identity = match &shared {
+            Some(door) => door.identity.clone(),
+            None => home.load_identity()?,
+        };
         // Files the config names are part of the config: a missing or unreadable one is a
         // config problem (exit 64), found here, before anything is bound.
         let config_path = home.config_path().display().to_string();
@@ -140,8 +187,11 @@ impl Node {
             None => None,
             Some(path) => Some(read_named("tls.client_ca", path)?),
         };
-        let peer_tls = crate::tls::server_config(&identity, client_ca.as_deref())
-            .map_err(|e| bad_file("tls.client_ca", e.to_string()))?;
+        let peer_tls = match &shared {
+            Some(door) => door.peer_tls.clone(),
+            None => crate::tls::server_config(&identity, client_ca.as_deref())
+                .map_err(|e| bad_file("tls.client_ca", e.to_string()))?,
+        };
         let store =
             Store::open_with_cache(&home.store_dir(), config.engine, config.store_cache_mib)?;
         let config_ttl = config.directory_ttl;
@@ -152,11 +202,17 @@ impl Node {
         let journal = Journal::start(store.clone(), keys.clone())?;
         let clock = crate::clock::Clock::default();
         let nonces = NonceCache::load(&store, config.clock_skew, clock.now_ms())?;
-        let endpoint = config
-            .advertise
-            .clone()
-            .or_else(|| config.listen.map(|a| a.to_string()))
-            .unwrap_or_default();
+        let endpoint = match &shared {
+            Some(door) => door.endpoint.clone(),
+            None => config
+                .advertise
+                .clone()
+                .or_else(|| config.listen.map(|a| a.to_string()))
+                .unwrap_or_default(),
+        };
+        let limiter = quotas
+            .requests_per_second
+            .map(|rate| crate::quota::RateLimiter::new(rate, clock.now_ms()));
         Ok(Node {
             inner: Arc::new(Inner {
                 home: home.clone(),
@@ -182,8 +238,57 @@ impl Node {
                 directories: crate::directory::Directories::new(config_ttl),
                 verifying_keys: crate::card::KeyCache::default(),
                 refusals: crate::refusals::Refusals::default(),
+                quotas,
+                limiter,
+                hosted: shared.is_some(),
             }),
         })
+    }
+
+    /// A handle that does not keep the node open: a host keeps one for a tenant it closed
+    /// while a request still held it, so reopening finds the same node rather than a locked
+    /// store.
+    pub fn downgrade(&self) -> WeakNode {
+        WeakNode(Arc::downgrade(&self.inner))
+    }
+
+    /// Whether this node serves through a host's shared port.
+    pub fn is_hosted(&self) -> bool {
+        self.inner.hosted
+    }
+
+    /// The limits a host set on this node.
+    pub fn quotas(&self) -> &crate::quota::Quotas {
+        &self.inner.quotas
+    }
+
+    /// Admits one peer or PACT request under the node's request quota.
+    pub fn admit_request(&self) -> Result<(), crate::quota::QuotaError> {
+        match &self.inner.limiter {
+            None => Ok(()),
+            Some(limiter) => limiter.admit(self.clock().now_ms()),
+        }
+    }
+
+    /// Refuses a write that grows the store when the store is at its quota.
+    pub fn check_store_quota(&self) -> Result<(), crate::quota::QuotaError> {
+        if self.inner.quotas.store_bytes.is_none() {
+            return Ok(());
+        }
+        crate::quota::check_store(&self.inner.quotas, self.inner.store.disk_bytes())
+    }
+
+    /// Refuses `adding` deliveries that would take the outbox past its quota.
+    pub fn check_outbox_quota(&self, adding: u64) -> Result<(), NodeError> {
+        if self.inner.quotas.outbox_depth.is_none() {
+            return Ok(());
+        }
+        let queued = self.inner.store.count(crate::store::Table::Outbox)?;
+        Ok(crate::quota::check_outbox(
+            &self.inner.quotas,
+            queued,
+            adding,
+        )?)
     }
 
     pub fn config(&self) -> &Config {

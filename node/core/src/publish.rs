@@ -234,6 +234,7 @@ pub fn publish(
     input: impl BufRead + Send,
     replaces: Option<&str>,
 ) -> Result<PublishOutcome, NodeError> {
+    node.check_store_quota()?;
     let replaces = match replaces {
         None => None,
         Some(old_id) => {

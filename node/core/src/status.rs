@@ -53,6 +53,7 @@ pub fn from_node(err: NodeError) -> Status {
         NodeError::PeerDenied { .. } => Status::permission_denied(err.to_string()),
         NodeError::Peer { .. } => Status::unavailable(err.to_string()),
         NodeError::Policy(_) => Status::invalid_argument(err.to_string()),
+        NodeError::Quota(_) => Status::resource_exhausted(err.to_string()),
         NodeError::Store(e) => from_store(e),
         NodeError::Home(_) | NodeError::Internal(_) | NodeError::Archive(_) => {
             tracing::error!(error = %err, "internal failure");

@@ -297,7 +297,7 @@ async fn login_token(State(state): State<Shared>, Admin(session): Admin) -> Resp
         .create_login_token(&session.user, session.role)
     {
         Ok(token) => Json(json!({
-            "url": format!("/login/token/{token}"),
+            "url": format!("{}/login/token/{token}", state.prefix),
             "expires_in_secs": super::auth::LOGIN_TOKEN_TTL.as_secs(),
         }))
         .into_response(),

@@ -77,17 +77,22 @@ pub(crate) async fn app_css(State(state): State<Shared>, headers: HeaderMap) -> 
 }
 
 /// The login page (server-rendered; `message` is one of ours, never user input).
-pub(crate) fn login_html(message: Option<&'static str>, status: StatusCode) -> Response {
+/// `prefix` is the dashboard's path (empty, or `/t/{tenant}` on a host): ours, never input.
+pub(crate) fn login_html(
+    prefix: &str,
+    message: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
     let message = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{m}</p>"))
         .unwrap_or_default();
-    let css = "<link rel=\"stylesheet\" href=\"/app.css\">";
+    let css = format!("<link rel=\"stylesheet\" href=\"{prefix}/app.css\">");
     let body = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>tanso · log in</title>{css}</head><body class=\"login\">\
          <main class=\"login-box\"><h1>tanso</h1>{message}\
-         <form method=\"post\" action=\"/login\">\
+         <form method=\"post\" action=\"{prefix}/login\">\
          <label>User <input name=\"name\" autocomplete=\"username\" required autofocus></label>\
          <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
          <button type=\"submit\">Log in</button></form>\

@@ -91,9 +91,43 @@ pub struct AppState {
     sessions: auth::Sessions,
     index: index::Index,
     assets: assets::Assets,
+    /// The path the dashboard is served under: empty on a node's own port, `/t/{tenant}`
+    /// for a host's tenant. Redirects and server-rendered links carry it; the page itself
+    /// uses relative paths.
+    prefix: String,
+    /// The session cookie's name: one per tenant of a host, so a browser can hold sessions
+    /// of several tenants (each tenant knows only its own sessions either way).
+    cookie: String,
 }
 
 type Shared = Arc<AppState>;
+
+/// The dashboard of `node` under `prefix` (see [`AppState::prefix`]): its router, and the
+/// indexer that keeps its derived data fresh until `cancel` (spawn it beside the router).
+pub fn app(
+    node: Node,
+    prefix: &str,
+    cancel: CancellationToken,
+) -> (
+    Router,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let cookie = if prefix.is_empty() {
+        COOKIE.to_string()
+    } else {
+        // `/t/{tenant}` names the tenant in a cookie-name-safe form ([a-z0-9-]).
+        format!("{COOKIE}_{}", prefix.rsplit('/').next().unwrap_or_default())
+    };
+    let state = Arc::new(AppState {
+        node: node.clone(),
+        sessions: auth::Sessions::new(node.clock().clone()),
+        index: index::Index::new(node.clone()),
+        assets: assets::Assets::load(),
+        prefix: prefix.to_string(),
+        cookie,
+    });
+    (router(state.clone()), indexer(state, cancel))
+}
 
 /// Serves the dashboard on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
@@ -110,19 +144,14 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
         }
     };
     let addr_file = tanso_core::https::announce("dashboard", &node, &listener, ADDR_FILE);
-    let state = Arc::new(AppState {
-        node: node.clone(),
-        sessions: auth::Sessions::new(node.clock().clone()),
-        index: index::Index::new(node.clone()),
-        assets: assets::Assets::load(),
-    });
+    let (router, indexer) = app(node, "", cancel.clone());
     let tasks = TaskTracker::new();
-    tasks.spawn(indexer(state.clone(), cancel.clone()));
+    tasks.spawn(indexer);
     tanso_core::https::serve(
         "dashboard",
         listener,
         Some(tls),
-        router(state),
+        router,
         policy,
         &tasks,
         cancel,
@@ -217,14 +246,14 @@ pub struct Viewer(auth::Session);
 /// A request with a live admin session (401 without a session, 403 for a viewer).
 pub struct Admin(auth::Session);
 
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+fn session_cookie<'a>(state: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == state.cookie)
         .map(|(_, v)| v)
 }
 
@@ -236,7 +265,7 @@ impl FromRequestParts<Shared> for Viewer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
-        session_cookie(&parts.headers)
+        session_cookie(state, &parts.headers)
             .and_then(|t| state.sessions.get(t))
             .map(Viewer)
             .ok_or_else(|| api_error(StatusCode::UNAUTHORIZED, "log in first"))
@@ -266,33 +295,39 @@ impl FromRequestParts<Shared> for Admin {
     }
 }
 
-fn set_cookie(token: &str, max_age: u64) -> HeaderValue {
-    let v =
-        format!("{COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict");
+fn set_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+    let v = format!(
+        "{}={token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Strict",
+        state.cookie
+    );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn logged_in(token: &str) -> Response {
-    let mut r = Redirect::to("/").into_response();
+fn logged_in(state: &AppState, token: &str) -> Response {
+    let mut r = Redirect::to(&format!("{}/", state.prefix)).into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(token, auth::SESSION_TTL.as_secs()),
+        set_cookie(state, token, auth::SESSION_TTL.as_secs()),
     );
     r
 }
 
+fn to_login(state: &AppState) -> Response {
+    Redirect::to(&format!("{}/login", state.prefix)).into_response()
+}
+
 async fn index_page(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    if session_cookie(&headers)
+    if session_cookie(&state, &headers)
         .and_then(|t| state.sessions.get(t))
         .is_none()
     {
-        return Redirect::to("/login").into_response();
+        return to_login(&state);
     }
     assets::index_html(&state.assets, &headers)
 }
 
-async fn login_page() -> Response {
-    assets::login_html(None, StatusCode::OK)
+async fn login_page(State(state): State<Shared>) -> Response {
+    assets::login_html(&state.prefix, None, StatusCode::OK)
 }
 
 #[derive(Deserialize)]
@@ -311,11 +346,15 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
         Ok(Ok(Some((user, role)))) => match state.sessions.create(&user, role) {
             Ok(token) => {
                 tracing::info!(user = %user, role = role.as_str(), "dashboard login");
-                logged_in(&token)
+                logged_in(&state, &token)
             }
             Err(e) => {
                 tracing::error!(error = %e, "dashboard: cannot create a session");
-                assets::login_html(Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR)
+                assets::login_html(
+                    &state.prefix,
+                    Some("internal error"),
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                )
             }
         },
         Ok(Ok(None)) => {
@@ -324,17 +363,26 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
             // A little friction for guessing, on top of argon2's cost.
             tokio::time::sleep(Duration::from_millis(300)).await;
             assets::login_html(
+                &state.prefix,
                 Some("wrong user name or password"),
                 StatusCode::UNAUTHORIZED,
             )
         }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "dashboard: users file");
-            assets::login_html(Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR)
+            assets::login_html(
+                &state.prefix,
+                Some("internal error"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "dashboard: login task failed");
-            assets::login_html(Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR)
+            assets::login_html(
+                &state.prefix,
+                Some("internal error"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
         }
     }
 }
@@ -342,6 +390,7 @@ async fn login(State(state): State<Shared>, Form(form): Form<LoginForm>) -> Resp
 async fn login_with_token(State(state): State<Shared>, Path(token): Path<String>) -> Response {
     let Some(session) = state.sessions.redeem_login_token(&token) else {
         return assets::login_html(
+            &state.prefix,
             Some("that login link has expired or was used already"),
             StatusCode::UNAUTHORIZED,
         );
@@ -349,22 +398,26 @@ async fn login_with_token(State(state): State<Shared>, Path(token): Path<String>
     match state.sessions.create(&session.user, session.role) {
         Ok(cookie) => {
             tracing::info!(user = %session.user, "dashboard login (one-time link)");
-            logged_in(&cookie)
+            logged_in(&state, &cookie)
         }
         Err(e) => {
             tracing::error!(error = %e, "dashboard: cannot create a session");
-            assets::login_html(Some("internal error"), StatusCode::INTERNAL_SERVER_ERROR)
+            assets::login_html(
+                &state.prefix,
+                Some("internal error"),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
         }
     }
 }
 
 async fn logout(State(state): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(t) = session_cookie(&headers) {
+    if let Some(t) = session_cookie(&state, &headers) {
         state.sessions.remove(t);
     }
-    let mut r = Redirect::to("/login").into_response();
+    let mut r = to_login(&state);
     r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie("", 0));
+        .insert(header::SET_COOKIE, set_cookie(&state, "", 0));
     r
 }
 

@@ -239,6 +239,9 @@ async fn authenticate_with(
     method: &'static str,
     introduced: Option<&NodeCard>,
 ) -> Result<(Caller, Vec<u8>), Status> {
+    // A host's request quota on this node, before any work is spent on the envelope.
+    node.admit_request()
+        .map_err(|e| tanso_core::status::from_node(e.into()))?;
     // A caller who is not a partner may be a member of a trusted directory: make sure its
     // membership is known (fresh within the TTL, misses cached too) before the checks. Only
     // for a header that passes every check that needs no key (so a malformed, stale,

@@ -121,6 +121,9 @@ pub enum ApiError {
     /// 503: the check cannot run now (legacy argon2 checks all busy); retry soon.
     #[error("busy; retry in a few seconds")]
     Busy,
+    /// 429 (requests) or 507 (store, outbox): over a quota the host set on this node.
+    #[error(transparent)]
+    Quota(#[from] tanso_core::quota::QuotaError),
     /// 500; the detail is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -164,6 +167,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "AccessDenied"),
             ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "InternalError"),
+            ApiError::Quota(tanso_core::quota::QuotaError::Rate { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, "AccessDenied")
+            }
+            ApiError::Quota(_) => (StatusCode::INSUFFICIENT_STORAGE, "InternalError"),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "pact api: internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "InternalError")
@@ -193,7 +200,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match &self {
             ApiError::Throttled { retry_secs } => Some(*retry_secs),
-            ApiError::Busy => Some(1),
+            ApiError::Busy | ApiError::Quota(tanso_core::quota::QuotaError::Rate { .. }) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -223,7 +230,10 @@ impl From<tanso_core::store::StoreError> for ApiError {
 
 impl From<tanso_core::NodeError> for ApiError {
     fn from(e: tanso_core::NodeError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            tanso_core::NodeError::Quota(q) => ApiError::Quota(q),
+            e => ApiError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -236,6 +246,7 @@ impl From<DisclosureError> for ApiError {
             DisclosureError::Node(tanso_core::NodeError::BadRequest(reason)) => {
                 ApiError::BadRequest(reason)
             }
+            DisclosureError::Node(tanso_core::NodeError::Quota(q)) => ApiError::Quota(q),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -246,9 +257,39 @@ struct AppState {
     clients: Arc<clients::Clients>,
     throttle: throttle::Throttle,
     tokens: clients::Tokens,
+    /// The path this API is served under: empty for a node's own port, `/t/{tenant}` for a
+    /// host's tenant (so its `.well-known`, token endpoint and links name the tenant).
+    prefix: String,
 }
 
 type Shared = Arc<AppState>;
+
+/// Why the PACT API of a node cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("pact api: tls configuration failed: {0}")]
+    Tls(String),
+    #[error("pact api: the clients file cannot be used: {0}")]
+    Clients(String),
+}
+
+/// The PACT API of `node` as a router for paths under `prefix` (empty, or `/t/{tenant}`
+/// when a host serves it; the router itself sees paths with the prefix removed): its
+/// clients file loaded, its token store and throttle fresh.
+pub fn app(node: Node, prefix: &str) -> Result<Router, AppError> {
+    let clients = Arc::new(clients::Clients::new(node.home().clone()));
+    clients
+        .load()
+        .map_err(|e| AppError::Clients(e.to_string()))?;
+    let throttle = throttle::Throttle::new(node.config().pact_token_failure_limit);
+    Ok(router(Arc::new(AppState {
+        node,
+        clients,
+        throttle,
+        tokens: clients::Tokens::default(),
+        prefix: prefix.to_string(),
+    })))
+}
 
 /// Serves the PACT API on `listener` until `cancel`.
 pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken) {
@@ -256,34 +297,20 @@ pub async fn serve(node: Node, listener: TcpListener, cancel: CancellationToken)
     let tls = match tanso_core::https::server_config(node.pact_identity()) {
         Ok(config) => config,
         Err(e) => {
-            tracing::error!(error = %e, "pact api: tls configuration failed; not serving");
+            tracing::error!(error = %AppError::Tls(e.to_string()), "pact api: not serving");
             return;
         }
     };
-    let clients = Arc::new(clients::Clients::new(node.home().clone()));
-    if let Err(e) = clients.load() {
-        tracing::error!(error = %e, "pact api: the clients file cannot be used; not serving");
-        return;
-    }
+    let app = match app(node.clone(), "") {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "pact api: not serving");
+            return;
+        }
+    };
     let addr_file = tanso_core::https::announce("pact-api", &node, &listener, ADDR_FILE);
-    let throttle = throttle::Throttle::new(node.config().pact_token_failure_limit);
-    let state = Arc::new(AppState {
-        node,
-        clients,
-        throttle,
-        tokens: clients::Tokens::default(),
-    });
     let tasks = TaskTracker::new();
-    tanso_core::https::serve(
-        "pact-api",
-        listener,
-        Some(tls),
-        router(state),
-        policy,
-        &tasks,
-        cancel,
-    )
-    .await;
+    tanso_core::https::serve("pact-api", listener, Some(tls), app, policy, &tasks, cancel).await;
     tasks.close();
     tasks.wait().await;
     let _ = std::fs::remove_file(&addr_file);
@@ -310,8 +337,9 @@ fn router(state: Shared) -> Router {
 
 // === helpers ===
 
-/// `https://<host>` from the request's Host header (or the URI authority under HTTP/2).
-fn base_url(headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
+/// `https://<host><prefix>` from the request's Host header (or the URI authority under
+/// HTTP/2) and the path the API is served under.
+fn base_url(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -325,7 +353,7 @@ fn base_url(headers: &HeaderMap, uri: &Uri) -> Result<String, ApiError> {
     {
         return Err(ApiError::BadRequest("malformed Host header".into()));
     }
-    Ok(format!("https://{host}"))
+    Ok(format!("https://{host}{}", state.prefix))
 }
 
 /// Reads a body up to the configured limit (413 beyond it).
@@ -342,6 +370,7 @@ async fn read_body_max(body: Body, max: usize) -> Result<Bytes, ApiError> {
 
 /// The authenticated PACT client behind a bearer token.
 fn authenticate(state: &Shared, headers: &HeaderMap) -> Result<Partner, ApiError> {
+    state.node.admit_request()?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -711,8 +740,12 @@ fn shown_client_id(claimed: &str) -> String {
     shown
 }
 
-async fn openid_configuration(headers: HeaderMap, uri: Uri) -> Response {
-    match base_url(&headers, &uri) {
+async fn openid_configuration(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    match base_url(&state, &headers, &uri) {
         Ok(base) => axum::Json(json!({
             "issuer": base,
             "token_endpoint": format!("{base}/auth/token"),
@@ -786,7 +819,7 @@ fn parse_list_query(uri: &Uri, page_max: u32) -> Result<ListQuery, ApiError> {
 async fn list(state: &Shared, headers: &HeaderMap, uri: &Uri) -> Result<Response, ApiError> {
     const M: &str = Door::Pact.method(Operation::ListFootprints);
     let caller = caller_of(state, headers, uri, M).await?;
-    let base = match base_url(headers, uri) {
+    let base = match base_url(state, headers, uri) {
         Ok(b) => b,
         Err(e) => return Err(refuse(state, &caller, M, e).await),
     };

@@ -61,6 +61,27 @@ pub fn open_with(
         Host {
             transport: Arc::new(Doors),
             allocator_stats,
+            quotas: tanso_core::quota::Quotas::NONE,
+            shared: None,
+        },
+    )
+}
+
+/// Opens a host's tenant in `home` with its doors, the host's shared peer port and the
+/// quotas the host set on it (see `crate::host`).
+pub fn open_tenant(
+    home: &Home,
+    allocator_stats: Option<tanso_core::metrics::AllocatorStatsFn>,
+    quotas: tanso_core::quota::Quotas,
+    shared: tanso_core::node::SharedDoor,
+) -> Result<Node, NodeError> {
+    Node::open(
+        home,
+        Host {
+            transport: Arc::new(Doors),
+            allocator_stats,
+            quotas,
+            shared: Some(shared),
         },
     )
 }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod doors;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod host;
 pub mod server;
 pub mod worker;
 
@@ -19,8 +20,8 @@ pub use tanso_calc::{kpi, scope3};
 pub use tanso_core::{
     Node, NodeError, admin_socket, archive, audit, backoff, card, clock, config, conn, crypto,
     error, home, ids, journal, keys, methods, metrics, migrate, node, nonces, pact, parallel, peer,
-    policy, progress, publish, refusals, rotation, rounding, shutdown, signed, status, store, tls,
-    transport, wait,
+    policy, progress, publish, quota, refusals, rotation, rounding, shutdown, signed, status,
+    store, tls, transport, wait,
 };
 pub use tanso_dashboard as dashboard;
 pub use tanso_pact_api as pact_api;

@@ -149,17 +149,7 @@ pub async fn run(
     let admin_path = node.home().admin_socket();
     tasks.spawn(crate::admin::serve(node.clone(), admin, cancel.clone()));
 
-    // The outbox worker: requests, answers and notifications to partners, retried.
-    crate::worker::spawn(&tasks, node.clone(), cancel.clone());
-
-    // Audit retention (`[audit] keep_days`): old entries archived at start, then hourly.
-    tanso_core::archive::spawn_schedule(&tasks, node.clone(), cancel.clone());
-
-    // Refused envelopes: the summary entry of every (source, reason) interval that ended.
-    tasks.spawn(flush_refusals(node.clone(), cancel.clone()));
-
-    // Trusted directories: status lists pulled every TTL and pushed by Watch.
-    tanso_core::directory::client::spawn_sync(&tasks, node.clone(), cancel.clone());
+    spawn_background(&tasks, &node, &cancel);
 
     // The web dashboard, when configured (HTTPS with the node's TLS identity).
     if let Some(listener) = dashboard {
@@ -288,6 +278,22 @@ pub async fn run(
     let _ = std::fs::remove_file(&admin_path);
     tracing::info!("node stopped");
     result
+}
+
+/// The work a serving node does besides answering: the same for a node on its own ports and
+/// for each open tenant of a host.
+pub fn spawn_background(tasks: &TaskTracker, node: &Node, cancel: &CancellationToken) {
+    // The outbox worker: requests, answers and notifications to partners, retried.
+    crate::worker::spawn(tasks, node.clone(), cancel.clone());
+
+    // Audit retention (`[audit] keep_days`): old entries archived at start, then hourly.
+    tanso_core::archive::spawn_schedule(tasks, node.clone(), cancel.clone());
+
+    // Refused envelopes: the summary entry of every (source, reason) interval that ended.
+    tasks.spawn(flush_refusals(node.clone(), cancel.clone()));
+
+    // Trusted directories: status lists pulled every TTL and pushed by Watch.
+    tanso_core::directory::client::spawn_sync(tasks, node.clone(), cancel.clone());
 }
 
 /// Writes refusal summaries as their intervals end, and every open one at shutdown.

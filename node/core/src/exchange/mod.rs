@@ -212,6 +212,8 @@ impl Node {
         let peer = self
             .peer_card(to)?
             .ok_or_else(|| NodeError::UnknownPartner(to.to_string()))?;
+        self.check_store_quota()?;
+        self.check_outbox_quota(1)?;
         if product_ids.is_empty() && classifications.is_empty() {
             return Err(NodeError::BadRequest(
                 "a request names at least one product id or classification".into(),
@@ -308,6 +310,7 @@ impl Node {
         incoming: IncomingRequest,
         requests_today: u32,
     ) -> Result<(IncomingRequest, Decision, bool), NodeError> {
+        self.check_store_quota()?;
         if let Some(existing) = self.store().incoming_request(&incoming.id)?
             && existing.from.eq_ignore_ascii_case(&partner.company_id)
         {
@@ -714,13 +717,20 @@ impl Node {
 impl Exchange<'_> {
     /// Queues `items` durably for the outbox and wakes the worker ([`Node::enqueued`]).
     pub fn enqueue(&self, items: &[OutboxItem]) -> Result<(), NodeError> {
+        self.node.check_outbox_quota(items.len() as u64)?;
         self.node.store().enqueue(items)?;
         self.node.enqueued(items);
         Ok(())
     }
 
+    /// How many deliveries wait in the outbox.
+    pub fn outbox_len(&self) -> Result<u64, NodeError> {
+        Ok(self.node.store().count(crate::store::Table::Outbox)?)
+    }
+
     /// Stores footprints received from a peer or pulled from a PACT host in the inbox.
     pub fn put_inbox(&self, entries: &[crate::store::InboxEntry]) -> Result<(), NodeError> {
+        self.node.check_store_quota()?;
         Ok(self.node.store().put_inbox(entries)?)
     }
 

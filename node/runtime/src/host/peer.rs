@@ -1,0 +1,131 @@
+//! The host's shared peer port: one `Connector` service that hands each request to the
+//! tenant its signed envelope names as audience. The tenant's own service then checks the
+//! envelope exactly as a node on its own port does (audience, signature, nonce, policy): the
+//! router only reads the claimed audience to pick the tenant, and a request naming an
+//! unknown or suspended tenant is refused like one naming another node.
+
+use prost::Message;
+use proto::pb;
+use proto::pb::connector_server::Connector;
+use tonic::{Request, Response, Status};
+
+use tanso_core::methods::MAX_HEADER_FIELD_BYTES;
+use tanso_grpc::ConnectorService;
+
+use super::tenants::{Host, Lease, TenantError};
+
+/// The `Connector` service of a host's shared port.
+#[derive(Clone)]
+pub struct HostedConnector {
+    host: Host,
+}
+
+impl HostedConnector {
+    pub fn new(host: Host) -> HostedConnector {
+        HostedConnector { host }
+    }
+
+    /// The tonic server, with the host's message limits.
+    pub fn into_server(self) -> pb::connector_server::ConnectorServer<HostedConnector> {
+        let max = self.host.config().max_message_bytes;
+        pb::connector_server::ConnectorServer::new(self)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
+    }
+
+    /// The tenant the envelope is addressed to, and its service.
+    async fn route(
+        &self,
+        request: &Request<pb::Envelope>,
+    ) -> Result<(Lease, ConnectorService), Status> {
+        let audience = audience(request.get_ref()).ok_or_else(not_served)?;
+        match self.host.lease(&audience).await {
+            Ok(lease) => {
+                let service = ConnectorService::new(lease.node().clone());
+                Ok((lease, service))
+            }
+            Err(TenantError::Unknown) => Err(not_served()),
+            Err(TenantError::Closing) => Err(Status::unavailable("host is shutting down")),
+            Err(e @ TenantError::Open { .. }) => {
+                // The tenant's problem is the host operator's, not the caller's.
+                tracing::error!(error = %e, "tenant cannot be opened");
+                Err(Status::unavailable("node temporarily unavailable"))
+            }
+        }
+    }
+}
+
+/// The envelope's claimed audience, if it decodes and is of a sane length.
+fn audience(envelope: &pb::Envelope) -> Option<String> {
+    let header = pb::RequestHeader::decode(envelope.header.as_slice()).ok()?;
+    (!header.audience.is_empty() && header.audience.len() <= MAX_HEADER_FIELD_BYTES)
+        .then_some(header.audience)
+}
+
+/// What a caller learns of a tenant this host does not serve: the same as of any node that
+/// is not the audience (nothing about whether it exists or is suspended).
+fn not_served() -> Status {
+    Status::unauthenticated("envelope audience is not a node served here")
+}
+
+// Each method: pick the tenant, then run the tenant's own handler (which authenticates).
+#[tonic::async_trait]
+impl pb::connector_server::Connector for HostedConnector {
+    async fn get_footprint(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::GetFootprintResponse>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::get_footprint(&service, request).await
+    }
+
+    async fn list_footprints(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::list_footprints(&service, request).await
+    }
+
+    async fn create_request(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::CreateRequestResponse>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::create_request(&service, request).await
+    }
+
+    async fn deliver_answer(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::deliver_answer(&service, request).await
+    }
+
+    async fn notify(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::notify(&service, request).await
+    }
+
+    async fn subscribe(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::subscribe(&service, request).await
+    }
+
+    async fn update_card(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::Ack>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::update_card(&service, request).await
+    }
+
+    async fn get_card(
+        &self,
+        request: Request<pb::Envelope>,
+    ) -> Result<Response<pb::CardResponse>, Status> {
+        let (_lease, service) = self.route(&request).await?;
+        Connector::get_card(&service, request).await
+    }
+}
