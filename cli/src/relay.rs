@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use node::home::Home;
 use node::relay::{RawRelayConfig, Relay, RelayError, RelayHome};
 
 use crate::cmd::ConfigInvalid;
@@ -187,7 +186,7 @@ pub(crate) fn run(cmd: RelayCmd) -> Result<ExitCode> {
             credential,
             card,
         } => {
-            let node_home = Home::new(&home);
+            let node_home = crate::cmd::node_home(&home)?;
             let config = node_home.load_config()?;
             let key = node_home.load_key()?;
             let card_text = crate::cmd::read(&card)?;

@@ -10,6 +10,7 @@ mod disclosure;
 mod envelope;
 mod exchange;
 mod faults;
+mod host;
 mod keys;
 mod lifecycle;
 mod ops;

@@ -798,7 +798,7 @@ fn request_event(products: &[&str]) -> Value {
 }
 
 /// Standard base64 with padding (for HTTP Basic).
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {

@@ -47,6 +47,10 @@ impl HostListeners {
         let peer = tcp(config.listen)
             .await
             .map_err(|(addr, source)| ServeError::Peer { addr, source })?;
+        // Tenants opened from now on advertise the bound port (when no `advertise`).
+        if let Some(addr) = peer.as_ref().and_then(|l| l.local_addr().ok()) {
+            host.set_bound_endpoint(addr);
+        }
         let pact = tcp(config.pact_listen)
             .await
             .map_err(|(addr, source)| ServeError::Pact { addr, source })?;
@@ -92,9 +96,6 @@ pub async fn run(
         idle_timeout: Some(config.idle_timeout),
         keepalive: Some(Duration::from_secs(30)),
     };
-    if let Some(addr) = peer.as_ref().and_then(|l| l.local_addr().ok()) {
-        host.set_bound_endpoint(addr);
-    }
     host.serve_doors(pact.is_some(), dashboard.is_some());
 
     let admin_path = host.home().admin_socket();
@@ -146,16 +147,18 @@ pub async fn run(
             () = stop.cancelled() => {}
         }
     };
-    let result = match peer {
-        None => {
+    // Peers arrive on the shared port, and through relays for tenants that use one.
+    let relayed = host.take_relayed();
+    let result = match (peer, relayed) {
+        (None, None) => {
             signal.await;
             Ok(())
         }
-        Some(listener) => {
-            let addr = listener.local_addr().ok();
+        (listener, relayed) => {
+            let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
             let incoming = accept_loop(
-                Some(listener),
-                None,
+                listener,
+                relayed,
                 Some(host.shared().peer_tls),
                 policy,
                 &tasks,

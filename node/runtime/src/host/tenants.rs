@@ -57,6 +57,9 @@ struct Inner {
     clock: Clock,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    /// Sessions relayed to any tenant that uses a relay, for the shared accept path.
+    relayed: tokio::sync::mpsc::Sender<tokio::net::TcpStream>,
+    relayed_rx: Mutex<Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>>>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +86,8 @@ pub struct Open {
     pub node: Node,
     pub pact: Option<axum::Router>,
     pub dashboard: Option<axum::Router>,
+    /// Registered with a relay: kept open, so it stays reachable through it.
+    pub relayed: bool,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -132,6 +137,7 @@ impl Host {
             peer_tls,
             endpoint: config.endpoint(None),
         };
+        let (relayed, relayed_rx) = tokio::sync::mpsc::channel(256);
         let mut slots = HashMap::with_capacity(registry.tenants.len());
         let mut slugs = HashMap::with_capacity(registry.tenants.len());
         for entry in &registry.tenants {
@@ -155,8 +161,21 @@ impl Host {
                 clock: Clock::default(),
                 cancel: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                relayed,
+                relayed_rx: Mutex::new(Some(relayed_rx)),
             }),
         })
+    }
+
+    /// The sessions relays hand to tenants, for the shared accept path (taken once).
+    pub(crate) fn take_relayed(
+        &self,
+    ) -> Option<tokio::sync::mpsc::Receiver<tokio::net::TcpStream>> {
+        self.inner
+            .relayed_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     pub fn home(&self) -> &HostHome {
@@ -259,7 +278,7 @@ impl Host {
                     .inner
                     .kek
                     .home(self.inner.home.tenant_home(&entry.slug));
-                let stats = self.inner.allocator_stats.clone();
+                let stats = self.inner.allocator_stats;
                 let quotas = entry.quotas;
                 let shared = self.shared();
                 tokio::task::spawn_blocking(move || {
@@ -280,6 +299,36 @@ impl Host {
         let cancel = self.inner.cancel.child_token();
         let tasks = TaskTracker::new();
         crate::server::spawn_background(&tasks, &node, &cancel);
+        // A tenant that uses a relay registers with it under its own key; its sessions join
+        // the host's shared accept path, where the envelope's audience routes them.
+        let relayed = match tanso_core::relay::keeper::relay_card(node.home()) {
+            Ok(Some(card)) => {
+                let mut sessions =
+                    tanso_core::relay::keeper::spawn(&tasks, node.clone(), card, cancel.clone());
+                let shared = self.inner.relayed.clone();
+                let stop = cancel.clone();
+                tasks.spawn(async move {
+                    loop {
+                        let stream = tokio::select! {
+                            () = stop.cancelled() => return,
+                            s = sessions.recv() => match s {
+                                Some(s) => s,
+                                None => return,
+                            },
+                        };
+                        if shared.send(stream).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(tenant = %entry.slug, error = %e, "relay card unusable; not registering");
+                false
+            }
+        };
         let doors = *self.inner.doors.lock().unwrap_or_else(|p| p.into_inner());
         let prefix = format!("/t/{}", entry.slug);
         let pact = if doors.pact {
@@ -307,6 +356,7 @@ impl Host {
             node,
             pact,
             dashboard,
+            relayed,
             cancel,
             tasks,
         });
@@ -334,12 +384,13 @@ impl Host {
         {
             tracing::warn!(tenant = %slot.entry().slug, "tenant work still running at close");
         }
-        let quiet = open
-            .node
-            .exchange()
-            .outbox_len()
-            .map(|n| n == 0)
-            .unwrap_or(false);
+        let quiet = !open.relayed
+            && open
+                .node
+                .exchange()
+                .outbox_len()
+                .map(|n| n == 0)
+                .unwrap_or(false);
         let dir = open.node.home().dir.clone();
         *slot.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(open.node.downgrade());
         drop(open);
@@ -389,8 +440,10 @@ impl Host {
             .values()
             .filter(|s| {
                 let e = s.entry();
+                let home = self.inner.home.tenant_home(&e.slug);
                 e.state == TenantState::Active
-                    && !super::home::is_quiet(&self.inner.home.tenant_home(&e.slug).dir)
+                    && (!super::home::is_quiet(&home.dir)
+                        || tanso_core::relay::keeper::card_path(&home).exists())
             })
             .cloned()
             .collect();
