@@ -47,7 +47,33 @@ fn demo_runs_the_exchange_and_the_buyers_part() {
     assert!(kpi.contains("6.70 %/yr"), "{kpi}");
     assert!(kpi.contains("achievement 96.7 %"), "{kpi}");
     assert!(kpi.contains("off track"), "{kpi}");
+    // Part four: three tenants of one host, each fetched through its one port, and a guess
+    // at another tenant's footprint finding nothing.
+    let hosted = |n: u32| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("H{n}. ")))
+            .unwrap_or_else(|| panic!("no hosted step {n}: {stdout}"))
+            .to_string()
+    };
+    let endpoint = |l: &str| {
+        l.split("advertise the host's endpoint ")
+            .nth(1)
+            .or_else(|| l.split("advertises the host's endpoint ").nth(1))
+            .and_then(|r| r.split(' ').next())
+            .map(str::to_string)
+    };
+    let endpoints: Vec<_> = (1..=3).map(|n| endpoint(&hosted(n))).collect();
+    assert!(endpoints[0].is_some(), "{}", hosted(1));
+    assert!(
+        endpoints.iter().all(|e| *e == endpoints[0]),
+        "one port: {endpoints:?}"
+    );
+    assert!(hosted(4).contains("3.10 kgCO2e/kg"), "{}", hosted(4));
+    assert!(hosted(5).contains("4.75 kgCO2e/kg"), "{}", hosted(5));
+    assert!(hosted(6).contains("2.60 kgCO2e/kg"), "{}", hosted(6));
+    assert!(hosted(7).contains("finds nothing"), "{}", hosted(7));
     // Short output: one line per step, no login link without --keep.
-    assert!(stdout.lines().count() < 40, "{stdout}");
+    assert!(stdout.lines().count() < 50, "{stdout}");
     assert!(!stdout.contains("/login/token/"), "{stdout}");
 }

@@ -10,12 +10,15 @@
 //! revoked member is refused; a supplier with no inbound port is reached through a blind
 //! relay; finally a PACT v3 client pulls over the REST API. Part three (`buyer`) shows why the
 //! buyer wanted the data: Scope 3 category 1 from the received footprints, its own product
-//! footprint composed and published, and its KPI against -50 % by 2030; with `keep`, the
+//! footprint composed and published, and its KPI against -50 % by 2030. Part four (`hosted`):
+//! an association's `tanso host` serves three small suppliers behind one port, and the OEM
+//! fetches from each as from any node; with `keep`, the
 //! OEM's dashboard stays up with a one-time login link. Every wait polls the nodes' state,
 //! bounded.
 
 mod buyer;
 mod directory;
+mod hosted;
 
 use std::io::Write;
 
@@ -419,6 +422,13 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
     directory::run(dir.path(), out, &steel, &oem, &other).await?;
     pact_step(out, &steel, &oem).await?;
     buyer::run(out, &oem, 24, &new_id)?;
+    hosted::run(
+        out,
+        dir.path(),
+        &oem.node,
+        STEEL.lines().next().unwrap_or("{}"),
+    )
+    .await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what; the buyer got primary data for its Scope 3, its product footprint and its target."
