@@ -3,7 +3,7 @@
 # role's `init` once (the config is the marker of a complete home), then execs the server so
 # it receives SIGTERM directly.
 #
-# TANSO_ROLE       node (default) | directory | relay
+# TANSO_ROLE       node (default) | directory | relay | host
 # TANSO_HOME       the home directory (a persistent volume)
 # TANSO_CONFIG     node: a config.toml managed by the deployment; installed on every start
 # TANSO_COMPANY_ID node: the company's urn;  TANSO_NAME: its display name
@@ -16,6 +16,9 @@
 #                  where the image's HEALTHCHECK probes)
 # TANSO_DIRECTORY_CARD  node: trust this directory and join it; relay: admit its members
 # TANSO_RELAY_CARD      node: reach partners and be reached through this relay
+# TANSO_HOST_CONFIG     host: a host.toml managed by the deployment; installed on every start
+# TANSO_HOST_KEK        host: the key-encryption key (base64), e.g. from a secret
+# TANSO_HOST_TLS_DIR    host: cert.pem and key.pem shared by every replica (optional)
 set -eu
 
 role="${TANSO_ROLE:-node}"
@@ -70,8 +73,24 @@ relay)
     tanso relay card --home "$home" > "${TANSO_CARD_OUT:?}"
     exec tanso relay serve --home "$home"
     ;;
+host)
+    if [ ! -f "$home/host.toml" ]; then
+        tanso host init --home "$home" --kek-env TANSO_HOST_KEK
+    fi
+    if [ -n "${TANSO_HOST_CONFIG:-}" ]; then
+        # The deployment owns the config: the mounted file wins on every start.
+        cp "$TANSO_HOST_CONFIG" "$home/host.toml"
+    fi
+    if [ -n "${TANSO_HOST_TLS_DIR:-}" ]; then
+        # One certificate for every replica: a tenant keeps its fingerprint when it moves.
+        cp "$TANSO_HOST_TLS_DIR/cert.pem" "$home/tls/cert.pem"
+        cp "$TANSO_HOST_TLS_DIR/key.pem" "$home/tls/key.pem"
+        chmod 600 "$home/tls/key.pem"
+    fi
+    exec tanso host serve --home "$home"
+    ;;
 *)
-    echo "tanso: unknown TANSO_ROLE $role (node, directory, relay)" >&2
+    echo "tanso: unknown TANSO_ROLE $role (node, directory, relay, host)" >&2
     exit 64
     ;;
 esac

@@ -685,3 +685,73 @@ fn entrypoint_serves_the_compose_config_and_answers_the_probes() {
     let _ = serving.kill();
     let _ = serving.wait();
 }
+
+#[test]
+fn helm_host_chart_values_config_and_templates_agree() {
+    let values = yaml("helm/tanso-host/values.yaml");
+    let chart = yaml("helm/tanso-host/Chart.yaml");
+    assert_eq!(chart["apiVersion"].as_str(), Some("v2"));
+    // The host.toml the chart installs parses and validates with the real loader.
+    let text = str_of(&values, &["config"]);
+    let raw = node::host::RawHostConfig::parse(text, "values.yaml config")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let config = raw
+        .validate("values.yaml config", Path::new("/var/lib/tanso/home"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = |key: &str| values["ports"][key].as_u64().unwrap() as u16;
+    assert_eq!(config.listen.unwrap().port(), port("grpc"));
+    assert_eq!(config.pact_listen.unwrap().port(), port("pact"));
+    assert_eq!(config.dashboard_listen.unwrap().port(), port("dashboard"));
+    assert_eq!(config.metrics_listen.unwrap().port(), port("metrics"));
+    // Every replica unseals with the same KEK, from the secret, through the env the config names.
+    assert_eq!(
+        config.kek,
+        node::host::config::KekSource::Env("TANSO_HOST_KEK".into())
+    );
+    assert!(values["replicas"].as_u64().unwrap() > 1, "a fleet");
+    let sts = read("helm/tanso-host/templates/statefulset.yaml");
+    for needle in [
+        "kind: StatefulSet",
+        "replicas: {{ .Values.replicas }}",
+        "value: host",
+        "name: TANSO_HOST_KEK",
+        "secretKeyRef:",
+        "value: /etc/tanso/host.toml",
+        "mountPath: /etc/tanso/host.toml",
+        "volumeClaimTemplates:",
+        "containerPort: {{ .Values.ports.grpc }}",
+        "containerPort: {{ .Values.ports.dashboard }}",
+        "runAsNonRoot: true",
+        "readOnlyRootFilesystem: true",
+        "value: /var/lib/tanso/home",
+    ] {
+        assert!(sts.contains(needle), "statefulset.yaml lacks {needle}");
+    }
+    let templates = deploy("helm/tanso-host/templates");
+    for entry in std::fs::read_dir(templates).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for (i, _) in text.match_indices(".Values.") {
+            let path: String = text[i + 8..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
+            let mut v = &values;
+            for key in path.split('.') {
+                v = &v[key];
+            }
+            assert!(!v.is_null(), ".Values.{path} is not in values.yaml");
+        }
+    }
+    // The entrypoint's host role runs commands that exist.
+    let host_side: Vec<Invocation> = invocations()
+        .into_iter()
+        .filter(|i| i.subcommand.first().map(String::as_str) == Some("host"))
+        .collect();
+    let used: BTreeSet<String> = host_side.iter().map(|i| i.subcommand.join(" ")).collect();
+    for expected in ["host init", "host serve"] {
+        assert!(used.contains(expected), "{expected} not used: {used:?}");
+    }
+    for inv in &host_side {
+        check_exists(inv);
+    }
+}
