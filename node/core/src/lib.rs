@@ -39,6 +39,7 @@ pub mod publish;
 pub mod refusals;
 pub mod relay;
 pub mod rotation;
+pub mod seal;
 pub mod shutdown;
 pub mod status;
 #[cfg(any(test, feature = "test-support"))]
