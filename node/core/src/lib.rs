@@ -18,6 +18,7 @@
 
 pub mod admin_socket;
 pub mod archive;
+pub mod bundle;
 pub mod config;
 pub mod conn;
 pub mod directory;
