@@ -4,10 +4,12 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, RawConfig};
 use crate::crypto::{CryptoError, NodeKey};
 use crate::keys::PreviousKey;
+use crate::seal::{KeySealer, SealError};
 use crate::tls::{self, Identity, TlsError};
 
 /// Errors of home handling.
@@ -41,6 +43,20 @@ pub enum HomeError {
         "key file {0} is encrypted and no passphrase was given: set TANSO_KEY_PASSPHRASE or pass --passphrase-file"
     )]
     PassphraseMissing(String),
+    #[error(
+        "key file {0} is sealed under a host key-encryption key; open it through its host (`tanso host`)"
+    )]
+    SealedWithoutSealer(String),
+    #[error("key file {path}: {source}")]
+    Seal {
+        path: String,
+        #[source]
+        source: SealError,
+    },
+    #[error("key file {0} is already sealed under a host key-encryption key")]
+    AlreadySealed(String),
+    #[error("{0}: no key-encryption key was given to seal the node key with")]
+    NoSealer(String),
     #[error("key history {path}: {reason}")]
     KeyHistory { path: String, reason: String },
     #[error(transparent)]
@@ -89,6 +105,13 @@ impl Passphrase {
     fn bytes(&self) -> &[u8] {
         &self.0
     }
+    /// The passphrase's bytes (to derive a key from; never to print).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Passphrase {
@@ -103,11 +126,53 @@ impl HomeError {
         matches!(
             self,
             HomeError::PassphraseMissing(_)
+                | HomeError::SealedWithoutSealer(_)
+                | HomeError::Seal {
+                    source: SealError::Unseal { .. },
+                    ..
+                }
                 | HomeError::Key {
                     source: CryptoError::WrongPassphrase,
                     ..
                 }
         )
+    }
+}
+
+/// The first line of a node key file sealed under a host key-encryption key.
+pub const SEALED_KEY_BEGIN: &str = "-----BEGIN TANSO SEALED KEY-----";
+/// The last line of a sealed node key file.
+pub const SEALED_KEY_END: &str = "-----END TANSO SEALED KEY-----";
+
+/// How the node key file is protected at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyProtection {
+    /// PKCS#8 PEM, protected by the file's mode (0600) only.
+    Plain,
+    /// PKCS#8 PEM encrypted under a passphrase (PBES2).
+    Passphrase,
+    /// Sealed under a host key-encryption key ([`crate::seal`]).
+    Sealed,
+}
+
+/// How [`Home::init_opts`] creates a home.
+#[derive(Debug, Clone, Copy)]
+pub struct InitOptions {
+    /// How the new node key is stored: [`KeyProtection::Passphrase`] needs the home's
+    /// passphrase, [`KeyProtection::Sealed`] the home's sealer ([`Home::with_sealer`]).
+    pub key: KeyProtection,
+    /// Whether to create the home's own TLS identity (a self-signed certificate). A tenant
+    /// of a host has none: it shares the host's certificate.
+    pub tls_identity: bool,
+}
+
+impl Default for InitOptions {
+    fn default() -> InitOptions {
+        InitOptions {
+            key: KeyProtection::Plain,
+            tls_identity: true,
+        }
     }
 }
 
@@ -117,6 +182,8 @@ pub struct Home {
     pub dir: PathBuf,
     /// The passphrase of an encrypted node key; when `None`, `TANSO_KEY_PASSPHRASE` is read.
     passphrase: Option<Passphrase>,
+    /// The host's sealer, for a node key sealed under a host key-encryption key.
+    sealer: Option<Arc<dyn KeySealer>>,
 }
 
 impl Home {
@@ -124,12 +191,23 @@ impl Home {
         Home {
             dir: dir.into(),
             passphrase: None,
+            sealer: None,
         }
     }
     /// The same home, unlocking its key with `passphrase`.
     pub fn with_passphrase(mut self, passphrase: Option<Passphrase>) -> Home {
         self.passphrase = passphrase;
         self
+    }
+    /// The same home, opening a sealed node key with `sealer`, and sealing the keys it
+    /// stores from now on (rotations, [`Home::seal_key`]).
+    pub fn with_sealer(mut self, sealer: Arc<dyn KeySealer>) -> Home {
+        self.sealer = Some(sealer);
+        self
+    }
+    /// The sealer this home was given, if any.
+    pub fn sealer(&self) -> Option<&Arc<dyn KeySealer>> {
+        self.sealer.as_ref()
     }
     fn passphrase(&self) -> Option<Passphrase> {
         self.passphrase.clone().or_else(Passphrase::from_env)
@@ -162,6 +240,34 @@ impl Home {
     }
     pub fn exists(&self) -> bool {
         self.config_path().exists()
+    }
+    /// Whether the home holds its own TLS identity (certificate and key); a host's tenant
+    /// has none and is served with the host's.
+    pub fn has_identity(&self) -> bool {
+        self.cert_path().exists() && self.tls_key_path().exists()
+    }
+
+    /// Creates the home's own TLS identity (a self-signed certificate for its company),
+    /// refusing to replace one that exists.
+    pub fn create_identity(&self) -> Result<(), HomeError> {
+        if self.cert_path().exists() || self.tls_key_path().exists() {
+            return Err(HomeError::Io {
+                path: self.cert_path().display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "a TLS identity exists; refusing to replace it",
+                ),
+            });
+        }
+        let company_id = self.load_raw_config()?.company_id;
+        self.write_identity(&company_id)
+    }
+
+    fn write_identity(&self, company_id: &str) -> Result<(), HomeError> {
+        create_dir(&self.dir.join("tls"), 0o700)?;
+        let cert = tls::self_signed(company_id)?;
+        write_atomic(&self.cert_path(), cert.cert_pem.as_bytes(), 0o644)?;
+        write_atomic(&self.tls_key_path(), cert.key_pem.as_bytes(), 0o600)
     }
 
     /// Reads and validates the config.
@@ -198,7 +304,27 @@ impl Home {
             path: path.display().to_string(),
             source,
         };
-        if NodeKey::pem_is_encrypted(&text) {
+        if pem_is_sealed(&text) {
+            let shown = path.display().to_string();
+            let sealer = self
+                .sealer
+                .as_ref()
+                .ok_or_else(|| HomeError::SealedWithoutSealer(shown.clone()))?;
+            let sealed = unwrap_sealed_pem(&text).map_err(|source| HomeError::Seal {
+                path: shown.clone(),
+                source,
+            })?;
+            let context = crate::seal::node_key_context(&self.load_raw_config()?.company_id);
+            let plain = sealer
+                .unseal(&context, &sealed)
+                .map_err(|source| HomeError::Seal {
+                    path: shown.clone(),
+                    source,
+                })?;
+            let pem =
+                std::str::from_utf8(&plain).map_err(|_| key_err(CryptoError::BadPrivateKey))?;
+            NodeKey::from_pem(pem).map_err(key_err)
+        } else if NodeKey::pem_is_encrypted(&text) {
             let pass = self
                 .passphrase()
                 .ok_or_else(|| HomeError::PassphraseMissing(path.display().to_string()))?;
@@ -210,7 +336,19 @@ impl Home {
 
     /// Whether the node key file is passphrase-encrypted.
     pub fn key_is_encrypted(&self) -> Result<bool, HomeError> {
-        Ok(NodeKey::pem_is_encrypted(&read_private(&self.key_path())?))
+        Ok(self.key_protection()? == KeyProtection::Passphrase)
+    }
+
+    /// How the node key file is protected at rest.
+    pub fn key_protection(&self) -> Result<KeyProtection, HomeError> {
+        let text = read_private(&self.key_path())?;
+        Ok(if pem_is_sealed(&text) {
+            KeyProtection::Sealed
+        } else if NodeKey::pem_is_encrypted(&text) {
+            KeyProtection::Passphrase
+        } else {
+            KeyProtection::Plain
+        })
     }
 
     /// Loads the node key and its history, checked as a chain ending at the key. Completes a
@@ -274,7 +412,18 @@ impl Home {
         successor: &NodeKey,
         history: &[PreviousKey],
     ) -> Result<(), HomeError> {
-        let pem = self.key_pem(successor, self.key_is_encrypted()?)?;
+        // A home with a sealer seals its successor key; otherwise the successor is stored
+        // as the current key is (passphrase-encrypted or plain).
+        let protection = if self.sealer.is_some() {
+            KeyProtection::Sealed
+        } else {
+            self.key_protection()?
+        };
+        let company_id = match protection {
+            KeyProtection::Sealed => self.load_raw_config()?.company_id,
+            _ => String::new(),
+        };
+        let pem = self.key_pem(successor, protection, &company_id)?;
         let next = self.next_key_path();
         write_atomic(&next, pem.as_bytes(), 0o600)?;
         let json = serde_json::to_vec_pretty(history).map_err(|e| HomeError::KeyHistory {
@@ -290,34 +439,96 @@ impl Home {
     /// Encrypts the (plaintext) node key under `passphrase`, in place.
     pub fn encrypt_key(&self, passphrase: &Passphrase) -> Result<String, HomeError> {
         let path = self.key_path();
-        if self.key_is_encrypted()? {
-            return Err(HomeError::Key {
-                path: path.display().to_string(),
-                source: CryptoError::AlreadyEncrypted,
-            });
+        match self.key_protection()? {
+            KeyProtection::Plain => {}
+            KeyProtection::Passphrase => {
+                return Err(HomeError::Key {
+                    path: path.display().to_string(),
+                    source: CryptoError::AlreadyEncrypted,
+                });
+            }
+            KeyProtection::Sealed => {
+                return Err(HomeError::AlreadySealed(path.display().to_string()));
+            }
         }
         let key = self.load_key()?;
         let unlocked = self.clone().with_passphrase(Some(passphrase.clone()));
-        let pem = unlocked.key_pem(&key, true)?;
+        let pem = unlocked.key_pem(&key, KeyProtection::Passphrase, "")?;
         write_atomic(&path, pem.as_bytes(), 0o600)?;
         Ok(key.key_id().to_string())
     }
 
-    /// The PEM to store `key` as: encrypted under the home's passphrase when `encrypted`.
-    fn key_pem(&self, key: &NodeKey, encrypted: bool) -> Result<String, HomeError> {
-        let path = self.key_path().display().to_string();
-        if encrypted {
-            let pass = self
-                .passphrase()
-                .ok_or_else(|| HomeError::PassphraseMissing(path.clone()))?;
-            if pass.bytes().is_empty() {
-                return Err(HomeError::PassphraseMissing(path));
-            }
-            key.to_encrypted_pem(pass.bytes())
-        } else {
-            key.to_pem()
+    /// Seals the (plaintext or passphrase-encrypted) node key under the home's sealer, in
+    /// place (atomic write, mode 0600). Returns the key id.
+    pub fn seal_key(&self) -> Result<String, HomeError> {
+        let path = self.key_path();
+        if self.key_protection()? == KeyProtection::Sealed {
+            return Err(HomeError::AlreadySealed(path.display().to_string()));
         }
-        .map_err(|source| HomeError::Key { path, source })
+        let company_id = self.load_raw_config()?.company_id;
+        let key = self.load_key()?;
+        let pem = self.key_pem(&key, KeyProtection::Sealed, &company_id)?;
+        write_atomic(&path, pem.as_bytes(), 0o600)?;
+        Ok(key.key_id().to_string())
+    }
+
+    /// Writes `pem` (a node key file's text, as [`Home::key_pem_for`] or a bundle made it)
+    /// as the node key, atomically with mode 0600.
+    pub fn write_key_file(&self, pem: &str) -> Result<(), HomeError> {
+        write_atomic(&self.key_path(), pem.as_bytes(), 0o600)
+    }
+
+    /// The text to store `key` of `company_id` as, protected as `protection` says (with
+    /// the home's passphrase or sealer).
+    pub fn key_pem_for(
+        &self,
+        key: &NodeKey,
+        protection: KeyProtection,
+        company_id: &str,
+    ) -> Result<zeroize::Zeroizing<String>, HomeError> {
+        self.key_pem(key, protection, company_id)
+            .map(zeroize::Zeroizing::new)
+    }
+
+    /// The text to store `key` as: plain PKCS#8, encrypted under the home's passphrase, or
+    /// sealed under the home's sealer for `company_id`.
+    fn key_pem(
+        &self,
+        key: &NodeKey,
+        protection: KeyProtection,
+        company_id: &str,
+    ) -> Result<String, HomeError> {
+        let path = self.key_path().display().to_string();
+        match protection {
+            KeyProtection::Passphrase => {
+                let pass = self
+                    .passphrase()
+                    .ok_or_else(|| HomeError::PassphraseMissing(path.clone()))?;
+                if pass.bytes().is_empty() {
+                    return Err(HomeError::PassphraseMissing(path));
+                }
+                key.to_encrypted_pem(pass.bytes())
+                    .map_err(|source| HomeError::Key { path, source })
+            }
+            KeyProtection::Plain => key
+                .to_pem()
+                .map_err(|source| HomeError::Key { path, source }),
+            KeyProtection::Sealed => {
+                let sealer = self
+                    .sealer
+                    .as_ref()
+                    .ok_or_else(|| HomeError::NoSealer(path.clone()))?;
+                let plain =
+                    zeroize::Zeroizing::new(key.to_pem().map_err(|source| HomeError::Key {
+                        path: path.clone(),
+                        source,
+                    })?);
+                let sealed = sealer
+                    .seal(&crate::seal::node_key_context(company_id), plain.as_bytes())
+                    .map_err(|source| HomeError::Seal { path, source })?;
+                Ok(sealed_pem(&sealed))
+            }
+        }
     }
 
     /// Loads the TLS identity (certificate and key; the key must be private).
@@ -340,10 +551,39 @@ impl Home {
         key_seed: &[u8; 32],
         encrypt_key: bool,
     ) -> Result<Config, HomeError> {
-        if encrypt_key && self.passphrase().is_none_or(|p| p.bytes().is_empty()) {
-            return Err(HomeError::PassphraseMissing(
-                self.key_path().display().to_string(),
-            ));
+        let key = if encrypt_key {
+            KeyProtection::Passphrase
+        } else {
+            KeyProtection::Plain
+        };
+        self.init_opts(
+            raw,
+            key_seed,
+            InitOptions {
+                key,
+                tls_identity: true,
+            },
+        )
+    }
+
+    /// Creates a home with its key protected as `options.key` says (a sealed key needs
+    /// [`Home::with_sealer`]) and, when `options.tls_identity`, its own TLS certificate.
+    pub fn init_opts(
+        &self,
+        raw: &RawConfig,
+        key_seed: &[u8; 32],
+        options: InitOptions,
+    ) -> Result<Config, HomeError> {
+        match options.key {
+            KeyProtection::Passphrase if self.passphrase().is_none_or(|p| p.bytes().is_empty()) => {
+                return Err(HomeError::PassphraseMissing(
+                    self.key_path().display().to_string(),
+                ));
+            }
+            KeyProtection::Sealed if self.sealer.is_none() => {
+                return Err(HomeError::NoSealer(self.key_path().display().to_string()));
+            }
+            _ => {}
         }
         let shown = self.config_path().display().to_string();
         let config = raw.validate(&shown)?;
@@ -351,17 +591,51 @@ impl Home {
             return Err(HomeError::Exists(self.dir.display().to_string()));
         }
         create_dir(&self.dir, 0o700)?;
-        create_dir(&self.dir.join("tls"), 0o700)?;
         let key = NodeKey::from_seed(key_seed);
-        let pem = self.key_pem(&key, encrypt_key)?;
+        let pem = self.key_pem(&key, options.key, &raw.company_id)?;
         write_atomic(&self.key_path(), pem.as_bytes(), 0o600)?;
-        let cert = tls::self_signed(&raw.company_id)?;
-        write_atomic(&self.cert_path(), cert.cert_pem.as_bytes(), 0o644)?;
-        write_atomic(&self.tls_key_path(), cert.key_pem.as_bytes(), 0o600)?;
+        if options.tls_identity {
+            self.write_identity(&raw.company_id)?;
+        }
         // The config goes last: its presence marks a complete home.
         write_atomic(&self.config_path(), raw.to_toml().as_bytes(), 0o644)?;
         Ok(config)
     }
+}
+
+/// Whether a node key file's text is sealed under a host key-encryption key.
+pub fn pem_is_sealed(text: &str) -> bool {
+    text.trim_start().starts_with(SEALED_KEY_BEGIN)
+}
+
+/// A sealed key as a PEM-like text block (base64 lines of 64 characters).
+fn sealed_pem(sealed: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(sealed);
+    let mut out = String::with_capacity(body.len() + 80);
+    out.push_str(SEALED_KEY_BEGIN);
+    out.push('\n');
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ascii"));
+        out.push('\n');
+    }
+    out.push_str(SEALED_KEY_END);
+    out.push('\n');
+    out
+}
+
+/// The sealed bytes inside a sealed key file's text.
+fn unwrap_sealed_pem(text: &str) -> Result<Vec<u8>, SealError> {
+    use base64::Engine as _;
+    let inner = text
+        .trim()
+        .strip_prefix(SEALED_KEY_BEGIN)
+        .and_then(|rest| rest.strip_suffix(SEALED_KEY_END))
+        .ok_or_else(|| SealError::Malformed(format!("no {SEALED_KEY_END} line")))?;
+    let body: String = inner.split_whitespace().collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .map_err(|e| SealError::Malformed(format!("not base64: {e}")))
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> HomeError + '_ {
@@ -570,6 +844,135 @@ mod tests {
         assert!(open.key_is_encrypted().unwrap());
         assert_eq!(open.load_keys(COMPANY).unwrap().0.key_id(), k2.key_id());
         assert!(open.encrypt_key(&pass).is_err(), "already encrypted");
+    }
+
+    fn raw(slug: &str) -> RawConfig {
+        let text = format!("company_id = \"urn:tanso:company:{slug}\"\nname = \"{slug}\"\n");
+        RawConfig::parse(&text, "test.toml").unwrap()
+    }
+
+    fn kek(n: u8) -> Arc<dyn KeySealer> {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode([n; 32]);
+        Arc::new(crate::seal::Kek::from_base64(&text, "test").unwrap())
+    }
+
+    fn sealed_home(dir: &Path, company: &str, sealer: Arc<dyn KeySealer>) -> Home {
+        let raw = raw(company);
+        let home = Home::new(dir).with_sealer(sealer);
+        home.init_opts(
+            &raw,
+            &[9; 32],
+            InitOptions {
+                key: KeyProtection::Sealed,
+                tls_identity: false,
+            },
+        )
+        .unwrap();
+        home
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_through_its_kek_in_its_own_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = sealed_home(&dir.path().join("a"), "acme", kek(1));
+        let company = "urn:tanso:company:acme";
+        let text = fs::read_to_string(home.key_path()).unwrap();
+        assert!(text.starts_with(SEALED_KEY_BEGIN), "{text}");
+        assert!(!text.contains("PRIVATE KEY"));
+        assert_eq!(home.key_protection().unwrap(), KeyProtection::Sealed);
+        assert!(!home.has_identity(), "created without a TLS identity");
+        let (key, _) = home.load_keys(company).unwrap();
+        assert_eq!(key.key_id(), NodeKey::from_seed(&[9; 32]).key_id());
+
+        // No sealer: a clear error that names the host; another KEK: refused.
+        let err = Home::new(&home.dir).load_key().unwrap_err();
+        assert!(matches!(err, HomeError::SealedWithoutSealer(_)), "{err}");
+        assert!(
+            err.to_string().contains("open it through its host"),
+            "{err}"
+        );
+        assert!(err.is_locked_key());
+        let err = Home::new(&home.dir)
+            .with_sealer(kek(2))
+            .load_key()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                HomeError::Seal {
+                    source: SealError::Unseal { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        // The sealed key copied into another company's home (same KEK) does not open.
+        let other = sealed_home(&dir.path().join("b"), "other", kek(1));
+        fs::copy(home.key_path(), other.key_path()).unwrap();
+        let err = other.load_key().unwrap_err();
+        assert!(matches!(err, HomeError::Seal { .. }), "{err}");
+
+        // A flipped byte in the sealed text is refused.
+        let mut bytes = text.clone().into_bytes();
+        let at = SEALED_KEY_BEGIN.len() + 10;
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        write_atomic(&home.key_path(), &bytes, 0o600).unwrap();
+        assert!(home.load_key().is_err());
+    }
+
+    #[test]
+    fn a_rotation_under_a_sealer_leaves_a_sealed_key_that_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = sealed_home(&dir.path().join("a"), "acme", kek(1));
+        let company = "urn:tanso:company:acme";
+        let (k1, _) = home.load_keys(company).unwrap();
+        let k2 = key(2);
+        let at = "2026-01-01T00:00:00.000Z";
+        let history = vec![PreviousKey {
+            public_key: base64_key(&k1),
+            key_id: k1.key_id().to_string(),
+            retired_at: at.into(),
+            rotation: KeyRotation::sign(&k1, company, &k2, at).unwrap(),
+        }];
+        home.store_rotation(&k2, &history).unwrap();
+        assert_eq!(home.key_protection().unwrap(), KeyProtection::Sealed);
+        let reopened = Home::new(&home.dir).with_sealer(kek(1));
+        let (k, h) = reopened.load_keys(company).unwrap();
+        assert_eq!(k.key_id(), k2.key_id());
+        assert_eq!(h.len(), 1);
+        let mode = fs::metadata(home.key_path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_plain_or_encrypted_key_is_sealed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = raw("acme");
+        let company = raw.company_id.clone();
+        let pass = Passphrase::new(b"s3cret".to_vec());
+        for (name, encrypt) in [("plain", false), ("encrypted", true)] {
+            let home = Home::new(dir.path().join(name)).with_passphrase(Some(pass.clone()));
+            home.init_with(&raw, &[4; 32], encrypt).unwrap();
+            assert!(home.has_identity());
+            let err = home.seal_key().unwrap_err();
+            assert!(matches!(err, HomeError::NoSealer(_)), "{err}");
+            let sealing = home.clone().with_sealer(kek(3));
+            let key_id = sealing.seal_key().unwrap();
+            assert_eq!(key_id, NodeKey::from_seed(&[4; 32]).key_id());
+            assert_eq!(sealing.key_protection().unwrap(), KeyProtection::Sealed);
+            let reopened = Home::new(&home.dir).with_sealer(kek(3));
+            assert_eq!(reopened.load_keys(&company).unwrap().0.key_id(), key_id);
+            assert!(matches!(
+                sealing.seal_key().unwrap_err(),
+                HomeError::AlreadySealed(_)
+            ));
+            assert!(matches!(
+                sealing.encrypt_key(&pass).unwrap_err(),
+                HomeError::AlreadySealed(_)
+            ));
+        }
     }
 
     /// An address file is replaced whole (readers polling for it never see a part), is

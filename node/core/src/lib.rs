@@ -18,6 +18,7 @@
 
 pub mod admin_socket;
 pub mod archive;
+pub mod bundle;
 pub mod config;
 pub mod conn;
 pub mod directory;
@@ -40,6 +41,7 @@ pub mod quota;
 pub mod refusals;
 pub mod relay;
 pub mod rotation;
+pub mod seal;
 pub mod shutdown;
 pub mod status;
 #[cfg(any(test, feature = "test-support"))]

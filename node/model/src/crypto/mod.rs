@@ -18,6 +18,8 @@ pub const DOMAIN_REQUEST: &str = "tanso/v1/request";
 pub const DOMAIN_CARD: &str = "tanso/v1/card";
 /// Domain of a key rotation statement (signed by the retiring key).
 pub const DOMAIN_KEY_ROTATION: &str = "tanso/v1/key-rotation";
+/// Domain of a home bundle's manifest signature (by the exported node's key).
+pub const DOMAIN_HOME_BUNDLE: &str = "tanso/v1/home-bundle";
 /// Domain of a directory (association) card signature.
 pub const DOMAIN_DIRECTORY_CARD: &str = "tanso/v1/directory/card";
 /// Domain of a membership credential signature (by the association key).
