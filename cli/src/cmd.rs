@@ -47,6 +47,23 @@ pub(crate) const EXIT_KEY_LOCKED: u8 = 77;
 /// The passphrase given with `--passphrase-file`, read once in `run`.
 static PASSPHRASE: std::sync::OnceLock<node::home::Passphrase> = std::sync::OnceLock::new();
 
+/// The passphrase of `--passphrase-file` or TANSO_KEY_PASSPHRASE, for a host command.
+pub(crate) fn passphrase() -> Result<node::host::admin::Secret> {
+    let pass = PASSPHRASE
+        .get()
+        .cloned()
+        .or_else(node::home::Passphrase::from_env)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "a bundle's node key is encrypted under a passphrase: give one with --passphrase-file or TANSO_KEY_PASSPHRASE"
+            )
+        })?;
+    Ok(node::host::admin::Secret(
+        String::from_utf8(pass.as_bytes().to_vec())
+            .map_err(|_| anyhow::anyhow!("the passphrase is not UTF-8"))?,
+    ))
+}
+
 /// `--tenant`, read once in `run`.
 static TENANT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 

@@ -114,6 +114,28 @@ pub(crate) enum TenantCmd {
         /// Company id or slug.
         tenant: String,
     },
+    /// Write a tenant as a signed home bundle (its key encrypted under the passphrase of
+    /// --passphrase-file or TANSO_KEY_PASSPHRASE). Suspend it first to move it.
+    Export {
+        #[command(flatten)]
+        home: HostHomeArg,
+        /// Company id or slug.
+        tenant: String,
+        /// The bundle to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Import a signed home bundle (from `tanso host tenant export` or `tanso home export`)
+    /// as a new tenant, its key sealed under this host's KEK.
+    Import {
+        #[command(flatten)]
+        home: HostHomeArg,
+        /// The bundle.
+        bundle: PathBuf,
+        /// Its path segment (default: the company id's last segment).
+        #[arg(long)]
+        slug: Option<String>,
+    },
 }
 
 pub(crate) fn run(cmd: HostCmd) -> Result<ExitCode> {
@@ -154,7 +176,36 @@ pub(crate) fn run(cmd: HostCmd) -> Result<ExitCode> {
         HostCmd::Tenant(TenantCmd::Remove { home, tenant }) => {
             print(&home.home, HostCommand::TenantRemove { tenant })
         }
+        HostCmd::Tenant(TenantCmd::Export { home, tenant, out }) => {
+            let out = absolute(&out)?;
+            let passphrase = crate::cmd::passphrase()?;
+            print(
+                &home.home,
+                HostCommand::TenantExport {
+                    tenant,
+                    out,
+                    passphrase,
+                },
+            )
+        }
+        HostCmd::Tenant(TenantCmd::Import { home, bundle, slug }) => {
+            let bundle = absolute(&bundle)?;
+            let passphrase = crate::cmd::passphrase()?;
+            print(
+                &home.home,
+                HostCommand::TenantImport {
+                    bundle,
+                    passphrase,
+                    slug,
+                },
+            )
+        }
     }
+}
+
+/// Paths travel to the host's process: make them absolute here.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(std::path::absolute(path)?)
 }
 
 fn init(args: InitArgs) -> Result<ExitCode> {
@@ -257,6 +308,7 @@ fn print(dir: &Path, command: HostCommand) -> Result<ExitCode> {
         HostAnswer::Tenant(entry) => crate::cmd::print_json(&entry)?,
         HostAnswer::Tenants(list) => crate::cmd::print_json(&list)?,
         HostAnswer::Node(answer) => crate::cmd::print_answer(&answer)?,
+        HostAnswer::Exported(summary) => crate::cmd::print_json(&summary)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -279,9 +331,11 @@ pub(crate) fn tenant_call(dir: &Path, tenant: &str, command: Command) -> Result<
 /// home's files (dashboard users, PACT clients).
 pub(crate) fn tenant_home(dir: &Path, tenant: &str) -> Result<node::home::Home> {
     let home = HostHome::new(dir);
+    let config = home.load_config()?;
     let registry = home.load_registry()?;
     let entry = registry
         .find(tenant)
         .ok_or_else(|| node::host::HostError::NoTenant(tenant.to_string()))?;
-    Ok(home.tenant_home(&entry.slug))
+    let kek = node::host::kek::HostKek::load(&config.kek)?;
+    Ok(kek.home(home.tenant_home(&entry.slug)))
 }

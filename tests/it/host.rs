@@ -609,3 +609,186 @@ async fn tenant_commands_run_through_the_hosts_admin_socket() {
     assert!(err.to_string().contains("suspend it first"), "{err}");
     h.stop().await;
 }
+
+/// The binary: `tanso host init|serve|tenant …` and `--tenant` on node commands, with the
+/// host down (in process) and serving (through its admin socket).
+#[test]
+fn the_binary_runs_a_host_and_node_commands_on_its_tenants() {
+    use crate::cli::{run, tanso};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("host");
+    let home_s = home.to_str().expect("utf8");
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert!(
+            out.status.success(),
+            "tanso {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["host", "init", "--home", home_s, "--listen", "127.0.0.1:0"]);
+    for slug in ["alpha", "beta"] {
+        ok(&[
+            "host",
+            "tenant",
+            "add",
+            "--home",
+            home_s,
+            "--company-id",
+            &company(slug),
+            "--name",
+            slug,
+        ]);
+    }
+    // A bad slug and a duplicate are refused, naming what is wrong; nothing is added.
+    let bad = run(&[
+        "host",
+        "tenant",
+        "add",
+        "--home",
+        home_s,
+        "--company-id",
+        &company("x"),
+        "--name",
+        "x",
+        "--slug",
+        "Not/A/Slug",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a tenant slug"));
+    let dup = run(&[
+        "host",
+        "tenant",
+        "add",
+        "--home",
+        home_s,
+        "--company-id",
+        &company("alpha"),
+        "--name",
+        "a",
+    ]);
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("exists already"));
+    let file = dir.path().join("fp.json");
+    let id = uuid();
+    std::fs::write(
+        &file,
+        footprint("alpha", &id, "urn:tanso:alpha:product:x").to_string(),
+    )
+    .expect("write");
+    // With the host down, --tenant runs in process.
+    let published = ok(&[
+        "--tenant",
+        "alpha",
+        "footprint",
+        "publish",
+        "--home",
+        home_s,
+        file.to_str().expect("utf8"),
+    ]);
+    assert!(published.contains(&id), "{published}");
+    // The key is sealed: the tenant's home alone does not open.
+    let alone = run(&[
+        "id",
+        "--home",
+        home.join("tenants/alpha").to_str().expect("utf8"),
+    ]);
+    assert!(
+        !alone.status.success(),
+        "a tenant home opened without its host"
+    );
+
+    let mut server = tanso()
+        .args(["host", "serve", "--home", home_s])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("host serve");
+    let socket = home.join("admin.sock");
+    tests::wait_for_blocking("the host's admin socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
+    // Through the socket now: alpha's list has the footprint, beta's does not.
+    let alpha = ok(&["--tenant", "alpha", "footprint", "list", "--home", home_s]);
+    assert!(alpha.contains(&id), "{alpha}");
+    let beta = ok(&[
+        "--tenant",
+        "urn:tanso:company:beta",
+        "footprint",
+        "list",
+        "--home",
+        home_s,
+    ]);
+    assert!(!beta.contains(&id), "{beta}");
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&["host", "tenant", "list", "--home", home_s])).expect("json");
+    let open: Vec<_> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|t| {
+            (
+                t["slug"].as_str().unwrap().to_string(),
+                t["open"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(open.contains(&("alpha".to_string(), true)), "{open:?}");
+    ok(&["host", "tenant", "suspend", "--home", home_s, "beta"]);
+    let refused = run(&["--tenant", "beta", "footprint", "list", "--home", home_s]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is suspended"));
+    ok(&["host", "tenant", "remove", "--home", home_s, "beta"]);
+    assert!(!home.join("tenants/beta").exists(), "removed with its data");
+    // Export alpha (suspended first, as for a move) and import it into a second host.
+    ok(&["host", "tenant", "suspend", "--home", home_s, "alpha"]);
+    let bundle = dir.path().join("alpha.tar");
+    let bundle_s = bundle.to_str().expect("utf8");
+    let no_pass = run(&[
+        "host", "tenant", "export", "--home", home_s, "alpha", "--out", bundle_s,
+    ]);
+    assert!(String::from_utf8_lossy(&no_pass.stderr).contains("passphrase"));
+    let exported = tanso()
+        .args([
+            "host", "tenant", "export", "--home", home_s, "alpha", "--out", bundle_s,
+        ])
+        .env("TANSO_KEY_PASSPHRASE", "move it")
+        .output()
+        .expect("export");
+    assert!(
+        exported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&exported.stderr)
+    );
+    let other = dir.path().join("other");
+    let other_s = other.to_str().expect("utf8");
+    ok(&["host", "init", "--home", other_s, "--listen", "127.0.0.1:0"]);
+    let wrong = tanso()
+        .args(["host", "tenant", "import", "--home", other_s, bundle_s])
+        .env("TANSO_KEY_PASSPHRASE", "not it")
+        .output()
+        .expect("import");
+    assert!(!wrong.status.success());
+    assert!(
+        !other.join("tenants/alpha").exists(),
+        "a refused import writes nothing"
+    );
+    let imported = tanso()
+        .args(["host", "tenant", "import", "--home", other_s, bundle_s])
+        .env("TANSO_KEY_PASSPHRASE", "move it")
+        .output()
+        .expect("import");
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let moved = ok(&["--tenant", "alpha", "footprint", "list", "--home", other_s]);
+    assert!(moved.contains(&id), "{moved}");
+    let chain = ok(&["--tenant", "alpha", "audit", "verify", "--home", other_s]);
+    assert!(chain.contains("ok") || chain.contains("true"), "{chain}");
+    let _ = std::process::Command::new("kill")
+        .arg(server.id().to_string())
+        .status();
+    let status = server.wait().expect("host exits");
+    assert!(status.success(), "host serve exited {status:?}");
+}

@@ -27,11 +27,42 @@ pub enum HostCommand {
     TenantRemove {
         tenant: String,
     },
+    /// Writes the tenant as a signed home bundle to `out` (a path on the host's machine).
+    TenantExport {
+        tenant: String,
+        out: std::path::PathBuf,
+        passphrase: Secret,
+    },
+    /// Imports a signed home bundle (a path on the host's machine) as a new tenant.
+    TenantImport {
+        bundle: std::path::PathBuf,
+        passphrase: Secret,
+        #[serde(default)]
+        slug: Option<String>,
+    },
     /// A node command run on one tenant (company id or slug).
     Node {
         tenant: String,
         command: Command,
     },
+}
+
+/// A passphrase carried over the admin socket (a unix socket of mode 0600): never shown by
+/// `Debug`, never logged.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    fn passphrase(&self) -> tanso_core::home::Passphrase {
+        tanso_core::home::Passphrase::new(self.0.as_bytes().to_vec())
+    }
 }
 
 /// The answer to a [`HostCommand`].
@@ -45,6 +76,7 @@ pub enum HostAnswer {
     Tenant(TenantEntry),
     Tenants(Vec<TenantStatus>),
     Node(Answer),
+    Exported(tanso_core::bundle::ExportSummary),
 }
 
 /// Why a host command failed.
@@ -68,6 +100,16 @@ pub async fn execute(host: &Host, command: HostCommand) -> Result<HostAnswer, Ho
             HostAnswer::Tenant(host.set_state(&tenant, TenantState::Active).await?)
         }
         HostCommand::TenantRemove { tenant } => HostAnswer::Tenant(host.remove(&tenant).await?),
+        HostCommand::TenantExport {
+            tenant,
+            out,
+            passphrase,
+        } => HostAnswer::Exported(host.export(&tenant, out, passphrase.passphrase()).await?),
+        HostCommand::TenantImport {
+            bundle,
+            passphrase,
+            slug,
+        } => HostAnswer::Tenant(host.import(bundle, passphrase.passphrase(), slug).await?),
         HostCommand::Node { tenant, command } => {
             let lease = host.operate(&tenant).await?;
             let answer = crate::admin::execute(lease.node(), command).await?;

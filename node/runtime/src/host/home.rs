@@ -60,6 +60,8 @@ pub enum HostError {
     Tls(#[from] tanso_core::tls::TlsError),
     #[error("key-encryption key: {0}")]
     Kek(String),
+    #[error(transparent)]
+    Bundle(#[from] tanso_core::bundle::BundleError),
 }
 
 /// Whether a tenant is served.
@@ -230,18 +232,7 @@ impl HostHome {
             Some(s) => s.clone(),
             None => slug_of(&spec.company_id),
         };
-        check_slug(&slug)?;
-        if registry.tenants.len() >= config.max_tenants {
-            return Err(HostError::Full {
-                max: config.max_tenants,
-            });
-        }
-        if registry.find(&spec.company_id).is_some() || registry.find(&slug).is_some() {
-            return Err(HostError::TenantExists(format!(
-                "{} ({slug})",
-                spec.company_id
-            )));
-        }
+        self.check_new(registry, config, &spec.company_id, &slug)?;
         let mut raw = RawConfig::parse(
             &format!(
                 "company_id = {}\nname = {}\n",
@@ -279,6 +270,41 @@ impl HostHome {
         }
         mark_quiet(&home.dir);
         Ok(entry)
+    }
+
+    /// Registers a tenant whose home was just imported into `tenants/{slug}` (active; not
+    /// quiet, so it opens at the next start and announces its card).
+    pub fn register_imported(
+        &self,
+        registry: &mut Registry,
+        entry: TenantEntry,
+    ) -> Result<TenantEntry, HostError> {
+        registry.tenants.push(entry.clone());
+        if let Err(e) = self.save_registry(registry) {
+            registry.tenants.pop();
+            return Err(e);
+        }
+        Ok(entry)
+    }
+
+    /// Checks that a tenant `company_id` under `slug` may be added to `registry`.
+    pub fn check_new(
+        &self,
+        registry: &Registry,
+        config: &HostConfig,
+        company_id: &str,
+        slug: &str,
+    ) -> Result<(), HostError> {
+        check_slug(slug)?;
+        if registry.tenants.len() >= config.max_tenants {
+            return Err(HostError::Full {
+                max: config.max_tenants,
+            });
+        }
+        if registry.find(company_id).is_some() || registry.find(slug).is_some() {
+            return Err(HostError::TenantExists(format!("{company_id} ({slug})")));
+        }
+        Ok(())
     }
 
     /// Suspends or resumes a tenant.

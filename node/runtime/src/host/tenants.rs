@@ -368,6 +368,11 @@ impl Host {
     /// holding it finish first). Marks it quiet when nothing waits in its outbox.
     async fn close_slot(&self, slot: &Arc<Slot>) {
         let _gate = slot.gate.lock().await;
+        self.close_gated(slot).await;
+    }
+
+    /// [`Host::close_slot`] with the slot's gate already held.
+    async fn close_gated(&self, slot: &Arc<Slot>) {
         let Some(open) = slot
             .current
             .lock()
@@ -607,6 +612,120 @@ impl Host {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&entry.slug);
+        Ok(entry)
+    }
+
+    /// Writes tenant `tenant` as a signed home bundle to `out` (its node key encrypted under
+    /// `passphrase`). The tenant is closed for the export (a request arriving meanwhile waits
+    /// and then reopens it); to move a tenant, suspend it first so nothing is written after.
+    pub async fn export(
+        &self,
+        tenant: &str,
+        out: std::path::PathBuf,
+        passphrase: tanso_core::home::Passphrase,
+    ) -> Result<tanso_core::bundle::ExportSummary, HostError> {
+        let entry = {
+            let registry = self.inner.registry.lock().await;
+            registry
+                .find(tenant)
+                .cloned()
+                .ok_or_else(|| HostError::NoTenant(tenant.to_string()))?
+        };
+        let slot = self
+            .slot(&entry.company_id)
+            .ok_or_else(|| HostError::NoTenant(tenant.to_string()))?;
+        let _gate = slot.gate.lock().await;
+        self.close_gated(&slot).await;
+        // A request that still holds the node keeps its store open: let it finish.
+        let released = tanso_core::wait::until(CLOSE_GRACE, || {
+            let held = slot
+                .last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .and_then(WeakNode::upgrade)
+                .is_some();
+            Ok::<_, std::convert::Infallible>((!held).then_some(()))
+        })
+        .await;
+        if !matches!(released, Ok(Some(()))) {
+            return Err(HostError::Busy(tenant.to_string()));
+        }
+        let home = self
+            .inner
+            .kek
+            .home(self.inner.home.tenant_home(&entry.slug));
+        let now = self.inner.clock.now();
+        Ok(tokio::task::spawn_blocking(move || {
+            tanso_core::bundle::export(&home, &out, &passphrase, now)
+        })
+        .await
+        .map_err(|e| HostError::Kek(format!("task: {e}")))??)
+    }
+
+    /// Imports a signed home bundle as a new tenant (under `slug`, or the company id's
+    /// last segment), its key sealed under this host's KEK, and opens it so it announces
+    /// its new card to its partners. Everything is verified before anything is written.
+    pub async fn import(
+        &self,
+        bundle: std::path::PathBuf,
+        passphrase: tanso_core::home::Passphrase,
+        slug: Option<String>,
+    ) -> Result<TenantEntry, HostError> {
+        let mut registry = self.inner.registry.lock().await;
+        let checked = {
+            let (bundle, passphrase) = (bundle.clone(), passphrase.clone());
+            tokio::task::spawn_blocking(move || {
+                tanso_core::bundle::verify(&bundle, Some(&passphrase))
+            })
+            .await
+            .map_err(|e| HostError::Kek(format!("task: {e}")))??
+        };
+        let slug = slug.unwrap_or_else(|| super::home::slug_of(&checked.company_id));
+        self.inner
+            .home
+            .check_new(&registry, &self.inner.config, &checked.company_id, &slug)?;
+        let home = self.inner.home.tenant_home(&slug);
+        let sealer = self.inner.kek.sealer();
+        let imported = {
+            let home = home.clone();
+            tokio::task::spawn_blocking(move || {
+                tanso_core::bundle::import(&bundle, &home, &passphrase, Some(sealer)).and_then(
+                    |summary| {
+                        Ok((
+                            summary,
+                            home.load_config()
+                                .map_err(tanso_core::bundle::BundleError::from)?,
+                        ))
+                    },
+                )
+            })
+            .await
+            .map_err(|e| HostError::Kek(format!("task: {e}")))??
+        };
+        let (summary, config) = imported;
+        let entry = TenantEntry {
+            company_id: summary.company_id,
+            slug,
+            name: config.name,
+            state: TenantState::Active,
+            quotas: self.inner.config.quota,
+            added_at: tanso_core::node::now_rfc3339(),
+        };
+        let entry = match self.inner.home.register_imported(&mut registry, entry) {
+            Ok(entry) => entry,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&home.dir);
+                return Err(e);
+            }
+        };
+        drop(registry);
+        self.insert_slot(&entry);
+        // Open it now: its card (endpoint, certificate) is this host's, and partners learn
+        // that through the card-update path.
+        if let Err(e) = self.lease(&entry.company_id).await {
+            tracing::warn!(tenant = %entry.slug, error = %e, "imported tenant not opened");
+        }
         Ok(entry)
     }
 
