@@ -32,10 +32,21 @@ impl TestHost {
         slugs: &[&str],
         quotas: impl Fn(&str) -> Option<Quotas>,
     ) -> TestHost {
+        TestHost::start_with(engine, slugs, quotas, true).await
+    }
+
+    /// [`TestHost::start`]; with `listen` false the host has no peer port (its tenants are
+    /// reached through a relay).
+    async fn start_with(
+        engine: &str,
+        slugs: &[&str],
+        quotas: impl Fn(&str) -> Option<Quotas>,
+        listen: bool,
+    ) -> TestHost {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = HostHome::new(dir.path().join("host"));
         let mut raw = RawHostConfig::parse("", "host.toml").expect("defaults");
-        raw.listen = Some("127.0.0.1:0".into());
+        raw.listen = listen.then(|| "127.0.0.1:0".into());
         raw.pact_listen = Some("127.0.0.1:0".into());
         raw.dashboard_listen = Some("127.0.0.1:0".into());
         raw.tenants.engine = engine.to_string();
@@ -52,13 +63,12 @@ impl TestHost {
             .expect("tenant add");
         }
         let listeners = HostListeners::bind(&host).await.expect("bind");
-        let addr = |l: &Option<tokio::net::TcpListener>| {
-            l.as_ref().and_then(|l| l.local_addr().ok()).expect("bound")
-        };
+        let addr =
+            |l: &Option<tokio::net::TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
         let (peer, pact, dashboard) = (
-            addr(&listeners.peer),
-            addr(&listeners.pact),
-            addr(&listeners.dashboard),
+            addr(&listeners.peer).unwrap_or_else(|| ([127, 0, 0, 1], 0).into()),
+            addr(&listeners.pact).expect("pact bound"),
+            addr(&listeners.dashboard).expect("dashboard bound"),
         );
         let (stop, stopped) = oneshot::channel::<()>();
         let served = host.clone();
@@ -791,4 +801,282 @@ fn the_binary_runs_a_host_and_node_commands_on_its_tenants() {
         .status();
     let status = server.wait().expect("host exits");
     assert!(status.success(), "host serve exited {status:?}");
+}
+
+/// Three hosts with no peer port behind an association's relay; a tenant moves from the first
+/// to the second (suspend, export, import; its card update reaches the OEM) while the OEM
+/// keeps fetching from every tenant, and nothing acknowledged before the move is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_moves_between_hosts_behind_a_relay_and_fetches_keep_succeeding() {
+    use crate::relay::{Association, TestRelay, WAIT};
+    let association = Association::new("assoc");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let relay_home = TestRelay::init(dir.path(), &association, |_| {});
+    let relay = TestRelay::serve(&relay_home, "127.0.0.1:0").await;
+    let oem = TestNode::start("oem").await;
+    let hosts = [
+        TestHost::start_with("redb", &["one", "mover"], |_| None, false).await,
+        TestHost::start_with("redb", &["two"], |_| None, false).await,
+        TestHost::start_with("sled", &["three"], |_| None, false).await,
+    ];
+    let placement = [(0, "one"), (0, "mover"), (1, "two"), (2, "three")];
+    let mut ids = Vec::new();
+    for (h, slug) in placement {
+        let host = &hosts[h];
+        let id = uuid();
+        {
+            let tenant = host.tenant(slug).await;
+            let key = tenant.key();
+            let credential = association.credential(&company(slug), &key, &relay.addr.to_string());
+            node::relay::keeper::use_relay(
+                tenant.home(),
+                &company(slug),
+                key.key_id(),
+                &relay.card_json(),
+                Some(&serde_json::to_string(&credential).expect("json")),
+            )
+            .expect("relay use");
+            tenant
+                .publish(&footprint(slug, &id, &format!("urn:tanso:{slug}:product:p")).to_string())
+                .expect("publish");
+            tenant
+                .add_policy("share.json", &policy_template("share-with-customers"))
+                .expect("policy");
+            tenant
+                .add_partner(&oem.card_json(), vec!["customer".into()])
+                .expect("partner");
+        }
+        // Reopened, the tenant registers with the relay; its card names the relay.
+        host.host
+            .set_state(slug, TenantState::Suspended)
+            .await
+            .expect("close");
+        host.host
+            .set_state(slug, TenantState::Active)
+            .await
+            .expect("open");
+        let card = host.tenant(slug).await.card().expect("card");
+        assert_eq!(card.relay.as_deref(), Some(relay.addr.to_string().as_str()));
+        assert!(card.endpoint.is_empty(), "reached only through the relay");
+        assert!(
+            relay.relay.wait_registered(&company(slug), WAIT).await,
+            "{slug} registers"
+        );
+        oem.node
+            .add_partner(&serde_json::to_string(&card).expect("json"), vec![])
+            .expect("oem knows tenant");
+        ids.push((slug, id));
+    }
+
+    // The OEM fetches from every tenant, round after round, while the move runs; a fetch may
+    // be retried (as any client retries UNAVAILABLE) but must succeed within 15 s.
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let done = std::sync::Arc::new(AtomicU32::new(0));
+    let fetcher = {
+        let (oem, ids, stop, done) = (oem.node.clone(), ids.clone(), stop.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut rounds = 0u32;
+            let mut retried = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (slug, id) in &ids {
+                    let started = std::time::Instant::now();
+                    loop {
+                        let got = async {
+                            let mut c = PeerClient::for_partner(&oem, &company(slug), None)?;
+                            c.get(id).await
+                        }
+                        .await;
+                        match got {
+                            Ok(f) => {
+                                assert_eq!(id_of(&f), *id);
+                                break;
+                            }
+                            Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                                retried += 1;
+                                let _ = e;
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            Err(e) => panic!("fetch from {slug} failed for 15 s: {e}"),
+                        }
+                    }
+                }
+                rounds += 1;
+                done.store(rounds, Ordering::Relaxed);
+            }
+            (rounds, retried)
+        })
+    };
+    tests::wait_for("a first round of fetches", || async {
+        (done.load(Ordering::Relaxed) >= 1).then_some(())
+    })
+    .await;
+
+    // The move: suspend on host one (nothing is acknowledged after this), export, import
+    // on host two, which opens it: it registers with the relay and announces its card.
+    let passphrase = node::home::Passphrase::new(b"moving day".to_vec());
+    let late = uuid();
+    hosts[0]
+        .tenant("mover")
+        .await
+        .publish(&footprint("mover", &late, "urn:tanso:mover:product:late").to_string())
+        .expect("acknowledged before the move");
+    hosts[0]
+        .host
+        .set_state("mover", TenantState::Suspended)
+        .await
+        .expect("suspend");
+    let bundle = dir.path().join("mover.tar");
+    hosts[0]
+        .host
+        .export("mover", bundle.clone(), passphrase.clone())
+        .await
+        .expect("export");
+    hosts[1]
+        .host
+        .import(bundle, passphrase, None)
+        .await
+        .expect("import");
+    hosts[0]
+        .host
+        .remove("mover")
+        .await
+        .expect("remove from host one");
+    // The OEM learns the new card (new certificate) through the card-update path.
+    let moved = hosts[1].tenant("mover").await;
+    let new_fingerprint = moved.card().expect("card").tls_fingerprint;
+    assert_ne!(new_fingerprint, hosts[0].fingerprint);
+    tests::wait_for("the OEM to pin the moved tenant's new card", || async {
+        oem.node
+            .partner(&company("mover"))
+            .ok()
+            .flatten()
+            .filter(|p| p.card.tls_fingerprint == new_fingerprint)
+            .map(|_| ())
+    })
+    .await;
+    // Nothing acknowledged before the move was lost; the tenant serves from its new host.
+    let got = get(&oem, "mover", &late).await.expect("late footprint");
+    assert_eq!(got, late);
+    // Let the fetcher run two more whole rounds across the new placement, then stop it.
+    let now = done.load(Ordering::Relaxed);
+    tests::wait_for("two more rounds of fetches", || async {
+        (done.load(Ordering::Relaxed) >= now + 2).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let (rounds, retried) = fetcher.await.expect("fetcher");
+    assert!(rounds >= 2, "rounds {rounds}");
+    eprintln!("move test: {rounds} fetch rounds, {retried} retried attempts");
+    for h in hosts {
+        h.stop().await;
+    }
+    relay.stop().await;
+}
+
+/// A panic in one tenant's request handler fails that request alone: the host process, and
+/// every other tenant, go on (`TANSO_FAULT_PANIC_TENANT` injects the panic).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panic_in_one_tenants_request_does_not_stop_the_others() {
+    use crate::cli::tanso;
+    let oem = TestNode::start("oem").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("host");
+    let home_s = home.to_str().expect("utf8").to_string();
+    // A free port for the host (its cards carry it before it serves).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let oem_card = dir.path().join("oem.json");
+    std::fs::write(&oem_card, oem.card_json()).expect("write");
+    let run_ok = |args: &[&str]| {
+        let out = tanso().args(args).output().expect("tanso");
+        assert!(
+            out.status.success(),
+            "tanso {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run_ok(&["host", "init", "--home", &home_s, "--listen", &listen]);
+    let mut ids = Vec::new();
+    for slug in ["calm", "faulty"] {
+        run_ok(&[
+            "host",
+            "tenant",
+            "add",
+            "--home",
+            &home_s,
+            "--company-id",
+            &company(slug),
+            "--name",
+            slug,
+        ]);
+        let t = |cmd: &[&str]| -> Vec<String> {
+            let mut v = vec!["--tenant".to_string(), slug.to_string()];
+            v.extend(cmd.iter().map(|s| s.to_string()));
+            v.extend(["--home".to_string(), home_s.clone()]);
+            v
+        };
+        let run_t = |cmd: &[&str]| {
+            let args = t(cmd);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_ok(&args)
+        };
+        let id = uuid();
+        let file = dir.path().join(format!("{slug}.json"));
+        std::fs::write(
+            &file,
+            footprint(slug, &id, &format!("urn:tanso:{slug}:product:p")).to_string(),
+        )
+        .expect("write");
+        let policy = dir.path().join("share.json");
+        std::fs::write(&policy, policy_template("share-with-customers")).expect("write");
+        run_t(&["footprint", "publish", file.to_str().unwrap()]);
+        run_t(&["policy", "add", policy.to_str().unwrap()]);
+        run_t(&[
+            "partner",
+            "add",
+            "--group",
+            "customer",
+            oem_card.to_str().unwrap(),
+        ]);
+        let card = run_t(&["id"]);
+        oem.node
+            .add_partner(&card, vec![])
+            .expect("oem knows tenant");
+        ids.push((slug, id));
+    }
+    let mut server = tanso()
+        .args(["host", "serve", "--home", &home_s])
+        .env(node::host::peer::FAULT_PANIC_TENANT_ENV, company("faulty"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("host serve");
+    tests::wait_for("the host's peer port", || async {
+        tokio::net::TcpStream::connect(&listen)
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    for _ in 0..3 {
+        let err = get(&oem, "faulty", &ids[1].1)
+            .await
+            .expect_err("faulty panics");
+        assert!(err.contains("internal error"), "{err}");
+        let got = get(&oem, "calm", &ids[0].1).await.expect("calm goes on");
+        assert_eq!(got, ids[0].1);
+    }
+    assert!(
+        server.try_wait().expect("status").is_none(),
+        "the host is still running"
+    );
+    let _ = std::process::Command::new("kill")
+        .arg(server.id().to_string())
+        .status();
+    assert!(server.wait().expect("exit").success());
 }

@@ -18,16 +18,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// An association: its key and pinned card; issues credentials and status lists.
-struct Association {
+pub(crate) struct Association {
     key: NodeKey,
     card: DirectoryCard,
 }
 
 impl Association {
-    fn new(slug: &str) -> Association {
+    pub(crate) fn new(slug: &str) -> Association {
         let key = NodeKey::from_seed(&random_seed());
         let card = DirectoryCard::issue(
             &key,
@@ -40,7 +40,12 @@ impl Association {
         Association { key, card }
     }
 
-    fn credential(&self, company_id: &str, key: &NodeKey, relay: &str) -> MembershipCredential {
+    pub(crate) fn credential(
+        &self,
+        company_id: &str,
+        key: &NodeKey,
+        relay: &str,
+    ) -> MembershipCredential {
         let now = Utc::now();
         let mut credential = MembershipCredential {
             association_id: self.card.association_id.clone(),
@@ -86,9 +91,9 @@ fn random_seed() -> [u8; 32] {
 }
 
 /// A relay serving in this process, with the byte tap on.
-struct TestRelay {
-    relay: Relay,
-    addr: SocketAddr,
+pub(crate) struct TestRelay {
+    pub(crate) relay: Relay,
+    pub(crate) addr: SocketAddr,
     home: PathBuf,
     tap: PathBuf,
     stop: Option<oneshot::Sender<()>>,
@@ -96,7 +101,7 @@ struct TestRelay {
 }
 
 impl TestRelay {
-    fn init(
+    pub(crate) fn init(
         dir: &Path,
         association: &Association,
         tweak: impl FnOnce(&mut RawRelayConfig),
@@ -114,7 +119,7 @@ impl TestRelay {
         home.dir
     }
 
-    async fn serve(home: &Path, addr: &str) -> TestRelay {
+    pub(crate) async fn serve(home: &Path, addr: &str) -> TestRelay {
         let tap = home.parent().unwrap().join("tap");
         let relay = Relay::open(&RelayHome::new(home), Some(tap.clone())).unwrap();
         let listener = TcpListener::bind(addr).await.unwrap();
@@ -140,11 +145,11 @@ impl TestRelay {
         }
     }
 
-    fn card_json(&self) -> String {
+    pub(crate) fn card_json(&self) -> String {
         serde_json::to_string(&self.relay.card().unwrap()).unwrap()
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap();
     }

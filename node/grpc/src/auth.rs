@@ -150,6 +150,13 @@ pub fn is_retired_key(status: &Status) -> bool {
 }
 
 /// Whether a peer refused our envelope because it does not know our signing key.
+/// Whether `status` says the envelope reached a node other than its audience: the connection
+/// leads to the wrong node (a host no longer serving the tenant, say, after it moved).
+pub fn is_wrong_audience(status: &Status) -> bool {
+    status.code() == tonic::Code::Unauthenticated
+        && status.message().starts_with("envelope audience")
+}
+
 pub fn is_unknown_key(status: &Status) -> bool {
     status.code() == tonic::Code::Unauthenticated && status.message().starts_with("unknown key ")
 }

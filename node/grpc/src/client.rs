@@ -136,7 +136,14 @@ impl PeerClient {
                     .map(tonic::Response::into_inner)
                     .map_err(|s| self.peer_error(s))
             }
-            Err(status) => Err(self.peer_error(status)),
+            Err(status) => {
+                if auth::is_wrong_audience(&status) {
+                    // The pooled connection reaches another node than the card's (the
+                    // partner moved): the next call connects afresh.
+                    self.node.peers().forget(&self.card.company_id);
+                }
+                Err(self.peer_error(status))
+            }
         }
     }
 

@@ -18,11 +18,15 @@ use super::tenants::{Host, Lease, TenantError};
 #[derive(Clone)]
 pub struct HostedConnector {
     host: Host,
+    panic_tenant: Option<String>,
 }
 
 impl HostedConnector {
     pub fn new(host: Host) -> HostedConnector {
-        HostedConnector { host }
+        HostedConnector {
+            host,
+            panic_tenant: std::env::var(FAULT_PANIC_TENANT_ENV).ok(),
+        }
     }
 
     /// The tonic server, with the host's message limits.
@@ -31,6 +35,14 @@ impl HostedConnector {
         pb::connector_server::ConnectorServer::new(self)
             .max_decoding_message_size(max)
             .max_encoding_message_size(max)
+    }
+
+    fn fault(&self, lease: &Lease) -> Fault {
+        Fault(
+            self.panic_tenant
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case(lease.node().company_id())),
+        )
     }
 
     /// The tenant the envelope is addressed to, and its service.
@@ -55,6 +67,38 @@ impl HostedConnector {
     }
 }
 
+/// Runs one tenant's handler in a task of its own: a panic in it fails that request with
+/// INTERNAL (and is logged), never the connection other tenants' requests share.
+async fn isolated<T: Send + 'static>(
+    lease: Lease,
+    call: impl std::future::Future<Output = Result<T, Status>> + Send + 'static,
+) -> Result<T, Status> {
+    let tenant = lease.node().company_id().to_string();
+    let outcome = tokio::spawn(call).await;
+    drop(lease);
+    match outcome {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(%tenant, error = %e, "tenant request failed (panic)");
+            Err(Status::internal("internal error"))
+        }
+    }
+}
+
+/// Test hook: `TANSO_FAULT_PANIC_TENANT=<company id>` (read when the host opens) makes every
+/// peer request to that tenant panic in its handler, so tests can show the others go on.
+pub const FAULT_PANIC_TENANT_ENV: &str = "TANSO_FAULT_PANIC_TENANT";
+
+struct Fault(bool);
+
+impl Fault {
+    fn check(&self) {
+        if self.0 {
+            panic!("injected fault ({FAULT_PANIC_TENANT_ENV})");
+        }
+    }
+}
+
 /// The envelope's claimed audience, if it decodes and is of a sane length.
 fn audience(envelope: &pb::Envelope) -> Option<String> {
     let header = pb::RequestHeader::decode(envelope.header.as_slice()).ok()?;
@@ -75,57 +119,97 @@ impl pb::connector_server::Connector for HostedConnector {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::GetFootprintResponse>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::get_footprint(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::get_footprint(&service, request).await
+        })
+        .await
     }
 
     async fn list_footprints(
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::list_footprints(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::list_footprints(&service, request).await
+        })
+        .await
     }
 
     async fn create_request(
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::CreateRequestResponse>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::create_request(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::create_request(&service, request).await
+        })
+        .await
     }
 
     async fn deliver_answer(
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::deliver_answer(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::deliver_answer(&service, request).await
+        })
+        .await
     }
 
     async fn notify(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::notify(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::notify(&service, request).await
+        })
+        .await
     }
 
     async fn subscribe(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::subscribe(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::subscribe(&service, request).await
+        })
+        .await
     }
 
     async fn update_card(
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::update_card(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::update_card(&service, request).await
+        })
+        .await
     }
 
     async fn get_card(
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::CardResponse>, Status> {
-        let (_lease, service) = self.route(&request).await?;
-        Connector::get_card(&service, request).await
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            Connector::get_card(&service, request).await
+        })
+        .await
     }
 }
