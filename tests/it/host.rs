@@ -330,9 +330,13 @@ async fn tenants_are_isolated_on_sled() {
 #[tokio::test(flavor = "multi_thread")]
 async fn quotas_refuse_with_clear_errors_and_store_nothing() {
     let oem = TestNode::start("oem").await;
-    let h = TestHost::start("redb", &["rate", "small"], |slug| match slug {
+    let h = TestHost::start("redb", &["rate", "small", "queue"], |slug| match slug {
         "rate" => Some(Quotas {
             requests_per_second: Some(2),
+            ..Quotas::NONE
+        }),
+        "queue" => Some(Quotas {
+            outbox_depth: Some(1),
             ..Quotas::NONE
         }),
         _ => Some(Quotas {
@@ -363,6 +367,26 @@ async fn quotas_refuse_with_clear_errors_and_store_nothing() {
         .expect_err("over the store quota");
     assert!(err.to_string().contains("store quota exceeded"), "{err}");
     assert!(small.footprints().expect("list").is_empty());
+
+    // The outbox quota: a request that would queue past it is refused, nothing stored. The
+    // partner is stopped, so the first request stays queued.
+    let gone = TestNode::start("gone").await;
+    let gone_card = gone.card_json();
+    gone.stop().await;
+    let queued = h.tenant("queue").await;
+    queued.add_partner(&gone_card, vec![]).expect("partner");
+    let ask = || {
+        queued.send_request(
+            &company("gone"),
+            vec!["urn:tanso:oem:product:x".into()],
+            Vec::new(),
+            String::new(),
+            None,
+        )
+    };
+    ask().expect("the first request fits");
+    let err = ask().expect_err("the second is over the outbox quota");
+    assert!(err.to_string().contains("outbox quota exceeded"), "{err}");
     h.stop().await;
 }
 
