@@ -12,6 +12,7 @@ mod exchange;
 mod faults;
 mod keys;
 mod lifecycle;
+mod moving;
 mod ops;
 mod pact_api;
 mod pact_trust;
