@@ -13,6 +13,7 @@ mod faults;
 mod host;
 mod keys;
 mod lifecycle;
+mod moving;
 mod ops;
 mod pact_api;
 mod pact_trust;

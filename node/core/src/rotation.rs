@@ -99,7 +99,11 @@ impl Node {
                 )
             })
             .collect();
-        self.store().enqueue(&items)?;
+        // The new card is recorded as announced with the items that carry it, so the next
+        // start does not announce it again.
+        let card = serde_json::to_vec(&self.card()?)
+            .map_err(|e| NodeError::Internal(format!("card json: {e}")))?;
+        self.store().announce_card(&card, &items)?;
         self.enqueued(&items);
         Ok(RotationOutcome {
             company_id: self.company_id().to_string(),
@@ -108,6 +112,52 @@ impl Node {
             rotated_at,
             partners_notified: items.len(),
         })
+    }
+
+    /// Announces this node's card to every partner when it differs from the card last
+    /// announced (a new endpoint after a move, a new TLS certificate, a relay added or
+    /// dropped): one `CardUpdate` outbox item per partner, recorded with the new card in one
+    /// batch. Rotations announce their own card. The first time a node runs this (no card
+    /// recorded yet), its card is recorded without an announcement: its partners hold the
+    /// card they were given. Returns the number of partners the card is queued for.
+    pub fn announce_card_if_changed(&self) -> Result<usize, NodeError> {
+        let _not_while_rotating = self
+            .rotation_lock()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let card = self.card()?;
+        let json = serde_json::to_vec(&card)
+            .map_err(|e| NodeError::Internal(format!("card json: {e}")))?;
+        let Some(previous) = self.store().announced_card()? else {
+            self.store().announce_card(&json, &[])?;
+            return Ok(0);
+        };
+        // A recorded card that no longer parses (an older format) counts as changed.
+        if serde_json::from_slice::<NodeCard>(&previous).is_ok_and(|p| p == card) {
+            return Ok(0);
+        }
+        let items: Vec<_> = self
+            .partners()?
+            .iter()
+            .map(|p| {
+                crate::exchange::new_item(
+                    self.clock(),
+                    &p.card.company_id,
+                    Delivery::CardUpdate {
+                        key_id: card.key_id.clone(),
+                    },
+                )
+            })
+            .collect();
+        self.store().announce_card(&json, &items)?;
+        self.enqueued(&items);
+        tracing::info!(
+            endpoint = %card.endpoint,
+            tls_fingerprint = %card.tls_fingerprint,
+            partners = items.len(),
+            "card changed: announced to partners"
+        );
+        Ok(items.len())
     }
 
     /// A partner's new card, received from it: stored only if it succeeds the pinned card

@@ -218,6 +218,11 @@ pub async fn run(
             if let Some(addr) = addr {
                 node.set_bound_endpoint(addr);
             }
+            // A card changed since it was last announced (moved home, new port, certificate
+            // or relay) goes to every partner through the outbox.
+            if let Err(e) = node.announce_card_if_changed() {
+                tracing::warn!(error = %e, "the changed card could not be announced");
+            }
             let tls = node.peer_tls_config();
             let relay_used = relayed.is_some();
             let policy = ConnPolicy::of(node.config());

@@ -479,6 +479,22 @@ impl Store {
         })
     }
 
+    // === the card announced to partners ===
+
+    /// The card this node last announced to its partners (its JSON, as recorded), if any.
+    pub fn announced_card(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(Table::Meta, META_ANNOUNCED_CARD)
+    }
+
+    /// Records `card` (JSON) as announced, with the outbox items that carry it to partners,
+    /// in one batch.
+    pub fn announce_card(&self, card: &[u8], items: &[OutboxItem]) -> Result<(), StoreError> {
+        self.update(|tx| {
+            tx.put(Table::Meta, META_ANNOUNCED_CARD.to_vec(), card.to_vec());
+            outbox_puts(tx, items)
+        })
+    }
+
     // === own footprints with notifications ===
 
     /// [`Store::publish_batch`] plus the notification items it causes, in the same batch.
@@ -585,6 +601,9 @@ impl Store {
 }
 
 /// Puts outbox items within a transaction.
+/// Meta key of the card last announced to partners ([`Store::announce_card`]).
+const META_ANNOUNCED_CARD: &[u8] = b"card/announced";
+
 pub(super) fn outbox_puts(tx: &mut Tx<'_>, items: &[OutboxItem]) -> Result<(), StoreError> {
     for item in items {
         tx.put(Table::Outbox, item.id.clone().into_bytes(), encode(item)?);

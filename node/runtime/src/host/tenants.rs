@@ -351,6 +351,13 @@ impl Host {
             None
         };
         node.metrics().set_peer_port_bound(true);
+        // Its card carries this host's endpoint and certificate: when they are not what its
+        // partners were last told (a tenant just imported here), they are told now.
+        match node.announce_card_if_changed() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tenant = %entry.slug, partners = n, "card update queued"),
+            Err(e) => tracing::warn!(tenant = %entry.slug, error = %e, "card not announced"),
+        }
         tracing::info!(tenant = %entry.slug, company = %entry.company_id, "tenant opened");
         let open = Arc::new(Open {
             node,
