@@ -20,8 +20,8 @@ pub use tanso_calc::{kpi, scope3};
 pub use tanso_core::{
     Node, NodeError, admin_socket, archive, audit, backoff, bundle, card, clock, config, conn,
     crypto, error, home, ids, journal, keys, methods, metrics, migrate, node, nonces, pact,
-    parallel, peer, policy, progress, publish, quota, refusals, rotation, rounding, seal,
-    shutdown, signed, status, store, tls, transport, wait,
+    parallel, peer, policy, progress, publish, quota, refusals, rotation, rounding, seal, shutdown,
+    signed, status, store, tls, transport, wait,
 };
 pub use tanso_dashboard as dashboard;
 pub use tanso_pact_api as pact_api;
