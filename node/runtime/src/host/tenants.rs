@@ -335,7 +335,7 @@ impl Host {
             match tanso_pact_api::app(node.clone(), &prefix) {
                 Ok(router) => Some(router),
                 Err(e) => {
-                    // A tenant with no PACT clients file is not served on the PACT port.
+                    // A tenant whose PACT clients file is damaged is not served on that port.
                     tracing::debug!(tenant = %entry.slug, error = %e, "pact api not served");
                     None
                 }
