@@ -178,7 +178,10 @@ impl Kind {
     ];
 
     fn of(name: &str) -> Option<Kind> {
-        let stem = std::path::Path::new(name).file_stem()?.to_str()?.to_ascii_lowercase();
+        let stem = std::path::Path::new(name)
+            .file_stem()?
+            .to_str()?
+            .to_ascii_lowercase();
         Self::NAMES
             .iter()
             .find(|(n, _)| stem.starts_with(n))
@@ -193,11 +196,27 @@ impl Kind {
                 &["team", "fuel", "factor_id"],
             ),
             Kind::Energy => (
-                &["date", "department", "site", "grid", "energy_type", "quantity", "unit"],
+                &[
+                    "date",
+                    "department",
+                    "site",
+                    "grid",
+                    "energy_type",
+                    "quantity",
+                    "unit",
+                ],
                 &["team", "factor_id"],
             ),
             Kind::Refrigerants => (
-                &["date", "department", "site", "gas", "quantity", "unit", "gwp"],
+                &[
+                    "date",
+                    "department",
+                    "site",
+                    "gas",
+                    "quantity",
+                    "unit",
+                    "gwp",
+                ],
                 &["team", "factor_id"],
             ),
             Kind::Instruments => (
@@ -222,7 +241,9 @@ pub const INVENTORY_FILES: [&str; 4] = ["fuel", "electricity", "refrigerants", "
 
 /// Reads every inventory file given as (name, text), in order; rows that pass are kept and
 /// every problem of every file is collected.
-pub fn read_inventory_text<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> ReadInventory {
+pub fn read_inventory_text<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> ReadInventory {
     let mut read = ReadInventory::default();
     let mut interner = Interner::default();
     for (name, text) in files {
@@ -289,15 +310,14 @@ impl Interner {
 
 fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut ReadInventory) {
     let file: Arc<str> = Arc::from(name);
-    let problem = |line: u64, position: Option<usize>, column: Option<&str>, message: String| {
-        RowProblem {
+    let problem =
+        |line: u64, position: Option<usize>, column: Option<&str>, message: String| RowProblem {
             file: name.to_string(),
             line,
             position: position.map(|p| p as u64 + 1),
             column: column.map(str::to_string),
             message,
-        }
-    };
+        };
     let mut rdr = CsvReader::new(
         text.as_bytes(),
         Shape {
@@ -319,8 +339,12 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
         match required.iter().chain(optional).find(|c| **c == h.as_str()) {
             Some(c) if idx.contains_key(c) => {
                 header_ok = false;
-                read.problems
-                    .push(problem(header_line, Some(i), Some(c), "duplicate column".into()));
+                read.problems.push(problem(
+                    header_line,
+                    Some(i),
+                    Some(c),
+                    "duplicate column".into(),
+                ));
             }
             Some(c) => {
                 idx.insert(c, i);
@@ -333,7 +357,12 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                     Some(h),
                     format!(
                         "unknown column (expected {})",
-                        required.iter().chain(optional).copied().collect::<Vec<_>>().join(", ")
+                        required
+                            .iter()
+                            .chain(optional)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -394,11 +423,14 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                         "mobile" => FuelUse::Mobile,
                         "stationary" => FuelUse::Stationary,
                         other => {
-                            return row.fail("use", format!("`{other}` is not mobile or stationary"));
+                            return row
+                                .fail("use", format!("`{other}` is not mobile or stationary"));
                         }
                     };
                     let quantity = row.quantity()?;
-                    let fuel = row.optional("fuel").map(|f| interner.get(&f.to_ascii_lowercase()));
+                    let fuel = row
+                        .optional("fuel")
+                        .map(|f| interner.get(&f.to_ascii_lowercase()));
                     let factor_id = row.optional("factor_id").map(Arc::from);
                     if fuel.is_none() && factor_id.is_none() {
                         return row.fail("fuel", "give a fuel (e.g. diesel) or a factor_id".into());
@@ -439,7 +471,10 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                     if quantity.unit.dimension() != Dimension::Energy {
                         return row.fail(
                             "unit",
-                            format!("`{}` is not an energy unit (kWh, MWh, MJ, GJ)", quantity.unit),
+                            format!(
+                                "`{}` is not an energy unit (kWh, MWh, MJ, GJ)",
+                                quantity.unit
+                            ),
                         );
                     }
                     Some(EnergyRow {
@@ -465,12 +500,20 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                     let gas = interner.get(&refrigerant_slug(row.required("gas")?));
                     let released = row.quantity()?;
                     if released.unit.dimension() != Dimension::Mass {
-                        return row.fail("unit", format!("`{}` is not a mass unit (kg, t)", released.unit));
+                        return row.fail(
+                            "unit",
+                            format!("`{}` is not a mass unit (kg, t)", released.unit),
+                        );
                     }
-                    let gwp = match GwpSet::parse(row.required("gwp")?) {
-                        Some(g @ (GwpSet::AR4 | GwpSet::AR5 | GwpSet::AR6)) => g,
-                        _ => return row.fail("gwp", "must be AR4, AR5 or AR6: the GWP set is recorded with the figure".into()),
-                    };
+                    let gwp =
+                        match GwpSet::parse(row.required("gwp")?) {
+                            Some(g @ (GwpSet::AR4 | GwpSet::AR5 | GwpSet::AR6)) => g,
+                            _ => return row.fail(
+                                "gwp",
+                                "must be AR4, AR5 or AR6: the GWP set is recorded with the figure"
+                                    .into(),
+                            ),
+                        };
                     Some(RefrigerantRow {
                         row: row_ref.clone(),
                         month,
@@ -497,7 +540,9 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                         other => {
                             return row.fail(
                                 "kind",
-                                format!("`{other}` is not rec, ppa, green-premium or supplier-specific"),
+                                format!(
+                                    "`{other}` is not rec, ppa, green-premium or supplier-specific"
+                                ),
                             );
                         }
                     };
@@ -509,7 +554,8 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                     };
                     let quantity = row.quantity()?;
                     if quantity.unit.dimension() != Dimension::Energy {
-                        return row.fail("unit", format!("`{}` is not an energy unit", quantity.unit));
+                        return row
+                            .fail("unit", format!("`{}` is not an energy unit", quantity.unit));
                     }
                     let retired = match row.required("retired")?.to_ascii_lowercase().as_str() {
                         "yes" | "true" => true,
@@ -624,7 +670,10 @@ impl<'r> Row<'r> {
         if text.len() == 2 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
             Some(text.to_ascii_uppercase())
         } else {
-            self.fail(column, format!("`{text}` is not an ISO 3166-1 alpha-2 country code"))
+            self.fail(
+                column,
+                format!("`{text}` is not an ISO 3166-1 alpha-2 country code"),
+            )
         }
     }
 
@@ -641,12 +690,16 @@ impl<'r> Row<'r> {
         if ok_shape {
             let year: i32 = text[..4].parse().unwrap_or(0);
             let month: u32 = text[5..7].parse().unwrap_or(0);
-            let day_ok = b.len() == 7 || (1..=31).contains(&text[8..10].parse::<u32>().unwrap_or(0));
+            let day_ok =
+                b.len() == 7 || (1..=31).contains(&text[8..10].parse::<u32>().unwrap_or(0));
             if (1..=12).contains(&month) && day_ok {
                 return Some(Period::month(year, month));
             }
         }
-        self.fail(column, format!("`{text}` is not a date (YYYY-MM-DD or YYYY-MM)"))
+        self.fail(
+            column,
+            format!("`{text}` is not a date (YYYY-MM-DD or YYYY-MM)"),
+        )
     }
 
     fn org(&mut self, interner: &mut Interner) -> Option<OrgUnit> {

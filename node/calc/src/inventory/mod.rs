@@ -368,7 +368,8 @@ pub fn calculate(
         }
         // Vehicle fuel by volume feeds the fuel-efficiency KPI (km/L); boiler gas does not.
         if category == Category::Scope1Mobile && r.quantity.unit.dimension() == Dimension::Volume {
-            t.fuel_litres += convert(r.quantity.value, r.quantity.unit, Unit::Litre).unwrap_or_default();
+            t.fuel_litres +=
+                convert(r.quantity.value, r.quantity.unit, Unit::Litre).unwrap_or_default();
         }
         inv.lines.push(Line {
             row: r.row.clone(),
@@ -376,7 +377,11 @@ pub fn calculate(
             org: r.org.clone(),
             asset: r.asset.clone(),
             category,
-            method: if r.factor_id.is_some() { Method::NamedFactor } else { Method::FuelBased },
+            method: if r.factor_id.is_some() {
+                Method::NamedFactor
+            } else {
+                Method::FuelBased
+            },
             activity,
             factor: cache.use_of(factor),
             emissions,
@@ -467,9 +472,15 @@ fn scope2(
     for (index, i) in ledger.instruments.iter().enumerate() {
         let kwh = convert(i.quantity.value, i.quantity.unit, Unit::KWh).unwrap_or_default();
         let rejected = if !i.retired {
-            Some("not retired or cancelled for the reporting company (Scope 2 quality criterion 3)".to_string())
+            Some(
+                "not retired or cancelled for the reporting company (Scope 2 quality criterion 3)"
+                    .to_string(),
+            )
         } else if !ledger.energy.iter().any(|e| {
-            e.kind == EnergyKind::Electricity && e.site == i.site && e.month.calendar_year() == i.vintage_year && e.grid == i.grid
+            e.kind == EnergyKind::Electricity
+                && e.site == i.site
+                && e.month.calendar_year() == i.vintage_year
+                && e.grid == i.grid
         }) {
             Some(format!(
                 "no electricity at site `{}` on the {} grid in {} (criteria 4 and 5: same market, vintage of the reporting year)",
@@ -482,14 +493,21 @@ fn scope2(
             pools
                 .entry((i.site.clone(), i.vintage_year))
                 .or_default()
-                .push(Pool { index, remaining: kwh });
+                .push(Pool {
+                    index,
+                    remaining: kwh,
+                });
         }
         inv.instruments.push(InstrumentUse {
             id: i.id.clone(),
             row: i.row.clone(),
             kind: i.kind,
             applied_kwh: Decimal::ZERO,
-            unused_kwh: if rejected.is_some() { kwh } else { Decimal::ZERO },
+            unused_kwh: if rejected.is_some() {
+                kwh
+            } else {
+                Decimal::ZERO
+            },
             rejected,
         });
     }
@@ -560,7 +578,14 @@ fn scope2(
             emissions,
             note,
         };
-        inv.lines.push(line(Category::Scope2Location, method, activity, fuse.clone(), emissions, note.clone()));
+        inv.lines.push(line(
+            Category::Scope2Location,
+            method,
+            activity,
+            fuse.clone(),
+            emissions,
+            note.clone(),
+        ));
 
         // Market-based: instruments first (electricity only), then residual mix or fallback.
         let mut left = kwh;
@@ -598,7 +623,9 @@ fn scope2(
                     take,
                     factor,
                     emissions,
-                    Some(Arc::from(format!("instrument {} ({})", inst.id, inst.row).as_str())),
+                    Some(Arc::from(
+                        format!("instrument {} ({})", inst.id, inst.row).as_str(),
+                    )),
                 ));
             }
         }
@@ -627,7 +654,14 @@ fn scope2(
             let emissions = factor.numerator.emissions(activity * value(factor));
             inv.totals(r.month, &r.org).scope2_market += emissions;
             let fuse = cache.use_of(factor);
-            inv.lines.push(line(Category::Scope2Market, method, activity, fuse, emissions, note.or(conv)));
+            inv.lines.push(line(
+                Category::Scope2Market,
+                method,
+                activity,
+                fuse,
+                emissions,
+                note.or(conv),
+            ));
         }
     }
     for (key, pool) in pools {
@@ -649,12 +683,14 @@ impl Inventory {
 /// The grid-average factor of a grid: a `grid:<country>` key (user sets first), else the
 /// shipped table.
 fn grid_factor<'a>(library: &'a FactorLibrary, grid: &str) -> Option<&'a Factor> {
-    library.find(&format!("grid:{grid}"), Some(Unit::KWh)).or_else(|| {
-        GRID_IDS
-            .iter()
-            .find(|(g, _)| *g == grid)
-            .and_then(|(_, id)| library.get(id))
-    })
+    library
+        .find(&format!("grid:{grid}"), Some(Unit::KWh))
+        .or_else(|| {
+            GRID_IDS
+                .iter()
+                .find(|(g, _)| *g == grid)
+                .and_then(|(_, id)| library.get(id))
+        })
 }
 
 /// A factor the ledger named by id, checked against the activity's unit.
@@ -669,7 +705,9 @@ fn named<'a>(library: &'a FactorLibrary, id: &str, unit: Unit) -> Result<&'a Fac
         ));
     }
     if f.value.is_none() && f.low.is_none() {
-        return Err(format!("factor `{id}` has no value in its source (not available)"));
+        return Err(format!(
+            "factor `{id}` has no value in its source (not available)"
+        ));
     }
     Ok(f)
 }
@@ -691,7 +729,10 @@ fn in_factor_unit(q: Quantity, f: &Factor) -> (Decimal, Option<Arc<str>>) {
         return (q.value, None);
     }
     let v = convert(q.value, q.unit, to).unwrap_or(q.value);
-    (v, Some(Arc::from(format!("{q} = {} {to}", v.normalize()).as_str())))
+    (
+        v,
+        Some(Arc::from(format!("{q} = {} {to}", v.normalize()).as_str())),
+    )
 }
 
 fn problem(row: &RowRef, column: &str, message: String) -> RowProblem {
@@ -722,6 +763,3 @@ impl FactorCache {
             .clone()
     }
 }
-
-
-

@@ -40,11 +40,22 @@ fn diesel_truck_is_scope1_mobile_from_desnz_2024() {
     assert_eq!(&*line.factor.id, "desnz-2024:1_101_1011_8_1");
     assert_eq!(line.factor.value, dec!(2.51279));
     assert_eq!(line.factor.gwp, GwpSet::AR5);
-    assert!(line.factor.source.source.contains("Department for Energy Security"));
+    assert!(
+        line.factor
+            .source
+            .source
+            .contains("Department for Energy Security")
+    );
     assert_eq!(line.emissions.kg(), dec!(3015.348));
     let march = inv.measures(None);
-    assert_eq!(march.get("scope1_kg", Period::month(2024, 3)), Some(dec!(3015.348)));
-    assert_eq!(march.get("fuel_l", Period::month(2024, 3)), Some(dec!(1200)));
+    assert_eq!(
+        march.get("scope1_kg", Period::month(2024, 3)),
+        Some(dec!(3015.348))
+    );
+    assert_eq!(
+        march.get("fuel_l", Period::month(2024, 3)),
+        Some(dec!(1200))
+    );
 }
 
 #[test]
@@ -77,7 +88,10 @@ fn gas_boiler_in_kwh_gross_and_in_m3() {
     assert_eq!(&*inv.lines[1].factor.id, "desnz-2024:1_100_1004_1_1");
     assert_eq!(inv.lines[1].emissions.kg(), dec!(1022.71));
     let by_month = inv.by_month(|_, _| true);
-    assert_eq!(by_month[&Period::month(2024, 1)].scope1_stationary.kg(), dec!(1829));
+    assert_eq!(
+        by_month[&Period::month(2024, 1)].scope1_stationary.kg(),
+        dec!(1829)
+    );
     // Boiler gas in m3 is a volume too, but fuel_l feeds the vehicles' km/L: not counted.
     assert_eq!(by_month[&Period::month(2024, 2)].fuel_litres, Decimal::ZERO);
 }
@@ -106,7 +120,10 @@ fn r410a_leak_in_ar5_and_ar6() {
         "refrigerants.csv",
         "date,department,site,gas,quantity,unit,gwp\n2024-07-02,W,S,R-410A,1,kg,AR4\n",
     )]);
-    assert!(p[0].starts_with("refrigerants.csv:2:4: column `gas`: no shipped AR4 GWP"), "{p:?}");
+    assert!(
+        p[0].starts_with("refrigerants.csv:2:4: column `gas`: no shipped AR4 GWP"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -151,14 +168,38 @@ fn location_and_market_based_with_a_rec_covering_part() {
     assert_eq!(fallback.len(), 1);
     assert_eq!(fallback[0].activity, dec!(60)); // 60,000 kWh in the factor's MWh
     assert_eq!(&*fallback[0].factor.id, "kr-grid:2023");
-    assert!(fallback[0].note.as_deref().unwrap().contains("no residual mix for the KR grid"));
+    assert!(
+        fallback[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("no residual mix for the KR grid")
+    );
     assert_eq!(inv.instruments[0].applied_kwh, dec!(120000));
     assert_eq!(inv.instruments[0].unused_kwh, Decimal::ZERO);
-    assert!(inv.instruments[1].rejected.as_deref().unwrap().contains("not retired"));
-    assert!(inv.instruments[2].rejected.as_deref().unwrap().contains("2023"));
+    assert!(
+        inv.instruments[1]
+            .rejected
+            .as_deref()
+            .unwrap()
+            .contains("not retired")
+    );
+    assert!(
+        inv.instruments[2]
+            .rejected
+            .as_deref()
+            .unwrap()
+            .contains("2023")
+    );
     let m = inv.measures(Some("Warehousing"));
-    assert_eq!(m.get("scope2_kg", Period::month(2024, 6)), Some(dec!(33384)));
-    assert_eq!(m.get("scope2_market_kg", Period::month(2024, 6)), Some(dec!(25038)));
+    assert_eq!(
+        m.get("scope2_kg", Period::month(2024, 6)),
+        Some(dec!(33384))
+    );
+    assert_eq!(
+        m.get("scope2_market_kg", Period::month(2024, 6)),
+        Some(dec!(25038))
+    );
     assert!(inv.measures(Some("Trunk haulage")).is_empty());
 }
 
@@ -198,7 +239,10 @@ fn bad_rows_are_reported_with_file_line_and_column_and_nothing_is_calculated() {
              2024-01-01,D,T1,mobile,diesel,3,parsec\n\
              2024-01-01,D,T1,mobile,diesel,3,piece\n",
         ),
-        ("electricity.csv", "date,department,site,grid,energy_type,quantity,unit,colour\n"),
+        (
+            "electricity.csv",
+            "date,department,site,grid,energy_type,quantity,unit,colour\n",
+        ),
         (
             "instruments.csv",
             "id,kind,site,grid,vintage_year,quantity,unit,retired\nS1,supplier-specific,X,KR,2024,1,MWh,yes\n",
@@ -222,5 +266,8 @@ fn bad_rows_are_reported_with_file_line_and_column_and_nothing_is_calculated() {
         "fuel.csv",
         "date,department,asset,use,fuel,quantity,unit\n2024-01-01,D,T1,mobile,diesel,3,piece\n",
     )]);
-    assert!(p[0].starts_with("fuel.csv:2:7: column `unit`: no shipped `diesel` factor per piece"), "{p:?}");
+    assert!(
+        p[0].starts_with("fuel.csv:2:7: column `unit`: no shipped `diesel` factor per piece"),
+        "{p:?}"
+    );
 }
