@@ -15,7 +15,7 @@ pub mod fuzzing;
 pub mod server;
 pub mod worker;
 
-pub use tanso_calc::{kpi, scope3};
+pub use tanso_calc::{inventory, kpi, scope3};
 pub use tanso_core::{
     Node, NodeError, admin_socket, archive, audit, backoff, card, clock, config, conn, crypto,
     error, home, ids, journal, keys, methods, metrics, migrate, node, nonces, pact, parallel, peer,
@@ -23,6 +23,7 @@ pub use tanso_core::{
     transport, wait,
 };
 pub use tanso_dashboard as dashboard;
+pub use tanso_logistics as logistics;
 pub use tanso_pact_api as pact_api;
 
 pub use doors::{open, open_with};

@@ -271,3 +271,51 @@ fn bad_rows_are_reported_with_file_line_and_column_and_nothing_is_calculated() {
         "{p:?}"
     );
 }
+
+#[test]
+fn a_logistics_reproduces_the_guides_yearly_totals() {
+    // The KPI guide's A Logistics: 5,200 t (2022), 4,550 t (2023, −12.5 %), 3,900 t
+    // (2024, −25 %). The ledgers (data/examples/a-logistics, written by its generate.py)
+    // hold 36 months of fuel, electricity and refrigerant rows; the totals are computed here.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/examples/a-logistics/ledger");
+    let ledger = read_inventory_dir(&dir).unwrap().into_result().unwrap();
+    let inv = calculate(&ledger, &LIB).unwrap();
+    let years = inv.by_year();
+    let tonnes = |y: i32| {
+        let t = years[&y];
+        tanso_model::rounding::round((t.scope1() + t.scope2_location).tonnes(), 0)
+    };
+    assert_eq!(
+        (tonnes(2022), tonnes(2023), tonnes(2024)),
+        (dec!(5200), dec!(4550), dec!(3900))
+    );
+    // −12.5 % and −25 % against year one: 4550 / 5200 = 0.875, 3900 / 5200 = 0.75.
+    assert_eq!(tonnes(2023) / tonnes(2022), dec!(0.875));
+    assert_eq!(tonnes(2024) / tonnes(2022), dec!(0.75));
+    // No instruments and no Korean residual mix: market-based equals location-based.
+    assert_eq!(years[&2024].scope2_market, years[&2024].scope2_location);
+    // Every department reports in every month, and the KPI measures roll up to the year.
+    let by_department = inv.by_department();
+    let names: Vec<&str> = by_department.keys().map(|d| &**d).collect();
+    assert_eq!(
+        names,
+        ["Last-mile delivery", "Trunk haulage", "Warehousing"]
+    );
+    assert!(by_department.values().all(|months| months.len() == 36));
+    let measures = inv.measures(None);
+    let year = |m: &str, y: i32| {
+        measures
+            .value(m, Period::year(y), crate::kpi::Aggregate::Sum)
+            .unwrap()
+    };
+    let total_2022 = year("scope1_kg", 2022) + year("scope2_kg", 2022);
+    assert_eq!(tanso_model::rounding::round(total_2022, 0), dec!(5200000));
+    // Electric vans appear in 2023: Last-mile delivery has Scope 2 from then on only.
+    let last_mile = inv.measures(Some("Last-mile delivery"));
+    assert_eq!(
+        last_mile.get("scope2_kg", Period::month(2022, 6)),
+        Some(Decimal::ZERO)
+    );
+    assert!(last_mile.get("scope2_kg", Period::month(2023, 6)).unwrap() > Decimal::ZERO);
+}
