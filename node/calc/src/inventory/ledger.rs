@@ -308,6 +308,10 @@ impl Interner {
     }
 }
 
+#[allow(
+    clippy::redundant_closure_call,
+    reason = "each row kind is parsed in a closure called at once, so `?` ends that row only"
+)]
 fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut ReadInventory) {
     let file: Arc<str> = Arc::from(name);
     let problem =

@@ -664,8 +664,7 @@ fn scope2(
             ));
         }
     }
-    for (key, pool) in pools {
-        let _ = key;
+    for pool in pools.into_values() {
         for p in pool {
             inv.instruments[p.index].unused_kwh = p.remaining;
         }
