@@ -16,7 +16,7 @@ pub mod host;
 pub mod server;
 pub mod worker;
 
-pub use tanso_calc::{kpi, scope3};
+pub use tanso_calc::{inventory, kpi, scope3};
 pub use tanso_core::{
     Node, NodeError, admin_socket, archive, audit, backoff, bundle, card, clock, config, conn,
     crypto, error, home, ids, journal, keys, methods, metrics, migrate, node, nonces, pact,
@@ -24,6 +24,7 @@ pub use tanso_core::{
     signed, status, store, tls, transport, wait,
 };
 pub use tanso_dashboard as dashboard;
+pub use tanso_logistics as logistics;
 pub use tanso_pact_api as pact_api;
 
 pub use doors::{open, open_with};

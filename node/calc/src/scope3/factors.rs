@@ -196,7 +196,7 @@ pub struct FactorSet {
 /// Paths are relative to this file: the repo-root `data/` directory. This is the only
 /// place that names shipped data paths.
 pub fn builtin_sets() -> Vec<FactorSet> {
-    const SETS: [(&str, &str); 5] = [
+    const SETS: [(&str, &str); 6] = [
         (
             "guide_defaults.csv",
             include_str!("../../../../data/factors/guide_defaults.csv"),
@@ -216,6 +216,10 @@ pub fn builtin_sets() -> Vec<FactorSet> {
         (
             "epa_supply_chain_v1_3.csv",
             include_str!("../../../../data/factors/epa_supply_chain_v1_3.csv"),
+        ),
+        (
+            "refrigerants_ar6.csv",
+            include_str!("../../../../data/factors/refrigerants_ar6.csv"),
         ),
     ];
     SETS.iter()
@@ -430,7 +434,7 @@ impl FactorLibrary {
     }
 
     /// The shipped sets: guide defaults, avoided-emission defaults, EPA Hub 2025,
-    /// DESNZ 2024, EPA supply-chain v1.3 (in that key-lookup priority).
+    /// DESNZ 2024, EPA supply-chain v1.3, IPCC AR6 refrigerant GWPs (in that key-lookup priority).
     pub fn builtin() -> Self {
         Self::new(builtin_sets()).expect("shipped factor ids are unique")
     }

@@ -707,7 +707,7 @@ fn factor_library_blank_is_not_available_and_ranges_are_kept() {
             );
         }
     }
-    assert_eq!(lib().sets().len(), 5);
+    assert_eq!(lib().sets().len(), 6);
 }
 
 #[test]

@@ -1,0 +1,394 @@
+//! Worked examples, one per mode, a hub and a multi-leg chain; each with its hand computation.
+
+use std::sync::{Arc, LazyLock};
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use tanso_calc::kpi::Period;
+use tanso_calc::scope3::FactorLibrary;
+
+use crate::*;
+
+static LIB: LazyLock<FactorLibrary> = LazyLock::new(FactorLibrary::builtin);
+
+fn leg(
+    shipment: &str,
+    customer: &str,
+    month: u32,
+    mass_t: Decimal,
+    distance: Distance,
+    toc: usize,
+) -> Leg {
+    Leg {
+        shipment: Arc::from(shipment),
+        customer: Arc::from(customer),
+        month: Period::month(2024, month),
+        mass_t,
+        distance,
+        toc,
+        origin: None,
+        destination: None,
+    }
+}
+
+/// A carrier's trucks used 10,000 litres of diesel for 100,000 t·km (DESNZ 2024 diesel,
+/// average biofuel blend: 2.51279 kg/l combustion, 0.61101 kg/l supply).
+/// TTW 10,000 × 2.51279 = 25,127.9 kg; WTW + 10,000 × 0.61101 = 31,238 kg.
+/// Per t·km: TTW 0.251279, WTW 0.31238.
+fn truck() -> Toc {
+    let energy = [EnergyUse {
+        carrier: EnergyCarrier::Diesel,
+        quantity: dec!(10000),
+        grid: None,
+    }];
+    Toc::from_energy(
+        "kr-road-ftl",
+        Mode::Road,
+        "40 t articulated, FTL",
+        &energy,
+        dec!(100000),
+        &LIB,
+    )
+    .unwrap()
+}
+
+#[test]
+fn road_from_the_carriers_fuel_allocated_by_tkm() {
+    let toc = truck();
+    assert_eq!(toc.basis, Basis::Primary);
+    assert_eq!(toc.intensity.ttw, dec!(0.251279));
+    assert_eq!(toc.intensity.wtw, dec!(0.31238));
+    assert!(toc.factors[0].starts_with("desnz-2024:1_101_1011_8_1 = 2.51279 kgCO2e/litre"));
+    // A: 20 t × 250 km actual = 5,000 t·km → WTW 5,000 × 0.31238 = 1,561.9; TTW 1,256.395.
+    // B: 10 t × 400 km shortest feasible × 1.05 adjustment = 4,200 t·km
+    //    → WTW 4,200 × 0.31238 = 1,311.996; TTW 4,200 × 0.251279 = 1,055.3718.
+    let chain = Chain {
+        tocs: vec![toc],
+        legs: vec![
+            leg(
+                "A",
+                "Shipper 1",
+                3,
+                dec!(20),
+                Distance::Actual(dec!(250)),
+                0,
+            ),
+            leg(
+                "B",
+                "Shipper 2",
+                3,
+                dec!(10),
+                Distance::ShortestFeasible {
+                    km: dec!(400),
+                    adjustment: dec!(1.05),
+                },
+                0,
+            ),
+        ],
+        ..Chain::default()
+    };
+    let r = calculate(&chain).unwrap();
+    assert_eq!(r.per_shipment["A"].wtw_kg, dec!(1561.9));
+    assert_eq!(r.per_shipment["A"].ttw_kg, dec!(1256.395));
+    assert_eq!(r.per_shipment["B"].tkm, dec!(4200));
+    assert_eq!(r.per_shipment["B"].wtw_kg, dec!(1311.996));
+    assert_eq!(r.per_shipment["B"].ttw_kg, dec!(1055.3718));
+    // Allocation by t·km: the two shipments carry 9,200 of the TOC's 100,000 t·km, so they
+    // bear 9.2 % of its 31,238 kg: 2,873.896 kg.
+    assert_eq!(r.per_month[&Period::month(2024, 3)].wtw_kg, dec!(2873.896));
+    assert_eq!(r.per_customer["Shipper 2"].wtw_kg, dec!(1311.996));
+}
+
+#[test]
+fn road_modelled_from_load_factor_and_empty_running() {
+    // 0.36 l/km, 25 t payload, load factor 0.6, 20 % of distance empty:
+    // litres per t·km = 0.36 ÷ (0.8 × 25 × 0.6) = 0.36 ÷ 12 = 0.03.
+    // TTW 0.03 × 2.51279 = 0.0753837; WTW + 0.03 × 0.61101 = 0.093714 kg/t·km.
+    let toc = Toc::modelled(
+        "kr-road-model",
+        Mode::Road,
+        "rigid 25 t payload",
+        EnergyCarrier::Diesel,
+        dec!(0.36),
+        dec!(25),
+        dec!(0.6),
+        dec!(0.2),
+        &LIB,
+    )
+    .unwrap();
+    assert_eq!(toc.basis, Basis::Modelled);
+    assert_eq!(toc.intensity.ttw, dec!(0.0753837));
+    assert_eq!(toc.intensity.wtw, dec!(0.093714));
+    let bad = Toc::modelled(
+        "x",
+        Mode::Road,
+        "",
+        EnergyCarrier::Diesel,
+        dec!(0.3),
+        dec!(25),
+        dec!(1.2),
+        dec!(0),
+        &LIB,
+    );
+    assert_eq!(
+        bad.unwrap_err().to_string(),
+        "TOC `x`: load factor is 1.2: must be above 0 and at most 1"
+    );
+}
+
+#[test]
+fn rail_sea_and_air_defaults_from_desnz_2024() {
+    // Rail freight train: TTW 0.02779, WTT 0.00691 → WTW 0.0347 kg/t·km.
+    // 500 t × 600 km = 300,000 t·km → WTW 10,410 kg, TTW 8,337 kg.
+    let rail = Toc::default_for("rail-freight", &LIB).unwrap();
+    assert_eq!(
+        rail.intensity,
+        Intensity {
+            wtw: dec!(0.0347),
+            ttw: dec!(0.02779)
+        }
+    );
+    // Container ship, average: 0.01612 + 0.00365 = 0.01977.
+    // 12 t × 19,500 km = 234,000 t·km → WTW 4,626.18, TTW 3,772.08.
+    let sea = Toc::default_for("sea-container-average", &LIB).unwrap();
+    // International air freight without RF: 0.64875 + 0.13516 = 0.78391; with RF 1.09904 + 0.13516 = 1.2342.
+    // 2 t × 8,800 km = 17,600 t·km → WTW 13,796.816 (without RF), 21,721.92 (with RF); TTW 11,418.
+    let air = Toc::default_for("air-international-without-rf", &LIB).unwrap();
+    let air_rf = Toc::default_for("air-international-with-rf", &LIB).unwrap();
+    assert_eq!(rail.basis, Basis::Default);
+    let chain = Chain {
+        tocs: vec![rail, sea, air, air_rf],
+        legs: vec![
+            leg("R", "C", 1, dec!(500), Distance::Actual(dec!(600)), 0),
+            leg("S", "C", 1, dec!(12), Distance::Actual(dec!(19500)), 1),
+            leg("A", "C", 1, dec!(2), Distance::Actual(dec!(8800)), 2),
+            leg("ARF", "C", 1, dec!(2), Distance::Actual(dec!(8800)), 3),
+        ],
+        ..Chain::default()
+    };
+    let r = calculate(&chain).unwrap();
+    assert_eq!(
+        (r.per_shipment["R"].wtw_kg, r.per_shipment["R"].ttw_kg),
+        (dec!(10410), dec!(8337))
+    );
+    assert_eq!(
+        (r.per_shipment["S"].wtw_kg, r.per_shipment["S"].ttw_kg),
+        (dec!(4626.18), dec!(3772.08))
+    );
+    assert_eq!(
+        (r.per_shipment["A"].wtw_kg, r.per_shipment["A"].ttw_kg),
+        (dec!(13796.816), dec!(11418))
+    );
+    assert_eq!(r.per_shipment["ARF"].wtw_kg, dec!(21721.92));
+}
+
+#[test]
+fn inland_waterway_needs_the_carriers_energy() {
+    // No open default for inland waterways: asking for one names the shipped keys.
+    let err = Toc::default_for("inland-waterway", &LIB)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("no default TOC `inland-waterway` (shipped: road-hgv-diesel-average"),
+        "{err}"
+    );
+    // A barge operator used 4,000 l of marine gas oil for 400,000 t·km (DESNZ 2024 MGO:
+    // 2.77139 kg/l combustion, 0.62665 kg/l supply). TTW 11,085.56 kg, WTW 13,592.16 kg;
+    // per t·km TTW 0.0277139, WTW 0.0339804. 50 t × 300 km = 15,000 t·km
+    // → WTW 509.706, TTW 415.7085.
+    let barge = Toc::from_energy(
+        "rhine-barge",
+        Mode::InlandWaterway,
+        "motor barge",
+        &[EnergyUse {
+            carrier: EnergyCarrier::MarineGasOil,
+            quantity: dec!(4000),
+            grid: None,
+        }],
+        dec!(400000),
+        &LIB,
+    )
+    .unwrap();
+    assert_eq!(
+        barge.intensity,
+        Intensity {
+            wtw: dec!(0.0339804),
+            ttw: dec!(0.0277139)
+        }
+    );
+    let chain = Chain {
+        tocs: vec![barge],
+        legs: vec![leg("W", "C", 2, dec!(50), Distance::Actual(dec!(300)), 0)],
+        ..Chain::default()
+    };
+    let r = calculate(&chain).unwrap();
+    assert_eq!(r.total.wtw_kg, dec!(509.706));
+    assert_eq!(r.total.ttw_kg, dec!(415.7085));
+}
+
+/// A warehouse used 50,000 kWh from the Korean grid (0.4173 tCO2e/MWh = 0.4173 kg/kWh, all
+/// well-to-tank) and 2,000 l of diesel in forklifts, for 10,000 t leaving it.
+/// WTW 50,000 × 0.4173 + 2,000 × (2.51279 + 0.61101) = 20,865 + 6,247.6 = 27,112.6 kg;
+/// TTW 2,000 × 2.51279 = 5,025.58 kg. Per tonne: WTW 2.71126, TTW 0.502558.
+fn warehouse() -> Hoc {
+    let energy = [
+        EnergyUse {
+            carrier: EnergyCarrier::Electricity,
+            quantity: dec!(50000),
+            grid: Some("KR".into()),
+        },
+        EnergyUse {
+            carrier: EnergyCarrier::Diesel,
+            quantity: dec!(2000),
+            grid: None,
+        },
+    ];
+    Hoc::from_energy(
+        "icheon-dc",
+        HubType::Warehouse,
+        "Icheon DC, ambient",
+        &energy,
+        dec!(10000),
+        &LIB,
+    )
+    .unwrap()
+}
+
+#[test]
+fn hub_from_energy_and_throughput() {
+    let hoc = warehouse();
+    assert_eq!(
+        hoc.intensity,
+        Intensity {
+            wtw: dec!(2.71126),
+            ttw: dec!(0.502558)
+        }
+    );
+    // 20 t through the hub: WTW 54.2252, TTW 10.05116.
+    let chain = Chain {
+        hocs: vec![hoc],
+        hubs: vec![HubStop {
+            shipment: Arc::from("H"),
+            customer: Arc::from("C"),
+            month: Period::month(2024, 4),
+            mass_t: dec!(20),
+            hoc: 0,
+        }],
+        ..Chain::default()
+    };
+    let r = calculate(&chain).unwrap();
+    assert_eq!(r.total.wtw_kg, dec!(54.2252));
+    assert_eq!(r.total.ttw_kg, dec!(10.05116));
+    assert_eq!(r.total.tonnes_handled, dec!(20));
+}
+
+#[test]
+fn multi_leg_chain_sums_its_elements_and_becomes_an_ileap_shipment_footprint() {
+    // S-100, 20 t: truck 250 km (1,561.9 / 1,256.395) → warehouse (54.2252 / 10.05116)
+    // → container ship 19,500 km: 390,000 t·km × 0.01977 = 7,710.3 WTW, × 0.01612 = 6,286.8 TTW
+    // → rail 600 km: 12,000 t·km × 0.0347 = 416.4 WTW, × 0.02779 = 333.48 TTW.
+    // WTW 1,561.9 + 54.2252 + 7,710.3 + 416.4 = 9,742.8252 kg;
+    // TTW 1,256.395 + 10.05116 + 6,286.8 + 333.48 = 7,886.72616 kg;
+    // t·km 5,000 + 390,000 + 12,000 = 407,000.
+    let chain = Chain {
+        tocs: vec![
+            truck(),
+            Toc::default_for("sea-container-average", &LIB).unwrap(),
+            Toc::default_for("rail-freight", &LIB).unwrap(),
+        ],
+        hocs: vec![warehouse()],
+        legs: vec![
+            leg(
+                "S-100",
+                "Shipper 1",
+                5,
+                dec!(20),
+                Distance::Actual(dec!(250)),
+                0,
+            ),
+            leg(
+                "S-100",
+                "Shipper 1",
+                5,
+                dec!(20),
+                Distance::Actual(dec!(19500)),
+                1,
+            ),
+            leg(
+                "S-100",
+                "Shipper 1",
+                6,
+                dec!(20),
+                Distance::Actual(dec!(600)),
+                2,
+            ),
+            leg(
+                "S-200",
+                "Shipper 2",
+                6,
+                dec!(1),
+                Distance::Actual(dec!(100)),
+                0,
+            ),
+        ],
+        hubs: vec![HubStop {
+            shipment: Arc::from("S-100"),
+            customer: Arc::from("Shipper 1"),
+            month: Period::month(2024, 5),
+            mass_t: dec!(20),
+            hoc: 0,
+        }],
+    };
+    let r = calculate(&chain).unwrap();
+    let s = r.per_shipment["S-100"];
+    assert_eq!(s.wtw_kg, dec!(9742.8252));
+    assert_eq!(s.ttw_kg, dec!(7886.72616));
+    assert_eq!(s.tkm, dec!(407000));
+    assert_eq!(s.tces, 4);
+    // S-200: 100 t·km × 0.31238 = 31.238 kg; June holds the rail leg and S-200: 416.4 + 31.238.
+    assert_eq!(r.per_shipment["S-200"].wtw_kg, dec!(31.238));
+    assert_eq!(r.per_month[&Period::month(2024, 6)].wtw_kg, dec!(447.638));
+    assert_eq!(r.total.wtw_kg, dec!(9774.0632));
+
+    let sf = ileap::shipment_footprint(&chain, &r, "S-100").unwrap();
+    assert_eq!(sf.mass, dec!(20000));
+    assert_eq!(sf.tces.len(), 4);
+    assert_eq!(sf.wtw_kg(), dec!(9742.8252));
+    assert_eq!(sf.tkm(), dec!(407000));
+    assert_eq!(sf.tces[0].prev_tce_ids, Some(vec![]));
+    assert_eq!(
+        sf.tces[1].prev_tce_ids.as_deref(),
+        Some(&[sf.tces[0].tce_id.clone()][..])
+    );
+    assert_eq!(sf.tces[3].hoc_id.as_deref(), Some("icheon-dc"));
+    let json = serde_json::to_value(&sf).unwrap();
+    assert_eq!(json["tces"][0]["co2eWTW"], "1561.9");
+    assert_eq!(json["tces"][0]["transportActivity"], "5000");
+    assert_eq!(json["tces"][0]["distance"]["actual"], "250");
+    assert_eq!(json["tces"][0]["tocId"], "kr-road-ftl");
+    let back: ileap::ShipmentFootprint = serde_json::from_value(json).unwrap();
+    assert_eq!(back, sf);
+    assert!(ileap::shipment_footprint(&chain, &r, "nope").is_none());
+}
+
+#[test]
+fn a_leg_naming_a_missing_toc_or_without_mass_is_refused() {
+    let chain = Chain {
+        tocs: vec![truck()],
+        legs: vec![leg("A", "C", 1, dec!(1), Distance::Actual(dec!(1)), 3)],
+        ..Chain::default()
+    };
+    assert_eq!(
+        calculate(&chain).unwrap_err().to_string(),
+        "leg 0: refers to TOC 3, which does not exist"
+    );
+    let chain = Chain {
+        tocs: vec![truck()],
+        legs: vec![leg("A", "C", 1, dec!(0), Distance::Actual(dec!(1)), 0)],
+        ..Chain::default()
+    };
+    assert_eq!(
+        calculate(&chain).unwrap_err().to_string(),
+        "leg of shipment `A`: mass (t) is 0: mass must be above 0 and distance at least 0"
+    );
+}
