@@ -586,11 +586,11 @@ fn summary(checked: &Checked, home: &str, key: KeyProtection) -> ImportSummary {
     }
 }
 
+/// A bundle open for reading.
+type Archive = Box<tar::Archive<BufReader<fs::File>>>;
+
 /// Opens a bundle for reading, its entries bounded by `max_files`.
-fn open_entries(
-    bundle: &Path,
-    max_files: usize,
-) -> Result<(Box<tar::Archive<BufReader<fs::File>>>, String, usize), BundleError> {
+fn open_entries(bundle: &Path, max_files: usize) -> Result<(Archive, String, usize), BundleError> {
     let file = fs::File::open(bundle).map_err(io_err(bundle))?;
     let archive = Box::new(tar::Archive::new(BufReader::with_capacity(1 << 20, file)));
     // Every file may come with a long-name entry; plus the manifest and its signature.
