@@ -663,11 +663,25 @@ impl Host {
             .kek
             .home(self.inner.home.tenant_home(&entry.slug));
         let now = self.inner.clock.now();
-        Ok(tokio::task::spawn_blocking(move || {
-            tanso_core::bundle::export(&home, &out, &passphrase, now)
-        })
-        .await
-        .map_err(|e| HostError::Kek(format!("task: {e}")))??)
+        // The last handle may still be closing the store (its drop runs on the thread that
+        // released it): an export that finds the store in use tries again, within the grace.
+        let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+        loop {
+            let (home, out, passphrase) = (home.clone(), out.clone(), passphrase.clone());
+            let attempt = tokio::task::spawn_blocking(move || {
+                tanso_core::bundle::export(&home, &out, &passphrase, now)
+            })
+            .await
+            .map_err(|e| HostError::Kek(format!("task: {e}")))?;
+            match attempt {
+                Err(tanso_core::bundle::BundleError::InUse { .. })
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Imports a signed home bundle as a new tenant (under `slug`, or the company id's
