@@ -74,14 +74,34 @@ impl DefaultValues {
     }
 
     /// Reads a table in the shipped layout; `name` is used in errors (`name:line:column`).
-    pub fn read(input: impl Read, name: &str) -> Result<DefaultValues, CbamError> {
+    pub fn read(mut input: impl Read, name: &str) -> Result<DefaultValues, CbamError> {
+        let mut text = String::new();
+        input
+            .read_to_string(&mut text)
+            .map_err(|e| CbamError::File {
+                file: name.to_string(),
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+            })?;
+        // The csv crate places a record before the comment and blank lines it skipped, so
+        // those lines are kept as empty records (skipped below) and the leading ones counted:
+        // every record keeps its real line number.
+        let skippable = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
+        let offset = text.lines().take_while(|l| skippable(l)).count() as u64;
+        let blank = ",".repeat(COLUMNS.len() - 1);
+        let body: String = text
+            .lines()
+            .skip(offset as usize)
+            .map(|l| if skippable(l) { blank.as_str() } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut rdr = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
             .trim(csv::Trim::All)
-            .from_reader(input);
+            .from_reader(body.as_bytes());
         let at = |line: u64, col: usize, message: String| CbamError::File {
             file: name.to_string(),
-            line,
+            line: line + offset,
             column: col as u64 + 1,
             message,
         };
@@ -106,6 +126,9 @@ impl DefaultValues {
                 at(line, 0, e.to_string())
             })?;
             let line = rec.position().map_or(0, |p| p.line());
+            if rec.iter().all(str::is_empty) {
+                continue;
+            }
             let get = |i: usize| rec.get(i).unwrap_or("");
             let num = |i: usize| -> Result<Decimal, CbamError> {
                 let v = Decimal::from_str(get(i))

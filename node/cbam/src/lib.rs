@@ -13,14 +13,23 @@
 //! - [`record`]: the record, its figures and their provenance, and its validation.
 //! - [`calc`]: monitoring data to records ([`calc::calculate`]).
 //! - [`defaults`]: the default-value table (`data/default-values.csv`).
+//! - [`exchange`]: records carried as an extension of the product's signed PACT footprint.
+//! - [`declaration`]: the importer's ledger and declaration.
+//! - [`catenax`]: to and from the Catena-X CBAM aspect model 1.0.0.
+//! - [`template`]: the Excel communication's `Summary_Communication` sheet (read with
+//!   calamine, written with rust_xlsxwriter, both from and to bytes in memory).
 //!
 //! No IO beyond the readers handed in, no tokio; every figure is an exact `Decimal`,
 //! rounded once by [`tanso_model::rounding`]'s rule.
 
 pub mod calc;
+pub mod catenax;
 pub mod cn;
+pub mod declaration;
 pub mod defaults;
+pub mod exchange;
 pub mod record;
+pub mod template;
 pub mod units;
 
 #[cfg(test)]

@@ -476,3 +476,250 @@ fn records_round_trip_through_json_exactly() {
     let back: CbamRecord = serde_json::from_str(&json).unwrap();
     assert_eq!(back, out.records[0]);
 }
+
+// --- Exchange and declaration -----------------------------------------------------------
+
+#[test]
+fn records_ride_in_a_footprint_extension_and_come_back_validated() {
+    let out = calculate(&monitoring(EAF), &[], &DefaultValues::default()).unwrap();
+    let doc = serde_json::json!({"id": "x", "extensions": [{"specVersion": "1", "dataSchema": "https://example.com/other", "data": {}}]});
+    let doc = crate::exchange::attach(doc, &out.records).unwrap();
+    assert_eq!(doc["extensions"].as_array().unwrap().len(), 2);
+    assert_eq!(crate::exchange::records_in(&doc).unwrap(), out.records);
+    // Attaching again replaces by record id instead of adding.
+    let again = crate::exchange::attach(doc.clone(), &out.records).unwrap();
+    assert_eq!(crate::exchange::records_in(&again).unwrap().len(), 1);
+    // A record with an unknown CN code inside a received document is refused.
+    let mut bad = doc.clone();
+    bad["extensions"][1]["data"]["records"][0]["cnCode"] = "84713000".into();
+    assert!(crate::exchange::records_in(&bad).is_err());
+}
+
+#[test]
+fn declaration_per_cn_code_and_country_with_defaults_and_chase() {
+    use crate::declaration::{ChaseReason, assemble, read_ledger};
+    use crate::exchange::ReceivedRecord;
+    let bof = calculate(
+        &monitoring(BOF),
+        &[pig_iron_record()],
+        &DefaultValues::shipped(),
+    )
+    .unwrap();
+    let mut record = bof.records[0].clone();
+    record.carbon_prices.push(crate::record::CarbonPrice {
+        instrument: "emission trading system".into(),
+        legal_act: "Act on the Allocation and Trading of Greenhouse-Gas Emission Permits (KR)"
+            .into(),
+        country: crate::record::Country::parse("KR").unwrap(),
+        currency: "KRW".into(),
+        amount_per_tonne: d("1000"),
+        rebate_per_tonne: d("250"),
+    });
+    let received = [ReceivedRecord {
+        record,
+        from_company: "urn:tanso:company:steel".into(),
+        footprint_id: "fp".into(),
+        received_at: "2026-03-01T00:00:00Z".into(),
+        signature: "verified".into(),
+    }];
+    let ledger = "cn_code,quantity_t,country,installation_id,import_date,supplier,product_id\n\
+                  72071111,100,KR,KR-INST-0001,2026-03-10,,\n\
+                  72071111,50,KR,KR-INST-0001,2026-05-01,,\n\
+                  72011011,10,CN,CN-INST-7,2026-06-01,urn:tanso:company:iron,urn:p:pig\n\
+                  72031000,5,CN,CN-INST-8,2026-06-01,,\n\
+                  72071111,999,KR,KR-INST-0001,2025-12-31,,\n";
+    let rows = read_ledger(ledger.as_bytes(), "imports.csv").unwrap();
+    let decl = assemble(2026, &rows, &received, &DefaultValues::shipped());
+    assert_eq!(decl.rows_outside_year, 1);
+    // 72071111 from KR: 150 t × 1.776184 = 266.4276 t direct; × 0.167 = 25.05 t indirect
+    // (not counted: steel). Default part: precursor pig iron at default, 0.3 t/t × 1.90 =
+    // 0.57 t/t → 150 × 0.57 = 85.5 t; 85.5 / 266.4276 = 32.09 %. Carbon price: 150 t ×
+    // (1,000 − 250) = 112,500 KRW.
+    let kr = decl
+        .lines
+        .iter()
+        .find(|l| l.cn_code.as_str() == "72071111")
+        .unwrap();
+    assert_eq!(kr.quantity.0, d("150"));
+    assert_eq!(kr.direct.0, d("266.428"));
+    assert_eq!(kr.indirect.0, d("25.05"));
+    assert_eq!(kr.counted.0, d("266.428"));
+    assert_eq!(kr.default_share_pct, d("32.09"));
+    assert_eq!(kr.actual_share_pct, d("67.91"));
+    assert_eq!(kr.carbon_price_paid["KRW"], "112500.00");
+    // 72011011 from CN: no record, default 1.90 + 10 % (2026) = 2.09 t/t × 10 t = 20.9 t.
+    let cn = decl
+        .lines
+        .iter()
+        .find(|l| l.cn_code.as_str() == "72011011")
+        .unwrap();
+    assert_eq!(cn.counted.0, d("20.9"));
+    assert_eq!(cn.default_share_pct, d("100"));
+    assert_eq!(decl.chase.len(), 2);
+    assert_eq!(decl.chase[0].reason, ChaseReason::Missing);
+    assert_eq!(
+        decl.chase[0].request.as_deref(),
+        Some(
+            "tanso cbam request --home HOME --partner urn:tanso:company:iron --product-id urn:p:pig"
+        )
+    );
+    assert_eq!(decl.chase[1].reason, ChaseReason::NoValue);
+    assert_eq!(decl.total_counted.0, d("287.328"));
+    let mut csv = Vec::new();
+    crate::declaration::write_csv(&decl, &mut csv).unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(
+        csv.contains("72071111,KR,150,266.428,25.05,266.428,67.91,32.09,112500.00 KRW,"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn ledger_errors_name_file_line_and_column() {
+    use crate::declaration::read_ledger;
+    let head = "cn_code,quantity_t,country,installation_id,import_date\n";
+    let cases = [
+        (
+            format!("{head}84713000,1,KR,I,2026-01-01\n"),
+            "imports.csv:2:1: CN code 84713000 is not a CBAM good (Regulation (EU) 2023/956, Annex I)",
+        ),
+        (
+            format!("{head}72071111,-3,KR,I,2026-01-01\n"),
+            "imports.csv:2:2: negative quantity -3",
+        ),
+        (
+            format!("{head}72071111,3,KR,I,2026-13-01\n"),
+            "imports.csv:2:5: date `2026-13-01` is not YYYY-MM-DD",
+        ),
+        (
+            "cn_code,quantity_t,colour\n".to_string(),
+            "imports.csv:1:3: unknown column `colour`",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(
+            read_ledger(text.as_bytes(), "imports.csv")
+                .unwrap_err()
+                .to_string(),
+            want
+        );
+    }
+}
+
+// --- Catena-X and the Excel template ------------------------------------------------------
+
+#[test]
+fn catenax_aspect_keeps_what_the_model_carries() {
+    let mut out = calculate(&monitoring(ALUMINIUM), &[], &DefaultValues::default()).unwrap();
+    let mut r = out.records.remove(0);
+    r.carbon_prices.push(crate::record::CarbonPrice {
+        instrument: "ETS".into(),
+        legal_act: "K-ETS".into(),
+        country: crate::record::Country::parse("KR").unwrap(),
+        currency: "EUR".into(),
+        amount_per_tonne: d("2.5"),
+        rebate_per_tonne: d("0.5"),
+    });
+    let aspect = crate::catenax::to_catenax(std::slice::from_ref(&r)).unwrap();
+    let json = serde_json::to_value(&aspect).unwrap();
+    let inst = &json["good"][0]["operator"][0]["installation"][0];
+    assert_eq!(json["good"][0]["cnCode"], "76011000");
+    assert_eq!(
+        inst["installationIdentification"]["address"]["country"],
+        "KOR"
+    );
+    assert_eq!(
+        inst["installationIdentification"]["installationIds"]["installationCbamId"],
+        "KR-INST-0001"
+    );
+    let er = &inst["emissionsRecords"][0];
+    assert_eq!(
+        er["directEmissions"]["specificEmbeddedEmissionsDirect"].to_string(),
+        "1.712"
+    );
+    assert_eq!(
+        er["indirectEmissions"]["specificEmbeddedEmissionsIndirect"].to_string(),
+        "9"
+    );
+    // 10,000 t × (2.5 − 0.5) EUR/t = 20,000 EUR paid for the record's quantity.
+    assert_eq!(
+        er["carbonPricePaid"][0]["amountOfCarbonPricePaid"].to_string(),
+        "20000"
+    );
+    let back = crate::catenax::from_catenax(&aspect).unwrap();
+    assert_eq!(back.len(), 1);
+    let b = &back[0];
+    assert_eq!(b.record_id, r.record_id);
+    assert_eq!(b.direct.value, r.direct.value);
+    assert_eq!(b.indirect.value, r.indirect.value);
+    assert_eq!(b.quantity_produced, r.quantity_produced);
+    assert_eq!(
+        b.electricity.as_ref().unwrap().factor,
+        r.electricity.as_ref().unwrap().factor
+    );
+    assert_eq!(b.carbon_prices[0].net_per_tonne(), d("2"));
+    assert_eq!(b.installation.unlocode, r.installation.unlocode);
+    // A country the model spells in alpha-3 that ISO does not know is an error.
+    let mut bad = json.clone();
+    bad["good"][0]["operator"][0]["installation"][0]["installationIdentification"]["address"]["country"] =
+        "XXX".into();
+    let bad: crate::catenax::Cbam = serde_json::from_value(bad).unwrap();
+    assert!(
+        crate::catenax::from_catenax(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("XXX")
+    );
+}
+
+#[test]
+fn excel_template_round_trip_keeps_every_figure() {
+    let bof = calculate(
+        &monitoring(BOF),
+        &[pig_iron_record()],
+        &DefaultValues::shipped(),
+    )
+    .unwrap();
+    let mut records = bof.records.clone();
+    records[0].carbon_prices.push(crate::record::CarbonPrice {
+        instrument: "ETS".into(),
+        legal_act: "K-ETS".into(),
+        country: crate::record::Country::parse("KR").unwrap(),
+        currency: "KRW".into(),
+        amount_per_tonne: d("1234.5678"),
+        rebate_per_tonne: d("0"),
+    });
+    // A figure no double holds exactly is written as text and still comes back.
+    records[0].quantity_produced.0 = d("50000.000000000000001");
+    let bytes = crate::template::export(&records).unwrap();
+    let back = crate::template::import(&bytes, "comm.xlsx").unwrap();
+    assert_eq!(back, records);
+    // A broken cell is named by sheet and cell.
+    let mut bad = records.clone();
+    bad[0].cn_code = CnCode::parse("84713000").unwrap();
+    assert!(crate::template::export(&bad).is_err());
+    assert!(
+        crate::template::import(b"not a workbook", "x.xlsx")
+            .unwrap_err()
+            .to_string()
+            .starts_with("x.xlsx")
+    );
+}
+
+#[test]
+fn default_table_errors_count_comment_lines() {
+    let text = "# a comment\n\n# another\ncn_code,country,direct,indirect,markup_2026,markup_2027,markup_from_2028,source\n\
+                # inside\n72011011,KR,1,0,10,20,30,x\n\n72011011,KR,x,0,10,20,30,x\n";
+    let err = DefaultValues::read(text.as_bytes(), "d.csv").unwrap_err();
+    assert_eq!(err.to_string(), "d.csv:8:3: `x` is not a number");
+}
+
+#[test]
+fn shipped_example_monitoring_computes_worked_example_one() {
+    let text = include_str!("../data/example-monitoring.toml");
+    let m = parse_monitoring(text, "example-monitoring.toml").unwrap();
+    let out = calculate(&m, &[], &DefaultValues::shipped()).unwrap();
+    assert_eq!(out.records[0].direct.value.0, d("0.044147"));
+    assert_eq!(out.records[0].indirect.value.0, d("0.2025"));
+    assert_eq!(out.records[0].carbon_prices[0].net_per_tonne(), d("900"));
+}
