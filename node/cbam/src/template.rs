@@ -390,11 +390,12 @@ impl Cell {
     }
 }
 
-/// `d` as a double when reading the double back (shortest form) gives `d` again.
+/// `d` as a double when reading the double back (shortest form) gives `d` again, digit for
+/// digit (so `1.90` stays text: a number cell would come back as `1.9`).
 fn exact_f64(d: Decimal) -> Option<f64> {
     let f: f64 = d.to_string().parse().ok()?;
     let back = Decimal::from_str(&format!("{f}")).ok()?;
-    (back == d).then_some(f)
+    (back.to_string() == d.to_string()).then_some(f)
 }
 
 fn text_of(d: &Data) -> String {

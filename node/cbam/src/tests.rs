@@ -694,6 +694,11 @@ fn excel_template_round_trip_keeps_every_figure() {
     let bytes = crate::template::export(&records).unwrap();
     let back = crate::template::import(&bytes, "comm.xlsx").unwrap();
     assert_eq!(back, records);
+    // Digit for digit, trailing zeros included (the latitude is written `36.0190`).
+    assert_eq!(
+        serde_json::to_string(&back).unwrap(),
+        serde_json::to_string(&records).unwrap()
+    );
     // A broken cell is named by sheet and cell.
     let mut bad = records.clone();
     bad[0].cn_code = CnCode::parse("84713000").unwrap();
