@@ -62,10 +62,8 @@ async fn cbam_record_rolls_up_travels_under_policy_and_is_declared() {
     iron.node
         .publish(&footprint("iron", &iron_fp, "urn:tanso:iron:product:pig-iron").to_string())
         .unwrap();
-    let iron_toml = format!(
-        "{}{}",
-        installation("Ironworks", "KR-INST-0900"),
-        format!(
+    let iron_toml = installation("Ironworks", "KR-INST-0900")
+        + &format!(
             r#"
 [[sourceStreams]]
 name = "coke"
@@ -81,8 +79,7 @@ goods = [{{ cnCode = "72011011", produced = "150000", footprintId = "{iron_fp}" 
 streams = [{{ name = "coke" }}]
 electricity = {{ consumed = "30000", factor = "0.6", source = "KPX grid mix 2025" }}
 "#
-        )
-    );
+        );
     let iron_monitoring = write(files.path(), "iron.toml", &iron_toml);
     let out = tanso_ok(vec![
         "cbam".into(),
@@ -122,10 +119,8 @@ electricity = {{ consumed = "30000", factor = "0.6", source = "KPX grid mix 2025
         .node
         .publish(&footprint("steel", &steel_fp, "urn:tanso:steel:product:slab").to_string())
         .unwrap();
-    let steel_toml = format!(
-        "{}{}",
-        installation("Pohang Works", "KR-INST-0001"),
-        format!(
+    let steel_toml = installation("Pohang Works", "KR-INST-0001")
+        + &format!(
             r#"
 [[sourceStreams]]
 name = "hot metal carbon"
@@ -152,8 +147,7 @@ wasteGasExported = "60"
 electricity = {{ consumed = "5000", factor = "0.5", source = "KPX grid mix 2025" }}
 precursors = [{{ cnCode = "72011011", mass = "45000", from = "record", recordId = "{iron_record}", origin = "KR" }}]
 "#
-        )
-    );
+        );
     let steel_monitoring = write(files.path(), "steel.toml", &steel_toml);
     tanso_ok(vec![
         "cbam".into(),
