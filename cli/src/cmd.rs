@@ -145,6 +145,9 @@ enum Top {
     /// KPI reports from a KPI configuration.
     #[command(subcommand)]
     Kpi(KpiCmd),
+    /// EU CBAM: embedded emissions, records for importers, the importer's declaration.
+    #[command(subcommand)]
+    Cbam(crate::cbam::CbamCmd),
     /// The web dashboard's users.
     #[command(subcommand)]
     Dashboard(crate::dashboard::DashboardCmd),
@@ -530,6 +533,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Verify(args) => verify(args),
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
+        Top::Cbam(cmd) => crate::cbam::run(cmd),
         Top::Relay(cmd) => crate::relay::run(cmd),
         Top::Host(cmd) => crate::host::run(cmd),
         Top::Directory(cmd) => crate::directory::run(cmd),

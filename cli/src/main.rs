@@ -7,6 +7,7 @@
 //! passphrase is missing or wrong. 64 and 77 do not go away by restarting; 75 may.
 
 mod calc;
+mod cbam;
 mod cmd;
 mod dashboard;
 mod directory;

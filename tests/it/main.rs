@@ -1,6 +1,7 @@
 //! Integration tests: real nodes on 127.0.0.1 port 0, and the real `tanso` binary.
 
 mod audit;
+mod cbam;
 mod cli;
 mod dashboard;
 mod demo;

@@ -17,6 +17,7 @@ pub mod server;
 pub mod worker;
 
 pub use tanso_calc::{inventory, kpi, scope3};
+pub use tanso_cbam as cbam;
 pub use tanso_core::{
     Node, NodeError, admin_socket, archive, audit, backoff, bundle, card, clock, config, conn,
     crypto, error, home, ids, journal, keys, methods, metrics, migrate, node, nonces, pact,
