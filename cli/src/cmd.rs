@@ -89,8 +89,12 @@ fn locked(err: anyhow::Error) -> anyhow::Error {
             _ => None,
         }
     });
+    let locked_bundle = err
+        .downcast_ref::<node::bundle::BundleError>()
+        .is_some_and(node::bundle::BundleError::is_locked_key);
     match home_err {
         Some(h) if h.is_locked_key() => anyhow::Error::new(KeyLocked(h.to_string())),
+        _ if locked_bundle => anyhow::Error::new(KeyLocked(err.to_string())),
         _ => err,
     }
 }
@@ -174,6 +178,34 @@ enum Top {
     /// Many companies' nodes in one process: a host and its tenants.
     #[command(subcommand)]
     Host(crate::host::HostCmd),
+    /// A whole home as one signed file: export it and import it elsewhere (moving a node).
+    #[command(subcommand)]
+    Home(HomeCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum HomeCmd {
+    /// Write a stopped node's home to one signed bundle file: config, key history, the node
+    /// key re-encrypted under the passphrase (TANSO_KEY_PASSPHRASE or --passphrase-file),
+    /// TLS files, PACT and dashboard files, the store and audit archive segments.
+    Export {
+        #[command(flatten)]
+        home: HomeArg,
+        /// The bundle file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create a new home from a bundle, verifying everything before writing anything; a
+    /// bundle without a TLS identity gets a fresh self-signed certificate. Partners learn
+    /// the new endpoint and certificate from the card update the node sends when it serves.
+    Import {
+        /// The bundle file written by `tanso home export`.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The new home directory (must not exist).
+        #[command(flatten)]
+        home: HomeArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -571,6 +603,8 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Key(KeyCmd::Show(h)) => print(&h.home, Command::KeyShow),
         Top::Key(KeyCmd::Encrypt(h)) => key_encrypt(&h.home),
         Top::Store(StoreCmd::Migrate { home, to }) => store_migrate(&home.home, &to),
+        Top::Home(HomeCmd::Export { home, out }) => home_export(&home.home, &out),
+        Top::Home(HomeCmd::Import { bundle, home }) => home_import(&bundle, &home.home),
         Top::Partner(PartnerCmd::List(h)) => print(&h.home, Command::PartnerList),
         Top::Partner(PartnerCmd::Remove { home, company_id }) => {
             print(&home.home, Command::PartnerRemove { company_id })
@@ -1343,6 +1377,69 @@ fn store_migrate(home_dir: &Path, to: &str) -> Result<ExitCode> {
     println!(
         "the old {} store is at {} (delete it when satisfied)",
         report.from, report.old_store
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The passphrase of `--passphrase-file` or TANSO_KEY_PASSPHRASE, which a bundle's node key
+/// is encrypted under.
+fn bundle_passphrase() -> Result<node::home::Passphrase> {
+    match PASSPHRASE
+        .get()
+        .cloned()
+        .or_else(node::home::Passphrase::from_env)
+    {
+        Some(pass) if !pass.is_empty() => Ok(pass),
+        _ => bail!(
+            "a home bundle's node key is encrypted under a passphrase: set TANSO_KEY_PASSPHRASE or pass --passphrase-file"
+        ),
+    }
+}
+
+fn home_export(home_dir: &Path, out: &Path) -> Result<ExitCode> {
+    let home = open_home(home_dir);
+    let pass = bundle_passphrase()?;
+    let summary = node::bundle::export(&home, out, &pass, chrono::Utc::now())?;
+    println!(
+        "exported {} (key {}, {} store, {} files, {} bytes) to {}",
+        summary.company_id,
+        summary.key_id,
+        summary.engine,
+        summary.files,
+        summary.bytes,
+        summary.bundle
+    );
+    for path in &summary.not_included {
+        println!("not included (outside the home, named by config.toml): {path}");
+    }
+    println!(
+        "import it with `tanso home import --bundle {} --home DIR` and the same passphrase",
+        summary.bundle
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn home_import(bundle: &Path, home_dir: &Path) -> Result<ExitCode> {
+    let pass = bundle_passphrase()?;
+    let home = open_home(home_dir);
+    let summary = node::bundle::import(bundle, &home, &pass, None)?;
+    println!(
+        "imported {} (key {}, exported {}, {} store, {} files, {} bytes) into {}",
+        summary.company_id,
+        summary.key_id,
+        summary.exported_at,
+        summary.engine,
+        summary.files,
+        summary.bytes,
+        summary.home
+    );
+    if !summary.tls_identity {
+        home.create_identity()
+            .context("creating the home's TLS identity")?;
+        println!("the bundle carried no TLS identity: made a new self-signed certificate");
+    }
+    println!(
+        "the node key stays encrypted under the same passphrase; check `listen`/`advertise` in config.toml, then `tanso serve` announces the new card to partners"
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -74,3 +74,137 @@ async fn a_moved_node_announces_its_new_card_and_partners_keep_fetching() {
     let report = moved.node.audit_verify().expect("audit");
     assert!(report.ok, "{:?}", report.problems);
 }
+
+// === the binary ===
+
+fn tanso(args: &[&str], passphrase: Option<&str>) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tanso"));
+    cmd.env_remove("TANSO_HOME")
+        .env_remove("TANSO_KEY_PASSPHRASE")
+        .env_remove("TANSO_KEY_PASSPHRASE_FILE")
+        .env("TANSO_LOG", "warn");
+    if let Some(p) = passphrase {
+        cmd.env("TANSO_KEY_PASSPHRASE", p);
+    }
+    cmd.args(args).output().expect("run tanso")
+}
+
+fn ok(args: &[&str], passphrase: Option<&str>) -> String {
+    let out = tanso(args, passphrase);
+    assert!(
+        out.status.success(),
+        "tanso {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn err(args: &[&str], passphrase: Option<&str>) -> (i32, String) {
+    let out = tanso(args, passphrase);
+    assert!(!out.status.success(), "tanso {args:?} must fail");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn home_export_and_import_move_a_home_through_the_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("steel").display().to_string();
+    let id = company("steel");
+    ok(
+        &[
+            "init",
+            "--home",
+            &src,
+            "--company-id",
+            &id,
+            "--name",
+            "steel",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        None,
+    );
+    let key_id = ok(&["key", "show", "--home", &src], None);
+    let bundle = dir.path().join("steel.tanso").display().to_string();
+
+    // No passphrase: refused with the way to give one, and nothing written.
+    let (_, message) = err(&["home", "export", "--home", &src, "--out", &bundle], None);
+    assert!(message.contains("TANSO_KEY_PASSPHRASE"), "{message}");
+    assert!(!std::path::Path::new(&bundle).exists());
+
+    let out = ok(
+        &["home", "export", "--home", &src, "--out", &bundle],
+        Some("moving day"),
+    );
+    assert!(out.contains(&id), "{out}");
+    let dst = dir.path().join("new").display().to_string();
+    // The wrong passphrase is a locked key (exit 77), and no home appears.
+    let (code, message) = err(
+        &["home", "import", "--bundle", &bundle, "--home", &dst],
+        Some("not it"),
+    );
+    assert_eq!(code, 77, "{message}");
+    assert!(!std::path::Path::new(&dst).exists());
+    ok(
+        &["home", "import", "--bundle", &bundle, "--home", &dst],
+        Some("moving day"),
+    );
+    // The same key, now encrypted under the bundle's passphrase.
+    let shown = ok(&["key", "show", "--home", &dst], Some("moving day"));
+    let field = |text: &str, name: &str| {
+        serde_json::from_str::<serde_json::Value>(text).expect("key show prints json")[name].clone()
+    };
+    assert_eq!(field(&shown, "keyId"), field(&key_id, "keyId"));
+    assert_eq!(field(&shown, "encrypted"), true);
+    let (_, message) = err(
+        &["home", "import", "--bundle", &bundle, "--home", &dst],
+        Some("moving day"),
+    );
+    assert!(message.contains("exists"), "{message}");
+
+    // A host's tenant has no TLS identity of its own: the import makes one.
+    let tenant = Home::new(dir.path().join("tenant"));
+    let mut raw = tests::raw_config("tenant");
+    raw.listen = None;
+    tenant
+        .init_opts(
+            &raw,
+            &[3; 32],
+            node::home::InitOptions {
+                key: node::home::KeyProtection::Plain,
+                tls_identity: false,
+            },
+        )
+        .expect("tenant home");
+    assert!(!tenant.has_identity());
+    let tenant_bundle = dir.path().join("tenant.tanso").display().to_string();
+    let tenant_home = tenant.dir.display().to_string();
+    ok(
+        &[
+            "home",
+            "export",
+            "--home",
+            &tenant_home,
+            "--out",
+            &tenant_bundle,
+        ],
+        Some("p"),
+    );
+    let moved = dir.path().join("tenant-moved");
+    let out = ok(
+        &[
+            "home",
+            "import",
+            "--bundle",
+            &tenant_bundle,
+            "--home",
+            &moved.display().to_string(),
+        ],
+        Some("p"),
+    );
+    assert!(out.contains("new self-signed certificate"), "{out}");
+    assert!(Home::new(&moved).has_identity());
+}

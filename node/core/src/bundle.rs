@@ -586,21 +586,6 @@ fn summary(checked: &Checked, home: &str, key: KeyProtection) -> ImportSummary {
     }
 }
 
-/// A bundle open for reading.
-type Archive = Box<tar::Archive<BufReader<fs::File>>>;
-
-/// Opens a bundle for reading, its entries bounded by `max_files`.
-fn open_entries(bundle: &Path, max_files: usize) -> Result<(Archive, String, usize), BundleError> {
-    let file = fs::File::open(bundle).map_err(io_err(bundle))?;
-    let archive = Box::new(tar::Archive::new(BufReader::with_capacity(1 << 20, file)));
-    // Every file may come with a long-name entry; plus the manifest and its signature.
-    Ok((
-        archive,
-        bundle.display().to_string(),
-        max_files.saturating_mul(2).saturating_add(4),
-    ))
-}
-
 fn invalid(bundle: &str, entry: &str, reason: impl Into<String>) -> BundleError {
     BundleError::Invalid {
         bundle: bundle.to_string(),
@@ -615,7 +600,11 @@ fn for_each_entry(
     max_files: usize,
     mut each: impl FnMut(&str, &mut dyn ReadEntry) -> Result<(), BundleError>,
 ) -> Result<(), BundleError> {
-    let (mut archive, shown, max_raw) = open_entries(bundle, max_files)?;
+    let file = fs::File::open(bundle).map_err(io_err(bundle))?;
+    let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
+    let shown = bundle.display().to_string();
+    // Every file may come with a long-name entry; plus the manifest and its signature.
+    let max_raw = max_files.saturating_mul(2).saturating_add(4);
     let io =
         |e: std::io::Error| invalid(&shown, "(archive)", format!("not a readable tar file: {e}"));
     let mut read = 0usize;

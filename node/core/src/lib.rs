@@ -1,7 +1,9 @@
 //! tanso's core: one node's state and the operations on it, whichever door reaches them.
 //!
 //! - [`node`]: the [`Node`] handle; [`config`] and [`home`]: the validated config and the
-//!   home directory (key, certificate, store); [`tls`]: identities and TLS configs.
+//!   home directory (key, certificate, store); [`tls`]: identities and TLS configs;
+//!   [`seal`]: node keys sealed under a host's key-encryption key; [`bundle`]: a whole home
+//!   exported to and imported from one signed file.
 //! - [`journal`] and the model's `audit`: the group-committed, hash-chained audit log;
 //!   [`archive`]: verify, export and archive it into signed segments; [`nonces`]: replay memory.
 //! - [`exchange`]: requests, answers, notifications and the durable outbox (its state; the
