@@ -53,7 +53,7 @@ if [ "$build" = 1 ]; then
     cargo build --release --locked -p cli -p node --bins --examples
 fi
 
-benches=(bench_core bench_lifecycle bench_policy bench_pact bench_pact_token bench_directory bench_relay bench_connections bench_archive bench_logistics bench_bundle)
+benches=(bench_core bench_lifecycle bench_policy bench_pact bench_pact_token bench_directory bench_relay bench_connections bench_archive bench_logistics bench_bundle bench_host)
 if [ "$quick" = 0 ]; then
     benches+=(bench_scope3 bench_dashboard bench_publish)
 fi
