@@ -405,7 +405,9 @@ impl Host {
                 .unwrap_or(false);
         let dir = open.node.home().dir.clone();
         *slot.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(open.node.downgrade());
-        drop(open);
+        // Dropping the last handle closes the store and joins the journal thread: blocking
+        // work, done off the async threads (and finished before the close returns).
+        let _ = tokio::task::spawn_blocking(move || drop(open)).await;
         if quiet {
             super::home::mark_quiet(&dir);
         }
@@ -502,9 +504,8 @@ impl Host {
             .values()
             .cloned()
             .collect();
-        for slot in slots {
-            self.close_slot(&slot).await;
-        }
+        // All at once: each close waits for its tenant's work and store.
+        futures::future::join_all(slots.iter().map(|slot| self.close_slot(slot))).await;
         self.inner.tasks.close();
         let _ = tokio::time::timeout(CLOSE_GRACE, self.inner.tasks.wait()).await;
     }
