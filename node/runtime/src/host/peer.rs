@@ -45,6 +45,26 @@ impl HostedConnector {
         )
     }
 
+    /// Routes `request` to its tenant and runs `call` with the tenant's service, isolated.
+    async fn handle<T, F, Fut>(
+        &self,
+        request: Request<pb::Envelope>,
+        call: F,
+    ) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(ConnectorService, Request<pb::Envelope>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<Response<T>, Status>> + Send + 'static,
+    {
+        let (lease, service) = self.route(&request).await?;
+        let fault = self.fault(&lease);
+        isolated(lease, async move {
+            fault.check();
+            call(service, request).await
+        })
+        .await
+    }
+
     /// The tenant the envelope is addressed to, and its service.
     async fn route(
         &self,
@@ -112,18 +132,15 @@ fn not_served() -> Status {
     Status::unauthenticated("envelope audience is not a node served here")
 }
 
-// Each method: pick the tenant, then run the tenant's own handler (which authenticates).
+// Each method picks the tenant, then runs the tenant's own handler (which authenticates).
 #[tonic::async_trait]
-impl pb::connector_server::Connector for HostedConnector {
+impl Connector for HostedConnector {
     async fn get_footprint(
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::GetFootprintResponse>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::get_footprint(&service, request).await
+        self.handle(request, |s, r| async move {
+            Connector::get_footprint(&s, r).await
         })
         .await
     }
@@ -132,11 +149,8 @@ impl pb::connector_server::Connector for HostedConnector {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::ListFootprintsResponse>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::list_footprints(&service, request).await
+        self.handle(request, |s, r| async move {
+            Connector::list_footprints(&s, r).await
         })
         .await
     }
@@ -145,11 +159,8 @@ impl pb::connector_server::Connector for HostedConnector {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::CreateRequestResponse>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::create_request(&service, request).await
+        self.handle(request, |s, r| async move {
+            Connector::create_request(&s, r).await
         })
         .await
     }
@@ -158,32 +169,25 @@ impl pb::connector_server::Connector for HostedConnector {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::deliver_answer(&service, request).await
+        self.handle(request, |s, r| async move {
+            Connector::deliver_answer(&s, r).await
         })
         .await
     }
 
     async fn notify(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::notify(&service, request).await
-        })
+        self.handle(
+            request,
+            |s, r| async move { Connector::notify(&s, r).await },
+        )
         .await
     }
 
     async fn subscribe(&self, request: Request<pb::Envelope>) -> Result<Response<pb::Ack>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::subscribe(&service, request).await
-        })
+        self.handle(
+            request,
+            |s, r| async move { Connector::subscribe(&s, r).await },
+        )
         .await
     }
 
@@ -191,11 +195,8 @@ impl pb::connector_server::Connector for HostedConnector {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::Ack>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::update_card(&service, request).await
+        self.handle(request, |s, r| async move {
+            Connector::update_card(&s, r).await
         })
         .await
     }
@@ -204,12 +205,10 @@ impl pb::connector_server::Connector for HostedConnector {
         &self,
         request: Request<pb::Envelope>,
     ) -> Result<Response<pb::CardResponse>, Status> {
-        let (lease, service) = self.route(&request).await?;
-        let fault = self.fault(&lease);
-        isolated(lease, async move {
-            fault.check();
-            Connector::get_card(&service, request).await
-        })
+        self.handle(
+            request,
+            |s, r| async move { Connector::get_card(&s, r).await },
+        )
         .await
     }
 }
