@@ -134,6 +134,18 @@ pub fn spawn(
     cancel: CancellationToken,
 ) -> mpsc::Receiver<TcpStream> {
     let (relayed, incoming) = mpsc::channel(64);
+    spawn_into(tasks, node, card, cancel, relayed);
+    incoming
+}
+
+/// [`spawn`], handing relayed sessions to `relayed` (a host's tenants share one accept path).
+pub fn spawn_into(
+    tasks: &TaskTracker,
+    node: Node,
+    card: RelayCard,
+    cancel: CancellationToken,
+    relayed: mpsc::Sender<TcpStream>,
+) {
     let inner_tasks = tasks.clone();
     tasks.spawn(async move {
         let mut retries = RECONNECT.start();
@@ -162,7 +174,6 @@ pub fn spawn(
             }
         }
     });
-    incoming
 }
 
 /// One registration: returns `Ok` once a registered connection is lost, `Err` when

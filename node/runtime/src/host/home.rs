@@ -60,6 +60,8 @@ pub enum HostError {
     Tls(#[from] tanso_core::tls::TlsError),
     #[error("key-encryption key: {0}")]
     Kek(String),
+    #[error("host task failed: {0}")]
+    Task(String),
     #[error(transparent)]
     Bundle(#[from] tanso_core::bundle::BundleError),
 }
@@ -136,10 +138,10 @@ impl HostHome {
         self.dir.join("tenants.json")
     }
     pub fn cert_path(&self) -> PathBuf {
-        self.dir.join("tls").join("cert.pem")
+        Home::new(&self.dir).cert_path()
     }
     pub fn tls_key_path(&self) -> PathBuf {
-        self.dir.join("tls").join("key.pem")
+        Home::new(&self.dir).tls_key_path()
     }
     pub fn admin_socket(&self) -> PathBuf {
         self.dir.join("admin.sock")
@@ -190,13 +192,9 @@ impl HostHome {
         Ok(RawHostConfig::parse(&text, &shown)?.validate(&shown, &self.dir)?)
     }
 
-    /// The host's TLS identity (its key must be private).
+    /// The host's TLS identity (its key must be private): `tls/` laid out as a node home's.
     pub fn load_identity(&self) -> Result<Identity, HostError> {
-        let cert = std::fs::read_to_string(self.cert_path()).map_err(io(&self.cert_path()))?;
-        let key_path = self.tls_key_path();
-        check_private(&key_path)?;
-        let key = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
-        Ok(Identity::from_pem(&cert, &key)?)
+        Ok(Home::new(&self.dir).load_identity()?)
     }
 
     pub fn load_registry(&self) -> Result<Registry, HostError> {
@@ -411,18 +409,6 @@ fn mkdir(path: &Path, mode: u32) -> Result<(), HostError> {
         .mode(mode)
         .create(path)
         .map_err(io(path))
-}
-
-fn check_private(path: &Path) -> Result<(), HostError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(io(path))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(HostError::Home(HomeError::LoosePermissions {
-            path: path.display().to_string(),
-            mode: meta.permissions().mode() & 0o777,
-        }));
-    }
-    Ok(())
 }
 
 pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> HostError + '_ {

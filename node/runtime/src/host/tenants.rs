@@ -303,24 +303,13 @@ impl Host {
         // the host's shared accept path, where the envelope's audience routes them.
         let relayed = match tanso_core::relay::keeper::relay_card(node.home()) {
             Ok(Some(card)) => {
-                let mut sessions =
-                    tanso_core::relay::keeper::spawn(&tasks, node.clone(), card, cancel.clone());
-                let shared = self.inner.relayed.clone();
-                let stop = cancel.clone();
-                tasks.spawn(async move {
-                    loop {
-                        let stream = tokio::select! {
-                            () = stop.cancelled() => return,
-                            s = sessions.recv() => match s {
-                                Some(s) => s,
-                                None => return,
-                            },
-                        };
-                        if shared.send(stream).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                tanso_core::relay::keeper::spawn_into(
+                    &tasks,
+                    node.clone(),
+                    card,
+                    cancel.clone(),
+                    self.inner.relayed.clone(),
+                );
                 true
             }
             Ok(None) => false,
@@ -541,9 +530,9 @@ impl Host {
         let mut registry = self.inner.registry.lock().await;
         let host = self.clone();
         let now = tanso_core::node::now_rfc3339();
-        let mut copy = registry.clone();
+        let registry_copy = registry.clone();
         let (entry, updated) = tokio::task::spawn_blocking(move || {
-            let mut registry = std::mem::take(&mut copy);
+            let mut registry = registry_copy;
             let entry = host.inner.home.add_tenant(
                 &mut registry,
                 &host.inner.config,
@@ -554,7 +543,7 @@ impl Host {
             Ok::<_, HostError>((entry, registry))
         })
         .await
-        .map_err(|e| HostError::Kek(format!("task: {e}")))??;
+        .map_err(|e| HostError::Task(e.to_string()))??;
         *registry = updated;
         self.insert_slot(&entry);
         Ok(entry)
@@ -673,7 +662,7 @@ impl Host {
                 tanso_core::bundle::export(&home, &out, &passphrase, now)
             })
             .await
-            .map_err(|e| HostError::Kek(format!("task: {e}")))?;
+            .map_err(|e| HostError::Task(e.to_string()))?;
             match attempt {
                 Err(tanso_core::bundle::BundleError::InUse { .. })
                     if tokio::time::Instant::now() < deadline =>
@@ -701,7 +690,7 @@ impl Host {
                 tanso_core::bundle::verify(&bundle, Some(&passphrase))
             })
             .await
-            .map_err(|e| HostError::Kek(format!("task: {e}")))??
+            .map_err(|e| HostError::Task(e.to_string()))??
         };
         let slug = slug.unwrap_or_else(|| super::home::slug_of(&checked.company_id));
         self.inner
@@ -723,7 +712,7 @@ impl Host {
                 )
             })
             .await
-            .map_err(|e| HostError::Kek(format!("task: {e}")))??
+            .map_err(|e| HostError::Task(e.to_string()))??
         };
         let (summary, config) = imported;
         let entry = TenantEntry {
