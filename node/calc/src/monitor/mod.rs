@@ -46,6 +46,9 @@ pub use plans::{ActionPlan, MAX_PLANS, MAX_TEXT, PLAN_COLUMNS, Phase, load_actio
 
 /// Decimal places of the percentages the monitor derives.
 const PCT_DP: u32 = 2;
+/// Most forecast points per KPI (15 years): a far target year still gets its probability,
+/// but the drawn forecast stops here.
+pub const MAX_HORIZON_MONTHS: i64 = 180;
 
 /// What can go wrong building the views.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -322,8 +325,11 @@ pub fn build(
             });
         }
     };
-    let months: Vec<Period> = months
-        .into_iter()
+    // The forecast sees the months up to the one viewed; the report lists them all (the
+    // page's month picker).
+    let months_so_far: Vec<Period> = months
+        .iter()
+        .copied()
         .filter(|m| m.first_month() <= month.first_month())
         .collect();
     let core: Vec<(usize, &KpiDef)> = cfg
@@ -347,7 +353,7 @@ pub fn build(
         let Some(r) = company.kpi(&k.name) else {
             continue;
         };
-        let fc = forecast_kpi(k, r, &mut ev, *i, month, &months);
+        let fc = forecast_kpi(k, r, &mut ev, *i, month, &months_so_far);
         let mut status = kpi_status(r, month);
         if fc.early_warning && status.status == Status::OnTrack {
             status.status = Status::Warning;
@@ -748,7 +754,9 @@ fn forecast_kpi(
         fit.n, fit.r2
     ));
     let end_year = target_year.unwrap_or(month.calendar_year() + 1);
-    let end = Period::month(end_year, 12).first_month();
+    let end = Period::month(end_year, 12)
+        .first_month()
+        .min(month.first_month() + MAX_HORIZON_MONTHS);
     let dp = k.decimals;
     for m in month.first_month() + 1..=end {
         let (y, lo, hi) = fit.predict(m);

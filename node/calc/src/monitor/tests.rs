@@ -167,7 +167,8 @@ fn fewer_than_24_months_give_no_forecast() {
         Some("needs at least 24 months of data, has 18")
     );
     assert!(f.points.is_empty() && f.probability_of_target.is_none() && !f.early_warning);
-    assert_eq!(r.months.len(), 18, "months up to the month asked for");
+    assert_eq!(r.months.len(), 36, "every month with data, for the month picker");
+    assert_eq!(r.month, Period::month(2023, 6));
 }
 
 fn unit_measures(values: &[(i32, u32, Decimal)]) -> Measures {
