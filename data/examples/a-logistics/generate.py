@@ -41,8 +41,9 @@ DEPOTS = [("Gangnam", "Gangnam depot"), ("Incheon", "Incheon depot")]
 DCS = [("Icheon DC", "Icheon DC"), ("Pyeongtaek DC", "Pyeongtaek DC")]
 
 # Operational assumptions (invented, round figures for the example).
-KM_PER_LITRE = {"Trunk haulage": {2022: D("3.20"), 2023: D("3.25"), 2024: D("3.35")},
-                "Last-mile delivery": {2022: D("8.0"), 2023: D("8.2"), 2024: D("8.5")}}
+# Fuel economy improves with driver training (2023) and AI route optimisation (2024).
+KM_PER_LITRE = {"Trunk haulage": {2022: D("3.20"), 2023: D("3.45"), 2024: D("3.65")},
+                "Last-mile delivery": {2022: D("8.0"), 2023: D("8.4"), 2024: D("8.8")}}
 EV_KWH_PER_KM = D("0.22")
 PAYLOAD_T = {"Trunk haulage": {2022: D("15.0"), 2023: D("15.5"), 2024: D("16.5")},
              "Last-mile delivery": {2022: D("0.6"), 2023: D("0.6"), 2024: D("0.6")}}
