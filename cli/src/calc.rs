@@ -304,8 +304,7 @@ pub(crate) fn kpi_monitor(args: MonitorArgs) -> Result<ExitCode> {
             .map_err(|e| anyhow!("{e}"))?,
         None => Vec::new(),
     };
-    let report =
-        node::monitor::build(&config, &org, &plans, month).map_err(|e| anyhow!("{e}"))?;
+    let report = node::monitor::build(&config, &org, &plans, month).map_err(|e| anyhow!("{e}"))?;
     print!("{}", report.render(format));
     Ok(ExitCode::SUCCESS)
 }

@@ -628,9 +628,15 @@ impl RawConfig {
             })?),
         };
         for (key, set) in [
-            ("dashboard.kpi_measures", self.dashboard.kpi_measures.is_some()),
+            (
+                "dashboard.kpi_measures",
+                self.dashboard.kpi_measures.is_some(),
+            ),
             ("dashboard.inventory", self.dashboard.inventory.is_some()),
-            ("dashboard.action_plans", self.dashboard.action_plans.is_some()),
+            (
+                "dashboard.action_plans",
+                self.dashboard.action_plans.is_some(),
+            ),
         ] {
             if set && self.dashboard.kpi_config.is_none() {
                 return Err(invalid(key, "needs dashboard.kpi_config".into()));

@@ -680,8 +680,8 @@ fn kpi_inputs(
     let run = || {
         let text = std::fs::read_to_string(&cfg_path)
             .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-        let cfg = kpi::load_config(&text, &cfg_path.display().to_string())
-            .map_err(|e| e.to_string())?;
+        let cfg =
+            kpi::load_config(&text, &cfg_path.display().to_string()).map_err(|e| e.to_string())?;
         // The node's own data first (footprints, exchange statistics), then the inventory and
         // the CSV.
         let node = state
@@ -689,7 +689,10 @@ fn kpi_inputs(
             .monthly_counts(&|n| cfg.measure(n).is_some())
             .map(kpi::node_measures)
             .map_err(|e| e.to_string())?;
-        let inventory = config.dashboard_inventory.as_ref().map(|p| in_home(state, p));
+        let inventory = config
+            .dashboard_inventory
+            .as_ref()
+            .map(|p| in_home(state, p));
         let measures: Vec<PathBuf> = config
             .dashboard_kpi_measures
             .iter()

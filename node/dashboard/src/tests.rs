@@ -177,8 +177,8 @@ mod archived {
 fn monitor_json_has_the_contract_shape() {
     use serde_json::Value;
     use tanso_calc::{kpi, monitor};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../data/examples/a-logistics");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/examples/a-logistics");
     let cfg = kpi::load_config(
         &std::fs::read_to_string(dir.join("kpi.toml")).unwrap(),
         "kpi.toml",
@@ -208,7 +208,15 @@ fn monitor_json_has_the_contract_shape() {
     };
     assert_eq!(
         keys(r),
-        ["executive", "field", "framework", "month", "months", "operational", "title"]
+        [
+            "executive",
+            "field",
+            "framework",
+            "month",
+            "months",
+            "operational",
+            "title"
+        ]
     );
     assert_eq!(r["month"], "2024-12");
     assert_eq!(r["months"].as_array().unwrap().len(), 36);
@@ -256,10 +264,7 @@ fn monitor_json_has_the_contract_shape() {
     assert_eq!(f["interval_pct"], 95);
     assert_eq!(f["target_year"], 2030);
     assert!(f["probability_of_target"].is_f64());
-    assert_eq!(
-        keys(&f["points"][0]),
-        ["high", "low", "period", "value"]
-    );
+    assert_eq!(keys(&f["points"][0]), ["high", "low", "period", "value"]);
     assert_eq!(f["points"][0]["period"], "2025-01");
     let alarm = &r["executive"]["alarms"][0];
     assert_eq!(keys(alarm), ["department", "kpi", "message", "severity"]);

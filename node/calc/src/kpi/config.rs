@@ -143,7 +143,9 @@ pub struct MonitorConfig {
 impl MonitorConfig {
     /// The KPI departments and teams are ranked by.
     pub fn ranking_kpi(&self) -> Option<&str> {
-        self.ranking.as_deref().or(self.core.first().map(String::as_str))
+        self.ranking
+            .as_deref()
+            .or(self.core.first().map(String::as_str))
     }
 }
 
@@ -627,9 +629,7 @@ fn monitor_config(m: RawMonitor, kpis: &[KpiDef]) -> Result<MonitorConfig, Strin
     if let Some(p) = incentive_reduction_pct
         && (p.is_sign_negative() || p >= Decimal::ONE_HUNDRED)
     {
-        return Err(format!(
-            "incentive_reduction_pct: {p} is not in [0, 100)"
-        ));
+        return Err(format!("incentive_reduction_pct: {p} is not in [0, 100)"));
     }
     Ok(MonitorConfig {
         core: m.core,

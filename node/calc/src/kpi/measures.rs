@@ -190,7 +190,10 @@ fn fill(own: &Measures, parts: &[&Measures], cfg: &KpiConfig) -> Measures {
     }
     let mut out = own.clone();
     for ((measure, period), (total, n)) in sums {
-        let agg = cfg.measure(measure).map(|m| m.aggregate).unwrap_or_default();
+        let agg = cfg
+            .measure(measure)
+            .map(|m| m.aggregate)
+            .unwrap_or_default();
         let v = match agg {
             Aggregate::Avg => total.checked_div(Decimal::from(n)).unwrap_or(total),
             Aggregate::Sum | Aggregate::Last => total,
@@ -332,7 +335,9 @@ fn read(
                 problem(
                     header_line,
                     Some(i),
-                    format!("column `{h}`: unknown column (expected period, measure, value, unit and optionally department, team)"),
+                    format!(
+                        "column `{h}`: unknown column (expected period, measure, value, unit and optionally department, team)"
+                    ),
                 );
             }
         }

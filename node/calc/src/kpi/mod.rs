@@ -18,17 +18,18 @@ mod sources;
 mod tests;
 
 pub use config::{
-    AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef, Measure,
-    MAX_CORE_KPIS, MonitorConfig, TargetDef, TrajectoryKind, load_config,
+    AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef,
+    MAX_CORE_KPIS, Measure, MonitorConfig, TargetDef, TrajectoryKind, load_config,
 };
 pub use eval::{
-    Evaluator, KpiReport, KpiResult, PathPoint, SectionReport, SeriesPoint, TargetSummary, nth_root, report,
+    Evaluator, KpiReport, KpiResult, PathPoint, SectionReport, SeriesPoint, TargetSummary,
+    nth_root, report,
 };
+pub(crate) use eval::{dec, dec_opt};
 pub use measures::{
     MAX_UNIT_NAME, MeasureProblem, Measures, OrgMeasures, load_measures_csv, load_org_measures_csv,
 };
 pub use period::{Granularity, Period};
-pub(crate) use eval::{dec, dec_opt};
 pub use render::Format;
 pub use sources::{INVENTORY_MEASURES, Sources, assemble, inventory_measures, read_inventory};
 

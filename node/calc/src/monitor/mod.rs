@@ -421,7 +421,11 @@ pub fn build(
                 && !t.is_zero()
             {
                 let gap = round((v - t) * Decimal::ONE_HUNDRED / t.abs(), 1);
-                let side = if gap.is_sign_negative() { "below" } else { "above" };
+                let side = if gap.is_sign_negative() {
+                    "below"
+                } else {
+                    "above"
+                };
                 improvement_areas.push(ImprovementArea {
                     department: d.name.clone(),
                     kpi: k.name.clone(),
@@ -435,7 +439,11 @@ pub fn build(
                 && !c.is_zero()
                 && (c.is_sign_positive() == lower_is_better(def))
             {
-                let word = if c.is_sign_positive() { "rising" } else { "falling" };
+                let word = if c.is_sign_positive() {
+                    "rising"
+                } else {
+                    "falling"
+                };
                 improvement_areas.push(ImprovementArea {
                     department: d.name.clone(),
                     kpi: k.name.clone(),
@@ -494,11 +502,16 @@ pub fn build(
             ranking_lower,
         );
         group.sort_by(|a, b| {
-            (a.rank_in_department.is_none(), a.rank_in_department, &a.name).cmp(&(
-                b.rank_in_department.is_none(),
-                b.rank_in_department,
-                &b.name,
-            ))
+            (
+                a.rank_in_department.is_none(),
+                a.rank_in_department,
+                &a.name,
+            )
+                .cmp(&(
+                    b.rank_in_department.is_none(),
+                    b.rank_in_department,
+                    &b.name,
+                ))
         });
         let n = group.len();
         for t in &mut group {
@@ -507,7 +520,10 @@ pub fn build(
                 .change_vs_last_year_pct
                 .is_some_and(|c| !c.is_zero() && c.is_sign_negative() == ranking_lower);
             t.best_practice = t.rank_in_department == Some(1) && improved;
-            t.incentive = match (cfg.monitor.incentive_reduction_pct, t.change_vs_last_year_pct) {
+            t.incentive = match (
+                cfg.monitor.incentive_reduction_pct,
+                t.change_vs_last_year_pct,
+            ) {
                 (Some(threshold), Some(c)) => {
                     let cut = if ranking_lower { -c } else { c };
                     if cut >= threshold {
@@ -620,7 +636,7 @@ fn rank<T>(
         .enumerate()
         .filter_map(|(i, t)| key(t).map(|c| (i, if lower_is_better { c } else { -c })))
         .collect();
-    keyed.sort_by(|a, b| a.1.cmp(&b.1));
+    keyed.sort_by_key(|k| k.1);
     let mut ranks: Vec<Option<usize>> = vec![None; items.len()];
     for (pos, (i, c)) in keyed.iter().enumerate() {
         let r = if pos > 0 && keyed[pos - 1].1 == *c {
@@ -709,7 +725,9 @@ fn trajectory(r: &KpiResult, series: &[Point], forecast: &[ForecastPoint]) -> Ve
 }
 
 fn to_dec(v: f64, dp: u32) -> Decimal {
-    Decimal::from_f64(v).map(|d| round(d, dp)).unwrap_or_default()
+    Decimal::from_f64(v)
+        .map(|d| round(d, dp))
+        .unwrap_or_default()
 }
 
 fn forecast_kpi(
@@ -769,19 +787,29 @@ fn forecast_kpi(
     }
     let lower = lower_is_better(k);
     if let (Some(year), Some(target)) = (target_year, target_value.and_then(|t| t.to_f64())) {
-        let year_months: Vec<i64> = (1..=12).map(|mm| Period::month(year, mm).first_month()).collect();
+        let year_months: Vec<i64> = (1..=12)
+            .map(|mm| Period::month(year, mm).first_month())
+            .collect();
         let p = fit.probability(&year_months, target, lower);
         out.probability_of_target = Some((p * 1000.0).round() / 1000.0);
         // Early warning: the point forecast of the next 12 months leaves the trajectory.
         let left = out.points.iter().take(12).find_map(|f| {
             let traj = path_value(r, f.period)?;
             let gap = f.value - traj;
-            let off = if lower { gap > Decimal::ZERO } else { gap < Decimal::ZERO };
+            let off = if lower {
+                gap > Decimal::ZERO
+            } else {
+                gap < Decimal::ZERO
+            };
             (off && !traj.is_zero()).then(|| (f.period, gap * Decimal::ONE_HUNDRED / traj.abs()))
         });
         if let Some((period, gap)) = left {
             out.early_warning = true;
-            let side = if gap.is_sign_negative() { "below" } else { "above" };
+            let side = if gap.is_sign_negative() {
+                "below"
+            } else {
+                "above"
+            };
             out.warning = Some(format!(
                 "forecast leaves the trajectory from {period}: {} % {side} it",
                 round(gap.abs(), 1)
@@ -803,7 +831,12 @@ fn month_of(index: i64) -> Period {
     Period::month(year, month)
 }
 
-fn plan_status(cfg: &KpiConfig, measures: &OrgMeasures, p: &ActionPlan, month: Period) -> PlanStatus {
+fn plan_status(
+    cfg: &KpiConfig,
+    measures: &OrgMeasures,
+    p: &ActionPlan,
+    month: Period,
+) -> PlanStatus {
     let scope = match &p.team {
         Some(t) => measures.teams.get(&(p.department.clone(), t.clone())),
         None => measures.departments.get(&p.department),
@@ -827,9 +860,10 @@ fn plan_status(cfg: &KpiConfig, measures: &OrgMeasures, p: &ActionPlan, month: P
         }
     }
     let progress = match measured {
-        Some(m) if !p.expected_reduction.is_zero() => {
-            Some(round(m * Decimal::ONE_HUNDRED / p.expected_reduction, PCT_DP))
-        }
+        Some(m) if !p.expected_reduction.is_zero() => Some(round(
+            m * Decimal::ONE_HUNDRED / p.expected_reduction,
+            PCT_DP,
+        )),
         _ => None,
     };
     PlanStatus {
@@ -887,7 +921,11 @@ fn alarms(kpis: &[Kpi], areas: &[ImprovementArea], plans: &[PlanStatus]) -> Vec<
             && !t.is_zero()
         {
             let gap = round((v - t) * Decimal::ONE_HUNDRED / t.abs(), 1);
-            let side = if gap.is_sign_negative() { "below" } else { "above" };
+            let side = if gap.is_sign_negative() {
+                "below"
+            } else {
+                "above"
+            };
             out.push(Alarm {
                 severity: Severity::Warning,
                 kpi: s.name.clone(),

@@ -140,7 +140,10 @@ fn read(
         problem(
             header_line,
             None,
-            format!("empty file: expected the header `{}`", PLAN_COLUMNS.join(",")),
+            format!(
+                "empty file: expected the header `{}`",
+                PLAN_COLUMNS.join(",")
+            ),
         );
         return out;
     }
@@ -151,7 +154,11 @@ fn read(
             Some(c) if idx[c].is_none() => idx[c] = Some(i),
             Some(_) => {
                 header_ok = false;
-                problem(header_line, Some(i), format!("column `{h}`: duplicate column"));
+                problem(
+                    header_line,
+                    Some(i),
+                    format!("column `{h}`: duplicate column"),
+                );
             }
             None => {
                 header_ok = false;
@@ -181,8 +188,19 @@ fn read(
         return out;
     }
     let col: Vec<usize> = idx.iter().map(|i| i.unwrap_or_default()).collect();
-    let [i_id, i_title, i_dept, i_team, i_kpi, i_owner, i_start, i_due, i_exp, i_unit, i_phase] =
-        col[..]
+    let [
+        i_id,
+        i_title,
+        i_dept,
+        i_team,
+        i_kpi,
+        i_owner,
+        i_start,
+        i_due,
+        i_exp,
+        i_unit,
+        i_phase,
+    ] = col[..]
     else {
         return out;
     };
@@ -256,7 +274,11 @@ fn read(
             && d.first_month() < s.first_month()
         {
             ok = false;
-            problem(line, Some(i_due), format!("column `due`: {d} is before start {s}"));
+            problem(
+                line,
+                Some(i_due),
+                format!("column `due`: {d} is before start {s}"),
+            );
         }
         let exp_text = &rec[i_exp];
         let expected = match Decimal::from_str(exp_text) {

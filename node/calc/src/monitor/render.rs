@@ -58,7 +58,11 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
             .trim_end()
             .to_string()
     };
-    let _ = writeln!(out, "{}", line(header.iter().map(|h| h.to_string()).collect()));
+    let _ = writeln!(
+        out,
+        "{}",
+        line(header.iter().map(|h| h.to_string()).collect())
+    );
     for r in rows {
         let _ = writeln!(out, "{}", line(r.clone()));
     }
@@ -97,7 +101,15 @@ impl MonitorReport {
             .collect();
         table(
             &mut out,
-            &["kpi", "value", "trajectory", "achievement %", "vs last year %", "status", "P(target)"],
+            &[
+                "kpi",
+                "value",
+                "trajectory",
+                "achievement %",
+                "vs last year %",
+                "status",
+                "P(target)",
+            ],
             &rows,
         );
         for k in &self.executive.kpis {
@@ -127,11 +139,20 @@ impl MonitorReport {
                     d.name.clone(),
                     opt(d.total),
                     opt(d.change_vs_last_year_pct),
-                    if d.needs_improvement { "needs improvement" } else { "" }.into(),
+                    if d.needs_improvement {
+                        "needs improvement"
+                    } else {
+                        ""
+                    }
+                    .into(),
                 ]
             })
             .collect();
-        table(&mut out, &["rank", "department", "total", "vs last year %", ""], &rows);
+        table(
+            &mut out,
+            &["rank", "department", "total", "vs last year %", ""],
+            &rows,
+        );
         if !self.operational.improvement_areas.is_empty() {
             let _ = writeln!(out, "\nImprovement areas");
             for a in &self.operational.improvement_areas {
@@ -160,7 +181,17 @@ impl MonitorReport {
                 .collect();
             table(
                 &mut out,
-                &["id", "title", "owner", "months", "phase", "expected", "measured", "progress %", ""],
+                &[
+                    "id",
+                    "title",
+                    "owner",
+                    "months",
+                    "phase",
+                    "expected",
+                    "measured",
+                    "progress %",
+                    "",
+                ],
                 &rows,
             );
         }

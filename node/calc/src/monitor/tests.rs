@@ -10,7 +10,9 @@ use super::*;
 use crate::kpi::{Measures, OrgMeasures, Sources, assemble, load_config};
 
 /// Seasonal terms of the synthetic series (January is the reference: 0).
-const SEASON: [f64; 12] = [0.0, -5.0, 3.0, 0.0, 2.0, 4.0, 6.0, 1.0, -2.0, -3.0, 5.0, 7.0];
+const SEASON: [f64; 12] = [
+    0.0, -5.0, 3.0, 0.0, 2.0, 4.0, 6.0, 1.0, -2.0, -3.0, 5.0, 7.0,
+];
 
 /// 36 months from a known model: `100 + 2·t + SEASON[m] + e`, with residuals `e` = +1, −2, +1
 /// in years 0, 1, 2. That residual pattern sums to 0 within every calendar month and
@@ -32,7 +34,11 @@ fn synthetic() -> Vec<(i64, f64)> {
 #[test]
 fn ols_recovers_known_coefficients_and_variance() {
     let fit = Fit::new(&synthetic()).unwrap();
-    assert!((fit.beta[0] - 100.0).abs() < 1e-9, "intercept {}", fit.beta[0]);
+    assert!(
+        (fit.beta[0] - 100.0).abs() < 1e-9,
+        "intercept {}",
+        fit.beta[0]
+    );
     assert!((fit.beta[1] - 2.0).abs() < 1e-9, "trend {}", fit.beta[1]);
     for (j, s) in SEASON.iter().enumerate().skip(1) {
         assert!((fit.beta[1 + j] - s).abs() < 1e-9, "season {j}");
@@ -59,7 +65,9 @@ fn prediction_interval_and_probability_match_the_closed_form() {
     // The mean of 2025 (t = 36..47): 100 + 2·41.5 + mean(SEASON) = 183 + 18/12 = 184.5.
     // Var of the mean of the fits: σ²(1/36 + 24²/3456) = σ²·7/36 (every month 24 after its mean
     // t); plus σ²/12 for the mean of 12 new values: σ²·10/36 = (72/23)·(5/18) = 20/23.
-    let months: Vec<i64> = (1..=12).map(|m| Period::month(2025, m).first_month()).collect();
+    let months: Vec<i64> = (1..=12)
+        .map(|m| Period::month(2025, m).first_month())
+        .collect();
     let (mean, sd) = fit.mean_of(&months);
     assert!((mean - 184.5).abs() < 1e-9);
     assert!((sd - (20.0f64 / 23.0).sqrt()).abs() < 1e-9);
@@ -167,7 +175,11 @@ fn fewer_than_24_months_give_no_forecast() {
         Some("needs at least 24 months of data, has 18")
     );
     assert!(f.points.is_empty() && f.probability_of_target.is_none() && !f.early_warning);
-    assert_eq!(r.months.len(), 36, "every month with data, for the month picker");
+    assert_eq!(
+        r.months.len(),
+        36,
+        "every month with data, for the month picker"
+    );
     assert_eq!(r.month, Period::month(2023, 6));
 }
 
@@ -223,15 +235,27 @@ fn ranking_puts_the_largest_cut_first_and_leaves_out_departments_without_last_ye
     let b = r.department("B").unwrap();
     assert!(b.needs_improvement);
     assert_eq!(b.teams, ["b1", "b2"]);
-    assert!(r.operational.improvement_areas.iter().any(|a| a.department == "B"
-        && a.reason == "last of 2 in the monthly ranking (\u{2212}10.0 % against 2023-12)"));
+    assert!(
+        r.operational
+            .improvement_areas
+            .iter()
+            .any(|a| a.department == "B"
+                && a.reason == "last of 2 in the monthly ranking (\u{2212}10.0 % against 2023-12)")
+    );
     assert!(!r.department("A").unwrap().needs_improvement);
     // Field: b1 first (−20 %), best practice, incentive earned (≥ 10 % cut); b2 rose.
     let teams: Vec<(&str, Option<usize>, bool, Incentive)> = r
         .field
         .teams
         .iter()
-        .map(|t| (t.name.as_str(), t.rank_in_department, t.best_practice, t.incentive))
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.rank_in_department,
+                t.best_practice,
+                t.incentive,
+            )
+        })
         .collect();
     assert_eq!(
         teams,
@@ -281,27 +305,48 @@ fn action_plans_measure_the_cut_against_a_year_before() {
     // Start 2024-01, due 2024-06, viewed in 2024-12: months 1..6, cut 1+2+…+6 = 21 of 60
     // expected = 35 %; after the due date and not done: overdue.
     let p = plan(Period::month(2024, 1), Period::month(2024, 6), Phase::Do);
-    let r = build(&cfg, &org, &[p.clone()], None).unwrap();
+    let r = build(&cfg, &org, std::slice::from_ref(&p), None).unwrap();
     let s = &r.operational.action_plans[0];
     assert_eq!(s.measured_reduction, Some(dec!(21.0)));
     assert_eq!(s.progress_pct, Some(dec!(35.00)));
     assert_eq!(s.months_measured, 6);
     assert!(s.overdue);
-    assert!(r.executive.alarms.iter().any(|a| a.severity == Severity::Warning
-        && a.message == "action plan AP-1 (vans) is overdue: due 2024-06, phase do"));
+    assert!(
+        r.executive
+            .alarms
+            .iter()
+            .any(|a| a.severity == Severity::Warning
+                && a.message == "action plan AP-1 (vans) is overdue: due 2024-06, phase do")
+    );
     // Viewed in 2024-03: months 1..3, cut 6 = 10 %; not yet due.
-    let r = build(&cfg, &org, &[p.clone()], Some(Period::month(2024, 3))).unwrap();
+    let r = build(
+        &cfg,
+        &org,
+        std::slice::from_ref(&p),
+        Some(Period::month(2024, 3)),
+    )
+    .unwrap();
     let s = &r.operational.action_plans[0];
-    assert_eq!((s.measured_reduction, s.months_measured), (Some(dec!(6.0)), 3));
+    assert_eq!(
+        (s.measured_reduction, s.months_measured),
+        (Some(dec!(6.0)), 3)
+    );
     assert_eq!(s.progress_pct, Some(dec!(10.00)));
     assert!(!s.overdue);
     // Done plans are never overdue; a plan starting after the month has nothing measured.
     let done = plan(Period::month(2024, 1), Period::month(2024, 6), Phase::Done);
-    let later = plan(Period::month(2024, 11), Period::month(2024, 12), Phase::Plan);
+    let later = plan(
+        Period::month(2024, 11),
+        Period::month(2024, 12),
+        Phase::Plan,
+    );
     let r = build(&cfg, &org, &[done, later], Some(Period::month(2024, 8))).unwrap();
     assert!(!r.operational.action_plans[0].overdue);
     let s = &r.operational.action_plans[1];
-    assert_eq!((s.measured_reduction, s.progress_pct, s.months_measured), (None, None, 0));
+    assert_eq!(
+        (s.measured_reduction, s.progress_pct, s.months_measured),
+        (None, None, 0)
+    );
 }
 
 #[test]
@@ -333,7 +378,9 @@ fn action_plan_csv_errors_name_file_line_and_column() {
             "plans.csv:6:10: column `unit`: `t` does not match `kgCO2e` of kpi `total`",
         ]
     );
-    let missing = load_action_plans("id,title\n", "p.csv", &cfg).unwrap_err().to_string();
+    let missing = load_action_plans("id,title\n", "p.csv", &cfg)
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("p.csv:1:3: column `department`: missing required column"));
 }
 
@@ -363,7 +410,9 @@ fn a_logistics() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/examples/a-logistics")
 }
 
-fn a_logistics_report(month: Option<Period>) -> (crate::kpi::KpiConfig, OrgMeasures, MonitorReport) {
+fn a_logistics_report(
+    month: Option<Period>,
+) -> (crate::kpi::KpiConfig, OrgMeasures, MonitorReport) {
     let dir = a_logistics();
     let cfg = load_config(
         &std::fs::read_to_string(dir.join("kpi.toml")).unwrap(),
@@ -394,22 +443,41 @@ fn a_logistics_report(month: Option<Period>) -> (crate::kpi::KpiConfig, OrgMeasu
 #[test]
 fn a_logistics_yearly_totals_come_from_the_ledgers() {
     let (cfg, org, r) = a_logistics_report(None);
-    let year_kpi = cfg.kpis.iter().position(|k| k.name == "total_emissions_year").unwrap();
+    let year_kpi = cfg
+        .kpis
+        .iter()
+        .position(|k| k.name == "total_emissions_year")
+        .unwrap();
     let mut ev = crate::kpi::Evaluator::new(&cfg, &org.company);
     let tonnes = |ev: &mut crate::kpi::Evaluator<'_>, y: i32| {
         round(ev.value(year_kpi, Period::year(y)).unwrap() / dec!(1000), 0)
     };
     // The guide: 5,200 t (2022), 4,550 t (2023, −12.5 %), 3,900 t (2024, −25 %).
     assert_eq!(
-        [tonnes(&mut ev, 2022), tonnes(&mut ev, 2023), tonnes(&mut ev, 2024)],
+        [
+            tonnes(&mut ev, 2022),
+            tonnes(&mut ev, 2023),
+            tonnes(&mut ev, 2024)
+        ],
         [dec!(5200), dec!(4550), dec!(3900)]
     );
     assert_eq!(r.month, Period::month(2024, 12));
     assert_eq!(r.months.len(), 36);
-    let names: Vec<&str> = r.executive.kpis.iter().map(|k| k.status.name.as_str()).collect();
+    let names: Vec<&str> = r
+        .executive
+        .kpis
+        .iter()
+        .map(|k| k.status.name.as_str())
+        .collect();
     assert_eq!(
         names,
-        ["total_emissions", "intensity_tkm", "intensity_revenue", "fuel_efficiency", "clean_vehicle_share"]
+        [
+            "total_emissions",
+            "intensity_tkm",
+            "intensity_revenue",
+            "fuel_efficiency",
+            "clean_vehicle_share"
+        ]
     );
     // The target: the mean month of 2022 (5,200,000 / 12 = 433,333.3 kg) halved by 2030.
     let total = r.kpi("total_emissions").unwrap();
@@ -425,7 +493,10 @@ fn a_logistics_yearly_totals_come_from_the_ledgers() {
     // (391,383.0 computed: December's last truck row absorbs the year's rounding, −2.4 kg.)
     assert_eq!(total.status.value, Some(dec!(391383.0)));
     let achievement = total.status.achievement_pct.unwrap();
-    assert!((achievement - dec!(77.4)).abs() < dec!(0.1), "{achievement}");
+    assert!(
+        (achievement - dec!(77.4)).abs() < dec!(0.1),
+        "{achievement}"
+    );
     // June (transport 95/1200, power 110/1220, gas 30/1200) is under the path, but the
     // forecast of its next 12 months reaches December's peak above the path: warning.
     let (_, _, june) = a_logistics_report(Some(Period::month(2024, 6)));
@@ -500,9 +571,11 @@ fn a_logistics_forecast_and_plans() {
     let f = total.forecast.as_ref().unwrap();
     assert_eq!(f.months_used, 36);
     assert_eq!(f.points.len(), 72);
-    assert!(f.method.as_deref().unwrap().starts_with(
-        "OLS: linear trend + 11 monthly seasonal terms, n = 36 months, R\u{b2} = "
-    ));
+    assert!(
+        f.method.as_deref().unwrap().starts_with(
+            "OLS: linear trend + 11 monthly seasonal terms, n = 36 months, R\u{b2} = "
+        )
+    );
     // −650 t a year continued reaches the 2030 target (2,600 t a year) long before 2030.
     assert_eq!(f.probability_of_target, Some(1.0));
     assert!(!f.early_warning);
@@ -514,7 +587,14 @@ fn a_logistics_forecast_and_plans() {
         .operational
         .action_plans
         .iter()
-        .map(|p| (p.id.as_str(), p.measured_reduction, p.progress_pct, p.overdue))
+        .map(|p| {
+            (
+                p.id.as_str(),
+                p.measured_reduction,
+                p.progress_pct,
+                p.overdue,
+            )
+        })
         .collect();
     assert_eq!(
         progress,
@@ -522,9 +602,19 @@ fn a_logistics_forecast_and_plans() {
             // Last-mile 2023: 1,000,000 − (700,000 + 60,000) = 240,000 of 250,000.
             ("AP-2023-01", Some(dec!(239998.4)), Some(dec!(96.00)), false),
             // Warehousing 2023: (700 + 350 + 50) − (600 + 310 + 30) thousand = 160,000 of 120,000.
-            ("AP-2023-02", Some(dec!(160002.5)), Some(dec!(133.34)), false),
+            (
+                "AP-2023-02",
+                Some(dec!(160002.5)),
+                Some(dec!(133.34)),
+                false
+            ),
             // Trunk 2024: 2,850,000 − 2,500,000 = 350,000 of 300,000.
-            ("AP-2024-01", Some(dec!(350002.3)), Some(dec!(116.67)), false),
+            (
+                "AP-2024-01",
+                Some(dec!(350002.3)),
+                Some(dec!(116.67)),
+                false
+            ),
             // Icheon DC, March–October 2024 (half of each Warehousing stream): power
             // 180,000·820/1220/2 = 60,491.8, gas 20,000·490/1200/2 = 4,083.3, July leak
             // 10,000/2 = 5,000: 69,575.1 of 80,000; due 2024-10 and still `do`: overdue.
