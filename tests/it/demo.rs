@@ -1,4 +1,4 @@
-//! `tanso demo`, the newcomer's first command: all three parts run and tell the figures.
+//! `tanso demo`, the newcomer's first command: every part runs and tells its figures.
 
 use std::process::Command;
 
@@ -73,7 +73,44 @@ fn demo_runs_the_exchange_and_the_buyers_part() {
     assert!(hosted(5).contains("4.75 kgCO2e/kg"), "{}", hosted(5));
     assert!(hosted(6).contains("2.60 kgCO2e/kg"), "{}", hosted(6));
     assert!(hosted(7).contains("finds nothing"), "{}", hosted(7));
+    // Part six: A Logistics' monitoring views, as its dashboard's GET /api/monitor serves
+    // them; the yearly totals are the KPI guide's, computed from the ledgers.
+    let monitor = |n: u32| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("M{n}. ")))
+            .unwrap_or_else(|| panic!("no monitoring step {n}: {stdout}"))
+            .to_string()
+    };
+    assert!(
+        monitor(1).contains("2022 5200.0 t, 2023 4550.0 t (-12.5 %), 2024 3900.0 t (-25.0 %)"),
+        "{}",
+        monitor(1)
+    );
+    let executive = monitor(2);
+    assert!(
+        executive.starts_with("M2. Executive view, 2024-12: "),
+        "{executive}"
+    );
+    assert_eq!(
+        executive.matches(" on last year, ").count(),
+        5,
+        "{executive}"
+    );
+    assert!(
+        monitor(3).contains("probability of meeting the 2030 target"),
+        "{}",
+        monitor(3)
+    );
+    let ranking = monitor(5);
+    for d in ["Trunk haulage", "Last-mile delivery", "Warehousing"] {
+        assert!(ranking.contains(d), "{ranking}");
+    }
+    assert!(ranking.contains("1. "), "{ranking}");
+    let plans = monitor(6);
+    assert_eq!(plans.matches("AP-20").count(), 4, "{plans}");
+    assert!(monitor(7).contains("of 6 teams"), "{}", monitor(7));
     // Short output: one line per step, no login link without --keep.
-    assert!(stdout.lines().count() < 50, "{stdout}");
+    assert!(stdout.lines().count() < 70, "{stdout}");
     assert!(!stdout.contains("/login/token/"), "{stdout}");
 }

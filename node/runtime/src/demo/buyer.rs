@@ -29,11 +29,12 @@ const BOM: &str = "bom/door-panel.json";
 /// The reporting year of the demo's ledger and KPI.
 const YEAR: i32 = 2025;
 
-fn step(e: impl std::fmt::Display) -> DemoError {
+pub(super) fn step(e: impl std::fmt::Display) -> DemoError {
     DemoError::Step(e.to_string())
 }
 
-fn write(home: &Path, rel: &str, text: &str) -> Result<(), DemoError> {
+/// Writes `text` at `rel` in a home, creating its folders.
+pub(super) fn write(home: &Path, rel: &str, text: &str) -> Result<(), DemoError> {
     let path = home.join(rel);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

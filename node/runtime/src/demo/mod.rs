@@ -12,13 +12,16 @@
 //! buyer wanted the data: Scope 3 category 1 from the received footprints, its own product
 //! footprint composed and published, and its KPI against -50 % by 2030. Part four (`hosted`):
 //! an association's `tanso host` serves three small suppliers behind one port, and the OEM
-//! fetches from each as from any node; with `keep`, the
+//! fetches from each as from any node. Part six (`monitor`): a logistics company's dashboard
+//! computes its inventory from 36 months of ledgers and serves the KPI guide's executive,
+//! operational and field views, with forecasts, ranking and action plans; with `keep`, the
 //! OEM's dashboard stays up with a one-time login link. Every wait polls the nodes' state,
 //! bounded.
 
 mod buyer;
 mod directory;
 mod hosted;
+mod monitor;
 
 use std::io::Write;
 
@@ -430,28 +433,50 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
         STEEL.lines().next().unwrap_or("{}"),
     )
     .await?;
+    let logistics = Company::start_with(
+        dir.path(),
+        "a-logistics",
+        "A Logistics",
+        Default::default(),
+        monitor::dashboard(),
+    )
+    .await?;
+    monitor::run(out, &logistics).await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what; the buyer got primary data for its Scope 3, its product footprint and its target."
     )?;
     if options.keep {
-        keep(out, &oem).await?;
+        keep(
+            out,
+            &[
+                (
+                    "Daehan Motors' dashboard (Scope 3, KPIs, footprints, audit log)",
+                    &oem,
+                ),
+                (
+                    "A Logistics' dashboard (the executive, operational and field views)",
+                    &logistics,
+                ),
+            ],
+        )
+        .await?;
     }
-    for c in [steel, oem, other] {
+    for c in [steel, oem, other, logistics] {
         c.stop().await;
     }
     Ok(())
 }
 
-/// `--keep`: the OEM's dashboard stays up, with a one-time login link minted through the
-/// dashboard's own login (a demo admin user) and the password for later logins, until Ctrl-C.
-async fn keep(out: &mut dyn Write, oem: &Company) -> Result<(), DemoError> {
+/// Prints a one-time login link to `company`'s dashboard (a demo admin user) and the password
+/// for later logins.
+async fn login_link(out: &mut dyn Write, what: &str, company: &Company) -> Result<(), DemoError> {
     use crate::dashboard::{self, Role, client};
-    let home = oem.node.home().clone();
-    let addr = oem
+    let home = company.node.home().clone();
+    let addr = company
         .dashboard_addr
         .ok_or_else(|| DemoError::Step("the dashboard is not served".into()))?;
-    let fingerprint = oem.node.identity().fingerprint.clone();
+    let fingerprint = company.node.identity().fingerprint.clone();
     let password = dashboard::add_user(&home, "demo", Role::Admin)
         .map_err(|e| DemoError::Step(e.to_string()))?;
     let form: String = form_urlencoded::Serializer::new(String::new())
@@ -487,9 +512,20 @@ async fn keep(out: &mut dyn Write, oem: &Company) -> Result<(), DemoError> {
         .ok_or_else(|| DemoError::Step(format!("login link answered {}", minted.status)))?;
     writeln!(
         out,
-        "\nDaehan Motors' dashboard (Scope 3, KPIs, footprints, audit log) is up at https://{addr}/\n  one-time login link (valid {} s): https://{addr}{path}\n  afterwards log in as `demo` with password {password}\n  the certificate is the node's own (SHA-256 fingerprint {fingerprint}): your browser will ask you to accept it\nCtrl-C stops the data space and deletes its homes.",
+        "\n{what} is up at https://{addr}/\n  one-time login link (valid {} s): https://{addr}{path}\n  afterwards log in as `demo` with password {password}\n  the certificate is the node's own (SHA-256 fingerprint {fingerprint}): your browser will ask you to accept it",
         dashboard::auth::LOGIN_TOKEN_TTL.as_secs(),
     )?;
+    Ok(())
+}
+
+/// `--keep`: the OEM's and A Logistics' dashboards stay up, each with a one-time login link
+/// minted through the dashboard's own login (a demo admin user) and the password for later
+/// logins, until Ctrl-C.
+async fn keep(out: &mut dyn Write, dashboards: &[(&str, &Company)]) -> Result<(), DemoError> {
+    for (what, company) in dashboards {
+        login_link(out, what, company).await?;
+    }
+    writeln!(out, "Ctrl-C stops the data space and deletes its homes.")?;
     out.flush()?;
     tokio::signal::ctrl_c().await?;
     Ok(())
