@@ -622,3 +622,164 @@ fn a_logistics_forecast_and_plans() {
         ]
     );
 }
+
+#[test]
+fn monitor_config_is_checked() {
+    let with = |monitor: &str| {
+        let src = FRAMEWORK.replace(
+            "[monitor]\ncore = [\"total\"]\nincentive_reduction_pct = 10\n",
+            monitor,
+        );
+        load_config(&src, "t.toml").map(|c| c.monitor)
+    };
+    let ok = with("[monitor]\ncore = [\"total\"]\n").unwrap();
+    assert_eq!(
+        ok.ranking_kpi(),
+        Some("total"),
+        "default: the first core kpi"
+    );
+    for (monitor, want) in [
+        (
+            "[monitor]\ncore = [\"nope\"]\n",
+            "t.toml: [monitor] core: `nope` is not a kpi",
+        ),
+        (
+            "[monitor]\ncore = [\"total\", \"total\"]\n",
+            "t.toml: [monitor] core: `total` is listed twice",
+        ),
+        (
+            "[monitor]\ncore = [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]\n",
+            "t.toml: [monitor] core: 6 kpis, at most 5 (the executive view's core kpis)",
+        ),
+        (
+            "[monitor]\ncore = [\"total\"]\nincentive_reduction_pct = 100\n",
+            "t.toml: [monitor] incentive_reduction_pct: 100 is not in [0, 100)",
+        ),
+    ] {
+        assert_eq!(with(monitor).unwrap_err().to_string(), want, "{monitor}");
+    }
+    // A framework without [monitor] has no executive view to build.
+    let bare = FRAMEWORK.replace(
+        "[monitor]\ncore = [\"total\"]\nincentive_reduction_pct = 10\n",
+        "",
+    );
+    let cfg = load_config(&bare, "t.toml").unwrap();
+    assert_eq!(
+        build(&cfg, &company(|_| dec!(1)), &[], None)
+            .unwrap_err()
+            .to_string(),
+        "t.toml: the framework declares no [monitor] core kpis"
+    );
+}
+
+#[test]
+fn measures_csv_gives_departments_and_teams_and_rolls_up() {
+    let src = r#"
+[framework]
+name = "t"
+[[measures]]
+name = "e"
+unit = "kgCO2e"
+[[measures]]
+name = "fleet"
+unit = "vehicles"
+aggregate = "last"
+[[measures]]
+name = "price"
+unit = "KRW"
+aggregate = "avg"
+[[measures]]
+name = "scope1_kg"
+unit = "kgCO2e"
+[[kpis]]
+name = "total"
+formula = "e"
+unit = "kgCO2e"
+period = "month"
+"#;
+    let cfg = load_config(src, "t.toml").unwrap();
+    let csv = "period,measure,value,unit,department,team\n\
+               2024-01,e,10,kgCO2e,A,a1\n\
+               2024-01,e,5,kgCO2e,A,a2\n\
+               2024-01,fleet,3,vehicles,A,\n\
+               2024-01,fleet,4,vehicles,B,\n\
+               2024-01,price,100,KRW,A,\n\
+               2024-01,price,200,KRW,B,\n\
+               2024-01,e,99,kgCO2e,,\n";
+    let mut org = crate::kpi::load_org_measures_csv(csv, "m.csv", &cfg, &[]).unwrap();
+    org.roll_up(&cfg);
+    let jan = Period::month(2024, 1);
+    // A = a1 + a2; the company's e is given directly (99) and wins over the roll-up (15);
+    // fleets add up (3 + 4), prices average ((100 + 200) / 2).
+    assert_eq!(org.departments["A"].get("e", jan), Some(dec!(15)));
+    assert_eq!(org.company.get("e", jan), Some(dec!(99)));
+    assert_eq!(org.company.get("fleet", jan), Some(dec!(7)));
+    assert_eq!(org.company.get("price", jan), Some(dec!(150)));
+    assert_eq!(
+        org.teams[&("A".to_string(), "a2".to_string())].get("e", jan),
+        Some(dec!(5))
+    );
+    // A team without a department, a duplicate per unit, and a measure the inventory feeds.
+    let bad = "period,measure,value,unit,department,team\n\
+               2024-01,e,1,kgCO2e,,t1\n\
+               2024-01,e,1,kgCO2e,A,a1\n\
+               2024-01,e,2,kgCO2e,A,a1\n\
+               2024-01,scope1_kg,2,kgCO2e,A,\n";
+    let err = crate::kpi::load_org_measures_csv(bad, "m.csv", &cfg, &["scope1_kg"])
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "m.csv:2:6: column `team`: `t1` needs a department",
+        "m.csv:4:1: duplicate value for `e` of `A` / `a1` in 2024-01 (first on line 3)",
+        "m.csv:5:2: column `measure`: `scope1_kg` is computed by the node (its inventory); remove it from the CSV",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in {err}");
+    }
+}
+
+#[test]
+fn the_inventory_feeds_company_department_and_team_measures() {
+    let (_, org, _) = a_logistics_report(None);
+    let dir = a_logistics();
+    let inv = crate::kpi::read_inventory(&dir.join("ledger")).unwrap();
+    // The company level is Inventory::measures(None), each department Inventory::measures(dept).
+    let jan = Period::month(2023, 1);
+    for m in ["scope1_kg", "scope2_kg", "fuel_l"] {
+        assert_eq!(
+            org.company.get(m, jan),
+            inv.measures(None).get(m, jan),
+            "{m}"
+        );
+        assert_eq!(
+            org.departments["Last-mile delivery"].get(m, jan),
+            inv.measures(Some("Last-mile delivery")).get(m, jan),
+            "{m}"
+        );
+    }
+    // Teams add up to their department.
+    let team = |t: &str| {
+        org.teams[&("Last-mile delivery".to_string(), t.to_string())]
+            .get("scope1_kg", jan)
+            .unwrap()
+    };
+    assert_eq!(
+        team("Gangnam") + team("Incheon"),
+        org.departments["Last-mile delivery"]
+            .get("scope1_kg", jan)
+            .unwrap()
+    );
+    // A framework declaring an inventory measure in another unit is refused.
+    let wrong = std::fs::read_to_string(dir.join("kpi.toml"))
+        .unwrap()
+        .replace(
+            "name = \"fuel_l\"\nunit = \"L\"",
+            "name = \"fuel_l\"\nunit = \"m3\"",
+        );
+    let wrong = load_config(&wrong, "kpi.toml").unwrap();
+    assert_eq!(
+        crate::kpi::inventory_measures(&wrong, &inv)
+            .unwrap_err()
+            .to_string(),
+        "kpi.toml: measure `fuel_l`: the inventory gives it in `L`, the framework declares `m3`"
+    );
+}
