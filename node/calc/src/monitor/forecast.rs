@@ -13,6 +13,15 @@
 //!
 //! Statistics are in `f64` (nalgebra for the normal equations, statrs for the t distribution);
 //! the monitor converts the results back to `Decimal` with the one rounding rule.
+//!
+//! [`Model`] fits that regression to the logarithm of a series whose values are all positive
+//! (emissions, intensities, efficiencies: a trend is then a constant rate of change, the
+//! seasons are proportional, and no forecast or interval bound falls below zero), and to the
+//! values themselves otherwise. On the log scale a point forecast `exp(ŷ₀)` is the median and
+//! the interval is `exp` of the log interval; the probability for a year's mean compares
+//! `ln target` with the mean of the log forecasts plus the gap between the log of the mean and
+//! the mean of the logs: the seasonal part `ln(mean_m exp(ŷ_m)) − mean_m ŷ_m` and the
+//! log-normal part `σ̂²/2`.
 
 use nalgebra::{DMatrix, DVector};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -130,5 +139,85 @@ impl Fit {
             0.0
         };
         if lower_is_better { below } else { 1.0 - below }
+    }
+}
+
+/// Whether a series is regressed as it is or as its logarithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    Linear,
+    Log,
+}
+
+/// The forecast model of a KPI series: [`Fit`] on the log of an all-positive series, else on
+/// the series.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub scale: Scale,
+    pub fit: Fit,
+}
+
+impl Model {
+    /// Fits `(month ordinal, value)` points.
+    pub fn new(points: &[(i64, f64)]) -> Result<Model, String> {
+        if !points.is_empty() && points.iter().all(|(_, v)| *v > 0.0) {
+            let logs: Vec<(i64, f64)> = points.iter().map(|(m, v)| (*m, v.ln())).collect();
+            Ok(Model {
+                scale: Scale::Log,
+                fit: Fit::new(&logs)?,
+            })
+        } else {
+            Ok(Model {
+                scale: Scale::Linear,
+                fit: Fit::new(points)?,
+            })
+        }
+    }
+
+    /// What the forecast is, for the reader.
+    pub fn describe(&self) -> String {
+        let (n, r2) = (self.fit.n, self.fit.r2);
+        match self.scale {
+            Scale::Log => format!(
+                "OLS on the log of the values (constant-rate trend, proportional seasons): linear trend + 11 monthly seasonal terms, n = {n} months, R\u{b2} = {r2:.2}"
+            ),
+            Scale::Linear => format!(
+                "OLS: linear trend + 11 monthly seasonal terms, n = {n} months, R\u{b2} = {r2:.2}"
+            ),
+        }
+    }
+
+    /// The point forecast of a month and its prediction interval `(ŷ, low, high)`, in the
+    /// series' unit.
+    pub fn predict(&self, month_index: i64) -> (f64, f64, f64) {
+        let (y, lo, hi) = self.fit.predict(month_index);
+        match self.scale {
+            Scale::Linear => (y, lo, hi),
+            Scale::Log => (y.exp(), lo.exp(), hi.exp()),
+        }
+    }
+
+    /// The probability that the mean of `months` is at most `target` (`lower_is_better`) or at
+    /// least `target`.
+    pub fn probability(&self, months: &[i64], target: f64, lower_is_better: bool) -> f64 {
+        match self.scale {
+            Scale::Linear => self.fit.probability(months, target, lower_is_better),
+            Scale::Log if target <= 0.0 => {
+                if lower_is_better {
+                    0.0
+                } else {
+                    1.0
+                }
+            }
+            Scale::Log => {
+                let logs: Vec<f64> = months.iter().map(|m| self.fit.predict(*m).0).collect();
+                let k = logs.len().max(1) as f64;
+                let mean_log = logs.iter().sum::<f64>() / k;
+                let log_of_mean = (logs.iter().map(|l| l.exp()).sum::<f64>() / k).ln();
+                let gap = (log_of_mean - mean_log) + self.fit.sigma2 / 2.0;
+                self.fit
+                    .probability(months, target.ln() - gap, lower_is_better)
+            }
+        }
     }
 }

@@ -41,7 +41,7 @@ use crate::kpi::{
 };
 use tanso_model::rounding::round;
 
-pub use forecast::{Fit, INTERVAL_PCT, MIN_MONTHS};
+pub use forecast::{Fit, INTERVAL_PCT, MIN_MONTHS, Model, Scale};
 pub use plans::{ActionPlan, MAX_PLANS, MAX_TEXT, PLAN_COLUMNS, Phase, load_action_plans};
 
 /// Decimal places of the percentages the monitor derives.
@@ -760,17 +760,14 @@ fn forecast_kpi(
         })
         .collect();
     out.months_used = points.len();
-    let fit = match Fit::new(&points) {
+    let fit = match Model::new(&points) {
         Ok(f) => f,
         Err(e) => {
             out.not_available = Some(e);
             return out;
         }
     };
-    out.method = Some(format!(
-        "OLS: linear trend + 11 monthly seasonal terms, n = {} months, R\u{b2} = {:.2}",
-        fit.n, fit.r2
-    ));
+    out.method = Some(fit.describe());
     let end_year = target_year.unwrap_or(month.calendar_year() + 1);
     let end = Period::month(end_year, 12)
         .first_month()
