@@ -242,7 +242,7 @@ fn monitor_json_has_the_contract_shape() {
     assert_eq!(kpi["name"], "total_emissions");
     assert_eq!(kpi["unit"], "kgCO2e");
     assert_eq!(kpi["value"], "391383.0", "decimals are exact strings");
-    assert_eq!(kpi["status"], "off_track");
+    assert_eq!(kpi["status"], "on_track");
     assert_eq!(kpi["series"][0]["period"], "2022-01");
     assert!(kpi["series"][0]["value"].is_string());
     let f = &kpi["forecast"];

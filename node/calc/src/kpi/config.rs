@@ -97,6 +97,10 @@ pub struct TargetDef {
     /// Percent cut from baseline to target (negative for a growth target).
     pub reduction_pct: Decimal,
     pub trajectory: TrajectoryKind,
+    /// A monthly KPI's path follows the baseline year's seasons: each month's trajectory value
+    /// is the year's path value times that calendar month's index in the baseline year
+    /// (its value over the year's monthly mean), so a seasonal peak is held to the planned peak.
+    pub seasonal: bool,
 }
 
 /// One grade band; `min`/`max` are inclusive, neither means "everything else".
@@ -306,6 +310,8 @@ struct RawTarget {
     target_year: i32,
     reduction_pct: Num,
     trajectory: TrajectoryKind,
+    #[serde(default)]
+    seasonal: bool,
 }
 
 #[derive(Deserialize)]
@@ -517,12 +523,23 @@ pub fn load_config(src: &str, name: &str) -> Result<KpiConfig, KpiError> {
                     .map(|v| v.to_decimal())
                     .transpose()
                     .map_err(|m| kerr(format!("baseline_value: {m}")))?;
+                if t.seasonal
+                    && (k.period != Granularity::Month
+                        || bp.granularity() != Granularity::Year
+                        || baseline_value.is_some())
+                {
+                    return Err(kerr(
+                        "seasonal needs a monthly kpi with a baseline year and no baseline_value (the seasons are the baseline year's months)"
+                            .into(),
+                    ));
+                }
                 Some(TargetDef {
                     baseline_period: bp,
                     baseline_value,
                     target_year: t.target_year,
                     reduction_pct,
                     trajectory: t.trajectory,
+                    seasonal: t.seasonal,
                 })
             }
         };

@@ -288,6 +288,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
+impl Ctx<'_> {
+    /// The seasonal index of each calendar month of `year` for a monthly KPI: its value over
+    /// `mean` (the year's monthly mean, the baseline), rounded to 6 decimals. Every month of
+    /// the year needs a value.
+    fn season(&mut self, i: usize, year: i32, mean: Decimal) -> Result<[Decimal; 12], Na> {
+        let mut index = [Decimal::ZERO; 12];
+        for (m, slot) in (1..=12).zip(index.iter_mut()) {
+            let v = self.kpi(i, Period::month(year, m)).map_err(|e| {
+                Na::Domain(format!(
+                    "seasonal: no value for {year}-{m:02} ({})",
+                    e.text()
+                ))
+            })?;
+            *slot = v.checked_div(mean).ok_or(Na::DivByZero)?.round_dp(6);
+        }
+        Ok(index)
+    }
+}
+
 /// Exact KPI values (not rounded) over one set of measures, cached: what the monitor's
 /// statistics, rankings and action-plan sums are computed from.
 pub struct Evaluator<'a> {
@@ -329,6 +348,8 @@ struct Plan {
     /// Yearly multiplier for `constant_rate`.
     factor: Decimal,
     reduction: Decimal,
+    /// Seasonal index of each calendar month (`seasonal` targets), January first.
+    season: Option<[Decimal; 12]>,
 }
 
 impl Plan {
@@ -351,7 +372,20 @@ impl Plan {
             kind: t.trajectory,
             factor,
             reduction,
+            season: None,
         })
+    }
+
+    /// Trajectory value for a period: the year's, times the month's seasonal index for a
+    /// seasonal plan.
+    fn at_period(&self, p: Period) -> Option<Decimal> {
+        let year = self.at(p.calendar_year())?;
+        match (&self.season, p) {
+            (Some(index), Period::Month { month, .. }) => {
+                year.checked_mul(index[month as usize - 1])
+            }
+            _ => Some(year),
+        }
     }
 
     /// Percent per year: the constant cut rate, or for linear the cut in percent of the baseline.
@@ -404,7 +438,7 @@ impl Plan {
     /// (trajectory, achievement %, progress to final target %, off track) for an actual value.
     fn assess(
         &self,
-        year: i32,
+        period: Period,
         actual: Decimal,
     ) -> (
         Option<Decimal>,
@@ -412,10 +446,25 @@ impl Plan {
         Option<Decimal>,
         Option<bool>,
     ) {
-        let Some(traj) = self.at(year) else {
+        let Some(traj) = self.at_period(period) else {
             return (None, None, None, None);
         };
-        let done = self.baseline - actual;
+        // A seasonal plan measures the month against the baseline year's same month.
+        let baseline = match (&self.season, period) {
+            (Some(index), Period::Month { month, .. }) => self
+                .baseline
+                .checked_mul(index[month as usize - 1])
+                .unwrap_or(self.baseline),
+            _ => self.baseline,
+        };
+        let target_value = match (&self.season, period) {
+            (Some(index), Period::Month { month, .. }) => self
+                .target_value
+                .checked_mul(index[month as usize - 1])
+                .unwrap_or(self.target_value),
+            _ => self.target_value,
+        };
+        let done = baseline - actual;
         let pct = |planned: Decimal| {
             if planned.is_zero() {
                 None
@@ -423,9 +472,9 @@ impl Plan {
                 done.checked_mul(Decimal::ONE_HUNDRED)?.checked_div(planned)
             }
         };
-        let achievement = pct(self.baseline - traj);
-        let progress = pct(self.baseline - self.target_value);
-        let direction = self.baseline - self.target_value;
+        let achievement = pct(baseline - traj);
+        let progress = pct(baseline - target_value);
+        let direction = baseline - target_value;
         // off track = on the far side of the path from the target (above it for a reduction)
         let gap = actual - traj;
         let off = if direction.is_sign_positive() {
@@ -493,6 +542,34 @@ pub struct TargetSummary {
     /// The trajectory year by year, from the baseline year to the target year (empty when the
     /// baseline is not available), so a chart draws the engine's path rather than its own.
     pub path: Vec<PathPoint>,
+    /// A `seasonal` target's index of each calendar month (January first; 6 decimals): a
+    /// month's trajectory value is its year's path value times its index. Empty otherwise.
+    #[serde(serialize_with = "dec_vec")]
+    pub seasonal_index: Vec<Decimal>,
+}
+
+impl TargetSummary {
+    /// The trajectory value of a period: its year's path value (the target year's after it),
+    /// times the month's seasonal index for a seasonal target; rounded to `dp`.
+    pub fn value_at(&self, p: Period, dp: u32) -> Option<Decimal> {
+        let year = p.calendar_year().min(self.target_year);
+        let v = self.path.iter().find(|pp| pp.year == year)?.value;
+        match (self.seasonal_index.get(..12), p) {
+            (Some(index), Period::Month { month, .. }) => {
+                Some(round(v.checked_mul(index[month as usize - 1])?, dp))
+            }
+            _ => Some(v),
+        }
+    }
+}
+
+fn dec_vec<S: serde::Serializer>(v: &[Decimal], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for d in v {
+        seq.serialize_element(&d.to_string())?;
+    }
+    seq.end()
 }
 
 /// One KPI evaluated for the report period.
@@ -585,7 +662,13 @@ pub fn report(
             None => (None, None),
             Some(t) => {
                 let base = ctx.baseline(i, t);
-                let plan = base.clone().and_then(|b| Plan::new(t, b));
+                let plan = base.clone().and_then(|b| {
+                    let mut plan = Plan::new(t, b)?;
+                    if t.seasonal {
+                        plan.season = Some(ctx.season(i, t.baseline_period.calendar_year(), b)?);
+                    }
+                    Ok(plan)
+                });
                 let summary = TargetSummary {
                     baseline_period: t.baseline_period,
                     baseline_value: base.as_ref().ok().map(|b| round(*b, dp)),
@@ -602,6 +685,12 @@ pub fn report(
                         .err()
                         .map(|e| format!("baseline: {}", e.text())),
                     path: plan.as_ref().map(|p| p.path(dp)).unwrap_or_default(),
+                    seasonal_index: plan
+                        .as_ref()
+                        .ok()
+                        .and_then(|p| p.season)
+                        .map(|s| s.to_vec())
+                        .unwrap_or_default(),
                 };
                 (plan.ok(), Some(summary))
             }
@@ -610,10 +699,8 @@ pub fn report(
         let point = |ctx: &mut Ctx<'_>, p: Period| -> (Val, Option<SeriesPoint>) {
             let v = ctx.kpi(i, p);
             let sp = v.as_ref().ok().map(|v| {
-                let (traj, ach, _, off) = plan
-                    .as_ref()
-                    .map(|pl| pl.assess(p.calendar_year(), *v))
-                    .unwrap_or_default();
+                let (traj, ach, _, off) =
+                    plan.as_ref().map(|pl| pl.assess(p, *v)).unwrap_or_default();
                 let shown = round(*v, dp);
                 SeriesPoint {
                     period: p,
@@ -636,7 +723,7 @@ pub fn report(
 
         let exact = cur.as_ref().ok().copied();
         let (_, _, progress, _) = match (&plan, exact) {
-            (Some(pl), Some(v)) => pl.assess(anchor.calendar_year(), v),
+            (Some(pl), Some(v)) => pl.assess(anchor, v),
             _ => (None, None, None, None),
         };
         let off_track = cur_point.as_ref().and_then(|p| p.off_track);

@@ -898,3 +898,80 @@ fn target_path_year_by_year_from_the_engine() {
     // a KPI without a target has none
     assert!(r.kpi("load_factor").unwrap().target.is_none());
 }
+
+// ------------------------------------------------------------------ seasonal targets
+
+#[test]
+fn a_seasonal_target_holds_each_month_to_its_baseline_month() {
+    // 2022: 150 in January and July, 90 in the other ten months: mean (2·150 + 10·90)/12 =
+    // 100; indices 1.5 and 0.9. Linear −50 % by 2024: 2023's path 100·(1 − 0.5·1/2) = 75.
+    // January 2023 = 120: against its month's path 75·1.5 = 112.5 it is off track (a flat
+    // line would call it 120 > 75 off track too); February 2023 = 70: 75·0.9 = 67.5, off
+    // track, where a flat line (75) would call it on track. March 2023 = 60: on track.
+    // Achievement for March: baseline month 100·0.9 = 90, (90 − 60)/(90 − 67.5) = 133.33 %.
+    let target = "[kpis.target]\nbaseline_period = \"2022\"\ntarget_year = 2024\nreduction_pct = 50\ntrajectory = \"linear\"\nseasonal = true\n";
+    let cfg = tiny("a", target).unwrap();
+    let mut m = Measures::new();
+    for month in 1..=12 {
+        let v = if month == 1 || month == 7 {
+            "150"
+        } else {
+            "90"
+        };
+        m.insert(Period::month(2022, month), "a", d(v));
+    }
+    m.insert(p("2023-01"), "a", d("120"));
+    m.insert(p("2023-02"), "a", d("70"));
+    m.insert(p("2023-03"), "a", d("60"));
+    let r = report(&cfg, &m, Some(p("2023-03"))).unwrap();
+    let k = r.kpi("k").unwrap();
+    let t = k.target.as_ref().unwrap();
+    assert_eq!(t.baseline_value, Some(d("100")));
+    assert_eq!(t.seasonal_index[0], d("1.5"));
+    assert_eq!(t.seasonal_index[1], d("0.9"));
+    let at = |period: &str| {
+        k.series
+            .iter()
+            .find(|s| s.period == p(period))
+            .unwrap_or_else(|| panic!("no {period}"))
+    };
+    assert_eq!(at("2023-01").trajectory, Some(d("112.5")));
+    assert_eq!(at("2023-01").off_track, Some(true));
+    assert_eq!(at("2023-02").trajectory, Some(d("67.5")));
+    assert_eq!(at("2023-02").off_track, Some(true));
+    assert_eq!(at("2023-03").off_track, Some(false));
+    assert_eq!(k.trajectory_value, Some(d("67.5")));
+    assert_eq!(k.achievement_pct, Some(d("133.33")));
+    assert_eq!(t.value_at(p("2023-07"), 1), Some(d("112.5")));
+
+    // Without the seasons the same February is on track against the flat 75.
+    let flat = tiny("a", &target.replace("seasonal = true\n", "")).unwrap();
+    let r = report(&flat, &m, Some(p("2023-02"))).unwrap();
+    assert_eq!(r.kpi("k").unwrap().off_track, Some(false));
+
+    // A baseline year with a month missing cannot give seasons: said, not guessed.
+    let mut gap = Measures::new();
+    for month in (1..=12).filter(|m| *m != 5) {
+        gap.insert(Period::month(2022, month), "a", d("100"));
+    }
+    gap.insert(p("2023-03"), "a", d("60"));
+    let r = report(&cfg, &gap, Some(p("2023-03"))).unwrap();
+    let why = r
+        .kpi("k")
+        .unwrap()
+        .target
+        .as_ref()
+        .unwrap()
+        .not_available
+        .clone();
+    assert!(why.unwrap().contains("seasonal: no value for 2022-05"));
+
+    // Seasons need a monthly KPI with a baseline year taken from the data.
+    for (extra, period) in [
+        (target.replace("\"2022\"", "\"2022-01\""), "month"),
+        (format!("{target}baseline_value = 100\n"), "month"),
+    ] {
+        let e = tiny("a", &extra).unwrap_err().to_string();
+        assert!(e.contains("seasonal needs a monthly kpi"), "{period}: {e}");
+    }
+}

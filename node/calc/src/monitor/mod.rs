@@ -358,7 +358,7 @@ pub fn build(
         if fc.early_warning && status.status == Status::OnTrack {
             status.status = Status::Warning;
         }
-        let trajectory = trajectory(r, &status.series, &fc.points);
+        let trajectory = trajectory(r, &status.series, &fc.points, k.decimals);
         kpis.push(Kpi {
             status,
             trajectory,
@@ -707,20 +707,18 @@ fn kpi_status(r: &KpiResult, month: Period) -> KpiStatus {
     }
 }
 
-/// The target's yearly path value for a month: `None` before the baseline year, the target
-/// after the target year.
-fn path_value(r: &KpiResult, p: Period) -> Option<Decimal> {
-    let t = r.target.as_ref()?;
-    let year = p.calendar_year().min(t.target_year);
-    t.path.iter().find(|pp| pp.year == year).map(|pp| pp.value)
+/// The target's path value for a month (seasonal for a seasonal target): `None` before the
+/// baseline year, the target after the target year.
+fn path_value(r: &KpiResult, p: Period, dp: u32) -> Option<Decimal> {
+    r.target.as_ref()?.value_at(p, dp)
 }
 
-fn trajectory(r: &KpiResult, series: &[Point], forecast: &[ForecastPoint]) -> Vec<Point> {
+fn trajectory(r: &KpiResult, series: &[Point], forecast: &[ForecastPoint], dp: u32) -> Vec<Point> {
     series
         .iter()
         .map(|p| p.period)
         .chain(forecast.iter().map(|f| f.period))
-        .filter_map(|period| path_value(r, period).map(|value| Point { period, value }))
+        .filter_map(|period| path_value(r, period, dp).map(|value| Point { period, value }))
         .collect()
 }
 
@@ -791,7 +789,7 @@ fn forecast_kpi(
         out.probability_of_target = Some((p * 1000.0).round() / 1000.0);
         // Early warning: the point forecast of the next 12 months leaves the trajectory.
         let left = out.points.iter().take(12).find_map(|f| {
-            let traj = path_value(r, f.period)?;
+            let traj = path_value(r, f.period, dp)?;
             let gap = f.value - traj;
             let off = if lower {
                 gap > Decimal::ZERO
