@@ -140,7 +140,7 @@ enum Top {
     Subscribe(SubscribeArgs),
     /// Stop being notified of a product.
     Unsubscribe(SubscribeArgs),
-    /// Scope 3 upstream categories 1-8.
+    /// Scope 3 categories 1-9.
     #[command(subcommand)]
     Scope3(Scope3Cmd),
     /// Product carbon footprint composition.
@@ -520,7 +520,7 @@ struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 enum Scope3Cmd {
-    /// Calculate Scope 3 categories 1-8 from an activity ledger.
+    /// Calculate Scope 3 categories 1-9 from an activity ledger.
     Report(crate::calc::Scope3Args),
 }
 
