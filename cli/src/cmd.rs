@@ -152,6 +152,9 @@ enum Top {
     /// EU CBAM: embedded emissions, records for importers, the importer's declaration.
     #[command(subcommand)]
     Cbam(crate::cbam::CbamCmd),
+    /// A carrier's ISO 14083 shipment emissions and their iLEAP shipment footprints.
+    #[command(subcommand)]
+    Logistics(crate::logistics::LogisticsCmd),
     /// The web dashboard's users.
     #[command(subcommand)]
     Dashboard(crate::dashboard::DashboardCmd),
@@ -566,6 +569,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
         Top::Cbam(cmd) => crate::cbam::run(cmd),
+        Top::Logistics(cmd) => crate::logistics::run(cmd),
         Top::Relay(cmd) => crate::relay::run(cmd),
         Top::Host(cmd) => crate::host::run(cmd),
         Top::Directory(cmd) => crate::directory::run(cmd),

@@ -276,3 +276,58 @@ pub fn product_footprint(
         extensions: extensions.into(),
     })
 }
+
+/// What publishing a chain's shipments would do, given the carrier's own footprints.
+#[derive(Debug, Clone, Default)]
+pub struct Publication {
+    /// Footprints to publish, in shipment order; one replacing an earlier version names it
+    /// in `precedingPfIds` (so publishing deprecates it).
+    pub new: Vec<ProductFootprint>,
+    /// (shipment, footprint id) of shipments whose active footprint already carries the same
+    /// ShipmentFootprint and customers: nothing to publish.
+    pub unchanged: Vec<(String, String)>,
+}
+
+/// Plans the footprints of `shipments` (all shipments of the chain when empty): a shipment
+/// whose Active own footprint (in `own`) already carries the same figures is left alone,
+/// so publishing the same legs twice changes nothing; a changed one gets a new version
+/// that supersedes the old. `new_id` gives each new footprint its id.
+pub fn plan(
+    chain: &Chain,
+    rollup: &Rollup,
+    shipments: &[String],
+    carrier: Carrier<'_>,
+    own: &[ProductFootprint],
+    created: &str,
+    mut new_id: impl FnMut() -> String,
+) -> Result<Publication, LogisticsError> {
+    let mut wanted: Vec<String> = if shipments.is_empty() {
+        rollup.per_shipment.keys().map(|s| s.to_string()).collect()
+    } else {
+        shipments.to_vec()
+    };
+    wanted.sort();
+    wanted.dedup();
+    let mut out = Publication::default();
+    for shipment in wanted {
+        let mut fp = product_footprint(chain, rollup, &shipment, carrier, "", created)?;
+        let pid = product_id(&shipment);
+        let current = own.iter().find(|o| {
+            o.status == Status::Active && o.product_ids.iter().any(|p| p.eq_ignore_ascii_case(&pid))
+        });
+        if let Some(cur) = current {
+            let same = tanso_model::pact::ileap::shipment_in(cur).ok().flatten()
+                == tanso_model::pact::ileap::shipment_in(&fp).ok().flatten()
+                && tanso_model::pact::ileap::customers_of(cur)
+                    == tanso_model::pact::ileap::customers_of(&fp);
+            if same {
+                out.unchanged.push((shipment, cur.id.clone()));
+                continue;
+            }
+            fp.preceding_pf_ids = Some(vec![cur.id.clone()]);
+        }
+        fp.id = new_id();
+        out.new.push(fp);
+    }
+    Ok(out)
+}

@@ -556,3 +556,77 @@ S-1,urn:c,2026-03,-1,250,sfd,,road-hgv-diesel-average
         "{err}"
     );
 }
+
+#[test]
+fn publishing_the_same_legs_twice_changes_nothing_and_changed_figures_supersede() {
+    let chain = read_legs(LEGS.as_bytes(), "legs.csv", &LIB).unwrap();
+    let r = calculate(&chain).unwrap();
+    let carrier = ileap::Carrier {
+        company_name: "A Logistics",
+        company_id: "urn:tanso:company:a-logistics",
+    };
+    let mut n = 0;
+    let mut ids = || {
+        n += 1;
+        format!("id-{n}")
+    };
+    let first = ileap::plan(
+        &chain,
+        &r,
+        &[],
+        carrier,
+        &[],
+        "2026-05-01T00:00:00Z",
+        &mut ids,
+    )
+    .unwrap();
+    assert_eq!(first.new.len(), 2);
+    assert_eq!(
+        first.new.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["id-1", "id-2"]
+    );
+    // Again, a day later, with those published: nothing new.
+    let again = ileap::plan(
+        &chain,
+        &r,
+        &[],
+        carrier,
+        &first.new,
+        "2026-05-02T00:00:00Z",
+        &mut ids,
+    )
+    .unwrap();
+    assert!(again.new.is_empty());
+    assert_eq!(
+        again.unchanged,
+        [
+            ("S-1".to_string(), "id-1".to_string()),
+            ("S-2".to_string(), "id-2".to_string())
+        ]
+    );
+    // S-2's mass corrected to 6 t: a new version naming the old one; only S-2 asked for.
+    let fixed = LEGS.replace(
+        "S-2,urn:tanso:company:other,2026-04,5,",
+        "S-2,urn:tanso:company:other,2026-04,6,",
+    );
+    let chain2 = read_legs(fixed.as_bytes(), "legs.csv", &LIB).unwrap();
+    let r2 = calculate(&chain2).unwrap();
+    let next = ileap::plan(
+        &chain2,
+        &r2,
+        &["S-2".into()],
+        carrier,
+        &first.new,
+        "2026-05-03T00:00:00Z",
+        &mut ids,
+    )
+    .unwrap();
+    assert_eq!(next.new.len(), 1);
+    assert_eq!(next.new[0].id, "id-3");
+    assert_eq!(next.new[0].preceding_pf_ids, Some(vec!["id-2".to_string()]));
+    // 6 t × 100 km = 600 t·km × 0.12111 = 72.666 kg.
+    assert_eq!(
+        next.new[0].pcf.pcf_excluding_biogenic_uptake.as_str(),
+        "72.666"
+    );
+}

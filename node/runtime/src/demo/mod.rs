@@ -12,13 +12,16 @@
 //! buyer wanted the data: Scope 3 category 1 from the received footprints, its own product
 //! footprint composed and published, and its KPI against -50 % by 2030. Part four (`hosted`):
 //! an association's `tanso host` serves three small suppliers behind one port, and the OEM
-//! fetches from each as from any node; with `keep`, the
+//! fetches from each as from any node. The logistics part (`logistics`, lines `L1.` …): a
+//! carrier publishes iLEAP shipment footprints computed from its legs, one policy lets each
+//! shipper read only its own, and the OEM's Scope 3 category 4 uses them. With `keep`, the
 //! OEM's dashboard stays up with a one-time login link. Every wait polls the nodes' state,
 //! bounded.
 
 mod buyer;
 mod directory;
 mod hosted;
+mod logistics;
 
 use std::io::Write;
 
@@ -429,6 +432,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
         STEEL.lines().next().unwrap_or("{}"),
     )
     .await?;
+    logistics::run(out, dir.path(), &oem.node, &other.node).await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what; the buyer got primary data for its Scope 3, its product footprint and its target."
