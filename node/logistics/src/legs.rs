@@ -14,7 +14,8 @@
 //! | `toc`* | a shipped default TOC ([`crate::DEFAULT_TOCS`]) |
 //! | `origin`, `destination` | free text |
 //!
-//! Every problem of the file is collected with its `file:line:column` (the column is the
+//! Read through tanso-calc's one CSV reader (`#` comment lines skipped, every record at its
+//! real line). Every problem of the file is collected with its `file:line:column` (the column is the
 //! field's 1-based position in the header) and the whole file is refused if there is any.
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
+use tanso_calc::csv_lines::{CsvReader, Shape};
 use tanso_calc::kpi::Period;
 use tanso_calc::scope3::FactorLibrary;
 
@@ -188,32 +190,34 @@ pub fn read_legs<R: Read>(
         list: Vec::new(),
         more: 0,
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(input);
-    let mut rec = csv::StringRecord::new();
-    match rdr.read_record(&mut rec) {
-        Ok(true) => {}
-        Ok(false) => {
-            p.add(1, 0, "", "the file is empty: it needs a header row".into());
-            return Err(p.into_error());
-        }
+    let mut rdr = CsvReader::new(
+        input,
+        Shape {
+            trim: true,
+            flexible: true,
+        },
+    );
+    let (header_line, names) = match rdr.header() {
+        Ok(h) => h,
         Err(e) => {
-            p.add(1, 0, "", format!("not CSV: {e}"));
+            p.add(e.line, 0, "", format!("not CSV: {}", e.message));
             return Err(p.into_error());
         }
+    };
+    if names.iter().all(|n| n.is_empty()) {
+        p.add(1, 0, "", "the file is empty: it needs a header row".into());
+        return Err(p.into_error());
     }
     let mut index = [None; COLUMNS.len()];
-    for (i, h) in rec.iter().enumerate() {
-        let h = h.trim().trim_start_matches('\u{feff}');
+    for (i, h) in names.iter().enumerate() {
+        let h = h.as_str();
         match COLUMNS.iter().find(|(n, _, _)| *n == h) {
             Some((_, col, _)) if index[*col as usize].is_some() => {
-                p.add(1, i + 1, h, "column named twice".into())
+                p.add(header_line, i + 1, h, "column named twice".into())
             }
             Some((_, col, _)) => index[*col as usize] = Some(i),
             None => p.add(
-                1,
+                header_line,
                 i + 1,
                 h,
                 format!(
@@ -225,12 +229,18 @@ pub fn read_legs<R: Read>(
     }
     for (n, col, required) in COLUMNS {
         if required && index[col as usize].is_none() {
-            p.add(1, rec.len() + 1, n, "required column missing".into());
+            p.add(
+                header_line,
+                names.len() + 1,
+                n,
+                "required column missing".into(),
+            );
         }
     }
     if p.count() > 0 {
         return Err(p.into_error());
     }
+    let mut rec = csv::StringRecord::new();
     let mut chain = Chain::default();
     let mut tocs: HashMap<String, usize> = HashMap::new();
     let mut interned: HashMap<String, Arc<str>> = HashMap::new();
@@ -243,16 +253,14 @@ pub fn read_legs<R: Read>(
         a
     };
     loop {
-        match rdr.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
+        let line = match rdr.read(&mut rec) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
             Err(e) => {
-                let line = e.position().map_or(0, |pos| pos.line());
-                p.add(line, 0, "", format!("not CSV: {e}"));
+                p.add(e.line, 0, "", format!("not CSV: {}", e.message));
                 break;
             }
-        }
-        let line = rec.position().map_or(0, |pos| pos.line());
+        };
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
