@@ -7,7 +7,7 @@ use std::path::Path;
 
 use node::pact::ileap;
 use serde_json::Value;
-use tests::{TestNode, befriend, company, policy_template};
+use tests::{TestNode, befriend, company, policy_template, wait_for};
 
 use crate::cli::{fails, ok};
 use crate::pact_api::{Api, start_pact};
@@ -186,6 +186,36 @@ async fn carrier_serves_shipment_footprints_that_the_shippers_category_4_uses() 
     .await
     .expect("shipper B fetches its own shipment");
     assert_eq!(b_own.len(), 1);
+
+    // A request for a shipment is decided under the same policy: shipper A's is fulfilled,
+    // shipper B's for A's shipment rejected.
+    let send = |n: &TestNode| {
+        n.node
+            .send_request(
+                &company("carrier"),
+                vec![product_a.clone()],
+                Vec::new(),
+                "shipment footprint".into(),
+                None,
+            )
+            .unwrap()
+            .id
+    };
+    let (req_a, req_b) = (send(&shipper_a), send(&shipper_b));
+    let status = |n: &TestNode, id: &str| {
+        n.node
+            .store()
+            .outgoing_request(id)
+            .unwrap()
+            .map(|r| r.status.to_string())
+            .unwrap_or_default()
+    };
+    wait_for("both requests answered", async || {
+        (status(&shipper_a, &req_a) == "fulfilled" && status(&shipper_b, &req_b) == "rejected")
+            .then_some(())
+    })
+    .await;
+    assert!(shipper_b.node.inbox().unwrap().iter().all(|e| e.id != id_a));
 
     // Shipper A's inbox keeps it, signature verified, with the iLEAP extension.
     let inbox = shipper_a.node.inbox().unwrap();

@@ -1479,12 +1479,20 @@ fn shipment_customer_reference() {
             DefaultDeny,
         ),
         (
-            "not a logistics footprint",
+            "a request naming the shipment (no classification asked for)",
             tpl(&["ileap-shippers"]),
             |r| {
                 r.id("urn:tanso:company:shipper-a")
+                    .classes(&[])
+                    .action(Action::Request)
                     .customers(&["urn:tanso:company:shipper-a"])
             },
+            Permit(OWN, View::Full),
+        ),
+        (
+            "an ordinary footprint names no customer",
+            tpl(&["ileap-shippers"]),
+            |r| r.id("urn:tanso:company:shipper-a"),
             DefaultDeny,
         ),
         (
