@@ -20,7 +20,8 @@ pub(crate) struct Scope3Args {
     /// Activity ledger: a directory of CSV files (see data/ledger-templates) or one file.
     #[arg(long)]
     ledger: PathBuf,
-    /// Received footprints as PACT JSON (array, object or JSONL), instead of or besides the inbox.
+    /// Received footprints as PACT JSON (array, object or JSONL), instead of or besides the inbox
+    /// (iLEAP shipment footprints count as primary data only from the inbox, signature verified).
     #[arg(long = "inbox-file")]
     inbox_files: Vec<PathBuf>,
     /// Reporting year.
@@ -141,7 +142,12 @@ fn suppliers(home: &Option<PathBuf>, files: &[PathBuf]) -> Result<SupplierIndex>
         for doc in &docs {
             // PACT footprints (as `tanso fetch` prints them) or the flat supplier layout.
             if PactShape::deserialize(doc).is_ok_and(|shape| shape.pcf) {
-                pcfs.extend(scope3::inbox::supplier_pcf(doc));
+                // A shipment footprint is primary data for categories 4 and 9 only from the
+                // inbox, where its owner signature was verified on receipt.
+                pcfs.extend(scope3::inbox::supplier_pcf(doc).map(|mut p| {
+                    p.shipment = None;
+                    p
+                }));
             } else {
                 pcfs.push(
                     serde_json::from_value(doc.clone())

@@ -140,7 +140,7 @@ enum Top {
     Subscribe(SubscribeArgs),
     /// Stop being notified of a product.
     Unsubscribe(SubscribeArgs),
-    /// Scope 3 upstream categories 1-8.
+    /// Scope 3 categories 1-9.
     #[command(subcommand)]
     Scope3(Scope3Cmd),
     /// Product carbon footprint composition.
@@ -152,6 +152,9 @@ enum Top {
     /// EU CBAM: embedded emissions, records for importers, the importer's declaration.
     #[command(subcommand)]
     Cbam(crate::cbam::CbamCmd),
+    /// A carrier's ISO 14083 shipment emissions and their iLEAP shipment footprints.
+    #[command(subcommand)]
+    Logistics(crate::logistics::LogisticsCmd),
     /// The web dashboard's users.
     #[command(subcommand)]
     Dashboard(crate::dashboard::DashboardCmd),
@@ -520,7 +523,7 @@ struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 enum Scope3Cmd {
-    /// Calculate Scope 3 categories 1-8 from an activity ledger.
+    /// Calculate Scope 3 categories 1-9 from an activity ledger.
     Report(crate::calc::Scope3Args),
 }
 
@@ -569,6 +572,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Dashboard(cmd) => crate::dashboard::run(cmd),
         Top::Pact(cmd) => crate::pact::run(cmd),
         Top::Cbam(cmd) => crate::cbam::run(cmd),
+        Top::Logistics(cmd) => crate::logistics::run(cmd),
         Top::Relay(cmd) => crate::relay::run(cmd),
         Top::Host(cmd) => crate::host::run(cmd),
         Top::Directory(cmd) => crate::directory::run(cmd),

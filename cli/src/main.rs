@@ -12,6 +12,7 @@ mod cmd;
 mod dashboard;
 mod directory;
 mod host;
+mod logistics;
 mod pact;
 mod progress;
 mod relay;

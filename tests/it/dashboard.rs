@@ -357,7 +357,7 @@ async fn scope3_and_kpis_from_configured_files() {
     assert_eq!(s["configured"], true, "{s}");
     assert_eq!(
         s["report"]["categories"].as_array().map(Vec::len),
-        Some(8),
+        Some(9),
         "{s}"
     );
     // Without options: the latest year the ledger names, so category 2 holds only the

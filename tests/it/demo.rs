@@ -73,6 +73,38 @@ fn demo_runs_the_exchange_and_the_buyers_part() {
     assert!(hosted(5).contains("4.75 kgCO2e/kg"), "{}", hosted(5));
     assert!(hosted(6).contains("2.60 kgCO2e/kg"), "{}", hosted(6));
     assert!(hosted(7).contains("finds nothing"), "{}", hosted(7));
+    // The logistics part: the carrier's figures (hand computation in
+    // data/examples/a-logistics/README.md) become the OEM's category 4 as primary data:
+    // 992.7171 + 138.0654 = 1,130.7825 kg from the carrier, + 4 t × 60 km × 0.08 = 19.2 kg by
+    // default = 1,149.9825 kg; primary share 1,130.7825 / 1,149.9825 × 100 = 98.33 %.
+    let logistics = |n: u32| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("L{n}. ")))
+            .unwrap_or_else(|| panic!("no line L{n}. in\n{stdout}"))
+    };
+    assert!(
+        logistics(1).contains("AL-2026-0001 992.7171 kg"),
+        "{}",
+        logistics(1)
+    );
+    assert!(
+        logistics(2).contains("publishes 3 signed"),
+        "{}",
+        logistics(2)
+    );
+    assert!(logistics(2).contains("(3 unchanged)"), "{}", logistics(2));
+    assert!(logistics(4).contains("Other Co asks for the same shipments and receives nothing"));
+    assert!(
+        logistics(5).contains("category 4: 1149.9825 kgCO2e, of which 1130.7825 from the carrier"),
+        "{}",
+        logistics(5)
+    );
+    assert!(
+        logistics(5).contains("primary-data share 98.33 %"),
+        "{}",
+        logistics(5)
+    );
     // Part six: A Logistics' monitoring views, as its dashboard's GET /api/monitor serves
     // them; the yearly totals are the KPI guide's, computed from the ledgers.
     let monitor = |n: u32| {
@@ -111,6 +143,6 @@ fn demo_runs_the_exchange_and_the_buyers_part() {
     assert_eq!(plans.matches("AP-20").count(), 4, "{plans}");
     assert!(monitor(7).contains("of 6 teams"), "{}", monitor(7));
     // Short output: one line per step, no login link without --keep.
-    assert!(stdout.lines().count() < 70, "{stdout}");
+    assert!(stdout.lines().count() < 75, "{stdout}");
     assert!(!stdout.contains("/login/token/"), "{stdout}");
 }

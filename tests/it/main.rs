@@ -12,6 +12,7 @@ mod envelope;
 mod exchange;
 mod faults;
 mod host;
+mod ileap;
 mod keys;
 mod lifecycle;
 mod moving;

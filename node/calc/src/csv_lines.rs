@@ -1,4 +1,5 @@
-//! The one CSV reader of the code base ([`CsvReader`]: ledgers, KPI measures, factor sets),
+//! The one CSV reader of the code base ([`CsvReader`]: ledgers, KPI measures, factor sets,
+//! and `tanso-logistics`' legs files),
 //! and the exact line numbers it gives records read with the `csv` crate.
 //!
 //! The crate gives each record the position where the reader started looking for it,
@@ -11,28 +12,28 @@ use std::io::Read;
 
 /// How the fields of a CSV input are read.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Shape {
+pub struct Shape {
     /// Trim the whitespace around every field.
-    pub(crate) trim: bool,
+    pub trim: bool,
     /// Let records differ in length from the header (the caller checks).
-    pub(crate) flexible: bool,
+    pub flexible: bool,
 }
 
 /// The one CSV reader: `#` comment lines skipped, header names without a byte-order mark or
 /// surrounding whitespace, and every record and error at its real 1-based line.
-pub(crate) struct CsvReader<R: Read> {
+pub struct CsvReader<R: Read> {
     rdr: csv::Reader<Lines<R>>,
 }
 
 /// A CSV problem at a line.
 #[derive(Debug)]
-pub(crate) struct CsvProblem {
-    pub(crate) line: u64,
-    pub(crate) message: String,
+pub struct CsvProblem {
+    pub line: u64,
+    pub message: String,
 }
 
 impl<R: Read> CsvReader<R> {
-    pub(crate) fn new(input: R, shape: Shape) -> CsvReader<R> {
+    pub fn new(input: R, shape: Shape) -> CsvReader<R> {
         let rdr = csv::ReaderBuilder::new()
             .comment(Some(b'#'))
             .trim(if shape.trim {
@@ -46,7 +47,7 @@ impl<R: Read> CsvReader<R> {
     }
 
     /// The header's line and its names.
-    pub(crate) fn header(&mut self) -> Result<(u64, Vec<String>), CsvProblem> {
+    pub fn header(&mut self) -> Result<(u64, Vec<String>), CsvProblem> {
         let header = self
             .rdr
             .headers()
@@ -64,7 +65,7 @@ impl<R: Read> CsvReader<R> {
     }
 
     /// Reads the next record into `rec`: `Ok(Some(line))`, or `Ok(None)` at the end.
-    pub(crate) fn read(&mut self, rec: &mut csv::StringRecord) -> Result<Option<u64>, CsvProblem> {
+    pub fn read(&mut self, rec: &mut csv::StringRecord) -> Result<Option<u64>, CsvProblem> {
         match self.rdr.read_record(rec) {
             Ok(false) => Ok(None),
             Ok(true) => Ok(Some(self.rdr.get_ref().line_of(rec.position()))),

@@ -218,6 +218,7 @@ pub fn decide(node: &Node, caller: &Caller, own: &OwnFootprint, requests_today: 
             .product_classifications
             .as_deref()
             .unwrap_or_default(),
+        customers: &crate::pact::ileap::customers_of(&own.footprint),
         requests_today,
     })
 }

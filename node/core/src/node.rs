@@ -702,7 +702,12 @@ impl Node {
         (memberships, buys)
     }
 
-    /// Evaluates the policies for one footprint (or product) and a partner.
+    /// Evaluates the policies for one footprint (or product) and a partner; `customers` are
+    /// the shippers a shipment footprint names ([`crate::pact::ileap::customers_of`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per fact a policy can compare"
+    )]
     pub fn decide(
         &self,
         partner: &Partner,
@@ -710,6 +715,7 @@ impl Node {
         purpose: Option<&str>,
         product_ids: &[String],
         classifications: &[String],
+        customers: &[String],
         requests_today: u32,
     ) -> crate::policy::Decision {
         self.evaluate(&AccessRequest {
@@ -719,8 +725,31 @@ impl Node {
             now: self.clock().now(),
             product_ids,
             classifications,
+            customers,
             requests_today,
         })
+    }
+
+    /// The shippers named by the own Active footprints of `product_ids` (for a request or a
+    /// subscription, which name products rather than one footprint).
+    pub fn customers_of_products(&self, product_ids: &[String]) -> Result<Vec<String>, NodeError> {
+        let mut out: Vec<String> = Vec::new();
+        for p in product_ids {
+            for id in self.inner.store.own_ids_by_product(p)? {
+                let Some(own) = self.inner.store.own_footprint(&id)? else {
+                    continue;
+                };
+                if own.footprint.status != crate::pact::Status::Active {
+                    continue;
+                }
+                for c in crate::pact::ileap::customers_of(&own.footprint) {
+                    if !out.iter().any(|o| o.eq_ignore_ascii_case(&c)) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Evaluates the policies for one access, at the time the request carries.
@@ -741,12 +770,19 @@ impl Node {
     ) -> Result<String, NodeError> {
         let partner = self.policy_partner(partner_id)?;
         let product_ids = vec![product_id.to_string()];
-        let classifications: Vec<String> = self
+        let owns: Vec<_> = self
             .inner
             .store
             .own_ids_by_product(product_id)?
             .iter()
             .filter_map(|id| self.inner.store.own_footprint(id).ok().flatten())
+            .collect();
+        let customers: Vec<String> = owns
+            .iter()
+            .flat_map(|o| crate::pact::ileap::customers_of(&o.footprint))
+            .collect();
+        let classifications: Vec<String> = owns
+            .into_iter()
             .flat_map(|o| o.footprint.product_classifications.unwrap_or_default())
             .collect();
         let day = self.clock().day();
@@ -758,6 +794,7 @@ impl Node {
             now: self.clock().now(),
             product_ids: &product_ids,
             classifications: &classifications,
+            customers: &customers,
             requests_today,
         };
         let explanation = self

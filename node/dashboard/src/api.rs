@@ -593,10 +593,10 @@ impl Scope3Query {
             for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
                 match item.parse::<u8>() {
                     Ok(8) => eight = true,
-                    Ok(n @ 1..=7) => problems.push(format!(
+                    Ok(n @ (1..=7 | 9)) => problems.push(format!(
                         "exclude: category {n} cannot be left out (only 8 can: {CATEGORY_8_REASON})"
                     )),
-                    _ => problems.push(format!("exclude: `{item}` is not a category number (1-8)")),
+                    _ => problems.push(format!("exclude: `{item}` is not a category number (1-9)")),
                 }
             }
             eight

@@ -10,7 +10,9 @@
 //! TOC's intensity, which is allocation by t·km (ISO 14083 §13 / GLEC: transport activity is
 //! mass × distance, distance actual or shortest feasible × a distance adjustment factor).
 //! [`calculate`] turns legs and hub stops into TCEs and rolls them up per shipment, per
-//! customer and per month.
+//! customer and per month. [`read_legs`] reads a carrier's legs CSV (every problem at its
+//! `file:line:column`); [`ileap`] turns a shipment into its iLEAP ShipmentFootprint and the
+//! PACT footprint that carries it to the shipper.
 //!
 //! Defaults: the GLEC Framework's default intensities are Smart Freight Centre copyright with
 //! no open-data licence, so none is shipped (tanso reference carbon.md §4). The shipped
@@ -24,11 +26,13 @@
 
 mod chain;
 pub mod ileap;
+pub mod legs;
 #[cfg(test)]
 mod tests;
 mod toc;
 
 pub use chain::{Chain, Distance, HubStop, Leg, Rollup, Tce, TceKind, Totals, calculate};
+pub use legs::{LegProblem, read_legs};
 pub use toc::{Basis, DEFAULT_TOCS, EnergyCarrier, EnergyUse, Hoc, HubType, Intensity, Mode, Toc};
 
 /// Everything that can be wrong with logistics inputs.
@@ -46,6 +50,8 @@ pub enum LogisticsError {
         value: String,
         why: &'static str,
     },
+    #[error("{} problem(s) in the legs file:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Legs(Vec<LegProblem>),
     #[error("{what} {index}: refers to {kind} {reference}, which does not exist")]
     Dangling {
         what: &'static str,

@@ -392,3 +392,241 @@ fn a_leg_naming_a_missing_toc_or_without_mass_is_refused() {
         "leg of shipment `A`: mass (t) is 0: mass must be above 0 and distance at least 0"
     );
 }
+
+const LEGS: &str = "shipment_id,customer_id,month,mass_t,distance_km,distance_basis,adjustment,toc,origin,destination
+S-1,urn:tanso:company:shipper,2026-03,20,250,actual,,road-hgv-diesel-average,Busan,Daegu
+S-1,urn:tanso:company:shipper,2026-03,20,400,sfd,1.05,rail-freight,Daegu,Seoul
+S-2,urn:tanso:company:other,2026-04,5,100,,,road-hgv-diesel-average,,
+";
+
+#[test]
+fn a_legs_file_becomes_shipment_footprints_a_shipper_uses_in_category_4() {
+    // Defaults (DESNZ 2024, WTW = freight + WTT): HGV 0.09752 + 0.02359 = 0.12111,
+    // rail 0.02779 + 0.00691 = 0.0347 kgCO2e/t·km.
+    // S-1 leg 1: 20 t × 250 km = 5,000 t·km × 0.12111 = 605.55 kg (TTW × 0.09752 = 487.6);
+    // leg 2: 20 t × 400 km × 1.05 = 8,400 t·km × 0.0347 = 291.48 kg (TTW × 0.02779 =
+    // 233.436). S-1: 13,400 t·km, 897.03 kg WTW, 721.036 kg TTW.
+    // S-2: 5 × 100 = 500 t·km × 0.12111 = 60.555 kg.
+    let chain = read_legs(LEGS.as_bytes(), "legs.csv", &LIB).unwrap();
+    assert_eq!((chain.legs.len(), chain.tocs.len()), (3, 2));
+    let r = calculate(&chain).unwrap();
+    assert_eq!(r.per_shipment["S-1"].wtw_kg, dec!(897.03));
+    assert_eq!(r.per_shipment["S-1"].ttw_kg, dec!(721.036));
+    assert_eq!(r.per_shipment["S-1"].tkm, dec!(13400));
+    assert_eq!(r.per_shipment["S-2"].wtw_kg, dec!(60.555));
+    assert_eq!(
+        r.per_customer["urn:tanso:company:shipper"].wtw_kg,
+        dec!(897.03)
+    );
+
+    let carrier = ileap::Carrier {
+        company_name: "A Logistics",
+        company_id: "urn:tanso:company:a-logistics",
+    };
+    let fp = ileap::product_footprint(
+        &chain,
+        &r,
+        "S-1",
+        carrier,
+        "7b1c1d4e-9a55-4d57-8f65-1f0b6c1d2e3f",
+        "2026-04-02T00:00:00Z",
+    )
+    .unwrap();
+    let json = serde_json::to_value(&fp).unwrap();
+    let findings = tanso_model::pact::validate(&json, &Default::default());
+    assert!(findings.is_empty(), "{findings:?}");
+    // iLEAP's mapping: t·km as the declared amount, the shipment's mass, WTW as the PCF.
+    assert_eq!(
+        json["productIds"][0],
+        "urn:pathfinder:product:customcode:vendor-assigned:shipment:S-1"
+    );
+    assert_eq!(json["productClassifications"][0], "urn:cpc:83117");
+    assert_eq!(json["pcf"]["declaredUnitOfMeasurement"], "ton kilometer");
+    assert_eq!(json["pcf"]["declaredUnitAmount"], "13400");
+    assert_eq!(json["pcf"]["productMassPerDeclaredUnit"], "20000");
+    assert_eq!(json["pcf"]["pcfExcludingBiogenicUptake"], "897.03");
+    assert_eq!(json["pcf"]["packagingEmissionsIncluded"], false);
+    assert_eq!(json["pcf"]["crossSectoralStandards"][0], "ISO14083");
+    assert_eq!(json["pcf"]["referencePeriodStart"], "2026-03-01T00:00:00Z");
+    assert_eq!(json["pcf"]["referencePeriodEnd"], "2026-04-01T00:00:00Z");
+    // Both legs run under defaults: no primary data.
+    assert_eq!(json["pcf"]["primaryDataShare"], "0");
+    assert_eq!(
+        json["extensions"][0]["dataSchema"],
+        "https://api.ileap.sine.dev/shipment-footprint.json"
+    );
+    assert_eq!(
+        json["extensions"][0]["data"]["tces"][1]["co2eWTW"],
+        "291.48"
+    );
+    assert_eq!(
+        json["extensions"][0]["data"]["tces"][1]["distance"]["sfd"],
+        "400"
+    );
+    assert_eq!(
+        json["extensions"][1]["data"]["customerIds"][0],
+        "urn:tanso:company:shipper"
+    );
+    assert_eq!(
+        tanso_model::pact::ileap::customers_of(&fp),
+        vec!["urn:tanso:company:shipper".to_string()]
+    );
+
+    // The shipper's side reads the same document: its category 4 row for S-1 is the
+    // carrier's 897.03 kg, not 20 t × 650 km × 0.08 (transport:truck) = 1,040 kg.
+    let pcf = tanso_calc::scope3::inbox::supplier_pcf(&json).unwrap();
+    let s = pcf.shipment.clone().unwrap();
+    assert_eq!((s.wtw_kg, s.tkm, s.tces), (dec!(897.03), dec!(13400), 2));
+    let ledger = tanso_calc::scope3::ledger::parse_ledger_text(
+        "transport.csv",
+        "description,mode,mass,mass_unit,distance,distance_unit,shipment_id\nsteel coils,truck,20,t,650,km,s-1\n",
+    )
+    .unwrap();
+    let report = tanso_calc::scope3::calculate(
+        &ledger,
+        &LIB,
+        &tanso_calc::scope3::SupplierIndex::new(vec![pcf]),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(report.total.kg(), dec!(897.03));
+    assert_eq!(report.primary_data_share_pct, Some(dec!(100)));
+    assert_eq!(
+        &*report.lines[0].factor_id,
+        "pcf:7b1c1d4e-9a55-4d57-8f65-1f0b6c1d2e3f"
+    );
+}
+
+#[test]
+fn a_primary_toc_sets_the_primary_data_share() {
+    // S-100-like chain: a primary-data truck TOC (0.31238) and a default rail TOC.
+    // Truck leg 20 t × 250 km = 5,000 t·km × 0.31238 = 1,561.9 kg (primary);
+    // rail 20 × 600 = 12,000 t·km × 0.0347 = 416.4 kg. Share 1,561.9 / 1,978.3 × 100
+    // = 78.951… → 78.95 %.
+    let rail = Toc::default_for("rail-freight", &LIB).unwrap();
+    let chain = Chain {
+        tocs: vec![truck(), rail],
+        legs: vec![
+            leg("S", "urn:c", 5, dec!(20), Distance::Actual(dec!(250)), 0),
+            leg("S", "urn:c", 5, dec!(20), Distance::Actual(dec!(600)), 1),
+        ],
+        ..Chain::default()
+    };
+    let r = calculate(&chain).unwrap();
+    let carrier = ileap::Carrier {
+        company_name: "C",
+        company_id: "urn:tanso:company:c",
+    };
+    let fp =
+        ileap::product_footprint(&chain, &r, "S", carrier, "id", "2024-06-01T00:00:00Z").unwrap();
+    assert_eq!(fp.pcf.pcf_excluding_biogenic_uptake.as_str(), "1978.3");
+    assert_eq!(fp.pcf.primary_data_share.unwrap().as_str(), "78.95");
+    assert!(ileap::product_footprint(&chain, &r, "nope", carrier, "id", "x").is_err());
+}
+
+#[test]
+fn a_bad_legs_file_names_every_problem_at_file_line_column() {
+    let text = "shipment_id,customer_id,month,mass_t,distance_km,distance_basis,adjustment,toc
+S-1,urn:c,2026-13,20,250,actual,,road-hgv-diesel-average
+S-1,urn:c,2026-03,-1,250,sfd,,road-hgv-diesel-average
+,urn:c,2026-03,1,1,,,truck
+";
+    let err = read_legs(text.as_bytes(), "legs.csv", &LIB)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "legs.csv:2:3: column `month`: `2026-13` is not a month (YYYY-MM)",
+        "legs.csv:3:4: column `mass_t`: -1 must be above 0",
+        "legs.csv:3:7: column `adjustment`: required for distance_basis sfd (e.g. 1.05)",
+        "legs.csv:4:1: column `shipment_id`: needs 1 to 200 characters",
+        "legs.csv:4:8: column `toc`: no default TOC `truck`",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    assert!(err.starts_with("5 problem(s) in the legs file"), "{err}");
+    let err = read_legs("shipment_id,month,speed\n".as_bytes(), "l.csv", &LIB)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("l.csv:1:3: column `speed`: unknown column"),
+        "{err}"
+    );
+    assert!(
+        err.contains("l.csv:1:4: column `customer_id`: required column missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn publishing_the_same_legs_twice_changes_nothing_and_changed_figures_supersede() {
+    let chain = read_legs(LEGS.as_bytes(), "legs.csv", &LIB).unwrap();
+    let r = calculate(&chain).unwrap();
+    let carrier = ileap::Carrier {
+        company_name: "A Logistics",
+        company_id: "urn:tanso:company:a-logistics",
+    };
+    let mut n = 0;
+    let mut ids = || {
+        n += 1;
+        format!("id-{n}")
+    };
+    let first = ileap::plan(
+        &chain,
+        &r,
+        &[],
+        carrier,
+        &[],
+        "2026-05-01T00:00:00Z",
+        &mut ids,
+    )
+    .unwrap();
+    assert_eq!(first.new.len(), 2);
+    assert_eq!(
+        first.new.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["id-1", "id-2"]
+    );
+    // Again, a day later, with those published: nothing new.
+    let again = ileap::plan(
+        &chain,
+        &r,
+        &[],
+        carrier,
+        &first.new,
+        "2026-05-02T00:00:00Z",
+        &mut ids,
+    )
+    .unwrap();
+    assert!(again.new.is_empty());
+    assert_eq!(
+        again.unchanged,
+        [
+            ("S-1".to_string(), "id-1".to_string()),
+            ("S-2".to_string(), "id-2".to_string())
+        ]
+    );
+    // S-2's mass corrected to 6 t: a new version naming the old one; only S-2 asked for.
+    let fixed = LEGS.replace(
+        "S-2,urn:tanso:company:other,2026-04,5,",
+        "S-2,urn:tanso:company:other,2026-04,6,",
+    );
+    let chain2 = read_legs(fixed.as_bytes(), "legs.csv", &LIB).unwrap();
+    let r2 = calculate(&chain2).unwrap();
+    let next = ileap::plan(
+        &chain2,
+        &r2,
+        &["S-2".into()],
+        carrier,
+        &first.new,
+        "2026-05-03T00:00:00Z",
+        &mut ids,
+    )
+    .unwrap();
+    assert_eq!(next.new.len(), 1);
+    assert_eq!(next.new[0].id, "id-3");
+    assert_eq!(next.new[0].preceding_pf_ids, Some(vec!["id-2".to_string()]));
+    // 6 t × 100 km = 600 t·km × 0.12111 = 72.666 kg.
+    assert_eq!(
+        next.new[0].pcf.pcf_excluding_biogenic_uptake.as_str(),
+        "72.666"
+    );
+}

@@ -65,6 +65,7 @@ fn main() {
             now,
             product_ids: &ids,
             classifications: &classes,
+            customers: &[],
             requests_today: 10,
         };
         println!("{label}: {}", set.evaluate(&req));

@@ -72,6 +72,7 @@ fn main() {
             ipcc_characterization_factors: vec!["AR6".into()],
             geography_country: Some("KR".into()),
             figures: Default::default(),
+            shipment: None,
         })
         .collect();
     let factors = FactorLibrary::builtin();

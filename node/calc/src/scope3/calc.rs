@@ -1,9 +1,14 @@
-//! Scope 3 categories 1–8 per the GHG Protocol method hierarchy.
+//! Scope 3 categories 1–9 per the GHG Protocol method hierarchy.
 //!
 //! Categories 1 and 2: supplier-specific (quantity × the supplier's PACT PCF per
 //! declared unit) first, then average-data (quantity × cradle-to-gate factor), then
 //! spend-based (2022 USD × EPA factor). Category 2 counts everything in the year of
 //! acquisition (GHGP-S3) and the amortised figure is only a labelled management view.
+//! Categories 4 and 9 (downstream transportation and distribution, GHGP-S3 ch. 5, the same
+//! row shape): a received iLEAP shipment footprint for the row's `shipment_id` first
+//! (supplier-specific primary data: the carrier's ISO 14083 well-to-wheel figure), then
+//! distance-based (t·km × mode factor). The primary-data share counts every
+//! supplier-specific line.
 //! Every row problem is collected; one bad row fails the whole calculation.
 
 use crate::scope3::avoided::{self, AvoidedReport};
@@ -13,7 +18,7 @@ use crate::scope3::factors::{
 use crate::scope3::ledger::{
     CurrencyRate, EnergyType, Ledger, PriceBasis, PurchaseRow, ReadLedger, RowProblem,
 };
-use crate::scope3::supplier::SupplierIndex;
+use crate::scope3::supplier::{ShipmentHit, ShipmentPcf, SupplierIndex, SupplierPcf};
 use crate::scope3::units::{Co2eUnit, Emissions, Unit, convert};
 use crate::scope3::{Category, Dqi, GwpSet, RowRef, lower};
 use rust_decimal::Decimal;
@@ -190,7 +195,7 @@ pub fn calculate_read(
     Err(CalcError::Rows(problems))
 }
 
-/// Calculates categories 1–8 from a ledger.
+/// Calculates categories 1–9 from a ledger.
 pub fn calculate(
     ledger: &Ledger,
     factors: &FactorLibrary,
@@ -222,6 +227,7 @@ pub fn calculate(
     let others = ledger.capital_goods.len()
         + ledger.energy.len() * 3
         + ledger.transport.len()
+        + ledger.downstream_transport.len()
         + ledger.waste.len()
         + ledger.travel.len()
         + ledger.commuting.len()
@@ -291,7 +297,7 @@ pub fn calculate(
         cx.energy(e);
     }
     for t in &ledger.transport {
-        cx.transport(t);
+        cx.transport(t, Category::C4UpstreamTransport);
     }
     for w in &ledger.waste {
         cx.waste(w);
@@ -306,6 +312,9 @@ pub fn calculate(
         for l in &ledger.leased_assets {
             cx.leased(l);
         }
+    }
+    for t in &ledger.downstream_transport {
+        cx.transport(t, Category::C9DownstreamTransport);
     }
     let avoided = if ledger.avoided.is_empty() {
         None
@@ -376,6 +385,77 @@ pub fn calculate(
         capital_goods_management_view_total: view_total,
         avoided,
     })
+}
+
+/// `sub_activity` of a line from a received iLEAP shipment footprint.
+pub const SHIPMENT_METHOD: &str =
+    "supplier-specific shipment footprint (iLEAP ShipmentFootprint, ISO 14083:2023 well-to-wheel)";
+
+/// The line of a transport row whose shipment the carrier sent a footprint for: the
+/// shipment's well-to-wheel kgCO2e in full (the carrier allocated its vehicles' emissions to
+/// the shipment by t·km, ISO 14083 §13), shown as the carrier's t·km × its intensity.
+fn shipment_line(
+    t: &crate::scope3::ledger::TransportRow,
+    category: Category,
+    pcf: &SupplierPcf,
+    s: &ShipmentPcf,
+    year: Option<i32>,
+) -> ResultLine {
+    let intensity = if s.tkm.is_zero() {
+        Decimal::ZERO
+    } else {
+        s.wtw_kg / s.tkm
+    };
+    let (dqi, note) = match pcf.dqi {
+        Some(d) => (d, None),
+        None => (
+            Dqi::new(
+                3,
+                1,
+                crate::scope3::factors::temporal_dqr(pcf.reference_year().unwrap_or(0), year),
+            ),
+            Some(Cow::Borrowed(
+                "carrier gave no dqi: technological 3, geographical 1 (shipment-specific), temporal from the reference period",
+            )),
+        ),
+    };
+    ResultLine {
+        category,
+        sub_activity: SHIPMENT_METHOD,
+        description: t.description.clone(),
+        row: t.row.clone(),
+        quantity: s.tkm,
+        quantity_unit: Per::Unit(Unit::TonneKm),
+        conversion: None,
+        factor_id: Arc::from(format!("pcf:{}", pcf.footprint_id)),
+        factor_value: intensity,
+        factor_numerator: Co2eUnit::Kg,
+        factor_per: Per::Unit(Unit::TonneKm),
+        range_end: None,
+        source: Arc::new(Source {
+            set: "iLEAP ShipmentFootprint (PACT v3 extension)".into(),
+            version: format!(
+                "iLEAP 1.0.0, ISO 14083:2023; reference period to {}",
+                pcf.reference_period_end
+            ),
+            source: format!(
+                "footprint {} from carrier {}: shipment {}, {} TCEs, {} t·km, {} kgCO2e well-to-wheel",
+                pcf.footprint_id,
+                pcf.company_id,
+                s.shipment_id,
+                s.tces,
+                s.tkm.normalize(),
+                s.wtw_kg.normalize()
+            ),
+            licence: "shared under the data-space agreement".into(),
+        }),
+        gwp: pcf.gwp(),
+        method: Method::SupplierSpecific,
+        emissions: Emissions::from_kg(s.wtw_kg),
+        primary: true,
+        dqi,
+        note,
+    }
 }
 
 fn fill<'a>(cx: &mut Cx<'a>, rows: &'a [PurchaseRow], out: &mut [Option<ResultLine>]) {
@@ -920,7 +1000,35 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn transport(&mut self, t: &crate::scope3::ledger::TransportRow) {
+    /// Categories 4 and 9: a received iLEAP shipment footprint for the row's shipment first
+    /// (supplier-specific primary data, the carrier's ISO 14083 well-to-wheel total for the
+    /// whole shipment), then distance-based (t·km × mode factor).
+    fn transport(&mut self, t: &crate::scope3::ledger::TransportRow, category: Category) {
+        let mut note = None;
+        if let Some(sid) = &t.shipment_id {
+            match self.suppliers.shipment(sid) {
+                ShipmentHit::One(pcf, s) => {
+                    self.lines
+                        .push(shipment_line(t, category, pcf, s, self.opts.year));
+                    return;
+                }
+                ShipmentHit::Ambiguous(carriers) => {
+                    return self.problem(
+                        &t.row,
+                        Some("shipment_id"),
+                        format!(
+                            "shipment `{sid}` has active shipment footprints from several carriers ({}): shipment ids are the carrier's, so this row cannot say which",
+                            carriers.join(", ")
+                        ),
+                    );
+                }
+                ShipmentHit::None => {
+                    note = Some(format!(
+                        "no received shipment footprint for shipment `{sid}`"
+                    ));
+                }
+            }
+        }
         let (mass, dist) = match (t.mass.to(Unit::Tonne), t.distance.to(Unit::Km)) {
             (Ok(m), Ok(d)) => (m, d),
             (Err(e), _) => return self.problem(&t.row, Some("mass_unit"), e.to_string()),
@@ -940,17 +1048,21 @@ impl<'a> Cx<'a> {
         };
         let Some(f) = f else { return };
         let company = self.opts.company_country.clone();
-        let note = (t.mass.unit != Unit::Tonne || t.distance.unit != Unit::Km).then(|| {
-            Cow::Owned(format!(
+        let conversion = (t.mass.unit != Unit::Tonne || t.distance.unit != Unit::Km).then(|| {
+            format!(
                 "{} × {} → {} t × {} km",
                 t.mass,
                 t.distance,
                 mass.normalize(),
                 dist.normalize()
-            ))
+            )
         });
+        let note = match (note, conversion) {
+            (Some(a), Some(b)) => Some(Cow::Owned(format!("{a}; {b}"))),
+            (a, b) => a.or(b).map(Cow::Owned),
+        };
         let a = Activity {
-            category: Category::C4UpstreamTransport,
+            category,
             sub_activity: "distance-based freight (t·km × mode factor)",
             description: &t.description,
             row: &t.row,

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::Dqi;
 use super::figures::{self, Figure};
-use super::supplier::SupplierPcf;
+use super::supplier::{ShipmentPcf, SupplierPcf};
+use tanso_model::pact::ileap;
 use tanso_model::pact::model::{ProductFootprint, Status};
 use tanso_model::records::{InboxEntry, SignatureStatus};
 
@@ -21,6 +22,19 @@ pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
             temporal: d.temporal_dqr.to_exact()?,
         })
     });
+    // A shipment footprint that breaks the iLEAP rules is not used as one (it may still be
+    // an ordinary footprint).
+    let shipment = ileap::shipment_in(&pf)
+        .ok()
+        .flatten()
+        .map(|sf| ShipmentPcf {
+            wtw_kg: sf.wtw_kg(),
+            ttw_kg: sf.ttw_kg(),
+            tkm: sf.tkm(),
+            mass_kg: sf.mass,
+            tces: sf.tces.len(),
+            shipment_id: sf.shipment_id,
+        });
     let mut figures = figures::of_pact(cf);
     let pcf_excluding_biogenic_uptake = figures.remove(&Figure::PcfExcludingBiogenicUptake)?;
     Some(SupplierPcf {
@@ -37,6 +51,7 @@ pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
         ipcc_characterization_factors: cf.ipcc_characterization_factors.clone(),
         geography_country: cf.geography_country.clone(),
         figures,
+        shipment,
     })
 }
 
@@ -44,7 +59,8 @@ pub fn supplier_pcf(doc: &Value) -> Option<SupplierPcf> {
 /// for every door (admin socket, dashboard, demo). A footprint the node knows to be superseded
 /// (the inbox marked it Deprecated when a newer version named it in `precedingPfIds`) is not
 /// active whatever its signed document says, and one whose owner signature failed to verify
-/// is not used at all.
+/// is not used at all. Shipment footprints are used only when their owner signature verified
+/// (a shipment figure is primary data in categories 4 and 9).
 pub fn suppliers(inbox: &[InboxEntry]) -> Vec<SupplierPcf> {
     inbox
         .iter()
@@ -52,6 +68,9 @@ pub fn suppliers(inbox: &[InboxEntry]) -> Vec<SupplierPcf> {
         .filter_map(|e| {
             let mut pcf = supplier_pcf(&e.document)?;
             pcf.status_active &= e.status != Status::Deprecated;
+            if e.signature_status != SignatureStatus::Verified {
+                pcf.shipment = None;
+            }
             Some(pcf)
         })
         .collect()

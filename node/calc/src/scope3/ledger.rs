@@ -160,7 +160,9 @@ pub struct EnergyRow {
     pub factor_id: Option<String>,
 }
 
-/// Category 4 row: a transport leg the company pays for.
+/// Category 4 row (a transport leg the company pays for) and category 9 row (one it does
+/// not pay for, downstream of its sale): the same shape, from `transport*.csv` and
+/// `downstream_transport*.csv`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TransportRow {
     pub row: RowRef,
@@ -170,6 +172,9 @@ pub struct TransportRow {
     pub distance: Quantity,
     pub country: Option<String>,
     pub factor_id: Option<String>,
+    /// The carrier's shipment id: a received iLEAP shipment footprint for it is used as
+    /// primary data before the distance-based default.
+    pub shipment_id: Option<String>,
 }
 
 /// Category 5 row.
@@ -260,6 +265,7 @@ pub struct Ledger {
     pub capital_goods: Vec<CapitalRow>,
     pub energy: Vec<EnergyRow>,
     pub transport: Vec<TransportRow>,
+    pub downstream_transport: Vec<TransportRow>,
     pub waste: Vec<WasteRow>,
     pub travel: Vec<TravelRow>,
     pub commuting: Vec<CommutingRow>,
@@ -312,6 +318,7 @@ impl Ledger {
             Kind::CapitalGoods => drop(self.capital_goods.pop()),
             Kind::Energy => drop(self.energy.pop()),
             Kind::Transport => drop(self.transport.pop()),
+            Kind::DownstreamTransport => drop(self.downstream_transport.pop()),
             Kind::Waste => drop(self.waste.pop()),
             Kind::Travel => drop(self.travel.pop()),
             Kind::Commuting => drop(self.commuting.pop()),
@@ -368,10 +375,11 @@ enum C {
     BaselineFactorId,
     Pathway,
     ActivityFactorId,
+    ShipmentId,
 }
 
 impl C {
-    const ALL: [C; 43] = [
+    const ALL: [C; 44] = [
         C::SupplierCompanyId,
         C::SupplierCountry,
         C::ProductId,
@@ -415,6 +423,7 @@ impl C {
         C::BaselineFactorId,
         C::Pathway,
         C::ActivityFactorId,
+        C::ShipmentId,
     ];
 
     fn name(self) -> &'static str {
@@ -462,6 +471,7 @@ impl C {
             C::BaselineFactorId => "baseline_factor_id",
             C::Pathway => "pathway",
             C::ActivityFactorId => "activity_factor_id",
+            C::ShipmentId => "shipment_id",
         }
     }
 }
@@ -473,6 +483,7 @@ enum Kind {
     CapitalGoods,
     Energy,
     Transport,
+    DownstreamTransport,
     Waste,
     Travel,
     Commuting,
@@ -482,11 +493,12 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [(&'static str, Kind); 10] = [
+    const ALL: [(&'static str, Kind); 11] = [
         ("purchases", Kind::Purchases),
         ("capital_goods", Kind::CapitalGoods),
         ("energy", Kind::Energy),
         ("transport", Kind::Transport),
+        ("downstream_transport", Kind::DownstreamTransport),
         ("waste", Kind::Waste),
         ("travel", Kind::Travel),
         ("commuting", Kind::Commuting),
@@ -531,7 +543,7 @@ impl Kind {
                 &[C::Description, C::EnergyType, C::Quantity, C::Unit],
                 &[C::Fuel, C::Grid, C::FactorId],
             ),
-            Kind::Transport => (
+            Kind::Transport | Kind::DownstreamTransport => (
                 &[
                     C::Description,
                     C::Mass,
@@ -539,7 +551,7 @@ impl Kind {
                     C::Distance,
                     C::DistanceUnit,
                 ],
-                &[C::Mode, C::Country, C::FactorId],
+                &[C::Mode, C::Country, C::FactorId, C::ShipmentId],
             ),
             Kind::Waste => (
                 &[
@@ -602,7 +614,7 @@ impl Kind {
 ///
 /// In a directory every `*.csv` must be a known kind (file stem starting with
 /// `purchases`, `capital_goods`, `energy`, `transport`, `waste`, `travel`,
-/// `commuting`, `leased_assets`, `currency_rates` or `avoided`); an unknown CSV is an
+/// `commuting`, `leased_assets`, `currency_rates`, `avoided` or `downstream_transport`); an unknown CSV is an
 /// error rather than silently skipped.
 pub fn load_ledger(dir_or_file: &Path) -> Result<Ledger, LedgerError> {
     read_ledger(dir_or_file)?.into_result()
@@ -655,7 +667,7 @@ pub fn read_ledger_with(
                 line: 0,
                 position: None,
                 column: None,
-                message: "unknown ledger file: the name must start with one of purchases, capital_goods, energy, transport, waste, travel, commuting, leased_assets, currency_rates, avoided".into(),
+                message: "unknown ledger file: the name must start with one of purchases, capital_goods, energy, transport, downstream_transport, waste, travel, commuting, leased_assets, currency_rates, avoided".into(),
             });
             continue;
         };
@@ -1115,7 +1127,7 @@ fn parse_into<R: std::io::Read>(
                     factor_id,
                 });
             }
-            Kind::Transport => {
+            Kind::Transport | Kind::DownstreamTransport => {
                 let description = r.description();
                 let mass = r.req_quantity(C::Mass, C::MassUnit);
                 let distance = r.req_quantity(C::Distance, C::DistanceUnit);
@@ -1126,7 +1138,11 @@ fn parse_into<R: std::io::Read>(
                         "give mode (truck, rail, ship, air) or factor_id".into(),
                     );
                 }
-                ledger.transport.push(TransportRow {
+                let shipment_id = r.string(C::ShipmentId);
+                if shipment_id.as_ref().is_some_and(|s| s.len() > 200) {
+                    r.bad(C::ShipmentId, "longer than 200 characters".into());
+                }
+                let row = TransportRow {
                     row: r.row.clone(),
                     description,
                     mode,
@@ -1134,7 +1150,13 @@ fn parse_into<R: std::io::Read>(
                     distance,
                     country: r.country(C::Country),
                     factor_id,
-                });
+                    shipment_id,
+                };
+                if kind == Kind::Transport {
+                    ledger.transport.push(row);
+                } else {
+                    ledger.downstream_transport.push(row);
+                }
             }
             Kind::Waste => {
                 let description = r.description();

@@ -1,4 +1,5 @@
-//! Scope 3 upstream categories 1–8 and PACT v3 PCF composition.
+//! Scope 3 upstream categories 1–8, category 9 (downstream transportation and distribution)
+//! and PACT v3 PCF composition.
 //!
 //! Pipeline: [`factors`] (emission-factor sets with provenance) + [`ledger`] (validated
 //! activity CSVs) + [`supplier`] (the inbox of received PACT footprints) →
@@ -34,7 +35,7 @@ pub use ledger::{
     Ledger, LedgerError, ReadLedger, RowProblem, load_ledger, read_ledger, read_ledger_with,
 };
 pub use report::Format;
-pub use supplier::{SupplierIndex, SupplierPcf};
+pub use supplier::{ShipmentPcf, SupplierIndex, SupplierPcf};
 pub use units::{Emissions, Quantity, Unit, convert};
 
 use rust_decimal::Decimal;
@@ -101,7 +102,8 @@ impl fmt::Display for GwpSet {
     }
 }
 
-/// Scope 3 upstream category.
+/// Scope 3 category (GHG Protocol Scope 3 Standard, ch. 5): the upstream ones and
+/// category 9, downstream transportation and distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Category {
     C1PurchasedGoods,
@@ -112,10 +114,11 @@ pub enum Category {
     C6BusinessTravel,
     C7Commuting,
     C8UpstreamLeased,
+    C9DownstreamTransport,
 }
 
 impl Category {
-    pub const ALL: [Category; 8] = [
+    pub const ALL: [Category; 9] = [
         Category::C1PurchasedGoods,
         Category::C2CapitalGoods,
         Category::C3FuelEnergy,
@@ -124,6 +127,7 @@ impl Category {
         Category::C6BusinessTravel,
         Category::C7Commuting,
         Category::C8UpstreamLeased,
+        Category::C9DownstreamTransport,
     ];
 
     pub fn number(self) -> u8 {
@@ -140,6 +144,7 @@ impl Category {
             Category::C6BusinessTravel => "business travel",
             Category::C7Commuting => "employee commuting",
             Category::C8UpstreamLeased => "upstream leased assets",
+            Category::C9DownstreamTransport => "downstream transportation and distribution",
         }
     }
 }

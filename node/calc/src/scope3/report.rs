@@ -135,7 +135,7 @@ impl Report {
         let _ = w.write_record(blank(
             "total",
             String::new(),
-            "scope 3 categories 1-8".into(),
+            "scope 3 categories 1-9".into(),
             self.total.kg(),
             format!(
                 "primary data share {} %",
@@ -181,7 +181,7 @@ impl Report {
             .collect();
         rows.push([
             "".into(),
-            "total scope 3 (1-8)".into(),
+            "total scope 3 (1-9)".into(),
             n(self.total.kg()),
             t3(self.total.tonnes()),
             String::new(),
@@ -223,7 +223,7 @@ impl Report {
 
     fn table(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "Scope 3 upstream (categories 1-8)");
+        let _ = writeln!(o, "Scope 3 (categories 1-9)");
         for h in self.headline() {
             let _ = writeln!(o, "{h}");
         }
@@ -280,7 +280,7 @@ impl Report {
 
     fn md(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "# Scope 3 upstream (categories 1-8)\n");
+        let _ = writeln!(o, "# Scope 3 (categories 1-9)\n");
         for h in self.headline() {
             let _ = writeln!(o, "- {h}");
         }

@@ -42,6 +42,31 @@ pub struct SupplierPcf {
     /// PACT names. Empty in the flat layout unless given there.
     #[serde(default, skip_serializing_if = "Figures::is_empty")]
     pub figures: Figures,
+    /// The iLEAP ShipmentFootprint the footprint carries, when it is a carrier's shipment
+    /// footprint whose owner signature verified (categories 4 and 9 use it as primary data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment: Option<ShipmentPcf>,
+}
+
+/// What Scope 3 takes from a received iLEAP ShipmentFootprint (iLEAP v1.0.0): the
+/// shipment's totals over its TCEs (ISO 14083:2023, well-to-wheel and tank-to-wheel).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentPcf {
+    pub shipment_id: String,
+    /// kgCO2e, well-to-wheel: Σ TCE `co2eWTW`.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub wtw_kg: Decimal,
+    /// kgCO2e, tank-to-wheel: Σ TCE `co2eTTW`.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub ttw_kg: Decimal,
+    /// t·km: Σ TCE `transportActivity`.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub tkm: Decimal,
+    /// kg.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub mass_kg: Decimal,
+    pub tces: usize,
 }
 
 impl SupplierPcf {
@@ -72,14 +97,40 @@ pub struct SupplierIndex {
     ids: Vec<Arc<str>>,
     units: Vec<Option<Unit>>,
     by_product: HashMap<String, usize>,
+    /// Active shipment footprints by lower-case shipment id (several carriers may use the
+    /// same id: all are kept, and a lookup that finds more than one is ambiguous).
+    by_shipment: HashMap<String, Vec<usize>>,
+}
+
+/// A shipment lookup: the one active footprint for it, or the carriers that all have one.
+#[derive(Debug)]
+pub enum ShipmentHit<'a> {
+    None,
+    One(&'a SupplierPcf, &'a ShipmentPcf),
+    Ambiguous(Vec<&'a str>),
 }
 
 impl SupplierIndex {
     pub fn new(pcfs: Vec<SupplierPcf>) -> Self {
         let mut by_product: HashMap<String, usize> = HashMap::with_capacity(pcfs.len());
+        let mut by_shipment: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, p) in pcfs.iter().enumerate() {
             if !p.status_active {
                 continue;
+            }
+            if let Some(s) = &p.shipment {
+                let list = by_shipment
+                    .entry(lower(&s.shipment_id).into_owned())
+                    .or_default();
+                // One per carrier: that carrier's latest reference period.
+                match list
+                    .iter_mut()
+                    .find(|j| lower(&pcfs[**j].company_id) == lower(&p.company_id))
+                {
+                    Some(j) if pcfs[*j].reference_period_end >= p.reference_period_end => {}
+                    Some(j) => *j = i,
+                    None => list.push(i),
+                }
             }
             for pid in &p.product_ids {
                 let k = lower(pid).into_owned();
@@ -116,6 +167,27 @@ impl SupplierIndex {
             ids,
             units,
             by_product,
+            by_shipment,
+        }
+    }
+
+    /// The active shipment footprint received for a shipment id (case-insensitive).
+    pub fn shipment(&self, shipment_id: &str) -> ShipmentHit<'_> {
+        match self
+            .by_shipment
+            .get(lower(shipment_id).as_ref())
+            .map(Vec::as_slice)
+        {
+            None | Some([]) => ShipmentHit::None,
+            Some([i]) => match &self.pcfs[*i].shipment {
+                Some(s) => ShipmentHit::One(&self.pcfs[*i], s),
+                None => ShipmentHit::None,
+            },
+            Some(many) => ShipmentHit::Ambiguous(
+                many.iter()
+                    .map(|i| self.pcfs[*i].company_id.as_str())
+                    .collect(),
+            ),
         }
     }
 

@@ -57,6 +57,7 @@ fn pcf(
         ]
         .into_iter()
         .collect(),
+        shipment: None,
     }
 }
 
@@ -1263,5 +1264,179 @@ fn a_file_that_is_not_a_ledger_file_is_named_without_a_line() {
     assert!(
         shown[0].starts_with(&format!("{notes}: unknown ledger file")),
         "{shown:?}"
+    );
+}
+
+/// A carrier's shipment footprint as the inbox gives it: shipment `id`, `tkm` t·km,
+/// `wtw` kgCO2e well-to-wheel, from `carrier`.
+fn shipment_pcf(fid: &str, carrier: &str, id: &str, tkm: Decimal, wtw: Decimal) -> SupplierPcf {
+    let mut p = pcf(
+        fid,
+        &format!("urn:pathfinder:product:customcode:vendor-assigned:shipment:{id}"),
+        "ton kilometer",
+        tkm,
+        wtw,
+        Some(dec!(0)),
+        None,
+    );
+    p.company_id = carrier.into();
+    p.ipcc_characterization_factors = vec!["AR5".into()];
+    p.shipment = Some(crate::scope3::ShipmentPcf {
+        shipment_id: id.into(),
+        wtw_kg: wtw,
+        ttw_kg: wtw * dec!(0.8),
+        tkm,
+        mass_kg: dec!(20000),
+        tces: 1,
+    });
+    p
+}
+
+#[test]
+fn cat4_uses_a_received_shipment_footprint_before_the_distance_default() {
+    // S-1: the carrier's footprint states 5,000 t·km (20 t × 250 km) and 1,561.9 kgCO2e
+    // well-to-wheel (5,000 × 0.31238). S-2 has no footprint: distance-based default,
+    // 100 t × 200 km = 20,000 t·km × 0.08 (transport:truck, low end) = 1,600 kg.
+    // Category 4 = 1,561.9 + 1,600 = 3,161.9 kg; primary share = 1,561.9 / 3,161.9 × 100
+    // = 49.3975… %.
+    let l = ledger(
+        "transport.csv",
+        "description,mode,mass,mass_unit,distance,distance_unit,shipment_id\n\
+         coils,truck,20,t,250,km,S-1\n\
+         parts,truck,100,t,200,km,S-2\n",
+    );
+    let index = SupplierIndex::new(vec![shipment_pcf(
+        "fp-s1",
+        "urn:tanso:company:a-logistics",
+        "s-1",
+        dec!(5000),
+        dec!(1561.9),
+    )]);
+    let opts = ReportOptions {
+        year: Some(2026),
+        ..Default::default()
+    };
+    let r = calculate(&l, lib(), &index, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cat(&r, Category::C4UpstreamTransport).kg(), dec!(3161.9));
+    let s1 = &r.lines[0];
+    assert_eq!(s1.method, Method::SupplierSpecific);
+    assert_eq!(s1.sub_activity, crate::scope3::calc::SHIPMENT_METHOD);
+    assert!(s1.sub_activity.contains("iLEAP") && s1.sub_activity.contains("ISO 14083"));
+    assert!(s1.primary);
+    assert_eq!(s1.emissions.kg(), dec!(1561.9));
+    assert_eq!(s1.quantity, dec!(5000));
+    assert_eq!(s1.factor_value, dec!(0.31238));
+    assert_eq!(&*s1.factor_id, "pcf:fp-s1");
+    assert!(
+        s1.source.source.starts_with(
+            "footprint fp-s1 from carrier urn:tanso:company:a-logistics: shipment s-1"
+        ),
+        "{}",
+        s1.source.source
+    );
+    assert_eq!(s1.gwp, crate::scope3::GwpSet::AR5);
+    let s2 = &r.lines[1];
+    assert_eq!(s2.method, Method::DistanceBased);
+    assert_eq!(s2.emissions.kg(), dec!(1600));
+    assert_eq!(
+        s2.note.as_deref(),
+        Some("no received shipment footprint for shipment `S-2`")
+    );
+    assert_eq!(r.primary_data_share_pct.unwrap().round_dp(4), dec!(49.3975));
+    let c4 = &r.categories[3];
+    assert_eq!((c4.primary.kg(), c4.lines), (dec!(1561.9), 2));
+}
+
+#[test]
+fn cat9_downstream_transport_has_its_own_file_and_category() {
+    // Downstream: the buyer pays; the carrier still reports the shipment to us.
+    // S-9: 1,000 t·km, 250 kg well-to-wheel (primary). Other leg: 10 t × 100 km × 0.08
+    // = 80 kg. Category 9 = 330 kg; category 4 empty; primary share 250 / 330 × 100
+    // = 75.7575… %.
+    let l = ledger(
+        "downstream_transport.csv",
+        "description,mode,mass,mass_unit,distance,distance_unit,shipment_id\n\
+         to customer,truck,10,t,100,km,S-9\n\
+         to retailer,truck,10,t,100,km,\n",
+    );
+    assert_eq!((l.transport.len(), l.downstream_transport.len()), (0, 2));
+    let index = SupplierIndex::new(vec![shipment_pcf(
+        "fp-s9",
+        "urn:tanso:company:a-logistics",
+        "S-9",
+        dec!(1000),
+        dec!(250),
+    )]);
+    let r = calculate(&l, lib(), &index, &ReportOptions::default()).unwrap();
+    assert_eq!(cat(&r, Category::C9DownstreamTransport).kg(), dec!(330));
+    assert_eq!(cat(&r, Category::C4UpstreamTransport).kg(), dec!(0));
+    assert_eq!(r.categories.len(), 9);
+    assert_eq!(r.categories[8].number, 9);
+    assert_eq!(
+        r.categories[8].name,
+        "downstream transportation and distribution"
+    );
+    assert_eq!(r.primary_data_share_pct.unwrap().round_dp(4), dec!(75.7576));
+    assert!(
+        r.lines
+            .iter()
+            .all(|l| l.category == Category::C9DownstreamTransport)
+    );
+    let csv = r.render(Format::Csv);
+    assert!(
+        csv.contains("category_total,9,,downstream transportation and distribution,"),
+        "{csv}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
+    assert_eq!(json["categories"][8]["number"], 9);
+    assert!(
+        r.render(Format::Md)
+            .contains("| 9 | downstream transportation and distribution | 330 |")
+    );
+}
+
+#[test]
+fn a_shipment_id_two_carriers_use_is_ambiguous_and_an_inactive_one_is_not_used() {
+    let l = ledger(
+        "transport.csv",
+        "description,mode,mass,mass_unit,distance,distance_unit,shipment_id\nleg,truck,1,t,1,km,S-1\n",
+    );
+    let a = shipment_pcf("fa", "urn:tanso:company:a", "S-1", dec!(1), dec!(1));
+    let b = shipment_pcf("fb", "urn:tanso:company:b", "S-1", dec!(1), dec!(2));
+    let err = calculate(
+        &l,
+        lib(),
+        &SupplierIndex::new(vec![a.clone(), b.clone()]),
+        &ReportOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("transport.csv:2:7: column `shipment_id`: shipment `S-1` has active shipment footprints from several carriers (urn:tanso:company:a, urn:tanso:company:b)"),
+        "{err}"
+    );
+    // b deprecated: a's is the one; a deprecated too: the default (1 t·km × 0.08).
+    let mut b_old = b;
+    b_old.status_active = false;
+    let r = calculate(
+        &l,
+        lib(),
+        &SupplierIndex::new(vec![a.clone(), b_old.clone()]),
+        &ReportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.total.kg(), dec!(1));
+    let mut a_old = a;
+    a_old.status_active = false;
+    let r = calculate(
+        &l,
+        lib(),
+        &SupplierIndex::new(vec![a_old, b_old]),
+        &ReportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (r.total.kg(), r.lines[0].method),
+        (dec!(0.08), Method::DistanceBased)
     );
 }

@@ -285,6 +285,7 @@ impl Node {
                     .product_classifications
                     .as_deref()
                     .unwrap_or_default(),
+                &crate::pact::ileap::customers_of(&own.footprint),
                 reads_today,
             );
             if let Some(view) = decision.view() {
@@ -327,6 +328,7 @@ impl Node {
             purpose,
             &incoming.product_ids,
             &incoming.classifications,
+            &self.customers_of_products(&incoming.product_ids)?,
             requests_today,
         );
         let mut request = incoming;
@@ -416,6 +418,7 @@ impl Node {
                         .product_classifications
                         .as_deref()
                         .unwrap_or_default(),
+                    &crate::pact::ileap::customers_of(&own.footprint),
                     reads,
                 )
                 .view()
@@ -604,6 +607,7 @@ impl Node {
                     purpose,
                     std::slice::from_ref(p),
                     &[],
+                    &self.customers_of_products(std::slice::from_ref(p))?,
                     0,
                 );
                 if !decision.is_permit() {

@@ -7,6 +7,7 @@
 pub mod filter;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
+pub mod ileap;
 pub mod model;
 pub mod stream;
 pub mod v2;

@@ -275,30 +275,33 @@ impl Atom {
     #[inline]
     fn holds(&self, req: &AccessRequest<'_>) -> bool {
         match &self.right {
-            Operand::Strings(pats) => any_hit(self.left, pats, req) != self.op.is_negated(),
+            Operand::Strings(pats) => {
+                any_value(self.left, req, |v| pats.iter().any(|p| p.matches(v)))
+                    != self.op.is_negated()
+            }
+            Operand::PartnerRef => {
+                let id = req.partner.company_id.as_str();
+                any_value(self.left, req, |v| v.eq_ignore_ascii_case(id)) != self.op.is_negated()
+            }
             Operand::Count(n) => compare(u64::from(req.requests_today) + 1, *n, self.op),
             Operand::Time(t) => compare(req.now, *t, self.op),
         }
     }
 }
 
-/// Whether any of the request's values for `left` matches any pattern.
+/// Whether any of the request's values for `left` satisfies `one`.
 #[inline]
-fn any_hit(
-    left: LeftOperand,
-    pats: &[crate::policy::model::Pattern],
-    req: &AccessRequest<'_>,
-) -> bool {
-    let one = |v: &str| pats.iter().any(|p| p.matches(v));
+fn any_value(left: LeftOperand, req: &AccessRequest<'_>, one: impl Fn(&str) -> bool) -> bool {
     let any = |vs: &[String]| vs.iter().any(|v| one(v));
     match left {
         LeftOperand::PartnerId => one(&req.partner.company_id),
         LeftOperand::PartnerGroup => any(&req.partner.groups),
-        LeftOperand::Purpose => req.purpose.is_some_and(one),
+        LeftOperand::Purpose => req.purpose.is_some_and(&one),
         LeftOperand::Membership => any(&req.partner.memberships),
         LeftOperand::BuysClassification => any(&req.partner.buys_classifications),
         LeftOperand::ProductId => any(req.product_ids),
         LeftOperand::ProductClassification => any(req.classifications),
+        LeftOperand::ShipmentCustomer => any(req.customers),
         // Never string-typed: the loader gives these Count/Time operands.
         LeftOperand::DateTime | LeftOperand::DailyCount => false,
     }
@@ -344,5 +347,10 @@ fn actual(left: LeftOperand, req: &AccessRequest<'_>) -> String {
         LeftOperand::ProductClassification => {
             format!("product classifications {}", list(req.classifications))
         }
+        LeftOperand::ShipmentCustomer => format!(
+            "shipment customers {} (partner id {})",
+            list(req.customers),
+            req.partner.company_id
+        ),
     }
 }

@@ -63,6 +63,12 @@
 //! | `productClassification` | the footprint's productClassifications (a set) | pattern | eq neq isAnyOf isNoneOf |
 //! | `dateTime` | `now` | RFC 3339 timestamp | gt gteq lt lteq |
 //! | `dailyCount` | ordinal of this request in the partner's day (`requests_today + 1`) | non-negative integer | eq neq gt gteq lt lteq |
+//! | `shipmentCustomer` | the shippers a shipment footprint names (a set; empty for other footprints) | string | eq neq isAnyOf isNoneOf |
+//!
+//! Instead of `rightOperand`, a string-valued constraint with `eq` or `neq` may give ODRL's
+//! `"rightOperandReference": "partnerId"`: the value is then the requesting partner's company
+//! id, so one generic rule (`shipmentCustomer eq` the partner) lets each shipper read only its
+//! own shipments. No other reference is accepted, and a constraint has one of the two keys.
 //!
 //! - All string comparisons are ASCII case-insensitive (URNs, group names, purposes).
 //! - A pattern ending in `*` is a prefix match (`urn:hs:72*`); `*` anywhere else, or
@@ -201,6 +207,9 @@ pub struct AccessRequest<'a> {
     pub product_ids: &'a [String],
     /// The footprint's productClassifications.
     pub classifications: &'a [String],
+    /// The shippers a shipment footprint is for (its shipment-parties extension,
+    /// [`crate::pact::ileap::customers_of`]); empty for other footprints.
+    pub customers: &'a [String],
     /// Requests already served to this partner today, not counting this one.
     pub requests_today: u32,
 }

@@ -110,6 +110,7 @@ pub enum LeftOperand {
     DailyCount,
     Membership,
     BuysClassification,
+    ShipmentCustomer,
 }
 
 /// How a left operand's right-hand side is typed and compared.
@@ -124,7 +125,7 @@ pub(crate) enum OperandKind {
 }
 
 impl LeftOperand {
-    pub const ALL: [LeftOperand; 9] = [
+    pub const ALL: [LeftOperand; 10] = [
         LeftOperand::PartnerId,
         LeftOperand::PartnerGroup,
         LeftOperand::Purpose,
@@ -134,6 +135,7 @@ impl LeftOperand {
         LeftOperand::DailyCount,
         LeftOperand::Membership,
         LeftOperand::BuysClassification,
+        LeftOperand::ShipmentCustomer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +149,7 @@ impl LeftOperand {
             LeftOperand::DailyCount => "dailyCount",
             LeftOperand::Membership => "membership",
             LeftOperand::BuysClassification => "buysClassification",
+            LeftOperand::ShipmentCustomer => "shipmentCustomer",
         }
     }
 
@@ -161,7 +164,8 @@ impl LeftOperand {
             LeftOperand::PartnerId
             | LeftOperand::PartnerGroup
             | LeftOperand::Purpose
-            | LeftOperand::Membership => OperandKind::Text,
+            | LeftOperand::Membership
+            | LeftOperand::ShipmentCustomer => OperandKind::Text,
             LeftOperand::ProductId
             | LeftOperand::ProductClassification
             | LeftOperand::BuysClassification => OperandKind::Pattern,
@@ -283,6 +287,9 @@ pub(crate) enum Operand {
     Strings(Vec<Pattern>),
     Count(u64),
     Time(DateTime<Utc>),
+    /// ODRL `rightOperandReference` `partnerId`: the requesting partner's company id, so one
+    /// rule can say "the footprint's customer is the caller" (`eq`/`neq` only).
+    PartnerRef,
 }
 
 /// `leftOperand operator rightOperand`, type-checked at load.
@@ -323,6 +330,7 @@ impl fmt::Display for Atom {
             },
             Operand::Count(n) => write!(f, "{n}"),
             Operand::Time(t) => f.write_str(&fmt_time(t)),
+            Operand::PartnerRef => f.write_str("@partnerId"),
         }
     }
 }

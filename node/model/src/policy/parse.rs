@@ -29,7 +29,14 @@ const DOC_KEYS: &[&str] = &[
 ];
 const PERMISSION_KEYS: &[&str] = &["uid", "action", "constraint", "view", "target"];
 const PROHIBITION_KEYS: &[&str] = &["uid", "action", "constraint", "target"];
-const CONSTRAINT_KEYS: &[&str] = &["leftOperand", "operator", "rightOperand", "and", "or"];
+const CONSTRAINT_KEYS: &[&str] = &[
+    "leftOperand",
+    "operator",
+    "rightOperand",
+    "rightOperandReference",
+    "and",
+    "or",
+];
 
 pub fn parse_policy(name: &str, text: &str) -> Result<Policy, PolicyError> {
     let ctx = Ctx::default();
@@ -534,6 +541,7 @@ impl<'de> Visitor<'de> for ConstraintSeed<'_> {
         let mut right: Option<Operand> = None;
         // A rightOperand written before its leftOperand/operator is typed at the end.
         let mut raw_right: Option<Value> = None;
+        let mut reference = false;
         let mut logical: Vec<Constraint> = Vec::new();
         let mut logical_keys: Vec<&'static str> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed {
@@ -568,6 +576,20 @@ impl<'de> Visitor<'de> for ConstraintSeed<'_> {
                     }
                     _ => raw_right = Some(ctx.track(&path, map.next_value::<Value>())?),
                 },
+                "rightOperandReference" => {
+                    let seed = StrSeed(|s: &str| {
+                        if s == "partnerId" {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "unknown rightOperandReference {s:?}, expected \"partnerId\" \
+                                 (the requesting partner's company id)"
+                            ))
+                        }
+                    });
+                    ctx.track(&path, map.next_value_seed(seed))?;
+                    reference = true;
+                }
                 "and" | "or" => {
                     let seed = ConstraintsSeed {
                         ctx,
@@ -580,7 +602,8 @@ impl<'de> Visitor<'de> for ConstraintSeed<'_> {
                 _ => unreachable!("key {key} is in CONSTRAINT_KEYS"),
             }
         }
-        let atomic = left.is_some() || op.is_some() || right.is_some() || raw_right.is_some();
+        let atomic =
+            left.is_some() || op.is_some() || right.is_some() || raw_right.is_some() || reference;
         match (logical_keys.as_slice(), atomic) {
             ([], _) => {}
             ([_], true) => {
@@ -602,6 +625,29 @@ impl<'de> Visitor<'de> for ConstraintSeed<'_> {
         let missing = |k: &str| ctx.fail(self.path, format_args!("missing {k:?} in constraint"));
         let left = left.ok_or_else(|| missing("leftOperand"))?;
         let op = op.ok_or_else(|| missing("operator"))?;
+        if reference {
+            if right.is_some() || raw_right.is_some() {
+                return Err(ctx.fail(
+                    self.path,
+                    "a constraint has either \"rightOperand\" or \"rightOperandReference\", not both",
+                ));
+            }
+            if !matches!(left.kind(), OperandKind::Text | OperandKind::Pattern)
+                || !matches!(op, Operator::Eq | Operator::Neq)
+            {
+                return Err(ctx.fail(
+                    &pointer(self.path, "rightOperandReference"),
+                    format_args!(
+                        "rightOperandReference partnerId compares a string operand with eq or neq, not {left} {op}"
+                    ),
+                ));
+            }
+            return Ok(Constraint::Atom(Atom {
+                left,
+                op,
+                right: Operand::PartnerRef,
+            }));
+        }
         let right = match (right, raw_right) {
             (Some(r), _) => r,
             (None, Some(raw)) => compile_operand(left, op, &raw)

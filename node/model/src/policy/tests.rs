@@ -19,6 +19,7 @@ fn template(name: &str) -> &'static str {
         "cbam-importers" => include_str!("../../../../policies/cbam-importers.json"),
         "association-members" => include_str!("../../../../policies/association-members.json"),
         "steel-buyers" => include_str!("../../../../policies/steel-buyers.json"),
+        "ileap-shippers" => include_str!("../../../../policies/ileap-shippers.json"),
         _ => panic!("unknown template {name}"),
     }
 }
@@ -42,6 +43,7 @@ struct Req {
     now: DateTime<Utc>,
     product_ids: Vec<String>,
     classifications: Vec<String>,
+    customers: Vec<String>,
     requests_today: u32,
 }
 
@@ -58,6 +60,7 @@ impl Req {
             now: t("2026-06-01T12:00:00Z"),
             product_ids: strings(&["urn:gtin:4012345000009"]),
             classifications: strings(&["urn:hs:720851"]),
+            customers: Vec::new(),
             requests_today: 0,
         }
     }
@@ -95,6 +98,10 @@ impl Req {
     }
     fn classes(mut self, c: &[&str]) -> Req {
         self.classifications = strings(c);
+        self
+    }
+    fn customers(mut self, c: &[&str]) -> Req {
+        self.customers = strings(c);
         self
     }
     fn today(mut self, n: u32) -> Req {
@@ -183,6 +190,7 @@ fn check(case: &str, policy_src: &[&str], build: Build, expect: Expect) {
         now: r.now,
         product_ids: &r.product_ids,
         classifications: &r.classifications,
+        customers: &r.customers,
         requests_today: r.requests_today,
     };
     let decision = set.evaluate(&req);
@@ -1262,7 +1270,7 @@ fn load_errors() {
         ("deferred rightOperand is typed at the end", v(at_line8(r#"{ "rightOperand": "soon", "leftOperand": "dateTime", "operator": "lt" }"#)), same,
             LoadError { line: 8, column: 79, msg: "dateTime needs an RFC 3339 timestamp", path: "/permission/0/constraint/0/rightOperand" }),
         ("unknown constraint key", v(at_line8(r#"{ "leftOperand": "purpose", "op": "eq", "rightOperand": "x" }"#)), same,
-            LoadError { line: 8, column: 40, msg: "unknown key \"op\" in constraint, expected one of leftOperand, operator, rightOperand, and, or", path: "/permission/0/constraint/0/op" }),
+            LoadError { line: 8, column: 40, msg: "unknown key \"op\" in constraint, expected one of leftOperand, operator, rightOperand, rightOperandReference, and, or", path: "/permission/0/constraint/0/op" }),
         ("missing operator", v(at_line8(r#"{ "leftOperand": "purpose", "rightOperand": "x" }"#)), same,
             LoadError { line: 8, column: 57, msg: "missing \"operator\" in constraint", path: C0 }),
         ("atomic and logical mixed", v(at_line8(r#"{ "leftOperand": "purpose", "or": [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "x"}] }"#)), same,
@@ -1421,4 +1429,134 @@ fn set_membership_by_uid() {
     assert!(set.remove("urn:tanso:policy:deny-competitors").is_none());
     assert!(set.get("urn:tanso:policy:steel-buyers").is_some());
     assert_eq!(set.len(), 2);
+}
+
+/// `shipmentCustomer` against the `partnerId` reference: the iLEAP template lets a shipper
+/// read its own shipments and nothing else, with one rule for every shipper.
+#[test]
+fn shipment_customer_reference() {
+    const OWN: &str = "urn:tanso:policy:ileap-shippers#own-shipments";
+    let by_ref = |op: &str| {
+        one(&format!(
+            r#"{{"leftOperand": "shipmentCustomer", "operator": "{op}", "rightOperandReference": "partnerId"}}"#
+        ))
+    };
+    run(vec![
+        (
+            "own shipment",
+            tpl(&["ileap-shippers"]),
+            |r| {
+                r.id("urn:tanso:company:shipper-a")
+                    .classes(&["urn:cpc:83117"])
+                    .customers(&["URN:TANSO:COMPANY:SHIPPER-A"])
+            },
+            Permit(OWN, View::Full),
+        ),
+        (
+            "another shipper's shipment",
+            tpl(&["ileap-shippers"]),
+            |r| {
+                r.id("urn:tanso:company:shipper-b")
+                    .classes(&["urn:cpc:83117"])
+                    .customers(&["urn:tanso:company:shipper-a"])
+            },
+            DefaultDeny,
+        ),
+        (
+            "a shipment for two shippers, second reads",
+            tpl(&["ileap-shippers"]),
+            |r| {
+                r.id("urn:tanso:company:shipper-b")
+                    .classes(&["urn:cpc:83117"])
+                    .customers(&["urn:tanso:company:shipper-a", "urn:tanso:company:shipper-b"])
+            },
+            Permit(OWN, View::Full),
+        ),
+        (
+            "no customer recorded",
+            tpl(&["ileap-shippers"]),
+            |r| r.classes(&["urn:cpc:83117"]),
+            DefaultDeny,
+        ),
+        (
+            "a request naming the shipment (no classification asked for)",
+            tpl(&["ileap-shippers"]),
+            |r| {
+                r.id("urn:tanso:company:shipper-a")
+                    .classes(&[])
+                    .action(Action::Request)
+                    .customers(&["urn:tanso:company:shipper-a"])
+            },
+            Permit(OWN, View::Full),
+        ),
+        (
+            "an ordinary footprint names no customer",
+            tpl(&["ileap-shippers"]),
+            |r| r.id("urn:tanso:company:shipper-a"),
+            DefaultDeny,
+        ),
+        (
+            "neq holds for another's shipment",
+            v(by_ref("neq")),
+            |r| r.customers(&["urn:tanso:company:other"]),
+            Permit(P, View::Full),
+        ),
+        (
+            "neq fails for own shipment",
+            v(by_ref("neq")),
+            |r| r.customers(&["urn:tanso:company:acme"]),
+            DefaultDeny,
+        ),
+        (
+            "explain names customers and partner",
+            tpl(&["ileap-shippers"]),
+            |r| {
+                r.id("urn:tanso:company:shipper-b")
+                    .classes(&["urn:cpc:83117"])
+                    .customers(&["urn:tanso:company:shipper-a"])
+            },
+            Explain(&[
+                "constraint shipmentCustomer eq @partnerId failed: shipment customers [urn:tanso:company:shipper-a] (partner id urn:tanso:company:shipper-b)",
+            ]),
+        ),
+        (
+            "unknown reference",
+            v(at_line8(
+                r#"{ "leftOperand": "shipmentCustomer", "operator": "eq", "rightOperandReference": "purpose" }"#,
+            )),
+            same,
+            LoadError {
+                line: 8,
+                column: 97,
+                msg: "unknown rightOperandReference \"purpose\", expected \"partnerId\"",
+                path: "/permission/0/constraint/0/rightOperandReference",
+            },
+        ),
+        (
+            "reference and operand",
+            v(at_line8(
+                r#"{ "leftOperand": "shipmentCustomer", "operator": "eq", "rightOperandReference": "partnerId", "rightOperand": "x" }"#,
+            )),
+            same,
+            LoadError {
+                line: 8,
+                column: 122,
+                msg: "either \"rightOperand\" or \"rightOperandReference\"",
+                path: "/permission/0/constraint/0",
+            },
+        ),
+        (
+            "reference with a list operator",
+            v(at_line8(
+                r#"{ "leftOperand": "shipmentCustomer", "operator": "isAnyOf", "rightOperandReference": "partnerId" }"#,
+            )),
+            same,
+            LoadError {
+                line: 8,
+                column: 106,
+                msg: "compares a string operand with eq or neq, not shipmentCustomer isAnyOf",
+                path: "/permission/0/constraint/0/rightOperandReference",
+            },
+        ),
+    ]);
 }

@@ -12,15 +12,19 @@
 //! buyer wanted the data: Scope 3 category 1 from the received footprints, its own product
 //! footprint composed and published, and its KPI against -50 % by 2030. Part four (`hosted`):
 //! an association's `tanso host` serves three small suppliers behind one port, and the OEM
-//! fetches from each as from any node. Part six (`monitor`): a logistics company's dashboard
-//! computes its inventory from 36 months of ledgers and serves the KPI guide's executive,
-//! operational and field views, with forecasts, ranking and action plans; with `keep`, the
+//! fetches from each as from any node. The logistics part (`logistics`, lines `L1.` …): a
+//! carrier publishes iLEAP shipment footprints computed from its legs, one policy lets each
+//! shipper read only its own, and the OEM's Scope 3 category 4 uses them. Part six
+//! (`monitor`): the same carrier's dashboard computes its inventory from 36 months of ledgers
+//! and serves the KPI guide's executive, operational and field views, with forecasts, ranking
+//! and action plans; with `keep`, the
 //! OEM's dashboard stays up with a one-time login link. Every wait polls the nodes' state,
 //! bounded.
 
 mod buyer;
 mod directory;
 mod hosted;
+mod logistics;
 mod monitor;
 
 use std::io::Write;
@@ -433,7 +437,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
         STEEL.lines().next().unwrap_or("{}"),
     )
     .await?;
-    let logistics = Company::start_with(
+    let carrier = Company::start_with(
         dir.path(),
         "a-logistics",
         "A Logistics",
@@ -441,7 +445,8 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
         monitor::dashboard(),
     )
     .await?;
-    monitor::run(out, &logistics).await?;
+    logistics::run(out, &carrier, &oem.node, &other.node).await?;
+    monitor::run(out, &carrier).await?;
     writeln!(
         out,
         "\ndone: the supplier kept its data on its own node and decided who saw what; the buyer got primary data for its Scope 3, its product footprint and its target."
@@ -456,13 +461,13 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
                 ),
                 (
                     "A Logistics' dashboard (the executive, operational and field views)",
-                    &logistics,
+                    &carrier,
                 ),
             ],
         )
         .await?;
     }
-    for c in [steel, oem, other, logistics] {
+    for c in [steel, oem, other, carrier] {
         c.stop().await;
     }
     Ok(())
