@@ -567,10 +567,18 @@ fn a_logistics_ranking_for_december_2024() {
     assert_eq!(teams.len(), 6);
     assert_eq!(teams[0].0, "Warehousing");
     assert_eq!(teams[5].0, "Last-mile delivery");
-    // Warehousing's teams are even halves: both −17.38 %, tied first, both earn the incentive.
+    // Warehousing's teams are even halves: both −17.38 %, tied first, both earn the incentive
+    // (a cut of 15 % or more); Trunk haulage (−12.28 %) and Last-mile (−11.84 %) do not.
     assert_eq!(r.field.teams[0].rank_in_department, Some(1));
     assert_eq!(r.field.teams[1].rank_in_department, Some(1));
-    assert_eq!(r.field.teams[0].incentive, Incentive::Earned);
+    let earned: Vec<&str> = r
+        .field
+        .teams
+        .iter()
+        .filter(|t| t.incentive == Incentive::Earned)
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(earned, ["Icheon DC", "Pyeongtaek DC"]);
 }
 
 #[test]
