@@ -864,9 +864,19 @@ function monthPicker(id, view, rep) {
     el("span", { class: "muted" }, `${rep.title} · ${rep.framework}`));
 }
 
-/** The unit totals are in: total_emissions' (the departments and teams rank by it). */
+/**
+ * The KPI departments and teams are ranked by (their `total` is its value): named in
+ * `ranked_by` ("change_vs_last_year_pct of total_emissions"), total_emissions otherwise.
+ */
+function rankingKpi(rep) {
+  const ranked = rep.operational.departments.find((d) => d.ranked_by);
+  return ranked ? ranked.ranked_by.split(" of ").pop() : "total_emissions";
+}
+
+/** The unit of the ranking KPI, which departments' and teams' totals are in. */
 function totalUnit(rep) {
-  const own = (list) => (list || []).find((k) => k.name === "total_emissions");
+  const name = rankingKpi(rep);
+  const own = (list) => (list || []).find((k) => k.name === name);
   const k = own(rep.executive.kpis) || rep.operational.departments.map((d) => own(d.kpis)).find(Boolean);
   return k ? k.unit : "";
 }
@@ -947,7 +957,8 @@ function renderOperational(rep) {
   const ops = rep.operational;
   const titles = new Map(rep.executive.kpis.map((k) => [k.name, k.title || k.name]));
   const kpiTitle = (name) => titles.get(name) || name;
-  const deptKpi = (d) => d.kpis.find((k) => k.name === "total_emissions") || d.kpis[0];
+  const ranking = rankingKpi(rep);
+  const deptKpi = (d) => d.kpis.find((k) => k.name === ranking) || d.kpis[0];
   const plots = [];
   const cards = ops.departments.map((d, i) => {
     const k = deptKpi(d);
