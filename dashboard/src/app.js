@@ -892,7 +892,7 @@ function execCard(k, month, plots) {
   ];
   if (k.target_value != null) {
     facts.push(el("div", { class: "sub target" },
-      `Target ${month}: ${fmtDec(k.target_value)} ${k.unit}`,
+      `Planned for ${month}: ${fmtDec(k.target_value)} ${k.unit}`,
       k.achievement_pct != null ? ` · achievement ${fmtPct(k.achievement_pct)}` : ""));
   }
   const forecast = [];
@@ -935,7 +935,8 @@ function renderExecutive(rep) {
         ? el("ul", { class: "alarms" }, alarms.map((a) =>
             el("li", { class: `alarm alarm-${a.severity}`, "data-severity": a.severity, "data-kpi-alarm": a.kpi },
               el("span", { class: "severity" }, SEVERITY[a.severity] || a.severity),
-              a.department ? el("span", { class: "where" }, a.department) : null,
+              // The department, unless the message already starts with it.
+              a.department && !a.message.startsWith(a.department) ? el("span", { class: "where" }, a.department) : null,
               el("span", { class: "message" }, a.message))))
         : el("p", { class: "note" }, `No alarms for ${rep.month}.`)));
   drawMonitorCharts(plots);
