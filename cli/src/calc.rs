@@ -70,13 +70,44 @@ pub(crate) struct KpiArgs {
     /// KPI configuration (TOML; see kpi/README.md).
     #[arg(long)]
     config: PathBuf,
-    /// Operational measures per period (CSV: period,measure,value,unit).
+    /// Operational measures per period (CSV: period,measure,value,unit and optionally
+    /// department,team).
     #[arg(long = "measures")]
     measures: Vec<PathBuf>,
+    /// Own Scope 1/2 inventory ledger directory (fuel, electricity, refrigerants,
+    /// instruments CSVs): its monthly totals feed scope1_kg, scope2_kg, ... as node measures.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
     /// Period to report (2025-01, 2025-Q1 or 2025); default: the latest with data.
     #[arg(long)]
     period: Option<String>,
     /// Output format: table, json or csv.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+/// Arguments of `tanso kpi monitor`.
+#[derive(Debug, Args)]
+pub(crate) struct MonitorArgs {
+    /// Node home whose own monthly data feeds the measures the config declares (optional).
+    #[arg(long, env = "TANSO_HOME")]
+    home: Option<PathBuf>,
+    /// KPI configuration with a `[monitor]` section (TOML; see kpi/README.md).
+    #[arg(long)]
+    config: PathBuf,
+    /// Own Scope 1/2 inventory ledger directory.
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// Operational measures (CSV: period,measure,value,unit[,department,team]).
+    #[arg(long = "measures")]
+    measures: Vec<PathBuf>,
+    /// Action plans (CSV: id,title,department,team,kpi,owner,start,due,expected_reduction,unit,phase).
+    #[arg(long)]
+    plans: Option<PathBuf>,
+    /// Month the views describe (YYYY-MM); default: the latest with data.
+    #[arg(long)]
+    month: Option<String>,
+    /// Output format: table or json (the JSON of GET /api/monitor's `report`).
     #[arg(long, default_value = "table")]
     format: String,
 }
@@ -182,22 +213,21 @@ pub(crate) fn pcf_compose(args: ComposeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
-    let format: node::kpi::Format = args
-        .format
-        .parse()
-        .map_err(|_| anyhow!("--format {:?}: expected table, json or csv", args.format))?;
-    let name = args.config.display().to_string();
-    let config = node::kpi::load_config(&read(&args.config)?, &name).map_err(|e| anyhow!("{e}"))?;
+/// The node's own monthly measures over the admin socket (empty without a home).
+fn node_measures(
+    home: &Option<PathBuf>,
+    config: &std::path::Path,
+    name: &str,
+) -> Result<node::kpi::Measures> {
     let mut measures = node::kpi::Measures::new();
-    if let Some(home) = &args.home
+    if let Some(home) = home
         && home.join("config.toml").exists()
     {
         let Answer::KpiMeasures(rows) = call(
             home,
             Command::KpiMeasures {
-                config: read(&args.config)?,
-                name: name.clone(),
+                config: read(config)?,
+                name: name.to_string(),
             },
         )?
         else {
@@ -209,11 +239,39 @@ pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
             measures.insert(period, &measure, v);
         }
     }
-    for path in &args.measures {
-        let m = node::kpi::load_measures_csv(&read(path)?, &path.display().to_string(), &config)
-            .map_err(|e| anyhow!("{e}"))?;
-        measures.extend(m);
-    }
+    Ok(measures)
+}
+
+/// The config and its measures per company, department and team (`node::kpi::assemble`, the
+/// one assembly the dashboard uses too).
+fn kpi_inputs(
+    home: &Option<PathBuf>,
+    config: &std::path::Path,
+    inventory: Option<&std::path::Path>,
+    measures: &[PathBuf],
+) -> Result<(node::kpi::KpiConfig, node::kpi::OrgMeasures)> {
+    let name = config.display().to_string();
+    let cfg = node::kpi::load_config(&read(config)?, &name).map_err(|e| anyhow!("{e}"))?;
+    let node = node_measures(home, config, &name)?;
+    let sources = node::kpi::Sources {
+        inventory,
+        measures,
+    };
+    let org = node::kpi::assemble(&cfg, node, sources).map_err(|e| anyhow!("{e}"))?;
+    Ok((cfg, org))
+}
+
+pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
+    let format: node::kpi::Format = args
+        .format
+        .parse()
+        .map_err(|_| anyhow!("--format {:?}: expected table, json or csv", args.format))?;
+    let (config, org) = kpi_inputs(
+        &args.home,
+        &args.config,
+        args.inventory.as_deref(),
+        &args.measures,
+    )?;
     let period = match &args.period {
         Some(p) => Some(
             p.parse::<node::kpi::Period>()
@@ -221,7 +279,32 @@ pub(crate) fn kpi_report(args: KpiArgs) -> Result<ExitCode> {
         ),
         None => None,
     };
-    let report = node::kpi::report(&config, &measures, period).map_err(|e| anyhow!("{e}"))?;
+    let report = node::kpi::report(&config, &org.company, period).map_err(|e| anyhow!("{e}"))?;
+    print!("{}", report.render(format));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn kpi_monitor(args: MonitorArgs) -> Result<ExitCode> {
+    let format: node::monitor::Format = args
+        .format
+        .parse()
+        .map_err(|_| anyhow!("--format {:?}: expected table or json", args.format))?;
+    let month = match &args.month {
+        Some(m) => Some(node::monitor::parse_month(m).map_err(|e| anyhow!("--month: {e}"))?),
+        None => None,
+    };
+    let (config, org) = kpi_inputs(
+        &args.home,
+        &args.config,
+        args.inventory.as_deref(),
+        &args.measures,
+    )?;
+    let plans = match &args.plans {
+        Some(p) => node::monitor::load_action_plans(&read(p)?, &p.display().to_string(), &config)
+            .map_err(|e| anyhow!("{e}"))?,
+        None => Vec::new(),
+    };
+    let report = node::monitor::build(&config, &org, &plans, month).map_err(|e| anyhow!("{e}"))?;
     print!("{}", report.render(format));
     Ok(ExitCode::SUCCESS)
 }

@@ -534,6 +534,9 @@ enum PcfCmd {
 enum KpiCmd {
     /// Evaluate a KPI configuration.
     Report(crate::calc::KpiArgs),
+    /// The monitoring views (executive, operational, field) for a month, with forecasts,
+    /// department ranking and action-plan progress.
+    Monitor(crate::calc::MonitorArgs),
 }
 
 /// Runs the parsed command line.
@@ -572,6 +575,7 @@ fn run_command(command: Top) -> Result<ExitCode> {
         Top::Scope3(Scope3Cmd::Report(args)) => crate::calc::scope3_report(args),
         Top::Pcf(PcfCmd::Compose(args)) => crate::calc::pcf_compose(args),
         Top::Kpi(KpiCmd::Report(args)) => crate::calc::kpi_report(args),
+        Top::Kpi(KpiCmd::Monitor(args)) => crate::calc::kpi_monitor(args),
         Top::Id(h) => print(&h.home, Command::Id),
         Top::Partner(PartnerCmd::Add {
             home,

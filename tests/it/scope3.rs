@@ -361,3 +361,86 @@ async fn a_superseded_inbox_footprint_is_not_used() {
     ));
     assert!(index.lookup(product).is_none());
 }
+
+/// `tanso kpi monitor` on A Logistics: the inventory ledger, the measures per department and
+/// team and the action plans give the guide's three views; `kpi report --inventory` takes
+/// Scope 1 and 2 from the same ledger (one assembly for both commands and the dashboard).
+#[test]
+fn kpi_monitor_on_a_logistics() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/examples/a-logistics");
+    let file = |name: &str| format!("{dir}/{name}");
+    let (config, ledger, measures, plans) = (
+        file("kpi.toml"),
+        file("ledger"),
+        file("measures.csv"),
+        file("action-plans.csv"),
+    );
+    let base = [
+        "kpi",
+        "monitor",
+        "--config",
+        &config,
+        "--inventory",
+        &ledger,
+        "--measures",
+        &measures,
+        "--plans",
+        &plans,
+    ];
+    let report = tanso(&[&base[..], &["--format", "json"]].concat());
+    assert_eq!(report["month"], "2024-12");
+    // December 2024 on December 2023 (hand figures in node/calc/src/monitor/tests.rs).
+    let ranking: Vec<(&str, &str)> = report["operational"]["departments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap(),
+                d["change_vs_last_year_pct"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranking,
+        [
+            ("Warehousing", "-17.38"),
+            ("Trunk haulage", "-12.28"),
+            ("Last-mile delivery", "-11.84")
+        ]
+    );
+    let june = tanso(&[&base[..], &["--month", "2024-06", "--format", "json"]].concat());
+    assert_eq!(june["month"], "2024-06");
+    assert_eq!(june["operational"]["action_plans"][3]["overdue"], false);
+    let (code, _, stderr) = tanso_fails(&[&base[..], &["--month", "2031-01"]].concat());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("month 2031-01: no data (the data runs from 2022-01 to 2024-12)"),
+        "{stderr}"
+    );
+    // The table names the views.
+    let out = Command::new(env!("CARGO_BIN_EXE_tanso"))
+        .args(base)
+        .env_remove("TANSO_HOME")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("Operational: department ranking"), "{table}");
+    assert!(table.contains("OVERDUE"), "{table}");
+
+    // kpi report: the year 2022 from the ledger alone (no hand-typed totals): 5,200 t.
+    let year = tanso(&[
+        "kpi",
+        "report",
+        "--config",
+        &config,
+        "--inventory",
+        &ledger,
+        "--period",
+        "2022",
+        "--format",
+        "json",
+    ]);
+    let total = find_kpi(&year, "total_emissions_year").expect("kpi present");
+    assert_eq!(total["value"], "5200000", "{total:#}");
+}

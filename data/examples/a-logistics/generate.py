@@ -11,7 +11,10 @@ gas 0.1829 kg/kWh gross CV, Korean grid 2023 0.4173 t/MWh, R-410A AR5 1924 kg/kg
 last truck row of each year absorbs the rounding so the computed yearly total is the guide's.
 
 Run from the repo root: python3 data/examples/a-logistics/generate.py
-Writes data/examples/a-logistics/ledger/{fuel,electricity,refrigerants}.csv.
+Writes data/examples/a-logistics/ledger/{fuel,electricity,refrigerants}.csv and the operational
+measures the KPIs divide by, data/examples/a-logistics/measures.csv (per department and team,
+derived from the ledger rows: diesel km = litres x km/L, EV km = kWh / kWh per km, t*km = km x
+average payload, revenue = t*km x a rate; fleet sizes as the README states).
 """
 from decimal import Decimal as D, ROUND_HALF_UP
 from pathlib import Path
@@ -36,6 +39,51 @@ TRUNK = [("Seoul-Busan", [f"TR-{i:03d}" for i in range(1, 25)]), ("Seoul-Gwangju
 LASTMILE = [("Gangnam", [f"VN-{i:03d}" for i in range(1, 31)]), ("Incheon", [f"VN-{i:03d}" for i in range(101, 121)])]
 DEPOTS = [("Gangnam", "Gangnam depot"), ("Incheon", "Incheon depot")]
 DCS = [("Icheon DC", "Icheon DC"), ("Pyeongtaek DC", "Pyeongtaek DC")]
+
+# Operational assumptions (invented, round figures for the example).
+# Fuel economy improves with driver training (2023) and AI route optimisation (2024).
+KM_PER_LITRE = {"Trunk haulage": {2022: D("3.20"), 2023: D("3.45"), 2024: D("3.65")},
+                "Last-mile delivery": {2022: D("8.0"), 2023: D("8.4"), 2024: D("8.8")}}
+EV_KWH_PER_KM = D("0.22")
+PAYLOAD_T = {"Trunk haulage": {2022: D("15.0"), 2023: D("15.5"), 2024: D("16.5")},
+             "Last-mile delivery": {2022: D("0.6"), 2023: D("0.6"), 2024: D("0.6")}}
+MKRW_PER_TKM = {"Trunk haulage": D("0.00011"), "Last-mile delivery": D("0.0015")}
+DC_MKRW_PER_MONTH = {2022: D("380"), 2023: D("395"), 2024: D("411")}
+# Fleet per team: diesel units (every vehicle with fuel rows) and electric vans (from 2023: the
+# guide's 10 electric vans, 6 at Gangnam and 4 at Incheon).
+DIESEL_FLEET = {("Trunk haulage", "Seoul-Busan"): 24, ("Trunk haulage", "Seoul-Gwangju"): 16,
+                ("Last-mile delivery", "Gangnam"): 30, ("Last-mile delivery", "Incheon"): 20}
+EVS = {("Last-mile delivery", "Gangnam"): 6, ("Last-mile delivery", "Incheon"): 4}
+
+
+def measures(fuel, power):
+    """The operational measures per month, department and team, from the ledger rows."""
+    litres, kwh = {}, {}
+    for row in fuel[1:]:
+        date, dept, team, _, use, _, qty, _ = row.split(",")
+        if use == "mobile":
+            litres[(date, dept, team)] = litres.get((date, dept, team), D(0)) + D(qty)
+    for row in power[1:]:
+        date, dept, team, _, _, _, qty, _ = row.split(",")
+        if dept == "Last-mile delivery":
+            kwh[(date, dept, team)] = kwh.get((date, dept, team), D(0)) + D(qty)
+    out = ["period,department,team,measure,value,unit"]
+    for year in PLAN:
+        for m in range(1, 13):
+            date = f"{year}-{m:02d}"
+            for (dept, team), diesel in DIESEL_FLEET.items():
+                km = q(litres[(date, dept, team)] * KM_PER_LITRE[dept][year], 1)
+                ev_km = q(kwh.get((date, dept, team), D(0)) / EV_KWH_PER_KM, 1)
+                tkm = q((km + ev_km) * PAYLOAD_T[dept][year], 1)
+                evs = EVS.get((dept, team), 0) if year >= 2023 else 0
+                out += [f"{date},{dept},{team},diesel_km,{km},km",
+                        f"{date},{dept},{team},tkm,{tkm},t*km",
+                        f"{date},{dept},{team},revenue_mkrw,{q(tkm * MKRW_PER_TKM[dept], 1)},MKRW",
+                        f"{date},{dept},{team},vehicles,{diesel + evs},vehicles",
+                        f"{date},{dept},{team},clean_vehicles,{evs},vehicles"]
+            for team, _ in DCS:
+                out.append(f"{date},Warehousing,{team},revenue_mkrw,{DC_MKRW_PER_MONTH[year]},MKRW")
+    return out
 
 
 def q(x, places):
@@ -97,6 +145,7 @@ def main():
         print(year, computed, "kg; off by", computed - TARGET[year])
     for name, rows in (("fuel.csv", fuel), ("electricity.csv", power), ("refrigerants.csv", leaks)):
         (out / name).write_text("\n".join(rows) + "\n")
+    (out.parent / "measures.csv").write_text("\n".join(measures(fuel, power)) + "\n")
 
 
 if __name__ == "__main__":

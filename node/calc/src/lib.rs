@@ -5,4 +5,5 @@
 mod csv_lines;
 pub mod inventory;
 pub mod kpi;
+pub mod monitor;
 pub mod scope3;

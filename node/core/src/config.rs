@@ -252,9 +252,19 @@ pub struct RawDashboard {
     /// KPI configuration (TOML, see kpi/README.md) for the KPI tiles; relative to the home.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpi_config: Option<PathBuf>,
-    /// KPI measures (CSV: period,measure,value,unit); needs `kpi_config`; relative to the home.
+    /// KPI measures (CSV: period,measure,value,unit and optionally department,team); needs
+    /// `kpi_config`; relative to the home.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kpi_measures: Option<PathBuf>,
+    /// Own Scope 1/2 inventory ledger (a directory of fuel, electricity, refrigerant and
+    /// instrument CSVs) whose monthly totals feed the KPIs as node measures; needs
+    /// `kpi_config`; relative to the home.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<PathBuf>,
+    /// Action plans for the monitoring views (CSV: id,title,department,team,kpi,owner,start,
+    /// due,expected_reduction,unit,phase); needs `kpi_config`; relative to the home.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_plans: Option<PathBuf>,
     /// Whether the Scope 3 view leaves out category 8 unless the page asks otherwise: true for
     /// a company that reports its leased assets in Scope 1/2 under the Korean ETS.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -267,6 +277,8 @@ impl RawDashboard {
             && self.ledger.is_none()
             && self.kpi_config.is_none()
             && self.kpi_measures.is_none()
+            && self.inventory.is_none()
+            && self.action_plans.is_none()
             && !self.exclude_category_8
     }
 }
@@ -417,6 +429,10 @@ pub struct Config {
     pub dashboard_ledger: Option<PathBuf>,
     pub dashboard_kpi_config: Option<PathBuf>,
     pub dashboard_kpi_measures: Option<PathBuf>,
+    /// `[dashboard] inventory`.
+    pub dashboard_inventory: Option<PathBuf>,
+    /// `[dashboard] action_plans`.
+    pub dashboard_action_plans: Option<PathBuf>,
     /// `[dashboard] exclude_category_8`.
     pub dashboard_exclude_category_8: bool,
     /// `[exchange] auto_fetch`.
@@ -611,11 +627,20 @@ impl RawConfig {
                 )
             })?),
         };
-        if self.dashboard.kpi_measures.is_some() && self.dashboard.kpi_config.is_none() {
-            return Err(invalid(
+        for (key, set) in [
+            (
                 "dashboard.kpi_measures",
-                "needs dashboard.kpi_config".into(),
-            ));
+                self.dashboard.kpi_measures.is_some(),
+            ),
+            ("dashboard.inventory", self.dashboard.inventory.is_some()),
+            (
+                "dashboard.action_plans",
+                self.dashboard.action_plans.is_some(),
+            ),
+        ] {
+            if set && self.dashboard.kpi_config.is_none() {
+                return Err(invalid(key, "needs dashboard.kpi_config".into()));
+            }
         }
         let pact_listen = match &self.pact.listen {
             None => None,
@@ -763,6 +788,8 @@ impl RawConfig {
             dashboard_ledger: self.dashboard.ledger.clone(),
             dashboard_kpi_config: self.dashboard.kpi_config.clone(),
             dashboard_kpi_measures: self.dashboard.kpi_measures.clone(),
+            dashboard_inventory: self.dashboard.inventory.clone(),
+            dashboard_action_plans: self.dashboard.action_plans.clone(),
             dashboard_exclude_category_8: self.dashboard.exclude_category_8,
             auto_fetch: self.exchange.auto_fetch,
             pact_listen,
@@ -860,6 +887,14 @@ mod tests {
             (
                 &format!("{base}[dashboard]\nport = 1\n"),
                 "unknown field `port`",
+            ),
+            (
+                &format!("{base}[dashboard]\ninventory = \"ledger\"\n"),
+                "key `dashboard.inventory`",
+            ),
+            (
+                &format!("{base}[dashboard]\naction_plans = \"plans.csv\"\n"),
+                "key `dashboard.action_plans`",
             ),
             (
                 &format!("{base}[pact]\nlisten = \"web\"\n"),

@@ -47,6 +47,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/api/scope3.csv", get(scope3_csv))
         .route("/api/kpi", get(kpi))
         .route("/api/kpi.csv", get(kpi_csv))
+        .route("/api/monitor", get(monitor))
         .route("/api/login-tokens", post(login_token))
 }
 
@@ -545,7 +546,7 @@ fn in_home(state: &Shared, p: &FsPath) -> PathBuf {
     }
 }
 
-enum Calc<T> {
+pub(super) enum Calc<T> {
     NotConfigured,
     Failed(String),
     Done(T),
@@ -667,35 +668,122 @@ fn scope3_report(state: &Shared, ask: Scope3Ask) -> Calc<Scope3Run> {
     }
 }
 
-fn kpi_report(state: &Shared) -> Calc<tanso_calc::kpi::KpiReport> {
+/// The framework and its measures per company, department and team: the node's own monthly
+/// counts, the inventory ledger and the measures CSV (`tanso_calc::kpi::assemble`, the one
+/// assembly `tanso kpi report` and `tanso kpi monitor` use too). `None`: no `kpi_config`.
+fn kpi_inputs(
+    state: &Shared,
+) -> Option<Result<(tanso_calc::kpi::KpiConfig, tanso_calc::kpi::OrgMeasures), String>> {
     use tanso_calc::kpi;
     let config = state.node.config();
-    let Some(cfg_path) = &config.dashboard_kpi_config else {
-        return Calc::NotConfigured;
-    };
-    let cfg_path = in_home(state, cfg_path);
-    let read = |p: &FsPath| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let run = || -> Result<kpi::KpiReport, String> {
-        let cfg = kpi::load_config(&read(&cfg_path)?, &cfg_path.display().to_string())
-            .map_err(|e| e.to_string())?;
-        // The node's own data first (footprints, exchange statistics), then the CSV.
-        let mut measures = state
+    let cfg_path = in_home(state, config.dashboard_kpi_config.as_ref()?);
+    let run = || {
+        let text = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
+        let cfg =
+            kpi::load_config(&text, &cfg_path.display().to_string()).map_err(|e| e.to_string())?;
+        // The node's own data first (footprints, exchange statistics), then the inventory and
+        // the CSV.
+        let node = state
             .node
             .monthly_counts(&|n| cfg.measure(n).is_some())
-            .map(tanso_calc::kpi::node_measures)
+            .map(kpi::node_measures)
             .map_err(|e| e.to_string())?;
-        if let Some(m) = &config.dashboard_kpi_measures {
-            let m = in_home(state, m);
-            measures.extend(
-                kpi::load_measures_csv(&read(&m)?, &m.display().to_string(), &cfg)
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        kpi::report(&cfg, &measures, None).map_err(|e| e.to_string())
+        let inventory = config
+            .dashboard_inventory
+            .as_ref()
+            .map(|p| in_home(state, p));
+        let measures: Vec<PathBuf> = config
+            .dashboard_kpi_measures
+            .iter()
+            .map(|p| in_home(state, p))
+            .collect();
+        let sources = kpi::Sources {
+            inventory: inventory.as_deref(),
+            measures: &measures,
+        };
+        let org = kpi::assemble(&cfg, node, sources).map_err(|e| e.to_string())?;
+        Ok((cfg, org))
     };
-    match run() {
-        Ok(r) => Calc::Done(r),
-        Err(e) => Calc::Failed(e),
+    Some(run())
+}
+
+fn kpi_report(state: &Shared) -> Calc<tanso_calc::kpi::KpiReport> {
+    match kpi_inputs(state) {
+        None => Calc::NotConfigured,
+        Some(Err(e)) => Calc::Failed(e),
+        Some(Ok((cfg, org))) => match tanso_calc::kpi::report(&cfg, &org.company, None) {
+            Ok(r) => Calc::Done(r),
+            Err(e) => Calc::Failed(e.to_string()),
+        },
+    }
+}
+
+/// The monitoring views for `month`; `Err` is a month the data does not cover (a 400).
+fn monitor_report(
+    state: &Shared,
+    month: Option<tanso_calc::kpi::Period>,
+) -> Result<Calc<tanso_calc::monitor::MonitorReport>, String> {
+    use tanso_calc::monitor::{self, MonitorError};
+    let (cfg, org) = match kpi_inputs(state) {
+        None => return Ok(Calc::NotConfigured),
+        Some(Err(e)) => return Ok(Calc::Failed(e)),
+        Some(Ok(inputs)) => inputs,
+    };
+    let plans = match &state.node.config().dashboard_action_plans {
+        None => Vec::new(),
+        Some(p) => {
+            let p = in_home(state, p);
+            let loaded = std::fs::read_to_string(&p)
+                .map_err(|e| format!("{}: {e}", p.display()))
+                .and_then(|text| {
+                    monitor::load_action_plans(&text, &p.display().to_string(), &cfg)
+                        .map_err(|e| e.to_string())
+                });
+            match loaded {
+                Ok(plans) => plans,
+                Err(e) => return Ok(Calc::Failed(e)),
+            }
+        }
+    };
+    match monitor::build(&cfg, &org, &plans, month) {
+        Ok(r) => Ok(Calc::Done(r)),
+        Err(e @ MonitorError::Month { .. }) => Err(e.to_string()),
+        Err(e) => Ok(Calc::Failed(e.to_string())),
+    }
+}
+
+/// `GET /api/monitor?month=YYYY-MM`.
+#[derive(Debug, Default, Deserialize)]
+struct MonitorQuery {
+    #[serde(default)]
+    month: Option<String>,
+}
+
+async fn monitor(
+    State(state): State<Shared>,
+    Viewer(_): Viewer,
+    Query(q): Query<MonitorQuery>,
+) -> Response {
+    let month = match q.month.as_deref().map(tanso_calc::monitor::parse_month) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => return api_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let s = state.clone();
+    match blocking("monitor", move || Ok(monitor_report(&s, month))).await {
+        Ok(Ok(calc)) => Json(monitor_json(calc)).into_response(),
+        Ok(Err(e)) => api_error(StatusCode::BAD_REQUEST, &e),
+        Err(r) => r,
+    }
+}
+
+/// The body of `GET /api/monitor` (the contract in the dashboard's README).
+pub(super) fn monitor_json(calc: Calc<tanso_calc::monitor::MonitorReport>) -> Value {
+    match calc {
+        Calc::NotConfigured => json!({ "configured": false, "note": NOT_CONFIGURED }),
+        Calc::Failed(e) => json!({ "configured": true, "error": e }),
+        Calc::Done(r) => json!({ "configured": true, "report": r }),
     }
 }
 

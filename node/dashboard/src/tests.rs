@@ -170,3 +170,173 @@ mod archived {
         assert_eq!(index.audit_len().unwrap(), 230);
     }
 }
+
+/// `GET /api/monitor`'s body on A Logistics (the example's real files, through the same
+/// assembly and views as the handler) has the shape of the contract the page is built on.
+#[test]
+fn monitor_json_has_the_contract_shape() {
+    use serde_json::Value;
+    use tanso_calc::{kpi, monitor};
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/examples/a-logistics");
+    let cfg = kpi::load_config(
+        &std::fs::read_to_string(dir.join("kpi.toml")).unwrap(),
+        "kpi.toml",
+    )
+    .unwrap();
+    let ledger = dir.join("ledger");
+    let measures = [dir.join("measures.csv")];
+    let sources = kpi::Sources {
+        inventory: Some(&ledger),
+        measures: &measures,
+    };
+    let org = kpi::assemble(&cfg, kpi::Measures::new(), sources).unwrap();
+    let plans = monitor::load_action_plans(
+        &std::fs::read_to_string(dir.join("action-plans.csv")).unwrap(),
+        "action-plans.csv",
+        &cfg,
+    )
+    .unwrap();
+    let report = monitor::build(&cfg, &org, &plans, None).unwrap();
+    let v = super::api::monitor_json(super::api::Calc::Done(report));
+    assert_eq!(v["configured"], true);
+    let r = &v["report"];
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(r),
+        [
+            "executive",
+            "field",
+            "framework",
+            "month",
+            "months",
+            "operational",
+            "title"
+        ]
+    );
+    assert_eq!(r["month"], "2024-12");
+    assert_eq!(r["months"].as_array().unwrap().len(), 36);
+    assert_eq!(r["months"][0], "2022-01");
+    let kpi = &r["executive"]["kpis"][0];
+    assert_eq!(
+        keys(kpi),
+        [
+            "achievement_pct",
+            "change_vs_last_year_pct",
+            "forecast",
+            "name",
+            "not_available",
+            "series",
+            "status",
+            "target_value",
+            "title",
+            "trajectory",
+            "unit",
+            "value"
+        ]
+    );
+    assert_eq!(kpi["name"], "total_emissions");
+    assert_eq!(kpi["unit"], "kgCO2e");
+    assert_eq!(kpi["value"], "391383.0", "decimals are exact strings");
+    assert_eq!(kpi["status"], "off_track");
+    assert_eq!(kpi["series"][0]["period"], "2022-01");
+    assert!(kpi["series"][0]["value"].is_string());
+    let f = &kpi["forecast"];
+    assert_eq!(
+        keys(f),
+        [
+            "early_warning",
+            "interval_pct",
+            "method",
+            "months_used",
+            "not_available",
+            "points",
+            "probability_of_target",
+            "target_value",
+            "target_year",
+            "warning"
+        ]
+    );
+    assert_eq!(f["interval_pct"], 95);
+    assert_eq!(f["target_year"], 2030);
+    assert!(f["probability_of_target"].is_f64());
+    assert_eq!(keys(&f["points"][0]), ["high", "low", "period", "value"]);
+    assert_eq!(f["points"][0]["period"], "2025-01");
+    let alarm = &r["executive"]["alarms"][0];
+    assert_eq!(keys(alarm), ["department", "kpi", "message", "severity"]);
+    let d = &r["operational"]["departments"][0];
+    assert_eq!(
+        keys(d),
+        [
+            "change_vs_last_year_pct",
+            "kpis",
+            "name",
+            "needs_improvement",
+            "rank",
+            "ranked_by",
+            "teams",
+            "total"
+        ]
+    );
+    assert_eq!(d["name"], "Warehousing");
+    assert_eq!(d["rank"], 1);
+    assert_eq!(d["ranked_by"], "change_vs_last_year_pct of total_emissions");
+    assert!(d["kpis"][0].get("forecast").is_none() && d["kpis"][0].get("trajectory").is_none());
+    let area = &r["operational"]["improvement_areas"][0];
+    assert_eq!(keys(area), ["department", "kpi", "reason", "title"]);
+    let plan = &r["operational"]["action_plans"][3];
+    assert_eq!(
+        keys(plan),
+        [
+            "department",
+            "due",
+            "expected_reduction",
+            "id",
+            "kpi",
+            "measured_reduction",
+            "months_measured",
+            "overdue",
+            "owner",
+            "phase",
+            "progress_pct",
+            "start",
+            "team",
+            "title",
+            "unit"
+        ]
+    );
+    assert_eq!(plan["team"], "Icheon DC");
+    assert_eq!(plan["phase"], "do");
+    assert_eq!(plan["overdue"], true);
+    assert_eq!(r["operational"]["action_plans"][0]["team"], Value::Null);
+    let team = &r["field"]["teams"][0];
+    assert_eq!(
+        keys(team),
+        [
+            "best_practice",
+            "change_vs_last_year_pct",
+            "department",
+            "feedback",
+            "incentive",
+            "name",
+            "rank_in_department",
+            "teams_in_department",
+            "total"
+        ]
+    );
+    assert_eq!(team["incentive"], "earned");
+    assert_eq!(team["teams_in_department"], 2);
+    // Not configured and failed look like /api/kpi's.
+    assert_eq!(
+        super::api::monitor_json(super::api::Calc::NotConfigured),
+        serde_json::json!({ "configured": false, "note": "not configured" })
+    );
+    assert_eq!(
+        super::api::monitor_json(super::api::Calc::Failed("plans.csv:2:3: bad".into())),
+        serde_json::json!({ "configured": true, "error": "plans.csv:2:3: bad" })
+    );
+}

@@ -16,7 +16,7 @@ pub mod host;
 pub mod server;
 pub mod worker;
 
-pub use tanso_calc::{inventory, kpi, scope3};
+pub use tanso_calc::{inventory, kpi, monitor, scope3};
 pub use tanso_cbam as cbam;
 pub use tanso_core::{
     Node, NodeError, admin_socket, archive, audit, backoff, bundle, card, clock, config, conn,

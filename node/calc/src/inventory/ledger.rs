@@ -293,9 +293,21 @@ pub fn read_inventory_dir(dir: &std::path::Path) -> Result<ReadInventory, Ledger
     ))
 }
 
-/// Department, team, site and fuel names repeat on every row: one allocation each.
+/// Where each known column sits in a file's header. A file has at most nine columns and every
+/// row asks for most of them, so a linear scan beats hashing the name each time.
 #[derive(Default)]
-struct Interner(HashMap<Box<str>, Arc<str>>);
+struct Columns(Vec<(&'static str, usize)>);
+
+impl Columns {
+    fn get(&self, column: &str) -> Option<usize> {
+        self.0.iter().find(|(c, _)| *c == column).map(|(_, i)| *i)
+    }
+}
+
+/// Department, team, site and fuel names repeat on every row: one allocation each. The names
+/// come from the operator's own ledger files, so a fast hasher is enough.
+#[derive(Default)]
+struct Interner(HashMap<Box<str>, Arc<str>, foldhash::fast::RandomState>);
 
 impl Interner {
     fn get(&mut self, s: &str) -> Arc<str> {
@@ -324,8 +336,10 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
         };
     let mut rdr = CsvReader::new(
         text.as_bytes(),
+        // Fields are trimmed where they are read (`Row::optional`): the csv crate's trimming
+        // rebuilds every record.
         Shape {
-            trim: true,
+            trim: false,
             flexible: true,
         },
     );
@@ -337,11 +351,11 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
         }
     };
     let (required, optional) = kind.columns();
-    let mut idx: HashMap<&'static str, usize> = HashMap::new();
+    let mut idx = Columns::default();
     let mut header_ok = true;
     for (i, h) in header.iter().enumerate() {
         match required.iter().chain(optional).find(|c| **c == h.as_str()) {
-            Some(c) if idx.contains_key(c) => {
+            Some(c) if idx.get(c).is_some() => {
                 header_ok = false;
                 read.problems.push(problem(
                     header_line,
@@ -350,9 +364,7 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
                     "duplicate column".into(),
                 ));
             }
-            Some(c) => {
-                idx.insert(c, i);
-            }
+            Some(c) => idx.0.push((c, i)),
             None => {
                 header_ok = false;
                 read.problems.push(problem(
@@ -373,7 +385,7 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
         }
     }
     for c in required {
-        if !idx.contains_key(c) {
+        if idx.get(c).is_none() {
             header_ok = false;
             read.problems.push(problem(
                 header_line,
@@ -387,6 +399,13 @@ fn parse(kind: Kind, name: &str, text: &str, interner: &mut Interner, read: &mut
         return;
     }
     read.ledger.headers.insert(name.to_string(), header.clone());
+    let rows = memchr::memchr_iter(b'\n', text.as_bytes()).count();
+    match kind {
+        Kind::Fuel => read.ledger.fuel.reserve(rows),
+        Kind::Energy => read.ledger.energy.reserve(rows),
+        Kind::Refrigerants => read.ledger.refrigerants.reserve(rows),
+        Kind::Instruments => read.ledger.instruments.reserve(rows),
+    }
     let mut rec = csv::StringRecord::new();
     loop {
         let line = match rdr.read(&mut rec) {
@@ -621,7 +640,7 @@ pub fn refrigerant_slug(s: &str) -> String {
 
 struct Row<'r> {
     rec: &'r csv::StringRecord,
-    idx: &'r HashMap<&'static str, usize>,
+    idx: &'r Columns,
     line: u64,
     problems: Vec<RowProblem>,
     file: &'r str,
@@ -632,7 +651,7 @@ impl<'r> Row<'r> {
         self.problems.push(RowProblem {
             file: self.file.to_string(),
             line: self.line,
-            position: self.idx.get(column).map(|i| *i as u64 + 1),
+            position: self.idx.get(column).map(|i| i as u64 + 1),
             column: Some(column.to_string()),
             message,
         });
@@ -640,8 +659,8 @@ impl<'r> Row<'r> {
     }
 
     fn optional(&self, column: &str) -> Option<&'r str> {
-        let i = *self.idx.get(column)?;
-        self.rec.get(i).filter(|s| !s.is_empty())
+        let i = self.idx.get(column)?;
+        self.rec.get(i).map(str::trim).filter(|s| !s.is_empty())
     }
 
     fn required(&mut self, column: &str) -> Option<&'r str> {

@@ -154,7 +154,22 @@ pub struct Inventory {
     pub lines: Vec<Line>,
     pub instruments: Vec<InstrumentUse>,
     /// Totals per (month, department, team).
-    pub monthly: BTreeMap<(Period, Arc<str>, Arc<str>), Totals>,
+    pub monthly: BTreeMap<MonthKey, Totals>,
+    /// Totals while [`calculate`] runs, before they are settled into `monthly`.
+    #[serde(skip)]
+    pending: Pending,
+}
+
+/// A month, department and team.
+pub type MonthKey = (Period, Arc<str>, Arc<str>);
+
+/// Running totals keyed by the identity of the (interned) department and team names: a row
+/// adds to its totals without comparing or cloning strings. Two rows whose equal names are
+/// different allocations get two entries, which [`Inventory::settle`] adds together.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    index: HashMap<(Period, usize, usize), usize, foldhash::fast::RandomState>,
+    totals: Vec<(MonthKey, Totals)>,
 }
 
 /// The KPI measure names the inventory feeds (declared in `kpi/logistics.toml`).
@@ -317,9 +332,26 @@ pub fn calculate(
 ) -> Result<Inventory, LedgerError> {
     let mut problems = Vec::new();
     let mut inv = Inventory::default();
+    // One line per fuel and refrigerant row, two (location- and market-based) per energy row.
+    inv.lines
+        .reserve(ledger.fuel.len() + ledger.refrigerants.len() + 2 * ledger.energy.len());
     let mut cache = FactorCache::default();
 
+    // Consecutive rows mostly name the same fuel in the same unit: the last lookup is kept,
+    // keyed by the identity of the (interned) name, which the ledger keeps alive.
+    let mut last: Option<((bool, usize, Unit), &Factor, FactorUse)> = None;
     for r in &ledger.fuel {
+        let memo_key = match (&r.factor_id, &r.fuel) {
+            (Some(id), _) => Some((true, Arc::as_ptr(id).cast::<u8>() as usize, r.quantity.unit)),
+            (None, Some(f)) => Some((false, Arc::as_ptr(f).cast::<u8>() as usize, r.quantity.unit)),
+            (None, None) => None,
+        };
+        if let (Some(key), Some((k, factor, used))) = (memo_key, &last)
+            && *k == key
+        {
+            fuel_line(&mut inv, r, factor, used.clone());
+            continue;
+        }
         let found = match &r.factor_id {
             Some(id) => named(library, id, r.quantity.unit).map_err(|m| ("factor_id", m)),
             None => {
@@ -355,38 +387,11 @@ pub fn calculate(
                 continue;
             }
         };
-        let (activity, note) = in_factor_unit(r.quantity, factor);
-        let category = match r.fuel_use {
-            FuelUse::Mobile => Category::Scope1Mobile,
-            FuelUse::Stationary => Category::Scope1Stationary,
-        };
-        let emissions = factor.numerator.emissions(activity * value(factor));
-        let t = inv.totals(r.month, &r.org);
-        match category {
-            Category::Scope1Mobile => t.scope1_mobile += emissions,
-            _ => t.scope1_stationary += emissions,
+        let used = cache.use_of(factor);
+        if let Some(key) = memo_key {
+            last = Some((key, factor, used.clone()));
         }
-        // Vehicle fuel by volume feeds the fuel-efficiency KPI (km/L); boiler gas does not.
-        if category == Category::Scope1Mobile && r.quantity.unit.dimension() == Dimension::Volume {
-            t.fuel_litres +=
-                convert(r.quantity.value, r.quantity.unit, Unit::Litre).unwrap_or_default();
-        }
-        inv.lines.push(Line {
-            row: r.row.clone(),
-            month: r.month,
-            org: r.org.clone(),
-            asset: r.asset.clone(),
-            category,
-            method: if r.factor_id.is_some() {
-                Method::NamedFactor
-            } else {
-                Method::FuelBased
-            },
-            activity,
-            factor: cache.use_of(factor),
-            emissions,
-            note,
-        });
+        fuel_line(&mut inv, r, factor, used);
     }
 
     for r in &ledger.refrigerants {
@@ -445,6 +450,7 @@ pub fn calculate(
     }
 
     scope2(ledger, library, &mut inv, &mut cache, &mut problems);
+    inv.settle();
 
     if problems.is_empty() {
         Ok(inv)
@@ -453,6 +459,42 @@ pub fn calculate(
         ledger.locate(&mut problems);
         Err(LedgerError::Invalid(problems))
     }
+}
+
+/// The Scope 1 line and totals of one fuel row, with its factor found.
+fn fuel_line(inv: &mut Inventory, r: &FuelRow, factor: &Factor, used: FactorUse) {
+    let (activity, note) = in_factor_unit(r.quantity, factor);
+    let category = match r.fuel_use {
+        FuelUse::Mobile => Category::Scope1Mobile,
+        FuelUse::Stationary => Category::Scope1Stationary,
+    };
+    let emissions = factor.numerator.emissions(activity * value(factor));
+    let t = inv.totals(r.month, &r.org);
+    match category {
+        Category::Scope1Mobile => t.scope1_mobile += emissions,
+        _ => t.scope1_stationary += emissions,
+    }
+    // Vehicle fuel by volume feeds the fuel-efficiency KPI (km/L); boiler gas does not.
+    if category == Category::Scope1Mobile && r.quantity.unit.dimension() == Dimension::Volume {
+        t.fuel_litres +=
+            convert(r.quantity.value, r.quantity.unit, Unit::Litre).unwrap_or_default();
+    }
+    inv.lines.push(Line {
+        row: r.row.clone(),
+        month: r.month,
+        org: r.org.clone(),
+        asset: r.asset.clone(),
+        category,
+        method: if r.factor_id.is_some() {
+            Method::NamedFactor
+        } else {
+            Method::FuelBased
+        },
+        activity,
+        factor: used,
+        emissions,
+        note,
+    });
 }
 
 /// Location-based and market-based figures of every purchased-energy row.
@@ -673,9 +715,27 @@ fn scope2(
 
 impl Inventory {
     fn totals(&mut self, month: Period, org: &OrgUnit) -> &mut Totals {
-        self.monthly
-            .entry((month, org.department.clone(), org.team.clone()))
-            .or_default()
+        let p = &mut self.pending;
+        let key = (
+            month,
+            Arc::as_ptr(&org.department).cast::<u8>() as usize,
+            Arc::as_ptr(&org.team).cast::<u8>() as usize,
+        );
+        let i = *p.index.entry(key).or_insert_with(|| {
+            p.totals.push((
+                (month, org.department.clone(), org.team.clone()),
+                Totals::default(),
+            ));
+            p.totals.len() - 1
+        });
+        &mut p.totals[i].1
+    }
+
+    /// Moves the running totals into `monthly`.
+    fn settle(&mut self) {
+        for (key, t) in std::mem::take(&mut self.pending).totals {
+            self.monthly.entry(key).or_default().add(&t);
+        }
     }
 }
 

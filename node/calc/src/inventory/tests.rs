@@ -319,3 +319,54 @@ fn a_logistics_reproduces_the_guides_yearly_totals() {
     );
     assert!(last_mile.get("scope2_kg", Period::month(2023, 6)).unwrap() > Decimal::ZERO);
 }
+
+#[test]
+fn rows_whose_equal_names_are_separate_allocations_share_their_totals() {
+    // Two ledgers read apart intern "Trunk haulage" and "Team 1" separately; joined, their
+    // rows must still add into one (month, department, team) total, and a fuel or unit that
+    // changes between consecutive rows must not reuse the previous row's factor.
+    // 100 L diesel × 2.51279 = 251.279 kg; 200 L diesel × 2.51279 = 502.558 kg;
+    // 50 L petrol × 2.0844 (DESNZ 2024 "Petrol (average biofuel blend)") = 104.22 kg.
+    let a = "date,department,team,asset,use,fuel,quantity,unit\n\
+             2024-03-01,Trunk haulage,Team 1,T-1,mobile,diesel,100,litre\n\
+             2024-03-02,Trunk haulage,Team 1,T-1,mobile,petrol,50,litre\n";
+    let b = "date,department,team,asset,use,fuel,quantity,unit\n\
+             2024-03-03,Trunk haulage,Team 1,T-2,mobile,diesel,200,litre\n";
+    let mut ledger = read_inventory_text([("fuel-a.csv", a)])
+        .into_result()
+        .unwrap();
+    let other = read_inventory_text([("fuel-b.csv", b)])
+        .into_result()
+        .unwrap();
+    assert!(!Arc::ptr_eq(
+        &ledger.fuel[0].org.department,
+        &other.fuel[0].org.department
+    ));
+    ledger.fuel.extend(other.fuel);
+    let inv = calculate(&ledger, &LIB).unwrap();
+    assert_eq!(inv.monthly.len(), 1);
+    let t = inv.monthly.values().next().unwrap();
+    assert_eq!(
+        t.scope1_mobile.kg(),
+        dec!(251.279) + dec!(104.22) + dec!(502.558)
+    );
+    assert_eq!(t.fuel_litres, dec!(350));
+    let ids: Vec<&str> = inv.lines.iter().map(|l| &*l.factor.id).collect();
+    assert_eq!(ids[0], ids[2]);
+    assert_ne!(ids[0], ids[1]);
+}
+
+#[test]
+fn fields_are_trimmed_where_they_are_read() {
+    // The same diesel row with spaces around every field: 1200 × 2.51279 = 3015.348 kg.
+    let inv = run(&[(
+        "fuel.csv",
+        " date , department , team , asset , use , fuel , quantity , unit \n\
+          2024-03-14 , Trunk haulage , Team 1 , T-1 , mobile , diesel , 1200 , litre \n",
+    )])
+    .unwrap();
+    let line = &inv.lines[0];
+    assert_eq!(&*line.org.department, "Trunk haulage");
+    assert_eq!(&*line.org.team, "Team 1");
+    assert_eq!(line.emissions.kg(), dec!(3015.348));
+}

@@ -22,6 +22,9 @@ pub const AVOIDED_SECTION: &str = "avoided";
 /// Decimal places used for percentages the engine derives (achievement, change, rates).
 pub(crate) const PCT_DP: u32 = 2;
 
+/// Most core KPIs an executive view shows (the KPI guide, seed 000: "핵심 KPI 5개", five core KPIs).
+pub const MAX_CORE_KPIS: usize = 5;
+
 /// How a measure rolls up from months into quarters and years.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -124,6 +127,28 @@ pub struct KpiDef {
     pub(crate) expr: Expr,
 }
 
+/// `[monitor]`: what the monitoring views (`tanso_calc::monitor`) show.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonitorConfig {
+    /// The executive view's core KPIs, in this order (monthly KPIs, at most [`MAX_CORE_KPIS`]).
+    pub core: Vec<String>,
+    /// The KPI departments and teams are ranked by (its change against the same month a year
+    /// before); absent: the first core KPI.
+    pub ranking: Option<String>,
+    /// A team earns the incentive when its ranking KPI fell by at least this many percent
+    /// against the same month a year before; absent: no incentive scheme.
+    pub incentive_reduction_pct: Option<Decimal>,
+}
+
+impl MonitorConfig {
+    /// The KPI departments and teams are ranked by.
+    pub fn ranking_kpi(&self) -> Option<&str> {
+        self.ranking
+            .as_deref()
+            .or(self.core.first().map(String::as_str))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct KpiConfig {
     /// File name the config was loaded from (used in messages).
@@ -135,6 +160,8 @@ pub struct KpiConfig {
     pub constants: Vec<Constant>,
     pub measures: Vec<Measure>,
     pub kpis: Vec<KpiDef>,
+    /// `[monitor]` (empty when the framework has none).
+    pub monitor: MonitorConfig,
 }
 
 impl KpiConfig {
@@ -191,6 +218,16 @@ struct RawConfig {
     measures: Vec<RawMeasure>,
     #[serde(default)]
     kpis: Vec<RawKpi>,
+    monitor: Option<RawMonitor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMonitor {
+    #[serde(default)]
+    core: Vec<String>,
+    ranking: Option<String>,
+    incentive_reduction_pct: Option<Num>,
 }
 
 #[derive(Deserialize)]
@@ -538,6 +575,10 @@ pub fn load_config(src: &str, name: &str) -> Result<KpiConfig, KpiError> {
 
     check_cycles(&kpis).map_err(cfg_err)?;
     check_avoided(&kpis, &measures).map_err(cfg_err)?;
+    let monitor = match raw.monitor {
+        None => MonitorConfig::default(),
+        Some(m) => monitor_config(m, &kpis).map_err(|m| cfg_err(format!("[monitor] {m}")))?,
+    };
 
     Ok(KpiConfig {
         name: name.to_string(),
@@ -551,6 +592,49 @@ pub fn load_config(src: &str, name: &str) -> Result<KpiConfig, KpiError> {
         constants,
         measures,
         kpis,
+        monitor,
+    })
+}
+
+/// Checks `[monitor]`: core and ranking KPIs exist and are monthly (the views and the forecast
+/// are month by month), at most [`MAX_CORE_KPIS`] core KPIs, each once.
+fn monitor_config(m: RawMonitor, kpis: &[KpiDef]) -> Result<MonitorConfig, String> {
+    let monthly = |name: &str, key: &str| match kpis.iter().find(|k| k.name == name) {
+        None => Err(format!("{key}: `{name}` is not a kpi")),
+        Some(k) if k.period != Granularity::Month => Err(format!(
+            "{key}: kpi `{name}` is not monthly (the monitoring views are month by month)"
+        )),
+        Some(_) => Ok(()),
+    };
+    if m.core.len() > MAX_CORE_KPIS {
+        return Err(format!(
+            "core: {} kpis, at most {MAX_CORE_KPIS} (the executive view's core kpis)",
+            m.core.len()
+        ));
+    }
+    for (i, name) in m.core.iter().enumerate() {
+        monthly(name, "core")?;
+        if m.core[..i].contains(name) {
+            return Err(format!("core: `{name}` is listed twice"));
+        }
+    }
+    if let Some(r) = &m.ranking {
+        monthly(r, "ranking")?;
+    }
+    let incentive_reduction_pct = m
+        .incentive_reduction_pct
+        .map(|v| v.to_decimal())
+        .transpose()
+        .map_err(|e| format!("incentive_reduction_pct: {e}"))?;
+    if let Some(p) = incentive_reduction_pct
+        && (p.is_sign_negative() || p >= Decimal::ONE_HUNDRED)
+    {
+        return Err(format!("incentive_reduction_pct: {p} is not in [0, 100)"));
+    }
+    Ok(MonitorConfig {
+        core: m.core,
+        ranking: m.ranking,
+        incentive_reduction_pct,
     })
 }
 

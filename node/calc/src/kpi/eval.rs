@@ -288,6 +288,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Exact KPI values (not rounded) over one set of measures, cached: what the monitor's
+/// statistics, rankings and action-plan sums are computed from.
+pub struct Evaluator<'a> {
+    ctx: Ctx<'a>,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(cfg: &'a KpiConfig, measures: &'a Measures) -> Self {
+        Evaluator {
+            ctx: Ctx::new(cfg, measures),
+        }
+    }
+
+    /// The exact value of the `kpi`-th KPI of the config for `period`, or why there is none.
+    pub fn value(&mut self, kpi: usize, period: Period) -> Result<Decimal, String> {
+        self.ctx.kpi(kpi, period).map_err(|e| e.text())
+    }
+}
+
 /// Periods of granularity `g` touching months `lo..=hi`, in order.
 fn periods_between(g: Granularity, lo: MonthIndex, hi: MonthIndex) -> Vec<Period> {
     let mut out = Vec::new();
@@ -420,11 +439,11 @@ impl Plan {
 
 /// Decimals go to JSON as strings with their reported scale ("71000.0"), whatever serde
 /// features other crates switch on for `rust_decimal`, so dashboards get exact values.
-fn dec<S: serde::Serializer>(v: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn dec<S: serde::Serializer>(v: &Decimal, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
-fn dec_opt<S: serde::Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn dec_opt<S: serde::Serializer>(v: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => s.collect_str(v),
         None => s.serialize_none(),

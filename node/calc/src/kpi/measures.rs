@@ -110,6 +110,99 @@ impl Measures {
     }
 }
 
+/// Measure values of the company, of each department and of each (department, team).
+///
+/// Company-level values come from the node and from CSV rows without a department; a
+/// (measure, period) the company level lacks is rolled up from the departments (and a
+/// department's from its teams) by [`OrgMeasures::roll_up`]. Across units, flows (`sum`) and
+/// stocks (`last`: a fleet is the sum of the departments' fleets) add up; `avg` levels
+/// (prices, wages) are the mean of the units that have a value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrgMeasures {
+    pub company: Measures,
+    pub departments: BTreeMap<String, Measures>,
+    /// Keyed by (department, team).
+    pub teams: BTreeMap<(String, String), Measures>,
+}
+
+impl OrgMeasures {
+    /// Merges `other` into `self`; `other` wins on the same unit, measure and period.
+    pub fn extend(&mut self, other: OrgMeasures) {
+        self.company.extend(other.company);
+        for (d, m) in other.departments {
+            self.departments.entry(d).or_default().extend(m);
+        }
+        for (t, m) in other.teams {
+            self.teams.entry(t).or_default().extend(m);
+        }
+    }
+
+    /// Fills every (measure, period) a department lacks from its teams, then every one the
+    /// company lacks from the departments (values given directly always win).
+    pub fn roll_up(&mut self, cfg: &KpiConfig) {
+        for (dept, _) in self.teams.keys() {
+            self.departments.entry(dept.clone()).or_default();
+        }
+        let depts: Vec<String> = self.departments.keys().cloned().collect();
+        for dept in depts {
+            let parts: Vec<&Measures> = self
+                .teams
+                .iter()
+                .filter(|((d, _), _)| *d == dept)
+                .map(|(_, m)| m)
+                .collect();
+            let filled = fill(&self.departments[&dept], &parts, cfg);
+            self.departments.insert(dept, filled);
+        }
+        let parts: Vec<&Measures> = self.departments.values().collect();
+        self.company = fill(&self.company, &parts, cfg);
+    }
+
+    /// Every month with a value at the company level, in order.
+    pub fn months(&self) -> Vec<Period> {
+        let mut months: Vec<Period> = self
+            .company
+            .values
+            .values()
+            .flat_map(BTreeMap::keys)
+            .flat_map(Period::months)
+            .collect();
+        months.sort_by_key(Period::first_month);
+        months.dedup();
+        months
+    }
+}
+
+/// `own` plus, for each (measure, period) it lacks, the units' values combined.
+fn fill(own: &Measures, parts: &[&Measures], cfg: &KpiConfig) -> Measures {
+    let mut sums: BTreeMap<(&str, Period), (Decimal, usize)> = BTreeMap::new();
+    for part in parts {
+        for (measure, series) in &part.values {
+            for (period, v) in series {
+                if own.get(measure, *period).is_some() {
+                    continue;
+                }
+                let e = sums.entry((measure, *period)).or_insert((Decimal::ZERO, 0));
+                e.0 = e.0.checked_add(*v).unwrap_or(e.0);
+                e.1 += 1;
+            }
+        }
+    }
+    let mut out = own.clone();
+    for ((measure, period), (total, n)) in sums {
+        let agg = cfg
+            .measure(measure)
+            .map(|m| m.aggregate)
+            .unwrap_or_default();
+        let v = match agg {
+            Aggregate::Avg => total.checked_div(Decimal::from(n)).unwrap_or(total),
+            Aggregate::Sum | Aggregate::Last => total,
+        };
+        out.insert(period, measure, v);
+    }
+    out
+}
+
 /// One problem of a measures CSV: file, line, column position (1-based, when the problem is
 /// in one column) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,16 +237,37 @@ pub(crate) fn list(problems: &[MeasureProblem]) -> String {
     s
 }
 
-/// The columns of a measures CSV, all required, in any order.
-const COLUMNS: [&str; 4] = ["period", "measure", "value", "unit"];
+/// The columns of a measures CSV, in any order: the first four required, `department` and
+/// `team` optional (a row without them is company level; a team needs its department).
+const COLUMNS: [&str; 6] = ["period", "measure", "value", "unit", "department", "team"];
+const REQUIRED: usize = 4;
+/// Longest department or team name (characters): names are echoed in reports and messages.
+pub const MAX_UNIT_NAME: usize = 100;
 
 /// Reads `period,measure,value,unit` rows (header required, columns in any order; blank lines
 /// and `#` comments skipped). Every measure must be declared in `cfg` with exactly the same
 /// unit and a value inside its declared `min`/`max`. Every problem is reported, each with
 /// `name:line:column`, and nothing is returned if there is any.
+///
+/// Rows with `department` (and `team`) columns feed those units; the company level of a
+/// measure given only per unit is their roll-up ([`OrgMeasures::roll_up`]).
 pub fn load_measures_csv(src: &str, name: &str, cfg: &KpiConfig) -> Result<Measures, KpiError> {
+    let mut org = load_org_measures_csv(src, name, cfg, &[])?;
+    org.roll_up(cfg);
+    Ok(org.company)
+}
+
+/// Like [`load_measures_csv`], keeping the departments and teams apart (not rolled up yet:
+/// the caller merges its other sources first). A row for a measure in `node_fed` (measures the
+/// node computes itself, like the inventory's `scope1_kg`) is a problem: no hand-typed totals.
+pub fn load_org_measures_csv(
+    src: &str,
+    name: &str,
+    cfg: &KpiConfig,
+    node_fed: &[&str],
+) -> Result<OrgMeasures, KpiError> {
     let mut problems = Vec::new();
-    let measures = read(src, name, cfg, &mut problems);
+    let measures = read(src, name, cfg, node_fed, &mut problems);
     if problems.is_empty() {
         Ok(measures)
     } else {
@@ -161,7 +275,13 @@ pub fn load_measures_csv(src: &str, name: &str, cfg: &KpiConfig) -> Result<Measu
     }
 }
 
-fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProblem>) -> Measures {
+fn read(
+    src: &str,
+    name: &str,
+    cfg: &KpiConfig,
+    node_fed: &[&str],
+    problems: &mut Vec<MeasureProblem>,
+) -> OrgMeasures {
     let mut problem = |line: u64, column: Option<usize>, message: String| {
         problems.push(MeasureProblem {
             file: name.to_string(),
@@ -170,7 +290,7 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
             message,
         });
     };
-    let mut out = Measures::new();
+    let mut out = OrgMeasures::default();
     let shape = Shape {
         trim: true,
         flexible: true,
@@ -215,12 +335,14 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
                 problem(
                     header_line,
                     Some(i),
-                    format!("column `{h}`: unknown column (expected period, measure, value, unit)"),
+                    format!(
+                        "column `{h}`: unknown column (expected period, measure, value, unit and optionally department, team)"
+                    ),
                 );
             }
         }
     }
-    for (c, column) in COLUMNS.iter().enumerate() {
+    for (c, column) in COLUMNS.iter().enumerate().take(REQUIRED) {
         if idx[c].is_none() {
             header_ok = false;
             problem(
@@ -233,10 +355,18 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
     if !header_ok {
         return out;
     }
-    let [Some(ip), Some(im), Some(iv), Some(iu)] = idx else {
+    let [Some(ip), Some(im), Some(iv), Some(iu), id, it] = idx else {
         return out;
     };
-    let mut first_seen: HashMap<(String, Period), u64> = HashMap::new();
+    if it.is_some() && id.is_none() {
+        problem(
+            header_line,
+            it,
+            "column `team`: needs a `department` column".into(),
+        );
+        return out;
+    }
+    let mut first_seen: HashMap<(String, Period, String, String), u64> = HashMap::new();
     let mut rec = csv::StringRecord::new();
     loop {
         let line = match rdr.read(&mut rec) {
@@ -288,6 +418,36 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
         };
         let unit = &rec[iu];
         let mut ok = period.is_some() && value.is_some();
+        let dept = id.map(|i| rec[i].to_string()).unwrap_or_default();
+        let team = it.map(|i| rec[i].to_string()).unwrap_or_default();
+        for (text, column, col) in [(&dept, "department", id), (&team, "team", it)] {
+            if text.chars().count() > MAX_UNIT_NAME {
+                ok = false;
+                problem(
+                    line,
+                    col,
+                    format!("column `{column}`: longer than {MAX_UNIT_NAME} characters"),
+                );
+            }
+        }
+        if dept.is_empty() && !team.is_empty() {
+            ok = false;
+            problem(
+                line,
+                it,
+                format!("column `team`: `{team}` needs a department"),
+            );
+        }
+        if node_fed.contains(&mname) {
+            ok = false;
+            problem(
+                line,
+                Some(im),
+                format!(
+                    "column `measure`: `{mname}` is computed by the node (its inventory); remove it from the CSV"
+                ),
+            );
+        }
         if let Some(m) = measure {
             if unit != m.unit {
                 ok = false;
@@ -315,17 +475,28 @@ fn read(src: &str, name: &str, cfg: &KpiConfig, problems: &mut Vec<MeasureProble
         }
         if let Some(p) = period
             && measure.is_some()
-            && let Some(prev) = first_seen.insert((mname.to_string(), p), line)
+            && let Some(prev) =
+                first_seen.insert((mname.to_string(), p, dept.clone(), team.clone()), line)
         {
             ok = false;
+            let unit = match (dept.as_str(), team.as_str()) {
+                ("", _) => String::new(),
+                (d, "") => format!(" of `{d}`"),
+                (d, t) => format!(" of `{d}` / `{t}`"),
+            };
             problem(
                 line,
                 Some(ip),
-                format!("duplicate value for `{mname}` in {p} (first on line {prev})"),
+                format!("duplicate value for `{mname}`{unit} in {p} (first on line {prev})"),
             );
         }
         if let (true, Some(p), Some(v)) = (ok, period, value) {
-            out.insert(p, mname, v);
+            let target = match (dept.is_empty(), team.is_empty()) {
+                (true, _) => &mut out.company,
+                (false, true) => out.departments.entry(dept).or_default(),
+                (false, false) => out.teams.entry((dept, team)).or_default(),
+            };
+            target.insert(p, mname, v);
         }
     }
     out

@@ -13,19 +13,25 @@ mod expr;
 mod measures;
 mod period;
 mod render;
+mod sources;
 #[cfg(test)]
 mod tests;
 
 pub use config::{
-    AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef, Measure,
-    TargetDef, TrajectoryKind, load_config,
+    AVOIDED_SECTION, Aggregate, Constant, Grade, INVENTORY_SECTION, KpiConfig, KpiDef,
+    MAX_CORE_KPIS, Measure, MonitorConfig, TargetDef, TrajectoryKind, load_config,
 };
 pub use eval::{
-    KpiReport, KpiResult, PathPoint, SectionReport, SeriesPoint, TargetSummary, nth_root, report,
+    Evaluator, KpiReport, KpiResult, PathPoint, SectionReport, SeriesPoint, TargetSummary,
+    nth_root, report,
 };
-pub use measures::{MeasureProblem, Measures, load_measures_csv};
+pub(crate) use eval::{dec, dec_opt};
+pub use measures::{
+    MAX_UNIT_NAME, MeasureProblem, Measures, OrgMeasures, load_measures_csv, load_org_measures_csv,
+};
 pub use period::{Granularity, Period};
 pub use render::Format;
+pub use sources::{INVENTORY_MEASURES, Sources, assemble, inventory_measures, read_inventory};
 
 /// Everything that can go wrong loading a config or measures, or building a report.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +55,10 @@ pub enum KpiError {
     Period(String),
     #[error("no measures to report on")]
     NoData,
+    #[error("inventory {dir}: {msg}")]
+    Inventory { dir: String, msg: String },
+    #[error("cannot read {path}: {msg}")]
+    Io { path: String, msg: String },
 }
 
 /// A node's own monthly counts (`Node::monthly_counts`: measure name and `YYYY-MM` month to a

@@ -700,7 +700,7 @@ fn csv_errors_name_file_line_and_column() {
         ),
         (
             "period,measure,amount,unit\n",
-            "m.csv:1:3: column `amount`: unknown column (expected period, measure, value, unit)\n  m.csv:1:5: column `value`: missing required column",
+            "m.csv:1:3: column `amount`: unknown column (expected period, measure, value, unit and optionally department, team)\n  m.csv:1:5: column `value`: missing required column",
         ),
         (
             "",

@@ -166,6 +166,7 @@ impl Unit {
             "km" => return Ok(Unit::Km),
             "kWh" => return Ok(Unit::KWh),
             "MWh" => return Ok(Unit::MWh),
+            "litre" | "L" | "l" => return Ok(Unit::Litre),
             _ => {}
         }
         let l = s.trim().to_ascii_lowercase();

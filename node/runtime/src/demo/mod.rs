@@ -226,6 +226,7 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
             kpi_config: Some(buyer::KPI_CONFIG.into()),
             kpi_measures: Some(buyer::KPI_MEASURES.into()),
             exclude_category_8: false,
+            ..Default::default()
         }
     } else {
         Default::default()
