@@ -14,6 +14,7 @@ mod faults;
 mod host;
 mod keys;
 mod lifecycle;
+mod monitor;
 mod moving;
 mod ops;
 mod pact_api;
