@@ -63,7 +63,12 @@ fn shown(value: &Value, unit: &str) -> String {
 fn executive_matches(seen: &Value, report: &Value, what: &str) {
     let kpis = list(&report["executive"]["kpis"]);
     let cards = list(&seen["kpi_cards"]);
-    assert_eq!(kpis.len(), 5, "{what}: the API has {} core KPIs", kpis.len());
+    assert_eq!(
+        kpis.len(),
+        5,
+        "{what}: the API has {} core KPIs",
+        kpis.len()
+    );
     assert_eq!(cards.len(), kpis.len(), "{what}: KPI cards {cards:?}");
     for (k, card) in kpis.iter().zip(cards) {
         let name = text(&k["name"]);
@@ -73,11 +78,17 @@ fn executive_matches(seen: &Value, report: &Value, what: &str) {
             shown(&k["value"], text(&k["unit"])),
             "{what}: KPI {name}"
         );
-        assert_eq!(card["status"], serde_json::json!([k["status"]]), "{what}: {name}");
+        assert_eq!(
+            card["status"],
+            serde_json::json!([k["status"]]),
+            "{what}: {name}"
+        );
         let forecast = &k["forecast"];
         match forecast["probability_of_target"].as_f64() {
             Some(p) => assert_eq!(
-                card["probability"].as_str().and_then(|s| s.parse::<f64>().ok()),
+                card["probability"]
+                    .as_str()
+                    .and_then(|s| s.parse::<f64>().ok()),
                 Some(p),
                 "{what}: {name} probability"
             ),
@@ -115,7 +126,10 @@ fn executive_matches(seen: &Value, report: &Value, what: &str) {
     assert_eq!(shown_alarms.len(), alarms.len(), "{what}: alarms");
     for (a, s) in alarms.iter().zip(shown_alarms) {
         assert_eq!(s["severity"], a["severity"], "{what}");
-        assert!(text(&s["text"]).contains(text(&a["message"])), "{what}: {s}");
+        assert!(
+            text(&s["text"]).contains(text(&a["message"])),
+            "{what}: {s}"
+        );
     }
     assert_eq!(seen["month"], report["month"], "{what}: month picker");
     assert_eq!(
@@ -140,7 +154,9 @@ fn operational_matches(seen: &Value, report: &Value, what: &str) {
         assert_eq!(row[1], d["name"], "{what}: {row}");
         assert_eq!(
             text(&row[2]),
-            d["total"].as_str().map_or("–".into(), |t| grouped(t, ',', '.')),
+            d["total"]
+                .as_str()
+                .map_or("–".into(), |t| grouped(t, ',', '.')),
             "{what}: {row}"
         );
     }
@@ -170,7 +186,10 @@ fn operational_matches(seen: &Value, report: &Value, what: &str) {
             .map_or("–".into(), |v| format!("{} %", grouped(v, ',', '.')));
         assert_eq!(text(&row[9]), progress, "{what}: {row}");
     }
-    let with_progress = plans.iter().filter(|p| p["progress_pct"].is_string()).count();
+    let with_progress = plans
+        .iter()
+        .filter(|p| p["progress_pct"].is_string())
+        .count();
     assert_eq!(
         seen["progress_bars"].as_u64(),
         Some(with_progress as u64),
@@ -320,8 +339,7 @@ async fn monitoring_views_in_headless_chromium() {
     let (_, m) = &seen["executive earlier"];
     executive_matches(m, &earlier_report, "executive, a year earlier");
     assert_ne!(
-        m["kpi_cards"][0]["value"],
-        seen["executive 1280"].1["kpi_cards"][0]["value"],
+        m["kpi_cards"][0]["value"], seen["executive 1280"].1["kpi_cards"][0]["value"],
         "the earlier month shows the same total"
     );
     let (layout, m) = &seen["executive ko-KR"];
