@@ -4,9 +4,10 @@
 #
 #   benches/run-all.sh [--quick] [--with-soak[=SECONDS]] [--no-build]
 #
-#   --quick               skip the long benches (scope3: 1,000,000 lines; dashboard: headless
-#                         Chromium; publish: 1,000,000 footprints, ~1 GB of scratch files in
-#                         target/) and shorten the soak to 60 s unless SECONDS is given
+#   --quick               skip the long benches (scope3: 1,000,000 lines; dashboard and
+#                         monitor: headless Chromium; publish: 1,000,000 footprints, ~1 GB of
+#                         scratch files in target/) and shorten the soak to 60 s unless
+#                         SECONDS is given
 #   --with-soak[=SECONDS] also run node/runtime/examples/soak.rs for SECONDS measured (default 600)
 #   --no-build            run the binaries already in $CARGO_TARGET_DIR/release
 #
@@ -55,7 +56,7 @@ fi
 
 benches=(bench_core bench_lifecycle bench_policy bench_pact bench_pact_token bench_directory bench_relay bench_connections bench_archive bench_logistics bench_bundle bench_host)
 if [ "$quick" = 0 ]; then
-    benches+=(bench_scope3 bench_dashboard bench_publish)
+    benches+=(bench_scope3 bench_dashboard bench_monitor bench_publish)
 fi
 runs=("${benches[@]}")
 if [ -n "$soak" ]; then
@@ -103,6 +104,6 @@ for bench in "${runs[@]}"; do
 done
 echo "  $n_pass PASS, $n_miss MISS${failed:+, failed to run: ${failed[*]}}"
 if [ "$quick" = 1 ]; then
-    echo "  (--quick: bench_scope3 and bench_dashboard skipped)"
+    echo "  (--quick: bench_scope3, bench_dashboard, bench_monitor and bench_publish skipped)"
 fi
 [ "${#failed[@]}" -eq 0 ]

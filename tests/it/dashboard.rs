@@ -24,20 +24,20 @@ async fn start(slug: &str) -> (TestNode, SocketAddr) {
     (tn, addr)
 }
 
-struct Web {
-    addr: SocketAddr,
-    fingerprint: String,
+pub(crate) struct Web {
+    pub(crate) addr: SocketAddr,
+    pub(crate) fingerprint: String,
 }
 
 impl Web {
-    fn of(tn: &TestNode, addr: SocketAddr) -> Web {
+    pub(crate) fn of(tn: &TestNode, addr: SocketAddr) -> Web {
         Web {
             addr,
             fingerprint: tn.node.identity().fingerprint.clone(),
         }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         path: &str,
@@ -54,7 +54,7 @@ impl Web {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> HttpResponse {
+    pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> HttpResponse {
         self.send("GET", path, cookie, &[], b"").await
     }
 
@@ -71,7 +71,7 @@ impl Web {
     }
 
     /// Logs in and returns the cookie header value.
-    async fn session(&self, name: &str, password: &str) -> String {
+    pub(crate) async fn session(&self, name: &str, password: &str) -> String {
         let r = self.login(name, password).await;
         assert_eq!(r.status, 303, "login: {}", r.text());
         assert_eq!(r.header("location"), Some("/"));
@@ -85,7 +85,7 @@ impl Web {
         r.set_cookie().expect("cookie")
     }
 
-    async fn json(&self, path: &str, cookie: &str) -> Value {
+    pub(crate) async fn json(&self, path: &str, cookie: &str) -> Value {
         let r = self.get(path, Some(cookie)).await;
         assert_eq!(r.status, 200, "{path}: {}", r.text());
         r.json().expect("json")
@@ -487,7 +487,7 @@ fn run_chromium(args: &[String]) -> std::process::Output {
 }
 
 /// `target/<name>` (or `$CARGO_TARGET_DIR/<name>`): where the tests leave their screenshots.
-fn screenshot_path(name: &str) -> PathBuf {
+pub(crate) fn screenshot_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -595,11 +595,11 @@ async fn dashboard_in_headless_chromium() {
 }
 
 /// Measures the visible view (tests/it/dashboard_layout.js).
-const LAYOUT: &str = include_str!("dashboard_layout.js");
+pub(crate) const LAYOUT: &str = include_str!("dashboard_layout.js");
 
 /// `value`, a decimal string as the API writes it, as a locale shows it: digits grouped in
 /// thousands with `group`, `decimal` before the fraction.
-fn grouped(value: &str, group: char, decimal: char) -> String {
+pub(crate) fn grouped(value: &str, group: char, decimal: char) -> String {
     let (sign, digits) = value.strip_prefix('-').map_or(("", value), |d| ("-", d));
     let (int, frac) = digits
         .split_once('.')
@@ -619,7 +619,7 @@ fn grouped(value: &str, group: char, decimal: char) -> String {
 }
 
 /// A one-time login link for a fresh admin of the node behind `web`.
-async fn login_link(tn: &TestNode, web: &Web, name: &str) -> String {
+pub(crate) async fn login_link(tn: &TestNode, web: &Web, name: &str) -> String {
     let pw = dashboard::add_user(&Home::new(&tn.home), name, Role::Admin).expect("add admin");
     let cookie = web.session(name, &pw).await;
     let r = web
@@ -640,7 +640,7 @@ async fn login_link(tn: &TestNode, web: &Web, name: &str) -> String {
 }
 
 /// Logs the browser in through `link` and waits for the overview.
-fn log_in(b: &mut Browser, link: &str) {
+pub(crate) fn log_in(b: &mut Browser, link: &str) {
     b.navigate(link);
     b.wait_for(
         "document.body && document.body.dataset.view === 'overview'",
@@ -649,7 +649,7 @@ fn log_in(b: &mut Browser, link: &str) {
 }
 
 /// Opens `#{hash}` (e.g. `kpi`, `scope3?exclude=8`) and waits until its data is on the page.
-fn open_view(b: &mut Browser, hash: &str) {
+pub(crate) fn open_view(b: &mut Browser, hash: &str) {
     let view = hash.split('?').next().unwrap_or(hash);
     b.eval(&format!(
         "delete document.body.dataset.view; \
@@ -662,7 +662,7 @@ fn open_view(b: &mut Browser, hash: &str) {
 }
 
 /// Loads the page again and waits until `view` has its data.
-fn reload(b: &mut Browser, view: &str) {
+pub(crate) fn reload(b: &mut Browser, view: &str) {
     b.eval("delete document.body.dataset.view; location.reload(); true");
     b.wait_for(
         &format!("document.body && document.body.dataset.view === '{view}'"),
@@ -671,10 +671,10 @@ fn reload(b: &mut Browser, view: &str) {
 }
 
 /// Every chart as wide as the box it is drawn in (charts follow their tile's width).
-const CHARTS_FIT: &str = "[...document.querySelectorAll('.view:not([hidden]) svg.kpi-svg')]\
+pub(crate) const CHARTS_FIT: &str = "[...document.querySelectorAll('.view:not([hidden]) svg.kpi-svg')]\
     .every((s) => Math.abs(s.getBoundingClientRect().width - s.parentElement.clientWidth) <= 1)";
 
-fn no_problems(layout: &Value, what: &str) {
+pub(crate) fn no_problems(layout: &Value, what: &str) {
     let problems = layout["problems"].as_array().cloned().unwrap_or_default();
     assert!(
         problems.is_empty() && layout["boxes"].as_u64() > Some(0),

@@ -1,6 +1,7 @@
 // Measures the dashboard's visible view (tests/it/dashboard.rs evaluates this in the page over
 // the DevTools protocol) and returns what it found: layout problems, and the text, lines and
-// labels of every KPI chart, for the test to compare with the API.
+// labels of every chart (keyed by its tile's data-kpi or data-chart), for the test to compare
+// with the API.
 (() => {
   const viewport = document.documentElement.clientWidth;
   const problems = [];
@@ -12,8 +13,8 @@
     if (e.id) n += `#${e.id}`;
     const c = e.getAttribute("class");
     if (c) n += `.${c.trim().split(/\s+/).join(".")}`;
-    const kpi = e.closest("[data-kpi]");
-    return kpi ? `${n} (KPI ${kpi.dataset.kpi})` : n;
+    const owner = e.closest("[data-kpi], [data-chart]");
+    return owner ? `${n} (${owner.dataset.kpi ? `KPI ${owner.dataset.kpi}` : owner.dataset.chart})` : n;
   };
   const at = (b) => `x ${Math.round(b.left)}..${Math.round(b.right)}, y ${Math.round(b.top)}..${Math.round(b.bottom)}`;
 
@@ -64,8 +65,8 @@
         drawn: getComputedStyle(p).stroke !== "none" && getComputedStyle(p).visibility === "visible",
       };
     }
-    const kpi = chart.closest("[data-kpi]").dataset.kpi;
-    charts[kpi] = { width: cb.width, labels, lines, markers: chart.querySelectorAll("circle").length };
+    const owner = chart.closest("[data-kpi], [data-chart]");
+    charts[owner.dataset.kpi ?? owner.dataset.chart] = { width: cb.width, labels, lines, markers: chart.querySelectorAll("circle").length };
   }
   const text = (nodes, key) => Object.fromEntries([...nodes].map((n) => [n.dataset[key], n.innerText.trim()]));
   const select = view.querySelector("#scope3-year");

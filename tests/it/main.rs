@@ -15,6 +15,7 @@ mod host;
 mod ileap;
 mod keys;
 mod lifecycle;
+mod monitor;
 mod moving;
 mod ops;
 mod pact_api;
