@@ -473,34 +473,65 @@ pub async fn run(out: &mut dyn Write, options: DemoOptions) -> Result<(), DemoEr
     Ok(())
 }
 
+/// A dashboard session of a demo company: a new user of `role`, logged in through the
+/// dashboard's own login form.
+struct Session {
+    addr: std::net::SocketAddr,
+    fingerprint: String,
+    cookie: String,
+    password: String,
+}
+
+impl Session {
+    async fn open(
+        company: &Company,
+        user: &str,
+        role: crate::dashboard::Role,
+    ) -> Result<Session, DemoError> {
+        use crate::dashboard::{self, client};
+        let addr = company
+            .dashboard_addr
+            .ok_or_else(|| DemoError::Step("the dashboard is not served".into()))?;
+        let fingerprint = company.node.identity().fingerprint.clone();
+        let password = dashboard::add_user(company.node.home(), user, role)
+            .map_err(|e| DemoError::Step(e.to_string()))?;
+        let form: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("name", user)
+            .append_pair("password", &password)
+            .finish();
+        let login = client::request(
+            addr,
+            &fingerprint,
+            "POST",
+            "/login",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+        .await
+        .map_err(|e| DemoError::Step(format!("dashboard login: {e}")))?;
+        let cookie = login
+            .set_cookie()
+            .ok_or_else(|| DemoError::Step(format!("dashboard login answered {}", login.status)))?;
+        Ok(Session {
+            addr,
+            fingerprint,
+            cookie,
+            password,
+        })
+    }
+}
+
 /// Prints a one-time login link to `company`'s dashboard (a demo admin user) and the password
 /// for later logins.
 async fn login_link(out: &mut dyn Write, what: &str, company: &Company) -> Result<(), DemoError> {
     use crate::dashboard::{self, Role, client};
-    let home = company.node.home().clone();
-    let addr = company
-        .dashboard_addr
-        .ok_or_else(|| DemoError::Step("the dashboard is not served".into()))?;
-    let fingerprint = company.node.identity().fingerprint.clone();
-    let password = dashboard::add_user(&home, "demo", Role::Admin)
-        .map_err(|e| DemoError::Step(e.to_string()))?;
-    let form: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("name", "demo")
-        .append_pair("password", &password)
-        .finish();
-    let login = client::request(
-        addr,
-        &fingerprint,
-        "POST",
-        "/login",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .await
-    .map_err(|e| DemoError::Step(format!("dashboard login: {e}")))?;
-    let cookie = login
-        .set_cookie()
-        .ok_or_else(|| DemoError::Step(format!("dashboard login answered {}", login.status)))?;
+    let session = Session::open(company, "demo", Role::Admin).await?;
+    let (addr, fingerprint, cookie, password) = (
+        session.addr,
+        session.fingerprint,
+        session.cookie,
+        session.password,
+    );
     let minted = client::request(
         addr,
         &fingerprint,

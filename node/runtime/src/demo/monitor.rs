@@ -147,7 +147,7 @@ pub(super) fn dashboard() -> tanso_core::config::RawDashboard {
 /// Writes A Logistics' files into its home and narrates its monitoring views as its
 /// dashboard serves them.
 pub(super) async fn run(out: &mut dyn Write, company: &Company) -> Result<(), DemoError> {
-    use crate::dashboard::{self, Role, client};
+    use crate::dashboard::{Role, client};
     let home = company.node.home().dir.clone();
     for (rel, text) in [
         (KPI_CONFIG, KPI),
@@ -159,35 +159,13 @@ pub(super) async fn run(out: &mut dyn Write, company: &Company) -> Result<(), De
     ] {
         write(&home, rel, text)?;
     }
-    let addr = company
-        .dashboard_addr
-        .ok_or_else(|| step("A Logistics' dashboard is not served"))?;
-    let fingerprint = company.node.identity().fingerprint.clone();
-    let password =
-        dashboard::add_user(company.node.home(), "manager", Role::Viewer).map_err(step)?;
-    let form: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("name", "manager")
-        .append_pair("password", &password)
-        .finish();
-    let login = client::request(
-        addr,
-        &fingerprint,
-        "POST",
-        "/login",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    )
-    .await
-    .map_err(|e| step(format!("dashboard login: {e}")))?;
-    let cookie = login
-        .set_cookie()
-        .ok_or_else(|| step(format!("dashboard login answered {}", login.status)))?;
+    let session = super::Session::open(company, "manager", Role::Viewer).await?;
     let answer = client::request(
-        addr,
-        &fingerprint,
+        session.addr,
+        &session.fingerprint,
         "GET",
         "/api/monitor",
-        &[("cookie", &cookie)],
+        &[("cookie", &session.cookie)],
         b"",
     )
     .await
