@@ -136,7 +136,7 @@ impl Totals {
         self.scope1_stationary + self.scope1_mobile + self.scope1_fugitive
     }
 
-    fn add(&mut self, o: &Totals) {
+    pub(crate) fn add(&mut self, o: &Totals) {
         self.scope1_stationary += o.scope1_stationary;
         self.scope1_mobile += o.scope1_mobile;
         self.scope1_fugitive += o.scope1_fugitive;
@@ -172,15 +172,31 @@ struct Pending {
     totals: Vec<(MonthKey, Totals)>,
 }
 
-/// The KPI measure names the inventory feeds (declared in `kpi/logistics.toml`).
-pub const MEASURES: [&str; 6] = [
-    "scope1_kg",
-    "scope2_kg",
-    "scope2_market_kg",
-    "fuel_l",
-    "electricity_kwh",
-    "renewable_kwh",
+/// The KPI measures the inventory feeds and the unit each is in (declared in
+/// `kpi/logistics.toml`; a framework that declares one must declare it in this unit).
+pub const MEASURES: [(&str, &str); 6] = [
+    ("scope1_kg", "kgCO2e"),
+    ("scope2_kg", "kgCO2e"),
+    ("scope2_market_kg", "kgCO2e"),
+    ("fuel_l", "L"),
+    ("electricity_kwh", "kWh"),
+    ("renewable_kwh", "kWh"),
 ];
+
+impl Totals {
+    /// The values of [`MEASURES`], in their order and units: Scope 2 location-based as
+    /// `scope2_kg`.
+    pub fn measure_values(&self) -> [Decimal; 6] {
+        [
+            self.scope1().kg(),
+            self.scope2_location.kg(),
+            self.scope2_market.kg(),
+            self.fuel_litres,
+            self.electricity_kwh,
+            self.renewable_kwh,
+        ]
+    }
+}
 
 impl Inventory {
     /// Totals per month over the departments `keep` accepts (all: `|_, _| true`).
@@ -216,19 +232,15 @@ impl Inventory {
         out
     }
 
-    /// The monthly totals as KPI node measures (kg CO2e, litres, kWh): `scope1_kg`,
-    /// `scope2_kg` (location-based, as `kpi/logistics.toml` declares it), `scope2_market_kg`,
-    /// `fuel_l`, `electricity_kwh`, `renewable_kwh`; for one department, or all when `None`.
+    /// The monthly totals as the KPI measures [`MEASURES`], for one department, or all when
+    /// `None`.
     pub fn measures(&self, department: Option<&str>) -> Measures {
         let mut m = Measures::new();
         let months = self.by_month(|d, _| department.is_none_or(|want| want == d));
         for (period, t) in months {
-            m.insert(period, "scope1_kg", t.scope1().kg());
-            m.insert(period, "scope2_kg", t.scope2_location.kg());
-            m.insert(period, "scope2_market_kg", t.scope2_market.kg());
-            m.insert(period, "fuel_l", t.fuel_litres);
-            m.insert(period, "electricity_kwh", t.electricity_kwh);
-            m.insert(period, "renewable_kwh", t.renewable_kwh);
+            for ((name, _), v) in MEASURES.iter().zip(t.measure_values()) {
+                m.insert(period, name, v);
+            }
         }
         m
     }

@@ -13,16 +13,8 @@ use crate::kpi::measures::{Measures, OrgMeasures, load_org_measures_csv};
 use crate::kpi::period::Period;
 use crate::scope3::FactorLibrary;
 
-/// The measures the inventory feeds and the unit each is in (a framework that declares one of
-/// them must declare it in this unit).
-pub const INVENTORY_MEASURES: [(&str, &str); 6] = [
-    ("scope1_kg", "kgCO2e"),
-    ("scope2_kg", "kgCO2e"),
-    ("scope2_market_kg", "kgCO2e"),
-    ("fuel_l", "L"),
-    ("electricity_kwh", "kWh"),
-    ("renewable_kwh", "kWh"),
-];
+/// The measures the inventory feeds and the unit each is in.
+pub use crate::inventory::MEASURES as INVENTORY_MEASURES;
 
 /// Where a framework's measures come from.
 #[derive(Debug, Clone, Copy)]
@@ -97,18 +89,31 @@ pub fn inventory_measures(
             fed.push(name);
         }
     }
+    // One pass over the (month, department, team) totals, into company, department and team.
+    let mut company: BTreeMap<Period, Totals> = BTreeMap::new();
+    let mut departments: BTreeMap<&str, BTreeMap<Period, Totals>> = BTreeMap::new();
+    let mut teams: BTreeMap<(&str, &str), BTreeMap<Period, Totals>> = BTreeMap::new();
+    for ((month, dept, team), t) in &inv.monthly {
+        company.entry(*month).or_default().add(t);
+        departments
+            .entry(dept)
+            .or_default()
+            .entry(*month)
+            .or_default()
+            .add(t);
+        if !team.is_empty() {
+            teams
+                .entry((dept, team))
+                .or_default()
+                .entry(*month)
+                .or_default()
+                .add(t);
+        }
+    }
     let as_measures = |months: BTreeMap<Period, Totals>| {
         let mut m = Measures::new();
         for (period, t) in months {
-            let values = [
-                t.scope1().kg(),
-                t.scope2_location.kg(),
-                t.scope2_market.kg(),
-                t.fuel_litres,
-                t.electricity_kwh,
-                t.renewable_kwh,
-            ];
-            for ((name, _), v) in INVENTORY_MEASURES.iter().zip(values) {
+            for ((name, _), v) in INVENTORY_MEASURES.iter().zip(t.measure_values()) {
                 if fed.contains(name) {
                     m.insert(period, name, v);
                 }
@@ -116,20 +121,16 @@ pub fn inventory_measures(
         }
         m
     };
-    let mut org = OrgMeasures {
-        company: as_measures(inv.by_month(|_, _| true)),
-        ..OrgMeasures::default()
+    let org = OrgMeasures {
+        company: as_measures(company),
+        departments: departments
+            .into_iter()
+            .map(|(d, months)| (d.to_string(), as_measures(months)))
+            .collect(),
+        teams: teams
+            .into_iter()
+            .map(|((d, t), months)| ((d.to_string(), t.to_string()), as_measures(months)))
+            .collect(),
     };
-    for (_, dept, team) in inv.monthly.keys() {
-        if !org.departments.contains_key(&**dept) {
-            let m = as_measures(inv.by_month(|d, _| d == &**dept));
-            org.departments.insert(dept.to_string(), m);
-        }
-        let key = (dept.to_string(), team.to_string());
-        if !team.is_empty() && !org.teams.contains_key(&key) {
-            let m = as_measures(inv.by_month(|d, t| d == &**dept && t == &**team));
-            org.teams.insert(key, m);
-        }
-    }
     Ok((org, fed))
 }
